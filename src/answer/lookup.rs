@@ -1,0 +1,191 @@
+//! The authoritative lookup: which records answer a name and type, per
+//! RFC 1034 §4.3.2 with RFC 4592 wildcards, RFC 2308 negative answers,
+//! RFC 6604 CNAME chains and RFC 8482 minimal ANY.
+//!
+//! Pure: it reads a [`ZoneSet`] and returns sections; the wire format and
+//! transport limits are the caller's business.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use crate::snapshot::ZoneSet;
+use crate::zone::{Node, RecordSet, Zone};
+
+/// Longest CNAME chain followed inside a zone; longer chains (or loops) stop
+/// and leave the rest to the resolver.
+const MAX_CNAME_HOPS: usize = 8;
+
+/// The sections of a response, before encoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sections {
+    /// Response code.
+    pub rcode: ResponseCode,
+    /// The AA bit: false for referrals and refusals.
+    pub authoritative: bool,
+    /// Answer section.
+    pub answers: Vec<Record>,
+    /// Authority section (SOA for negative answers, NS for referrals).
+    pub authority: Vec<Record>,
+    /// Additional section (referral glue).
+    pub additional: Vec<Record>,
+    /// True when `additional` holds glue a referral cannot do without, so it
+    /// must not be dropped to fit a size limit (RFC 9471).
+    pub glue_required: bool,
+}
+
+impl Sections {
+    /// An empty, authoritative NOERROR answer to fill in.
+    fn authoritative() -> Sections {
+        Sections {
+            rcode: ResponseCode::NoError,
+            authoritative: true,
+            answers: Vec::new(),
+            authority: Vec::new(),
+            additional: Vec::new(),
+            glue_required: false,
+        }
+    }
+
+    /// The answer for a name outside every served zone.
+    pub fn refused() -> Sections {
+        Sections {
+            rcode: ResponseCode::Refused,
+            authoritative: false,
+            ..Sections::authoritative()
+        }
+    }
+}
+
+/// Answers `qname`/`qtype` from the zones. `qname` keeps the case it was
+/// asked in; records owned by it are written back in that case.
+pub fn lookup(zones: &ZoneSet, qname: &Name, qtype: RecordType) -> Sections {
+    let lower = qname.to_lowercase();
+    let Some(zone) = zones.find(&lower) else {
+        return Sections::refused();
+    };
+    let mut sections = Sections::authoritative();
+    resolve(zone, qname, &lower, qtype, &mut sections, 0);
+    sections
+}
+
+/// One step of resolution inside `zone` (one link of a CNAME chain).
+fn resolve(
+    zone: &Zone,
+    owner: &Name,
+    lower: &Name,
+    qtype: RecordType,
+    out: &mut Sections,
+    hops: usize,
+) {
+    // Walk down from the apex: the first cut on the way is a referral, and
+    // the deepest existing name is the closest encloser (RFC 4592 §3.3.1).
+    let apex_labels = zone.origin.num_labels() as usize;
+    let labels = lower.num_labels() as usize;
+    let mut encloser = (zone.origin.clone(), zone.node(&zone.origin));
+    for n in apex_labels + 1..=labels {
+        let name = lower.trim_to(n);
+        let Some(node) = zone.node(&name) else { break };
+        // The parent side answers DS at a cut (RFC 4035 §3.1.4.1).
+        let ds_at_cut = n == labels && qtype == RecordType::DS;
+        if node.is_cut && !ds_at_cut {
+            referral(zone, node, out, hops);
+            return;
+        }
+        encloser = (name, Some(node));
+    }
+    let (encloser_name, encloser_node) = encloser;
+    if encloser_name == *lower {
+        if let Some(node) = encloser_node {
+            answer_at(zone, owner, node, qtype, out, hops);
+        }
+        return;
+    }
+    let wildcard = encloser_name.prepend_label("*").ok();
+    match wildcard.as_ref().and_then(|w| zone.node(w)) {
+        Some(node) => answer_at(zone, owner, node, qtype, out, hops),
+        None => {
+            out.rcode = ResponseCode::NXDomain;
+            out.authority.push(zone.negative_soa());
+        }
+    }
+}
+
+/// Answers from the node that exists at (or, for a wildcard, stands in for) `owner`.
+fn answer_at(
+    zone: &Zone,
+    owner: &Name,
+    node: &Node,
+    qtype: RecordType,
+    out: &mut Sections,
+    hops: usize,
+) {
+    if qtype == RecordType::ANY {
+        // RFC 8482 §4.1: one RRset is a complete answer to ANY.
+        let preferred = [RecordType::CNAME, RecordType::A, RecordType::AAAA];
+        let set = preferred
+            .iter()
+            .find_map(|t| node.get(*t))
+            .or_else(|| node.rrsets.first());
+        match set {
+            Some(set) => push_owned(&mut out.answers, set, owner),
+            None => out.authority.push(zone.negative_soa()),
+        }
+        return;
+    }
+    if let Some(set) = node.get(qtype) {
+        push_owned(&mut out.answers, set, owner);
+        return;
+    }
+    if let Some(cname) = node.get(RecordType::CNAME) {
+        push_owned(&mut out.answers, cname, owner);
+        let target = match cname.records.first().map(|r| &r.data) {
+            Some(RData::CNAME(target)) => target.0.clone(),
+            _ => return,
+        };
+        let target_lower = target.to_lowercase();
+        if hops + 1 < MAX_CNAME_HOPS && zone.origin.zone_of(&target_lower) {
+            resolve(zone, &target, &target_lower, qtype, out, hops + 1);
+        }
+        return;
+    }
+    out.authority.push(zone.negative_soa());
+}
+
+/// A referral to the child zone delegated at `node`.
+fn referral(zone: &Zone, node: &Node, out: &mut Sections, hops: usize) {
+    // A referral reached through a CNAME keeps the AA bit earned by the
+    // first, authoritative, link of the chain.
+    if hops == 0 {
+        out.authoritative = false;
+    }
+    let Some(ns) = node.get(RecordType::NS) else {
+        return;
+    };
+    out.authority.extend(ns.records.iter().cloned());
+    for record in &ns.records {
+        let RData::NS(target) = &record.data else {
+            continue;
+        };
+        let target = target.0.to_lowercase();
+        if !zone.origin.zone_of(&target) {
+            continue;
+        }
+        if let Some(host) = zone.node(&target) {
+            for rtype in [RecordType::A, RecordType::AAAA] {
+                if let Some(set) = host.get(rtype) {
+                    out.additional.extend(set.records.iter().cloned());
+                    out.glue_required = true;
+                }
+            }
+        }
+    }
+}
+
+/// Appends `set`'s records with their owner written as `owner`.
+fn push_owned(section: &mut Vec<Record>, set: &RecordSet, owner: &Name) {
+    section.extend(set.records.iter().map(|r| {
+        let mut r = r.clone();
+        r.name = owner.clone();
+        r
+    }));
+}

@@ -1,0 +1,159 @@
+//! The query path: bytes in, bytes out, from one snapshot.
+//!
+//! [`respond`] decodes a query, validates it (FORMERR, NOTIMP, BADVERS),
+//! looks the name up, and encodes the response within the transport's size
+//! limit, setting TC when the answer does not fit. It never panics and never
+//! blocks: any failure to encode becomes SERVFAIL.
+
+mod lookup;
+
+pub use lookup::{Sections, lookup};
+
+use std::net::SocketAddr;
+
+use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+
+use crate::snapshot::Snapshot;
+
+/// The transport a query arrived on; it decides the response size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: 512 bytes, or the EDNS size both sides agree on.
+    Udp,
+    /// TCP: up to 65535 bytes.
+    Tcp,
+}
+
+/// Who asked and how: the per-query facts that are not in the packet.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryMeta {
+    /// The source address of the query.
+    pub source: SocketAddr,
+    /// The transport it came over.
+    pub transport: Transport,
+}
+
+/// The size every DNS client accepts over UDP without EDNS (RFC 1035 §4.2.1).
+const CLASSIC_UDP_LIMIT: usize = 512;
+
+/// Answers one DNS message. Returns `None` when the message must be
+/// dropped silently (too short to have a header, or itself a response).
+pub fn respond(snapshot: &Snapshot, packet: &[u8], meta: &QueryMeta) -> Option<Vec<u8>> {
+    let header = Header::read(&mut BinDecoder::new(packet)).ok()?;
+    if header.metadata.message_type == MessageType::Response {
+        return None;
+    }
+    let request = match Message::from_vec(packet) {
+        Ok(request) => request,
+        Err(_) => return Some(bare_error(&header, ResponseCode::FormErr)),
+    };
+    let mut response = Message::new(
+        request.metadata.id,
+        MessageType::Response,
+        request.metadata.op_code,
+    );
+    response.metadata.recursion_desired = request.metadata.recursion_desired;
+    response.metadata.checking_disabled = request.metadata.checking_disabled;
+    response.add_queries(request.queries.iter().cloned());
+    if request.metadata.op_code != OpCode::Query {
+        response.metadata.response_code = ResponseCode::NotImp;
+        return Some(encode_or_servfail(response, None, CLASSIC_UDP_LIMIT, false));
+    }
+    let limit = match (&request.edns, meta.transport) {
+        (_, Transport::Tcp) => u16::MAX as usize,
+        (Some(edns), Transport::Udp) => {
+            (edns.max_payload().min(snapshot.edns_udp_payload) as usize).max(CLASSIC_UDP_LIMIT)
+        }
+        (None, Transport::Udp) => CLASSIC_UDP_LIMIT,
+    };
+    let edns = request.edns.as_ref().map(|_| {
+        let mut edns = Edns::new();
+        edns.set_max_payload(snapshot.edns_udp_payload);
+        edns
+    });
+    if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+        // RFC 6891 §6.1.3: answer BADVERS with the version we do speak (0).
+        response.metadata.response_code = ResponseCode::BADVERS;
+        return Some(encode_or_servfail(response, edns, limit, false));
+    }
+    let [query] = request.queries.as_slice() else {
+        response.metadata.response_code = ResponseCode::FormErr;
+        return Some(encode_or_servfail(response, edns, limit, false));
+    };
+    let qtype = query.query_type();
+    let sections = match qtype {
+        RecordType::OPT => {
+            response.metadata.response_code = ResponseCode::FormErr;
+            return Some(encode_or_servfail(response, edns, limit, false));
+        }
+        // Zone transfers are not offered: refuse rather than pretend.
+        RecordType::AXFR | RecordType::IXFR => Sections::refused(),
+        _ if query.query_class() != DNSClass::IN && query.query_class() != DNSClass::ANY => {
+            Sections::refused()
+        }
+        _ => lookup(&snapshot.zones, query.name(), qtype),
+    };
+    response.metadata.authoritative = sections.authoritative;
+    response.metadata.response_code = sections.rcode;
+    response.answers = sections.answers;
+    response.authorities = sections.authority;
+    response.additionals = sections.additional;
+    Some(encode_or_servfail(
+        response,
+        edns,
+        limit,
+        sections.glue_required,
+    ))
+}
+
+/// A response carrying only the header's ID and opcode, for queries too
+/// broken to echo (RFC 1035 §4.1.1 FORMERR).
+fn bare_error(header: &Header, rcode: ResponseCode) -> Vec<u8> {
+    let mut response = Message::new(
+        header.metadata.id,
+        MessageType::Response,
+        header.metadata.op_code,
+    );
+    response.metadata.response_code = rcode;
+    encode_or_servfail(response, None, CLASSIC_UDP_LIMIT, false)
+}
+
+/// Encodes `response` within `limit` bytes: first whole; then without the
+/// optional additional section; then truncated to the question with TC set,
+/// so the client retries over TCP (RFC 7766 §5).
+fn encode_or_servfail(
+    mut response: Message,
+    edns: Option<Edns>,
+    limit: usize,
+    glue_required: bool,
+) -> Vec<u8> {
+    if let Some(edns) = edns {
+        response.set_edns(edns);
+    }
+    if let Ok(bytes) = response.to_vec()
+        && bytes.len() <= limit
+    {
+        return bytes;
+    }
+    if !glue_required && !response.additionals.is_empty() {
+        response.additionals.clear();
+        if let Ok(bytes) = response.to_vec()
+            && bytes.len() <= limit
+        {
+            return bytes;
+        }
+    }
+    response.answers.clear();
+    response.authorities.clear();
+    response.additionals.clear();
+    response.metadata.truncation = true;
+    response.to_vec().unwrap_or_else(|_| {
+        // Only a question we could decode but not re-encode gets here.
+        response.queries.clear();
+        response.metadata.truncation = false;
+        response.metadata.response_code = ResponseCode::ServFail;
+        response.to_vec().unwrap_or_default()
+    })
+}

@@ -1,0 +1,239 @@
+//! The configuration file: its serde model, loading, and errors that name the
+//! file, line and field.
+//!
+//! Paths inside the file are resolved relative to the file's own directory, so
+//! `switchyard serve --config /etc/switchyard/switchyard.toml` works from any
+//! working directory. Unknown keys are errors: a typo must never be silently
+//! ignored in a file that decides where production traffic goes.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The only configuration format version this build understands.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// A fully parsed configuration, with paths already resolved against the
+/// config file's directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version; must be [`CONFIG_VERSION`].
+    pub version: u32,
+    /// Listeners, directories and transport limits.
+    pub server: ServerConfig,
+    /// The file this configuration was read from (not a TOML key).
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// The `[server]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Addresses the DNS server listens on, each over both UDP and TCP.
+    pub dns_listen: Vec<SocketAddr>,
+    /// Address of the HTTP control API.
+    pub api_listen: SocketAddr,
+    /// Directory holding `<origin>.zone` files; every such file is served.
+    pub zones_dir: PathBuf,
+    /// Directory for durable state (overrides, health, drill reports).
+    pub state_dir: PathBuf,
+    /// UDP worker sockets per listen address (`SO_REUSEPORT`); 0 means one per CPU.
+    #[serde(default)]
+    pub udp_workers: usize,
+    /// Seconds a TCP connection may sit idle between queries before it is closed.
+    #[serde(default = "default_tcp_idle_timeout")]
+    pub tcp_idle_timeout_secs: u64,
+    /// Upper bound on concurrently open TCP connections, so a flood of idle
+    /// connections cannot exhaust file descriptors.
+    #[serde(default = "default_tcp_max_connections")]
+    pub tcp_max_connections: usize,
+    /// Largest UDP response we send to EDNS clients, whatever they advertise
+    /// (1232 avoids IP fragmentation, per DNS Flag Day 2020).
+    #[serde(default = "default_edns_udp_payload")]
+    pub edns_udp_payload: u16,
+}
+
+fn default_tcp_idle_timeout() -> u64 {
+    10
+}
+
+fn default_tcp_max_connections() -> usize {
+    1024
+}
+
+fn default_edns_udp_payload() -> u16 {
+    1232
+}
+
+impl ServerConfig {
+    /// The TCP idle timeout as a [`Duration`].
+    pub fn tcp_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.tcp_idle_timeout_secs)
+    }
+}
+
+/// A configuration problem, located as precisely as the input allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file the problem is in.
+    pub file: PathBuf,
+    /// 1-based line, when the problem has a position.
+    pub line: Option<usize>,
+    /// Dotted path of the offending key (`server.dns_listen[0]`), when known.
+    pub field: Option<String>,
+    /// What is wrong, in lower case.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads, parses and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            field: None,
+            message: format!("cannot read config file: {e}"),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` names it in errors and anchors
+    /// relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let error_at =
+            |span: Option<std::ops::Range<usize>>, field: Option<String>, message: String| {
+                ConfigError {
+                    file: path.to_path_buf(),
+                    line: span.map(|s| line_of(text, s.start)),
+                    field,
+                    message,
+                }
+            };
+        let deserializer = toml::de::Deserializer::parse(text)
+            .map_err(|e| error_at(e.span(), None, e.message().to_string()))?;
+        let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            let field = (field != ".").then_some(field);
+            let inner = e.into_inner();
+            error_at(inner.span(), field, inner.message().to_string())
+        })?;
+        config.source = path.to_path_buf();
+        if config.version != CONFIG_VERSION {
+            return Err(error_at(
+                find_key(text, "version"),
+                Some("version".into()),
+                format!(
+                    "unsupported config version {} (this build reads version {CONFIG_VERSION})",
+                    config.version
+                ),
+            ));
+        }
+        if config.server.dns_listen.is_empty() {
+            return Err(error_at(
+                find_key(text, "dns_listen"),
+                Some("server.dns_listen".into()),
+                "at least one listen address is required".into(),
+            ));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.server.zones_dir = base.join(&config.server.zones_dir);
+        config.server.state_dir = base.join(&config.server.state_dir);
+        Ok(config)
+    }
+}
+
+/// 1-based line number of byte offset `pos` in `text`.
+pub fn line_of(text: &str, pos: usize) -> usize {
+    text.as_bytes()[..pos.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Span of the first line that assigns `key`, for errors found after parsing.
+fn find_key(text: &str, key: &str) -> Option<std::ops::Range<usize>> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(offset..offset + line.len());
+        }
+        offset += line.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"version = 1
+[server]
+dns_listen = ["127.0.0.1:5353"]
+api_listen = "127.0.0.1:8053"
+zones_dir = "../zones"
+state_dir = "../state"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/sy/switchyard.toml"))
+    }
+
+    #[test]
+    fn resolves_paths_against_the_config_file() {
+        let config = parse(GOOD).unwrap();
+        assert_eq!(config.server.zones_dir, Path::new("/etc/sy/../zones"));
+        assert_eq!(config.server.tcp_idle_timeout_secs, 10);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let text = GOOD.replace("state_dir", "stat_dir");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.line, Some(6), "{err}");
+        assert!(err.message.contains("stat_dir"), "{err}");
+        assert_eq!(err.field.as_deref(), Some("server.stat_dir"), "{err}");
+    }
+
+    #[test]
+    fn bad_listen_address_names_field_and_line() {
+        let text = GOOD.replace("127.0.0.1:5353", "127.0.0.1:99999");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.line, Some(3));
+        assert_eq!(err.field.as_deref(), Some("server.dns_listen[0]"));
+        assert!(
+            err.to_string()
+                .starts_with("/etc/sy/switchyard.toml:3: server.dns_listen[0]: ")
+        );
+    }
+
+    #[test]
+    fn wrong_version_is_rejected() {
+        let err = parse(&GOOD.replace("version = 1", "version = 2")).unwrap_err();
+        assert_eq!(err.line, Some(1));
+        assert!(err.message.contains("unsupported config version 2"));
+    }
+}

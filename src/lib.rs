@@ -1,0 +1,33 @@
+//! Switchyard: a DNS-based global traffic manager.
+//!
+//! Switchyard answers authoritatively for the zones delegated to it and
+//! points traffic-managed names only at healthy regions.
+//!
+//! # Data flow
+//!
+//! ```text
+//! config/*.toml, zones/*.zone --Inputs::load--> Inputs --Snapshot::build--> Snapshot
+//!                                                                              |
+//!                              publisher (sole writer) --ArcSwap::store--------+
+//! DNS packet --> server::{udp,tcp} --> answer::respond(snapshot.load(), ..) --> packet
+//! ```
+//!
+//! # Layout
+//!
+//! - [`config`]: the TOML config model and its file:line:field errors.
+//! - [`zone`]: master-file parsing with line tracking, validation, the name tree.
+//! - [`snapshot`]: the immutable routing table and the pure function building it.
+//! - [`answer`]: the query path: decode, look up, encode within size limits.
+//! - [`server`]: UDP and TCP listeners feeding [`answer::respond`].
+//! - [`app`]: start-up wiring shared by `serve` and the tests.
+//! - [`publisher`]: the single writer that loads inputs and swaps snapshots in.
+
+#![forbid(unsafe_code)]
+
+pub mod answer;
+pub mod app;
+pub mod config;
+pub mod publisher;
+pub mod server;
+pub mod snapshot;
+pub mod zone;

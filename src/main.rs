@@ -1,0 +1,122 @@
+//! The `switchyard` binary: a thin CLI over the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use switchyard::app::App;
+use switchyard::snapshot::{Inputs, Snapshot};
+
+/// Switchyard: an authoritative DNS server that steers traffic to healthy regions.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load config and zones, then serve DNS until interrupted (SIGHUP reloads).
+    Serve {
+        /// Path to the TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate config and zones exactly as `serve` would, without binding anything.
+    Check {
+        /// Path to the TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Serve { config } => serve(config),
+    }
+}
+
+fn check(config: &std::path::Path) -> ExitCode {
+    match Inputs::load(config) {
+        Ok(inputs) => {
+            let snapshot = Snapshot::build(
+                &inputs.config,
+                inputs.zones.clone(),
+                1,
+                std::time::SystemTime::now(),
+            );
+            let records: usize = snapshot.zones.iter().map(|z| z.record_count()).sum();
+            println!(
+                "ok: {} valid; {} zone(s), {records} records",
+                config.display(),
+                snapshot.zones.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("check failed: {}", config.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: PathBuf) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let app = match App::start(&config) {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        for addr in &app.dns.local_addrs {
+            tracing::info!(%addr, "serving DNS over UDP and TCP");
+        }
+        wait_for_signals(&app).await;
+        tracing::info!("shutting down");
+        ExitCode::SUCCESS
+    })
+}
+
+/// Reloads on SIGHUP; returns on SIGINT or SIGTERM.
+async fn wait_for_signals(app: &App) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut hup), Ok(mut term)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading config and zones");
+                // The publisher logs the outcome; a failure keeps serving.
+                let _ = app.publisher.reload().await;
+            }
+            _ = term.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+        }
+    }
+}

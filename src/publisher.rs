@@ -1,0 +1,125 @@
+//! The publisher: the single writer of the routing table.
+//!
+//! It owns the inputs (config path, current config and zones), rebuilds the
+//! snapshot with the pure [`Snapshot::build`] when asked, and swaps it in.
+//! A failed reload keeps the old snapshot serving and reports why.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::snapshot::{Inputs, LoadError, Snapshot, SnapshotHandle};
+
+/// What the publisher can be asked to do.
+#[derive(Debug)]
+pub enum Command {
+    /// Re-read config and zones from disk; reply with the new generation.
+    Reload(Option<oneshot::Sender<Result<u64, String>>>),
+}
+
+/// A cheap, cloneable way to send the publisher commands.
+#[derive(Debug, Clone)]
+pub struct PublisherHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl PublisherHandle {
+    /// Asks for a reload and waits for its outcome.
+    pub async fn reload(&self) -> Result<u64, String> {
+        let (reply, outcome) = oneshot::channel();
+        self.commands
+            .send(Command::Reload(Some(reply)))
+            .await
+            .map_err(|_| "publisher has stopped".to_string())?;
+        outcome
+            .await
+            .map_err(|_| "publisher has stopped".to_string())?
+    }
+}
+
+/// The single writer; see the module docs.
+#[derive(Debug)]
+pub struct Publisher {
+    config_path: PathBuf,
+    inputs: Inputs,
+    snapshot: SnapshotHandle,
+}
+
+impl Publisher {
+    /// Builds the first snapshot from already-validated inputs.
+    pub fn new(config_path: PathBuf, inputs: Inputs) -> Publisher {
+        let first = Snapshot::build(&inputs.config, inputs.zones.clone(), 1, SystemTime::now());
+        metrics::gauge!("switchyard_snapshot_generation").set(1.0);
+        Publisher {
+            config_path,
+            inputs,
+            snapshot: Arc::new(ArcSwap::from_pointee(first)),
+        }
+    }
+
+    /// The handle the query path reads from.
+    pub fn snapshot(&self) -> SnapshotHandle {
+        self.snapshot.clone()
+    }
+
+    /// The inputs currently served.
+    pub fn inputs(&self) -> &Inputs {
+        &self.inputs
+    }
+
+    /// Reloads config and zones and publishes a new snapshot; on error the
+    /// current snapshot stays.
+    pub fn reload(&mut self) -> Result<u64, LoadError> {
+        let started = Instant::now();
+        let inputs = match Inputs::load(&self.config_path) {
+            Ok(inputs) => inputs,
+            Err(e) => {
+                metrics::counter!("switchyard_reloads_total", "result" => "failure").increment(1);
+                tracing::error!(error = %e, "reload failed; still serving the previous snapshot");
+                return Err(e);
+            }
+        };
+        if inputs.config.server.dns_listen != self.inputs.config.server.dns_listen {
+            tracing::warn!("server.dns_listen changed: listeners change only on restart");
+        }
+        let generation = self.snapshot.load().generation + 1;
+        let next = Snapshot::build(
+            &inputs.config,
+            inputs.zones.clone(),
+            generation,
+            SystemTime::now(),
+        );
+        self.snapshot.store(Arc::new(next));
+        self.inputs = inputs;
+        metrics::counter!("switchyard_reloads_total", "result" => "success").increment(1);
+        metrics::gauge!("switchyard_snapshot_generation").set(generation as f64);
+        tracing::info!(
+            generation,
+            zones = self.inputs.zones.len(),
+            build_ms = started.elapsed().as_secs_f64() * 1e3,
+            "reloaded and published snapshot"
+        );
+        Ok(generation)
+    }
+
+    /// Runs the publisher until every [`PublisherHandle`] is dropped.
+    pub fn spawn(mut self) -> PublisherHandle {
+        let (commands, mut rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(command) = rx.recv().await {
+                match command {
+                    Command::Reload(reply) => {
+                        let outcome = self.reload().map_err(|e| e.to_string());
+                        if let Some(reply) = reply {
+                            let _ = reply.send(outcome);
+                        }
+                    }
+                }
+            }
+        });
+        PublisherHandle { commands }
+    }
+}

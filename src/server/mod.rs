@@ -1,0 +1,122 @@
+//! DNS listeners: per listen address, UDP worker sockets and one TCP
+//! acceptor, all answering through [`crate::answer::respond`] from the
+//! snapshot loaded once per query.
+
+mod tcp;
+mod udp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::config::ServerConfig;
+use crate::snapshot::SnapshotHandle;
+
+/// Running DNS listeners. Dropping it (or calling [`DnsServer::shutdown`])
+/// stops them.
+#[derive(Debug)]
+pub struct DnsServer {
+    /// The addresses actually bound (port 0 resolved), each serving UDP and TCP.
+    pub local_addrs: Vec<SocketAddr>,
+    tasks: JoinSet<()>,
+}
+
+impl DnsServer {
+    /// Binds every `server.dns_listen` address for UDP and TCP and starts
+    /// answering from `snapshot`. Must run inside a tokio runtime.
+    pub fn bind(config: &ServerConfig, snapshot: SnapshotHandle) -> io::Result<DnsServer> {
+        let workers = match config.udp_workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let tcp_slots = Arc::new(Semaphore::new(config.tcp_max_connections.max(1)));
+        let mut tasks = JoinSet::new();
+        let mut local_addrs = Vec::new();
+        for &addr in &config.dns_listen {
+            let (udp_sockets, tcp_listener, local) = bind_pair(addr, workers)?;
+            for socket in udp_sockets {
+                tasks.spawn(udp::serve(socket, snapshot.clone()));
+            }
+            tasks.spawn(tcp::serve(
+                tcp_listener,
+                snapshot.clone(),
+                tcp_slots.clone(),
+                config.tcp_idle_timeout(),
+            ));
+            local_addrs.push(local);
+        }
+        Ok(DnsServer { local_addrs, tasks })
+    }
+
+    /// Stops every listener.
+    pub fn shutdown(&mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+/// Binds `workers` UDP sockets sharing one port (`SO_REUSEPORT`, so the
+/// kernel spreads queries across them) and a TCP listener on the same port.
+/// With port 0 the first UDP socket picks the port and the rest follow it.
+fn bind_pair(
+    addr: SocketAddr,
+    workers: usize,
+) -> io::Result<(
+    Vec<tokio::net::UdpSocket>,
+    tokio::net::TcpListener,
+    SocketAddr,
+)> {
+    // An ephemeral UDP port may be taken over TCP by someone else: retry.
+    let attempts = if addr.port() == 0 { 8 } else { 1 };
+    let mut last_error = None;
+    for _ in 0..attempts {
+        let first = udp_socket(addr)?;
+        let local = first.local_addr()?.as_socket().unwrap_or(addr);
+        let tcp = match tcp_listener(local) {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                last_error = Some(e);
+                continue;
+            }
+        };
+        let mut sockets = vec![first];
+        for _ in 1..workers {
+            sockets.push(udp_socket(local)?);
+        }
+        let udp = sockets
+            .into_iter()
+            .map(|s| tokio::net::UdpSocket::from_std(s.into()))
+            .collect::<io::Result<Vec<_>>>()?;
+        let tcp = tokio::net::TcpListener::from_std(tcp.into())?;
+        return Ok((udp, tcp, local));
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::other("could not bind")))
+}
+
+fn udp_socket(addr: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    // A deep receive buffer absorbs bursts instead of dropping them.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+fn tcp_listener(addr: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket)
+}

@@ -1,0 +1,128 @@
+//! The routing table snapshot: the one immutable value every query is
+//! answered from, and the pure function that builds it.
+//!
+//! The publisher is the only code that builds snapshots and stores them; the
+//! query path only ever calls `load()` on the shared [`SnapshotHandle`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use hickory_proto::rr::Name;
+
+use crate::config::{Config, ConfigError};
+use crate::zone::{Zone, ZoneError, load_zones_dir};
+
+/// The lock-free cell the query path reads snapshots from.
+pub type SnapshotHandle = Arc<ArcSwap<Snapshot>>;
+
+/// Every served zone, indexed for longest-suffix lookup.
+#[derive(Debug, Default)]
+pub struct ZoneSet {
+    by_origin: HashMap<Name, Arc<Zone>>,
+}
+
+impl ZoneSet {
+    /// Indexes `zones` by their (lower-cased) origin.
+    pub fn new(zones: Vec<Arc<Zone>>) -> ZoneSet {
+        let by_origin = zones.into_iter().map(|z| (z.origin.clone(), z)).collect();
+        ZoneSet { by_origin }
+    }
+
+    /// The most specific served zone containing `name` (lower-cased), if any.
+    pub fn find(&self, name: &Name) -> Option<&Arc<Zone>> {
+        (0..=name.num_labels())
+            .rev()
+            .find_map(|n| self.by_origin.get(&name.trim_to(n as usize)))
+    }
+
+    /// Iterates the zones in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Zone>> {
+        self.by_origin.values()
+    }
+
+    /// Number of zones.
+    pub fn len(&self) -> usize {
+        self.by_origin.len()
+    }
+
+    /// True when no zone is served.
+    pub fn is_empty(&self) -> bool {
+        self.by_origin.is_empty()
+    }
+}
+
+/// The immutable routing table: everything a query needs, precompiled.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Increases by one with every publish, so operators can see swaps happen.
+    pub generation: u64,
+    /// When the publisher built it.
+    pub built_at: SystemTime,
+    /// The served zones.
+    pub zones: ZoneSet,
+    /// Largest UDP response for EDNS clients (from `server.edns_udp_payload`).
+    pub edns_udp_payload: u16,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from validated inputs. Pure: same inputs, same table.
+    pub fn build(
+        config: &Config,
+        zones: Vec<Arc<Zone>>,
+        generation: u64,
+        now: SystemTime,
+    ) -> Snapshot {
+        Snapshot {
+            generation,
+            built_at: now,
+            zones: ZoneSet::new(zones),
+            edns_udp_payload: config.server.edns_udp_payload.max(512),
+        }
+    }
+}
+
+/// Why configuration or zones could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The config file is wrong.
+    Config(ConfigError),
+    /// One or more zone files are wrong.
+    Zones(Vec<ZoneError>),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Config(e) => write!(f, "{e}"),
+            LoadError::Zones(errors) => {
+                let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                write!(f, "{}", lines.join("\n"))
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Validated inputs for a snapshot: what `check` verifies and `serve` serves.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The parsed configuration.
+    pub config: Config,
+    /// Every zone from `zones_dir`.
+    pub zones: Vec<Arc<Zone>>,
+}
+
+impl Inputs {
+    /// Loads and validates the config file and every zone it names. `serve`,
+    /// `check` and reloads all go through here, so they cannot disagree.
+    pub fn load(config_path: &Path) -> Result<Inputs, LoadError> {
+        let config = Config::load(config_path).map_err(LoadError::Config)?;
+        let zones = load_zones_dir(&config.server.zones_dir).map_err(LoadError::Zones)?;
+        Ok(Inputs { config, zones })
+    }
+}
