@@ -1,0 +1,185 @@
+//! Shared harness for black-box tests: starts the real server on
+//! 127.0.0.1:0 from a temp config, and speaks DNS to it over real sockets.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, RecordType};
+use switchyard::app::App;
+use switchyard::publisher::PublisherHandle;
+
+/// The repository's own zones directory.
+pub fn repo_zones() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("zones")
+}
+
+/// A running server in its own runtime; stopped on drop.
+pub struct TestServer {
+    /// Where it answers DNS (UDP and TCP).
+    pub addr: SocketAddr,
+    /// Temp dir holding the config.
+    pub dir: tempfile::TempDir,
+    /// The config file.
+    pub config_path: PathBuf,
+    publisher: PublisherHandle,
+    app: Option<App>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl TestServer {
+    /// Serves the repository's zones with default settings.
+    pub fn start() -> TestServer {
+        TestServer::start_with(&repo_zones(), "")
+    }
+
+    /// Serves `zones_dir`, adding `server_extra` lines to `[server]`.
+    pub fn start_with(zones_dir: &Path, server_extra: &str) -> TestServer {
+        TestServer::start_on("127.0.0.1:0", zones_dir, server_extra)
+    }
+
+    /// Like [`TestServer::start_with`] on a chosen listen address (e.g. `[::1]:0`).
+    pub fn start_on(listen: &str, zones_dir: &Path, server_extra: &str) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("switchyard.toml");
+        let config = format!(
+            "version = 1\n[server]\ndns_listen = [\"{listen}\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = {zones:?}\nstate_dir = \"state\"\nudp_workers = 2\n{server_extra}\n",
+            zones = zones_dir.display().to_string(),
+        );
+        std::fs::write(&config_path, config).expect("write config");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let app = runtime
+            .block_on(async { App::start(&config_path) })
+            .unwrap_or_else(|e| panic!("server failed to start: {e}"));
+        TestServer {
+            addr: app.dns.local_addrs[0],
+            publisher: app.publisher.clone(),
+            dir,
+            config_path,
+            app: Some(app),
+            runtime,
+        }
+    }
+
+    /// Asks the publisher to reload config and zones from disk.
+    pub fn reload(&self) -> Result<u64, String> {
+        self.runtime.block_on(self.publisher.reload())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut app) = self.app.take() {
+            let _guard = self.runtime.enter();
+            app.dns.shutdown();
+        }
+    }
+}
+
+/// Writes zone files (`(origin, text)`) into a fresh temp dir.
+pub fn zones_dir(zones: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (origin, text) in zones {
+        std::fs::write(dir.path().join(format!("{origin}.zone")), text).expect("write zone");
+    }
+    dir
+}
+
+/// A query message for `name`/`qtype`, with EDNS(0) advertising `edns_size` if given.
+pub fn make_query(name: &str, qtype: RecordType, edns_size: Option<u16>) -> Message {
+    let mut msg = Message::new(0xbeef, MessageType::Query, OpCode::Query);
+    msg.add_query(Query::query(Name::from_str(name).expect("name"), qtype));
+    if let Some(size) = edns_size {
+        let mut edns = Edns::new();
+        edns.set_max_payload(size);
+        msg.set_edns(edns);
+    }
+    msg
+}
+
+/// Sends raw bytes over UDP and returns the raw reply, or `None` on timeout.
+pub fn udp_raw(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+    let bind = if addr.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let socket = UdpSocket::bind(bind).expect("bind client");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    socket.send_to(bytes, addr).expect("send");
+    let mut buf = vec![0u8; 65535];
+    let n = socket.recv(&mut buf).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// Sends `msg` over UDP and decodes the reply.
+pub fn udp(addr: SocketAddr, msg: &Message) -> Message {
+    let reply = udp_raw(addr, &msg.to_vec().unwrap()).expect("no UDP reply");
+    Message::from_vec(&reply).expect("decode reply")
+}
+
+/// Plain UDP query without EDNS.
+pub fn query(addr: SocketAddr, name: &str, qtype: RecordType) -> Message {
+    udp(addr, &make_query(name, qtype, None))
+}
+
+/// Opens a TCP connection to the server.
+pub fn tcp_connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+}
+
+/// Writes one length-prefixed message on `stream`.
+pub fn tcp_send(stream: &mut TcpStream, bytes: &[u8]) {
+    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(bytes);
+    stream.write_all(&framed).expect("tcp write");
+}
+
+/// Reads one length-prefixed message from `stream`.
+pub fn tcp_recv(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len)?;
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// Sends `msg` over a fresh TCP connection and decodes the reply.
+pub fn tcp(addr: SocketAddr, msg: &Message) -> Message {
+    let mut stream = tcp_connect(addr);
+    tcp_send(&mut stream, &msg.to_vec().unwrap());
+    Message::from_vec(&tcp_recv(&mut stream).expect("tcp reply")).expect("decode reply")
+}
+
+/// The records of a section as sorted `name ttl type rdata` strings (names lower-cased).
+pub fn rrs(records: &[hickory_proto::rr::Record]) -> Vec<String> {
+    let mut out: Vec<String> = records
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {}",
+                r.name.to_lowercase(),
+                r.ttl,
+                r.record_type(),
+                r.data
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
