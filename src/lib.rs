@@ -27,7 +27,9 @@
 pub mod answer;
 pub mod app;
 pub mod config;
+pub mod geo;
 pub mod publisher;
 pub mod server;
 pub mod snapshot;
+pub mod traffic;
 pub mod zone;

@@ -42,17 +42,20 @@ fn main() -> ExitCode {
 fn check(config: &std::path::Path) -> ExitCode {
     match Inputs::load(config) {
         Ok(inputs) => {
+            // Build the first snapshot too, exactly as `serve` would.
             let snapshot = Snapshot::build(
-                &inputs.config,
-                inputs.zones.clone(),
+                &inputs,
+                &Default::default(),
                 1,
                 std::time::SystemTime::now(),
             );
             let records: usize = snapshot.zones.iter().map(|z| z.record_count()).sum();
             println!(
-                "ok: {} valid; {} zone(s), {records} records",
+                "ok: {} valid; {} zone(s), {records} records, {} region(s), {} service(s)",
                 config.display(),
-                snapshot.zones.len()
+                snapshot.zones.len(),
+                snapshot.plan.regions.len(),
+                snapshot.plan.services.len()
             );
             ExitCode::SUCCESS
         }

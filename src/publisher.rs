@@ -12,12 +12,24 @@ use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::snapshot::{Inputs, LoadError, Snapshot, SnapshotHandle};
+use crate::traffic::HealthInputs;
 
 /// What the publisher can be asked to do.
 #[derive(Debug)]
 pub enum Command {
     /// Re-read config and zones from disk; reply with the new generation.
     Reload(Option<oneshot::Sender<Result<u64, String>>>),
+    /// An endpoint's health verdict changed (from a health checker).
+    SetHealth {
+        /// Region name.
+        region: String,
+        /// Endpoint id within the region.
+        endpoint: String,
+        /// The new verdict.
+        up: bool,
+        /// Replies with the generation that carries the change.
+        reply: Option<oneshot::Sender<u64>>,
+    },
 }
 
 /// A cheap, cloneable way to send the publisher commands.
@@ -45,17 +57,20 @@ impl PublisherHandle {
 pub struct Publisher {
     config_path: PathBuf,
     inputs: Inputs,
+    health: HealthInputs,
     snapshot: SnapshotHandle,
 }
 
 impl Publisher {
     /// Builds the first snapshot from already-validated inputs.
     pub fn new(config_path: PathBuf, inputs: Inputs) -> Publisher {
-        let first = Snapshot::build(&inputs.config, inputs.zones.clone(), 1, SystemTime::now());
+        let health = HealthInputs::new();
+        let first = Snapshot::build(&inputs, &health, 1, SystemTime::now());
         metrics::gauge!("switchyard_snapshot_generation").set(1.0);
         Publisher {
             config_path,
             inputs,
+            health,
             snapshot: Arc::new(ArcSwap::from_pointee(first)),
         }
     }
@@ -85,24 +100,34 @@ impl Publisher {
         if inputs.config.server.dns_listen != self.inputs.config.server.dns_listen {
             tracing::warn!("server.dns_listen changed: listeners change only on restart");
         }
-        let generation = self.snapshot.load().generation + 1;
-        let next = Snapshot::build(
-            &inputs.config,
-            inputs.zones.clone(),
-            generation,
-            SystemTime::now(),
-        );
-        self.snapshot.store(Arc::new(next));
         self.inputs = inputs;
+        let generation = self.publish();
         metrics::counter!("switchyard_reloads_total", "result" => "success").increment(1);
-        metrics::gauge!("switchyard_snapshot_generation").set(generation as f64);
         tracing::info!(
             generation,
             zones = self.inputs.zones.len(),
-            build_ms = started.elapsed().as_secs_f64() * 1e3,
-            "reloaded and published snapshot"
+            services = self.inputs.plan.services.len(),
+            load_ms = started.elapsed().as_secs_f64() * 1e3,
+            "reloaded config and zones"
         );
         Ok(generation)
+    }
+
+    /// Records a health verdict and publishes the result.
+    pub fn set_health(&mut self, region: String, endpoint: String, up: bool) -> u64 {
+        tracing::info!(region, endpoint, up, "endpoint health changed");
+        self.health.insert((region, endpoint), up);
+        self.publish()
+    }
+
+    /// Builds a snapshot from the current inputs and health and swaps it in.
+    fn publish(&mut self) -> u64 {
+        let generation = self.snapshot.load().generation + 1;
+        let next = Snapshot::build(&self.inputs, &self.health, generation, SystemTime::now());
+        self.snapshot.store(Arc::new(next));
+        metrics::gauge!("switchyard_snapshot_generation").set(generation as f64);
+        tracing::debug!(generation, "published snapshot");
+        generation
     }
 
     /// Runs the publisher until every [`PublisherHandle`] is dropped.
@@ -115,6 +140,17 @@ impl Publisher {
                         let outcome = self.reload().map_err(|e| e.to_string());
                         if let Some(reply) = reply {
                             let _ = reply.send(outcome);
+                        }
+                    }
+                    Command::SetHealth {
+                        region,
+                        endpoint,
+                        up,
+                        reply,
+                    } => {
+                        let generation = self.set_health(region, endpoint, up);
+                        if let Some(reply) = reply {
+                            let _ = reply.send(generation);
                         }
                     }
                 }

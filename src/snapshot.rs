@@ -14,6 +14,8 @@ use arc_swap::ArcSwap;
 use hickory_proto::rr::Name;
 
 use crate::config::{Config, ConfigError};
+use crate::geo::GeoDb;
+use crate::traffic::{HealthInputs, TrafficPlan, TrafficState, compile};
 use crate::zone::{Zone, ZoneError, load_zones_dir};
 
 /// The lock-free cell the query path reads snapshots from.
@@ -63,24 +65,34 @@ pub struct Snapshot {
     /// When the publisher built it.
     pub built_at: SystemTime,
     /// The served zones.
-    pub zones: ZoneSet,
+    pub zones: Arc<ZoneSet>,
+    /// Regions and services as configured (shared across publishes).
+    pub plan: Arc<TrafficPlan>,
+    /// Per-region health and effective weight for this publish.
+    pub state: TrafficState,
+    /// Client location sources.
+    pub geo: Arc<GeoDb>,
     /// Largest UDP response for EDNS clients (from `server.edns_udp_payload`).
     pub edns_udp_payload: u16,
 }
 
 impl Snapshot {
-    /// Builds a snapshot from validated inputs. Pure: same inputs, same table.
+    /// Builds a snapshot from validated inputs and current endpoint health.
+    /// Pure: same inputs, same table.
     pub fn build(
-        config: &Config,
-        zones: Vec<Arc<Zone>>,
+        inputs: &Inputs,
+        health: &HealthInputs,
         generation: u64,
         now: SystemTime,
     ) -> Snapshot {
         Snapshot {
             generation,
             built_at: now,
-            zones: ZoneSet::new(zones),
-            edns_udp_payload: config.server.edns_udp_payload.max(512),
+            zones: inputs.zones.clone(),
+            state: TrafficState::compute(&inputs.plan, health),
+            plan: inputs.plan.clone(),
+            geo: inputs.geo.clone(),
+            edns_udp_payload: inputs.config.server.edns_udp_payload.max(512),
         }
     }
 }
@@ -89,20 +101,18 @@ impl Snapshot {
 #[derive(Debug)]
 pub enum LoadError {
     /// The config file is wrong.
-    Config(ConfigError),
+    Config(Vec<ConfigError>),
     /// One or more zone files are wrong.
     Zones(Vec<ZoneError>),
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadError::Config(e) => write!(f, "{e}"),
-            LoadError::Zones(errors) => {
-                let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-                write!(f, "{}", lines.join("\n"))
-            }
-        }
+        let lines: Vec<String> = match self {
+            LoadError::Config(errors) => errors.iter().map(|e| e.to_string()).collect(),
+            LoadError::Zones(errors) => errors.iter().map(|e| e.to_string()).collect(),
+        };
+        write!(f, "{}", lines.join("\n"))
     }
 }
 
@@ -113,16 +123,36 @@ impl std::error::Error for LoadError {}
 pub struct Inputs {
     /// The parsed configuration.
     pub config: Config,
-    /// Every zone from `zones_dir`.
-    pub zones: Vec<Arc<Zone>>,
+    /// Every zone from `zones_dir`, indexed.
+    pub zones: Arc<ZoneSet>,
+    /// Regions and services, checked against the zones.
+    pub plan: Arc<TrafficPlan>,
+    /// Client location sources named by `[geo]`.
+    pub geo: Arc<GeoDb>,
 }
 
 impl Inputs {
     /// Loads and validates the config file and every zone it names. `serve`,
     /// `check` and reloads all go through here, so they cannot disagree.
     pub fn load(config_path: &Path) -> Result<Inputs, LoadError> {
-        let config = Config::load(config_path).map_err(LoadError::Config)?;
+        let config = Config::load(config_path).map_err(|e| LoadError::Config(vec![e]))?;
         let zones = load_zones_dir(&config.server.zones_dir).map_err(LoadError::Zones)?;
-        Ok(Inputs { config, zones })
+        let zones = ZoneSet::new(zones);
+        let geo = GeoDb::load(&config);
+        let plan = compile(&config, &zones);
+        let (geo, plan) = match (geo, plan) {
+            (Ok(geo), Ok(plan)) => (geo, plan),
+            (geo, plan) => {
+                let mut errors = geo.err().unwrap_or_default();
+                errors.extend(plan.err().unwrap_or_default());
+                return Err(LoadError::Config(errors));
+            }
+        };
+        Ok(Inputs {
+            config,
+            zones: Arc::new(zones),
+            plan: Arc::new(plan),
+            geo: Arc::new(geo),
+        })
     }
 }

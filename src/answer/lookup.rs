@@ -8,7 +8,9 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::snapshot::ZoneSet;
+use crate::answer::managed;
+use crate::snapshot::Snapshot;
+use crate::traffic::Client;
 use crate::zone::{Node, RecordSet, Zone};
 
 /// Longest CNAME chain followed inside a zone; longer chains (or loops) stop
@@ -31,6 +33,9 @@ pub struct Sections {
     /// True when `additional` holds glue a referral cannot do without, so it
     /// must not be dropped to fit a size limit (RFC 9471).
     pub glue_required: bool,
+    /// ECS scope prefix: how many bits of the client address the answer
+    /// depended on (0 for everything but location-based policies).
+    pub ecs_scope: u8,
 }
 
 impl Sections {
@@ -43,6 +48,7 @@ impl Sections {
             authority: Vec::new(),
             additional: Vec::new(),
             glue_required: false,
+            ecs_scope: 0,
         }
     }
 
@@ -56,99 +62,152 @@ impl Sections {
     }
 }
 
-/// Answers `qname`/`qtype` from the zones. `qname` keeps the case it was
+/// Per-query context threaded through resolution.
+pub(crate) struct Resolver<'a> {
+    /// The snapshot answering this query.
+    pub snapshot: &'a Snapshot,
+    /// Who is asking (for managed names).
+    pub client: &'a Client,
+    /// Random source for weighted and shuffled answers.
+    pub rng: &'a mut fastrand::Rng,
+    /// The response being built.
+    pub out: Sections,
+}
+
+/// Answers `qname`/`qtype` from the snapshot. `qname` keeps the case it was
 /// asked in; records owned by it are written back in that case.
-pub fn lookup(zones: &ZoneSet, qname: &Name, qtype: RecordType) -> Sections {
+pub fn lookup(
+    snapshot: &Snapshot,
+    qname: &Name,
+    qtype: RecordType,
+    client: &Client,
+    rng: &mut fastrand::Rng,
+) -> Sections {
     let lower = qname.to_lowercase();
-    let Some(zone) = zones.find(&lower) else {
+    let Some(zone) = snapshot.zones.find(&lower) else {
         return Sections::refused();
     };
-    let mut sections = Sections::authoritative();
-    resolve(zone, qname, &lower, qtype, &mut sections, 0);
-    sections
+    let mut resolver = Resolver {
+        snapshot,
+        client,
+        rng,
+        out: Sections::authoritative(),
+    };
+    resolver.resolve(zone, qname, &lower, qtype, 0);
+    resolver.out
 }
 
-/// One step of resolution inside `zone` (one link of a CNAME chain).
-fn resolve(
-    zone: &Zone,
-    owner: &Name,
-    lower: &Name,
-    qtype: RecordType,
-    out: &mut Sections,
-    hops: usize,
-) {
-    // Walk down from the apex: the first cut on the way is a referral, and
-    // the deepest existing name is the closest encloser (RFC 4592 §3.3.1).
-    let apex_labels = zone.origin.num_labels() as usize;
-    let labels = lower.num_labels() as usize;
-    let mut encloser = (zone.origin.clone(), zone.node(&zone.origin));
-    for n in apex_labels + 1..=labels {
-        let name = lower.trim_to(n);
-        let Some(node) = zone.node(&name) else { break };
-        // The parent side answers DS at a cut (RFC 4035 §3.1.4.1).
-        let ds_at_cut = n == labels && qtype == RecordType::DS;
-        if node.is_cut && !ds_at_cut {
-            referral(zone, node, out, hops);
+impl Resolver<'_> {
+    /// One step of resolution inside `zone` (one link of a CNAME chain).
+    pub(crate) fn resolve(
+        &mut self,
+        zone: &Zone,
+        owner: &Name,
+        lower: &Name,
+        qtype: RecordType,
+        hops: usize,
+    ) {
+        let plan = &self.snapshot.plan;
+        if let Some(&service) = plan.by_name.get(lower) {
+            managed::answer(self, zone, service, owner, lower, qtype, hops);
             return;
         }
-        encloser = (name, Some(node));
-    }
-    let (encloser_name, encloser_node) = encloser;
-    if encloser_name == *lower {
-        if let Some(node) = encloser_node {
-            answer_at(zone, owner, node, qtype, out, hops);
+        // Walk down from the apex: the first cut on the way is a referral, and
+        // the deepest existing name is the closest encloser (RFC 4592 §3.3.1).
+        // Managed names and their implied ancestors exist too.
+        let apex_labels = zone.origin.num_labels() as usize;
+        let labels = lower.num_labels() as usize;
+        let mut encloser = (zone.origin.clone(), zone.node(&zone.origin));
+        for n in apex_labels + 1..=labels {
+            let name = lower.trim_to(n);
+            let node = zone.node(&name);
+            if node.is_none()
+                && !plan.implied_names.contains(&name)
+                && !plan.by_name.contains_key(&name)
+            {
+                break;
+            }
+            // The parent side answers DS at a cut (RFC 4035 §3.1.4.1).
+            let ds_at_cut = n == labels && qtype == RecordType::DS;
+            if let Some(node) = node
+                && node.is_cut
+                && !ds_at_cut
+            {
+                referral(zone, node, &mut self.out, hops);
+                return;
+            }
+            encloser = (name, node);
         }
-        return;
-    }
-    let wildcard = encloser_name.prepend_label("*").ok();
-    match wildcard.as_ref().and_then(|w| zone.node(w)) {
-        Some(node) => answer_at(zone, owner, node, qtype, out, hops),
-        None => {
-            out.rcode = ResponseCode::NXDomain;
-            out.authority.push(zone.negative_soa());
+        let (encloser_name, encloser_node) = encloser;
+        if encloser_name == *lower {
+            match encloser_node {
+                Some(node) => self.answer_at(zone, owner, node, qtype, hops),
+                None => self.out.authority.push(zone.negative_soa()),
+            }
+            return;
+        }
+        let wildcard = encloser_name.prepend_label("*").ok();
+        match wildcard.as_ref().and_then(|w| zone.node(w)) {
+            Some(node) => self.answer_at(zone, owner, node, qtype, hops),
+            None => {
+                self.out.rcode = ResponseCode::NXDomain;
+                self.out.authority.push(zone.negative_soa());
+            }
         }
     }
-}
 
-/// Answers from the node that exists at (or, for a wildcard, stands in for) `owner`.
-fn answer_at(
-    zone: &Zone,
-    owner: &Name,
-    node: &Node,
-    qtype: RecordType,
-    out: &mut Sections,
-    hops: usize,
-) {
-    if qtype == RecordType::ANY {
-        // RFC 8482 §4.1: one RRset is a complete answer to ANY.
-        let preferred = [RecordType::CNAME, RecordType::A, RecordType::AAAA];
-        let set = preferred
-            .iter()
-            .find_map(|t| node.get(*t))
-            .or_else(|| node.rrsets.first());
-        match set {
-            Some(set) => push_owned(&mut out.answers, set, owner),
-            None => out.authority.push(zone.negative_soa()),
+    /// Answers from the node that exists at (or, for a wildcard, stands in for) `owner`.
+    pub(crate) fn answer_at(
+        &mut self,
+        zone: &Zone,
+        owner: &Name,
+        node: &Node,
+        qtype: RecordType,
+        hops: usize,
+    ) {
+        let out = &mut self.out;
+        if qtype == RecordType::ANY {
+            // RFC 8482 §4.1: one RRset is a complete answer to ANY.
+            let preferred = [RecordType::CNAME, RecordType::A, RecordType::AAAA];
+            let set = preferred
+                .iter()
+                .find_map(|t| node.get(*t))
+                .or_else(|| node.rrsets.first());
+            match set {
+                Some(set) => push_owned(&mut out.answers, set, owner),
+                None => out.authority.push(zone.negative_soa()),
+            }
+            return;
         }
-        return;
+        if let Some(set) = node.get(qtype) {
+            push_owned(&mut out.answers, set, owner);
+            return;
+        }
+        if let Some(cname) = node.get(RecordType::CNAME) {
+            push_owned(&mut out.answers, cname, owner);
+            let target = match cname.records.first().map(|r| &r.data) {
+                Some(RData::CNAME(target)) => target.0.clone(),
+                _ => return,
+            };
+            self.follow_cname(zone, &target, qtype, hops);
+            return;
+        }
+        out.authority.push(zone.negative_soa());
     }
-    if let Some(set) = node.get(qtype) {
-        push_owned(&mut out.answers, set, owner);
-        return;
-    }
-    if let Some(cname) = node.get(RecordType::CNAME) {
-        push_owned(&mut out.answers, cname, owner);
-        let target = match cname.records.first().map(|r| &r.data) {
-            Some(RData::CNAME(target)) => target.0.clone(),
-            _ => return,
-        };
+
+    /// Continues a CNAME chain at `target` while it stays inside `zone`.
+    pub(crate) fn follow_cname(
+        &mut self,
+        zone: &Zone,
+        target: &Name,
+        qtype: RecordType,
+        hops: usize,
+    ) {
         let target_lower = target.to_lowercase();
         if hops + 1 < MAX_CNAME_HOPS && zone.origin.zone_of(&target_lower) {
-            resolve(zone, &target, &target_lower, qtype, out, hops + 1);
+            self.resolve(zone, target, &target_lower, qtype, hops + 1);
         }
-        return;
     }
-    out.authority.push(zone.negative_soa());
 }
 
 /// A referral to the child zone delegated at `node`.
@@ -182,7 +241,7 @@ fn referral(zone: &Zone, node: &Node, out: &mut Sections, hops: usize) {
 }
 
 /// Appends `set`'s records with their owner written as `owner`.
-fn push_owned(section: &mut Vec<Record>, set: &RecordSet, owner: &Name) {
+pub(crate) fn push_owned(section: &mut Vec<Record>, set: &RecordSet, owner: &Name) {
     section.extend(set.records.iter().map(|r| {
         let mut r = r.clone();
         r.name = owner.clone();

@@ -5,17 +5,22 @@
 //! limit, setting TC when the answer does not fit. It never panics and never
 //! blocks: any failure to encode becomes SERVFAIL.
 
+mod ecs;
 mod lookup;
+mod managed;
 
+pub use ecs::{ClientSubnet, read_client_subnet};
 pub use lookup::{Sections, lookup};
 
 use std::net::SocketAddr;
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::opt::{ClientSubnet as EcsOption, EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use crate::snapshot::Snapshot;
+use crate::traffic::Client;
 
 /// The transport a query arrived on; it decides the response size limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +45,13 @@ const CLASSIC_UDP_LIMIT: usize = 512;
 
 /// Answers one DNS message. Returns `None` when the message must be
 /// dropped silently (too short to have a header, or itself a response).
-pub fn respond(snapshot: &Snapshot, packet: &[u8], meta: &QueryMeta) -> Option<Vec<u8>> {
+/// `rng` drives weighted and shuffled answers; each worker owns one.
+pub fn respond(
+    snapshot: &Snapshot,
+    packet: &[u8],
+    meta: &QueryMeta,
+    rng: &mut fastrand::Rng,
+) -> Option<Vec<u8>> {
     let header = Header::read(&mut BinDecoder::new(packet)).ok()?;
     if header.metadata.message_type == MessageType::Response {
         return None;
@@ -68,7 +79,7 @@ pub fn respond(snapshot: &Snapshot, packet: &[u8], meta: &QueryMeta) -> Option<V
         }
         (None, Transport::Udp) => CLASSIC_UDP_LIMIT,
     };
-    let edns = request.edns.as_ref().map(|_| {
+    let mut edns = request.edns.as_ref().map(|_| {
         let mut edns = Edns::new();
         edns.set_max_payload(snapshot.edns_udp_payload);
         edns
@@ -82,6 +93,23 @@ pub fn respond(snapshot: &Snapshot, packet: &[u8], meta: &QueryMeta) -> Option<V
         response.metadata.response_code = ResponseCode::FormErr;
         return Some(encode_or_servfail(response, edns, limit, false));
     };
+    // RFC 7871 §7.1.1: a malformed ECS option is a malformed query.
+    let has_ecs = request
+        .edns
+        .as_ref()
+        .is_some_and(|e| e.option(EdnsCode::Subnet).is_some());
+    let subnet = match has_ecs.then(|| read_client_subnet(packet)) {
+        Some(Ok(subnet)) => subnet,
+        Some(Err(_)) => {
+            response.metadata.response_code = ResponseCode::FormErr;
+            return Some(encode_or_servfail(response, edns, limit, false));
+        }
+        None => None,
+    };
+    let client = Client {
+        addr: subnet.map_or(meta.source.ip(), |s| s.addr),
+        ecs_source_prefix: subnet.map(|s| s.source_prefix),
+    };
     let qtype = query.query_type();
     let sections = match qtype {
         RecordType::OPT => {
@@ -93,8 +121,18 @@ pub fn respond(snapshot: &Snapshot, packet: &[u8], meta: &QueryMeta) -> Option<V
         _ if query.query_class() != DNSClass::IN && query.query_class() != DNSClass::ANY => {
             Sections::refused()
         }
-        _ => lookup(&snapshot.zones, query.name(), qtype),
+        _ => lookup(snapshot, query.name(), qtype, &client, rng),
     };
+    if let (Some(edns), Some(subnet)) = (edns.as_mut(), subnet) {
+        // Echo family, source prefix and address; the scope says how much
+        // of it the answer depended on, never more than was sent.
+        let scope = sections.ecs_scope.min(subnet.source_prefix);
+        edns.options_mut().insert(EdnsOption::Subnet(EcsOption::new(
+            subnet.addr,
+            subnet.source_prefix,
+            scope,
+        )));
+    }
     response.metadata.authoritative = sections.authoritative;
     response.metadata.response_code = sections.rcode;
     response.answers = sections.answers;

@@ -51,6 +51,7 @@ async fn connection(
         transport: Transport::Tcp,
     };
     let mut query = Vec::with_capacity(512);
+    let mut rng = fastrand::Rng::new();
     let mut out = Vec::with_capacity(512);
     loop {
         let mut prefix = [0u8; 2];
@@ -65,7 +66,7 @@ async fn connection(
             Ok(Ok(_)) => {}
             _ => return Ok(()),
         }
-        let Some(response) = respond(&snapshot.load(), &query, &meta) else {
+        let Some(response) = respond(&snapshot.load(), &query, &meta, &mut rng) else {
             continue;
         };
         out.clear();

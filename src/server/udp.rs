@@ -11,6 +11,7 @@ const MAX_QUERY: usize = 4096;
 /// Receives queries on `socket` and answers each from the current snapshot.
 pub async fn serve(socket: UdpSocket, snapshot: SnapshotHandle) {
     let mut buf = vec![0u8; MAX_QUERY];
+    let mut rng = fastrand::Rng::new();
     loop {
         let (len, source) = match socket.recv_from(&mut buf).await {
             Ok(received) => received,
@@ -22,7 +23,7 @@ pub async fn serve(socket: UdpSocket, snapshot: SnapshotHandle) {
             source,
             transport: Transport::Udp,
         };
-        let response = respond(&snapshot.load(), &buf[..len], &meta);
+        let response = respond(&snapshot.load(), &buf[..len], &meta, &mut rng);
         if let Some(response) = response {
             let _ = socket.send_to(&response, source).await;
         }

@@ -11,7 +11,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
+use toml::Spanned;
+
+mod traffic;
+
+pub use traffic::{
+    AllDownConfig, EndpointConfig, GeoConfig, GeoRulesConfig, NetworkLocation, PolicyKind,
+    RegionConfig, ServiceConfig,
+};
 
 /// The only configuration format version this build understands.
 pub const CONFIG_VERSION: u32 = 1;
@@ -25,9 +35,21 @@ pub struct Config {
     pub version: u32,
     /// Listeners, directories and transport limits.
     pub server: ServerConfig,
+    /// Where client locations come from (`[geo]`).
+    #[serde(default)]
+    pub geo: GeoConfig,
+    /// Regions by name (`[regions.<name>]`).
+    #[serde(default)]
+    pub regions: BTreeMap<String, Spanned<RegionConfig>>,
+    /// Traffic-managed names (`[services."<name>"]`).
+    #[serde(default)]
+    pub services: BTreeMap<String, Spanned<ServiceConfig>>,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub source: PathBuf,
+    /// The file's text, kept so later validation can turn spans into lines.
+    #[serde(skip)]
+    pub text: String,
 }
 
 /// The `[server]` table.
@@ -138,6 +160,7 @@ impl Config {
             error_at(inner.span(), field, inner.message().to_string())
         })?;
         config.source = path.to_path_buf();
+        config.text = text.to_string();
         if config.version != CONFIG_VERSION {
             return Err(error_at(
                 find_key(text, "version"),
@@ -158,7 +181,28 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         config.server.zones_dir = base.join(&config.server.zones_dir);
         config.server.state_dir = base.join(&config.server.state_dir);
+        if let Some(database) = &config.geo.database {
+            config.geo.database = Some(base.join(database));
+        }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// An error about the config element at `span` (a [`Spanned`] value's
+    /// position), for validation done after parsing.
+    pub fn error_at(
+        &self,
+        span: std::ops::Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError {
+            file: self.source.clone(),
+            line: Some(line_of(&self.text, span.start)),
+            field: Some(field.into()),
+            message: message.into(),
+        }
     }
 }
 

@@ -1,0 +1,225 @@
+//! Traffic management: regions, endpoints, services and the policies that
+//! pick among them.
+//!
+//! Two layers, so a health change does not re-validate the config:
+//! - [`TrafficPlan`]: the validated, indexed shape of regions and services,
+//!   compiled once per config load by [`compile`].
+//! - [`TrafficState`]: per region, whether it is healthy, its effective
+//!   weight, and which endpoints are up; recomputed from health inputs on
+//!   every publish (cheap: one pass over the endpoints).
+//!
+//! [`policy::decide`] is a pure function of (plan, state, client, random
+//! source): the query path and `explain` both call it.
+
+mod plan;
+pub mod policy;
+
+pub use plan::compile;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use hickory_proto::rr::Name;
+
+use crate::geo::{CidrTable, Code};
+
+/// Index of a region in [`TrafficPlan::regions`].
+pub type RegionId = usize;
+
+/// What an endpoint contributes to an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointAnswer {
+    /// Served as an A record.
+    V4(Ipv4Addr),
+    /// Served as an AAAA record.
+    V6(Ipv6Addr),
+    /// Served as a CNAME to this name.
+    Target(Name),
+}
+
+/// One endpoint of a region.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Stable identifier (unique within its region).
+    pub id: String,
+    /// What it is served as.
+    pub answer: EndpointAnswer,
+    /// Where health checks probe it, when not the served address.
+    pub probe: Option<SocketAddr>,
+}
+
+/// A region as configured.
+#[derive(Debug, Clone)]
+pub struct Region {
+    /// Its name in config and API.
+    pub name: String,
+    /// Configured weight (overrides may change the effective one).
+    pub weight: u32,
+    /// `(latitude, longitude)`, for `nearest`.
+    pub coordinates: Option<(f64, f64)>,
+    /// Endpoints that must be up for the region to be healthy.
+    pub min_healthy: usize,
+    /// Its endpoints.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// The location rules of a `geo` service.
+#[derive(Debug, Clone, Default)]
+pub struct GeoRules {
+    /// Client networks to regions (most specific wins).
+    pub cidr: CidrTable<Vec<RegionId>>,
+    /// Country codes to regions.
+    pub country: HashMap<Code, Vec<RegionId>>,
+    /// Continent codes to regions.
+    pub continent: HashMap<Code, Vec<RegionId>>,
+    /// Regions for everyone else.
+    pub default: Vec<RegionId>,
+}
+
+/// A service's policy, with its parameters resolved to region indices.
+#[derive(Debug, Clone)]
+pub enum Policy {
+    /// Ordered tiers; the first tier with an available region answers.
+    Failover {
+        /// Tiers in preference order.
+        tiers: Vec<Vec<RegionId>>,
+    },
+    /// One available region per query, chosen in proportion to weight.
+    Weighted,
+    /// Client location to an ordered list of regions.
+    Geo(Box<GeoRules>),
+    /// The available region nearest the client, after bias.
+    Nearest {
+        /// Kilometres added to each of `Service::regions`' distances (same order).
+        bias_km: Vec<f64>,
+    },
+    /// Up to `max` up endpoints across available regions, shuffled.
+    Multivalue {
+        /// Most endpoints per answer.
+        max: usize,
+    },
+}
+
+impl Policy {
+    /// The policy's name as written in config.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Policy::Failover { .. } => "failover",
+            Policy::Weighted => "weighted",
+            Policy::Geo(_) => "geo",
+            Policy::Nearest { .. } => "nearest",
+            Policy::Multivalue { .. } => "multivalue",
+        }
+    }
+}
+
+/// What to answer when no region is available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllDown {
+    /// Every configured endpoint of the service's regions.
+    FailOpen,
+    /// This region's endpoints.
+    Fallback(RegionId),
+    /// NODATA with SOA.
+    Empty,
+}
+
+/// A traffic-managed name.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// The managed name, lower-cased.
+    pub name: Name,
+    /// Answer TTL.
+    pub ttl: u32,
+    /// How regions are picked.
+    pub policy: Policy,
+    /// Every region the service may answer with, in configured order.
+    pub regions: Vec<RegionId>,
+    /// What to do when none is available.
+    pub all_down: AllDown,
+}
+
+/// The validated, indexed traffic configuration.
+#[derive(Debug, Clone, Default)]
+pub struct TrafficPlan {
+    /// Regions, indexed by [`RegionId`].
+    pub regions: Vec<Region>,
+    /// Region name to index.
+    pub region_index: HashMap<String, RegionId>,
+    /// Services in config order.
+    pub services: Vec<Service>,
+    /// Lower-cased managed name to index in `services`.
+    pub by_name: HashMap<Name, usize>,
+    /// Names that exist only because a managed name sits below them (empty
+    /// non-terminals the zone files do not have), so they answer NODATA
+    /// rather than NXDOMAIN.
+    pub implied_names: HashSet<Name>,
+}
+
+/// Health of one endpoint, as known to the publisher.
+pub type HealthInputs = HashMap<(String, String), bool>;
+
+/// The per-publish state of one region.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionState {
+    /// Enough endpoints are up (`min_healthy`).
+    pub healthy: bool,
+    /// Effective weight; 0 means drained.
+    pub weight: u32,
+    /// Per endpoint (same order as [`Region::endpoints`]): is it up.
+    pub endpoints_up: Vec<bool>,
+}
+
+impl RegionState {
+    /// A region may answer: healthy and not drained.
+    pub fn available(&self) -> bool {
+        self.healthy && self.weight > 0
+    }
+}
+
+/// Per-region state for one snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrafficState {
+    /// Indexed by [`RegionId`].
+    pub regions: Vec<RegionState>,
+}
+
+impl TrafficState {
+    /// Computes region state from endpoint health. An endpoint with no
+    /// health entry counts as up: unchecked endpoints, and checked ones
+    /// before their first verdict.
+    pub fn compute(plan: &TrafficPlan, health: &HealthInputs) -> TrafficState {
+        let regions = plan
+            .regions
+            .iter()
+            .map(|region| {
+                let endpoints_up: Vec<bool> = region
+                    .endpoints
+                    .iter()
+                    .map(|e| {
+                        health
+                            .get(&(region.name.clone(), e.id.clone()))
+                            .copied()
+                            .unwrap_or(true)
+                    })
+                    .collect();
+                let up = endpoints_up.iter().filter(|u| **u).count();
+                RegionState {
+                    healthy: up >= region.min_healthy,
+                    weight: region.weight,
+                    endpoints_up,
+                }
+            })
+            .collect();
+        TrafficState { regions }
+    }
+}
+
+/// Who is asking, as far as policies care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client {
+    /// The ECS address (truncated to its source prefix) or the source address.
+    pub addr: IpAddr,
+    /// The ECS source prefix, when the query carried ECS.
+    pub ecs_source_prefix: Option<u8>,
+}
