@@ -154,7 +154,11 @@ impl Config {
         let deserializer = toml::de::Deserializer::parse(text)
             .map_err(|e| error_at(e.span(), None, e.message().to_string()))?;
         let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let field = e.path().to_string();
+            // Spanned<T> shows up in serde paths as a private key; users never wrote it.
+            let field = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "");
             let field = (field != ".").then_some(field);
             let inner = e.into_inner();
             error_at(inner.span(), field, inner.message().to_string())

@@ -16,6 +16,9 @@ pub mod policy;
 
 pub use plan::compile;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

@@ -334,8 +334,10 @@ fn compile_service(
                 default: list(&geo.default, ".geo.default", &mut errors),
                 ..GeoRules::default()
             };
+            let mut cidr_regions = Vec::new();
             for (net, targets) in &geo.cidr {
                 let ids = list(targets, &format!(".geo.cidr.\"{net}\""), &mut errors);
+                cidr_regions.extend(ids.iter().copied());
                 match parse_net(net) {
                     Some(parsed) => rules.cidr.insert(parsed, ids),
                     None => errors.push(at(
@@ -366,6 +368,7 @@ fn compile_service(
                 .iter()
                 .chain(rules.country.values().flatten())
                 .chain(rules.continent.values().flatten())
+                .chain(cidr_regions.iter())
                 .copied()
                 .collect::<Vec<_>>();
             for r in referenced {
