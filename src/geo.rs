@@ -115,6 +115,32 @@ impl<T> CidrTable<T> {
         }
     }
 
+    /// The longest prefix of any network in the table that lies inside
+    /// `addr/prefix` and is narrower than it: an answer for that whole
+    /// network would not hold for all of it.
+    pub fn longest_inside(&self, addr: IpAddr, prefix: u8) -> Option<u8> {
+        match addr {
+            IpAddr::V4(a) => {
+                let outer = mask4(a.into(), prefix);
+                self.v4
+                    .iter()
+                    .find(|(len, map)| {
+                        *len > prefix && map.keys().any(|k| mask4(*k, prefix) == outer)
+                    })
+                    .map(|(len, _)| *len)
+            }
+            IpAddr::V6(a) => {
+                let outer = mask6(a.into(), prefix);
+                self.v6
+                    .iter()
+                    .find(|(len, map)| {
+                        *len > prefix && map.keys().any(|k| mask6(*k, prefix) == outer)
+                    })
+                    .map(|(len, _)| *len)
+            }
+        }
+    }
+
     /// True when the table holds no network.
     pub fn is_empty(&self) -> bool {
         self.v4.is_empty() && self.v6.is_empty()
@@ -133,7 +159,7 @@ fn insert_len<K: std::hash::Hash + Eq, T>(
         }
         None => {
             levels.push((prefix, HashMap::from([(key, value)])));
-            levels.sort_by(|a, b| b.0.cmp(&a.0));
+            levels.sort_by_key(|level| std::cmp::Reverse(level.0));
         }
     }
 }
@@ -339,6 +365,11 @@ mod tests {
             Some((&"v6", 32))
         );
         assert_eq!(table.lookup("192.0.2.1".parse().unwrap()), None);
+        assert_eq!(
+            table.longest_inside("10.0.0.0".parse().unwrap(), 8),
+            Some(16)
+        );
+        assert_eq!(table.longest_inside("10.1.0.0".parse().unwrap(), 16), None);
     }
 
     #[test]

@@ -50,6 +50,24 @@ impl PublisherHandle {
             .await
             .map_err(|_| "publisher has stopped".to_string())?
     }
+
+    /// Records an endpoint health verdict; returns once a snapshot carrying
+    /// it is published (with its generation).
+    pub async fn set_health(&self, region: &str, endpoint: &str, up: bool) -> Result<u64, String> {
+        let (reply, published) = oneshot::channel();
+        self.commands
+            .send(Command::SetHealth {
+                region: region.to_string(),
+                endpoint: endpoint.to_string(),
+                up,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| "publisher has stopped".to_string())?;
+        published
+            .await
+            .map_err(|_| "publisher has stopped".to_string())
+    }
 }
 
 /// The single writer; see the module docs.

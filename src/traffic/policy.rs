@@ -63,8 +63,15 @@ pub fn decide(
                         .and_then(|c| rules.continent.get(&c));
                     let regions = by_country.or(by_continent).unwrap_or(&rules.default);
                     // Without a known network the answer may depend on every
-                    // bit the client gave us.
-                    (regions, found.prefix.unwrap_or(full_scope))
+                    // bit the client gave us; and a narrower CIDR rule inside
+                    // the network means the answer holds only for part of it.
+                    let scope = found.prefix.unwrap_or(full_scope);
+                    let scope = rules
+                        .cidr
+                        .longest_inside(client.addr, scope)
+                        .unwrap_or(scope)
+                        .max(scope);
+                    (regions, scope)
                 }
             };
             let first = candidates.iter().copied().find(available);

@@ -256,12 +256,17 @@ fn geo_uses_the_most_specific_rule_and_reports_its_scope() {
     // CIDR rule beats the GB country rule; scope is the rule's prefix.
     let d = f.decide(&up, "81.2.69.200", Some(32), 1);
     assert_eq!((f.regions(&d), d.scope), (vec!["c".to_string()], 25));
-    // Country (GB from the /24 network) beats continent EU.
+    // Country (GB from the /24 network) beats continent EU; the /25 CIDR
+    // rule inside that /24 narrows the scope to 25 bits.
     let d = f.decide(&up, "81.2.69.10", Some(24), 1);
-    assert_eq!((f.regions(&d), d.scope), (vec!["b".to_string()], 24));
-    // FR only matches the continent rule; the /16 network sets the scope.
+    assert_eq!((f.regions(&d), d.scope), (vec!["b".to_string()], 25));
+    // FR only matches the continent rule; the /16 network would set the
+    // scope, but it too contains the /25 rule.
     let d = f.decide(&up, "81.2.1.0", Some(24), 1);
-    assert_eq!((f.regions(&d), d.scope), (vec!["a".to_string()], 16));
+    assert_eq!((f.regions(&d), d.scope), (vec!["a".to_string()], 25));
+    // US: the /24 network holds no narrower rule, so its prefix is the scope.
+    let d = f.decide(&up, "216.160.83.0", Some(24), 1);
+    assert_eq!((f.regions(&d), d.scope), (vec!["a".to_string()], 24));
     // Unknown client: default, scope as wide as the client sent.
     let d = f.decide(&up, "198.51.100.0", Some(24), 1);
     assert_eq!((f.regions(&d), d.scope), (vec!["a".to_string()], 24));

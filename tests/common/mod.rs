@@ -44,10 +44,25 @@ impl TestServer {
 
     /// Like [`TestServer::start_with`] on a chosen listen address (e.g. `[::1]:0`).
     pub fn start_on(listen: &str, zones_dir: &Path, server_extra: &str) -> TestServer {
+        TestServer::start_full(listen, zones_dir, server_extra, "")
+    }
+
+    /// Serves `zones_dir` with `tail` (regions, services, geo) appended to the config.
+    pub fn start_traffic(zones_dir: &Path, tail: &str) -> TestServer {
+        TestServer::start_full("127.0.0.1:0", zones_dir, "", tail)
+    }
+
+    /// The general form: listen address, extra `[server]` lines, and extra top-level tables.
+    pub fn start_full(
+        listen: &str,
+        zones_dir: &Path,
+        server_extra: &str,
+        tail: &str,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("switchyard.toml");
         let config = format!(
-            "version = 1\n[server]\ndns_listen = [\"{listen}\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = {zones:?}\nstate_dir = \"state\"\nudp_workers = 2\n{server_extra}\n",
+            "version = 1\n[server]\ndns_listen = [\"{listen}\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = {zones:?}\nstate_dir = \"state\"\nudp_workers = 2\n{server_extra}\n{tail}\n",
             zones = zones_dir.display().to_string(),
         );
         std::fs::write(&config_path, config).expect("write config");
@@ -67,6 +82,13 @@ impl TestServer {
             app: Some(app),
             runtime,
         }
+    }
+
+    /// Tells the publisher an endpoint is up or down, as a health checker would.
+    pub fn set_health(&self, region: &str, endpoint: &str, up: bool) {
+        self.runtime
+            .block_on(self.publisher.set_health(region, endpoint, up))
+            .expect("publisher running");
     }
 
     /// Asks the publisher to reload config and zones from disk.
