@@ -54,6 +54,10 @@ pub(crate) fn answer(
             _ => {}
         }
     }
+    if let Some(limit) = decision.limit {
+        v4.truncate(limit);
+        v6.truncate(limit);
+    }
     let record = |data: RData| Record::from_rdata(owner.clone(), service.ttl, data);
     // A chosen name target is a CNAME, which stands alone at its name.
     if let Some(target) = target {

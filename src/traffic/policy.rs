@@ -27,6 +27,9 @@ pub struct Decision {
     pub reason: Reason,
     /// The client location, when the policy looked it up.
     pub located: Option<Located>,
+    /// Most records per answer type (`multivalue`); the endpoints are
+    /// already shuffled, so the first of each family win.
+    pub limit: Option<usize>,
 }
 
 /// Runs `service`'s policy for `client`.
@@ -107,13 +110,16 @@ pub fn decide(
                 .flat_map(|r| up_endpoints(state, r))
                 .collect();
             if !endpoints.is_empty() {
+                // Shuffle everything and cap per family when answering, so
+                // an A query gets `max` addresses even when AAAA endpoints
+                // are mixed in.
                 rng.shuffle(&mut endpoints);
-                endpoints.truncate(*max);
                 return Decision {
                     endpoints,
                     scope: 0,
                     reason: Reason::Chosen,
                     located,
+                    limit: Some(*max),
                 };
             }
             (Vec::new(), 0)
@@ -129,6 +135,7 @@ pub fn decide(
             scope,
             reason: Reason::Chosen,
             located,
+            limit: None,
         };
     }
     Decision {
@@ -136,6 +143,7 @@ pub fn decide(
         scope,
         reason: Reason::AllDown(service.all_down),
         located,
+        limit: None,
     }
 }
 

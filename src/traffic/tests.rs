@@ -333,7 +333,12 @@ fn multivalue_answers_up_to_n_up_endpoints_shuffled() {
     let mut orders = std::collections::HashSet::new();
     for seed in 0..50 {
         let d = f.decide(&state, "192.0.2.7", None, seed);
-        assert_eq!(d.endpoints.len(), 3);
+        assert_eq!(d.limit, Some(3));
+        assert_eq!(
+            d.endpoints.len(),
+            4,
+            "every up endpoint, shuffled; the answer caps per family"
+        );
         assert!(!d.endpoints.contains(&(0, 1)), "down endpoint answered");
         orders.insert(d.endpoints.clone());
     }
