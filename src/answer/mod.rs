@@ -117,6 +117,8 @@ fn bare_error(header: &Header, rcode: ResponseCode) -> Vec<u8> {
         header.metadata.op_code,
     );
     response.metadata.response_code = rcode;
+    // RFC 1035 §4.1.1: RD is copied into the response.
+    response.metadata.recursion_desired = header.metadata.recursion_desired;
     encode_or_servfail(response, None, CLASSIC_UDP_LIMIT, false)
 }
 
