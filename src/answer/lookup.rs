@@ -143,7 +143,9 @@ fn answer_at(
             _ => return,
         };
         let target_lower = target.to_lowercase();
-        if hops + 1 < MAX_CNAME_HOPS && zone.origin.zone_of(&target_lower) {
+        // A loop back into the chain ends it: each CNAME is answered once.
+        let looped = out.answers.iter().any(|r| r.name == target_lower);
+        if !looped && hops + 1 < MAX_CNAME_HOPS && zone.origin.zone_of(&target_lower) {
             resolve(zone, &target, &target_lower, qtype, out, hops + 1);
         }
         return;
