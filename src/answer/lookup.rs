@@ -60,9 +60,19 @@ impl Sections {
 /// asked in; records owned by it are written back in that case.
 pub fn lookup(zones: &ZoneSet, qname: &Name, qtype: RecordType) -> Sections {
     let lower = qname.to_lowercase();
-    let Some(zone) = zones.find(&lower) else {
+    let Some(mut zone) = zones.find(&lower) else {
         return Sections::refused();
     };
+    // DS at a child apex belongs to the parent side of the cut (RFC 4035
+    // §3.1.4.1), when we serve the parent too.
+    if qtype == RecordType::DS
+        && zone.origin == lower
+        && !lower.is_root()
+        && let Some(parent) = zones.find(&lower.base_name())
+        && parent.node(&lower).is_some_and(|node| node.is_cut)
+    {
+        zone = parent;
+    }
     let mut sections = Sections::authoritative();
     resolve(zone, qname, &lower, qtype, &mut sections, 0);
     sections
