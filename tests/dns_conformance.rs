@@ -500,6 +500,50 @@ fn ds_at_the_cut_is_answered_by_the_parent() {
     assert_negative(&reply, ResponseCode::NoError, &[], SOA);
 }
 
+#[test]
+fn ds_at_a_cut_to_a_served_child_is_answered_by_the_parent() {
+    // Serving both sides of the cut, DS still comes from the parent
+    // (RFC 4035 §3.1.4.1): NODATA with the parent's SOA, not the child's.
+    let parent = format!("{HEAD}sub NS ns.sub\nns.sub A 192.0.2.9\n");
+    let child = "$TTL 3600\n@ SOA ns hostmaster 9 7200 900 1209600 30\n@ NS ns\nns A 192.0.2.9\n";
+    let orphan = child.replace("ns A", "ns AAAA 2001:db8::9\nns A");
+    let dir = zones_dir(&[
+        ("p.test.", &parent),
+        ("sub.p.test.", child),
+        ("orphan.p.test.", &orphan),
+    ]);
+    let server = TestServer::start_with(dir.path(), "");
+    let reply = query(server.addr, "sub.p.test.", RecordType::DS);
+    assert_negative(
+        &reply,
+        ResponseCode::NoError,
+        &[],
+        "p.test. 60 SOA ns1.p.test. hostmaster.p.test. 1 7200 900 1209600 60",
+    );
+    // Without a delegation in the parent, the child is all there is.
+    let orphan = query(server.addr, "orphan.p.test.", RecordType::DS);
+    assert_negative(
+        &orphan,
+        ResponseCode::NoError,
+        &[],
+        "orphan.p.test. 30 SOA ns.orphan.p.test. hostmaster.orphan.p.test. 9 7200 900 1209600 30",
+    );
+    // Every other type at the child apex comes from the child.
+    let ns = query(server.addr, "sub.p.test.", RecordType::NS);
+    assert!(ns.metadata.authoritative);
+    assert_eq!(
+        rrs(&ns.answers),
+        strs(&["sub.p.test. 3600 NS ns.sub.p.test."])
+    );
+    let mx = query(server.addr, "sub.p.test.", RecordType::MX);
+    assert_negative(
+        &mx,
+        ResponseCode::NoError,
+        &[],
+        "sub.p.test. 30 SOA ns.sub.p.test. hostmaster.sub.p.test. 9 7200 900 1209600 30",
+    );
+}
+
 // ---- refusals and errors ----
 
 #[test]
@@ -717,6 +761,18 @@ fn server_payload_limit_caps_the_client_size() {
 }
 
 #[test]
+fn two_opt_records_are_formerr() {
+    // RFC 6891 §6.1.1: more than one OPT in a query is FORMERR.
+    let server = TestServer::start();
+    let mut bytes = header(0x0808, 0, [1, 0, 0, 2]);
+    bytes.extend_from_slice(&question("www.example.com.", 1));
+    let opt = [0u8, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0];
+    bytes.extend_from_slice(&opt);
+    bytes.extend_from_slice(&opt);
+    assert_formerr(&server, &bytes);
+}
+
+#[test]
 fn edns_version_1_gets_badvers_with_version_0() {
     let server = TestServer::start();
     let mut msg = make_query("www.example.com.", RecordType::A, None);
@@ -818,6 +874,36 @@ fn tcp_idle_connection_is_closed() {
         );
     }
     assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+#[test]
+fn tcp_connections_over_the_limit_are_closed() {
+    let server = TestServer::start_with(&repo_zones(), "tcp_max_connections = 2");
+    let bytes = make_query("www.example.com.", RecordType::A, None)
+        .to_vec()
+        .unwrap();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tcp_connect(server.addr);
+        tcp_send(&mut stream, &bytes);
+        tcp_recv(&mut stream).expect("within the limit");
+        held.push(stream);
+    }
+    let mut third = tcp_connect(server.addr);
+    tcp_send(&mut third, &bytes);
+    assert!(tcp_recv(&mut third).is_err(), "third connection served");
+    // Closing one frees its slot.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let mut stream = tcp_connect(server.addr);
+        tcp_send(&mut stream, &bytes);
+        if tcp_recv(&mut stream).is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slot never freed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
