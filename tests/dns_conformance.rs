@@ -544,6 +544,29 @@ fn ds_at_a_cut_to_a_served_child_is_answered_by_the_parent() {
     );
 }
 
+#[test]
+fn cname_into_a_delegation_ends_in_a_referral() {
+    let zone = format!("{HEAD}cn CNAME host.sub\nsub NS ns.sub\nns.sub A 192.0.2.9\n");
+    let dir = zones_dir(&[("d.test.", &zone)]);
+    let server = TestServer::start_with(dir.path(), "");
+    let reply = query(server.addr, "cn.d.test.", RecordType::A);
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    // The CNAME is ours to vouch for; the rest is the child's.
+    assert!(reply.metadata.authoritative);
+    assert_eq!(
+        rrs(&reply.answers),
+        strs(&["cn.d.test. 3600 CNAME host.sub.d.test."])
+    );
+    assert_eq!(
+        rrs(&reply.authorities),
+        strs(&["sub.d.test. 3600 NS ns.sub.d.test."])
+    );
+    assert_eq!(
+        rrs(&reply.additionals),
+        strs(&["ns.sub.d.test. 3600 A 192.0.2.9"])
+    );
+}
+
 // ---- refusals and errors ----
 
 #[test]
@@ -722,6 +745,7 @@ fn client_udp_size_is_honoured() {
         &make_query("many.big.test.", RecordType::A, Some(512)),
     );
     assert!(small.metadata.truncation, "client said 512");
+    assert!(small.edns.is_some(), "a truncated reply keeps its OPT");
     let raw = udp_raw(
         server.addr,
         &make_query("many.big.test.", RecordType::A, Some(1232))
