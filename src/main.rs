@@ -1,11 +1,13 @@
 //! The `switchyard` binary: a thin CLI over the library.
 
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use switchyard::app::App;
 use switchyard::snapshot::{Inputs, Snapshot};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// Switchyard: an authoritative DNS server that steers traffic to healthy regions.
 #[derive(Debug, Parser)]
@@ -85,6 +87,12 @@ fn serve(config: PathBuf) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Handlers go in before the listeners: once we answer, a SIGHUP must
+        // reload, never hit the default action (terminate the process).
+        let signals = (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+        );
         let app = match App::start(&config) {
             Ok(app) => app,
             Err(e) => {
@@ -95,19 +103,15 @@ fn serve(config: PathBuf) -> ExitCode {
         for addr in &app.dns.local_addrs {
             tracing::info!(%addr, "serving DNS over UDP and TCP");
         }
-        wait_for_signals(&app).await;
+        wait_for_signals(&app, signals).await;
         tracing::info!("shutting down");
         ExitCode::SUCCESS
     })
 }
 
 /// Reloads on SIGHUP; returns on SIGINT or SIGTERM.
-async fn wait_for_signals(app: &App) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut hup), Ok(mut term)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-    ) else {
+async fn wait_for_signals(app: &App, signals: (io::Result<Signal>, io::Result<Signal>)) {
+    let (Ok(mut hup), Ok(mut term)) = signals else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };

@@ -84,9 +84,19 @@ pub fn lookup(
     rng: &mut fastrand::Rng,
 ) -> Sections {
     let lower = qname.to_lowercase();
-    let Some(zone) = snapshot.zones.find(&lower) else {
+    let Some(mut zone) = snapshot.zones.find(&lower) else {
         return Sections::refused();
     };
+    // DS at a child apex belongs to the parent side of the cut (RFC 4035
+    // §3.1.4.1), when we serve the parent too.
+    if qtype == RecordType::DS
+        && zone.origin == lower
+        && !lower.is_root()
+        && let Some(parent) = snapshot.zones.find(&lower.base_name())
+        && parent.node(&lower).is_some_and(|node| node.is_cut)
+    {
+        zone = parent;
+    }
     let mut resolver = Resolver {
         snapshot,
         client,
@@ -204,7 +214,9 @@ impl Resolver<'_> {
         hops: usize,
     ) {
         let target_lower = target.to_lowercase();
-        if hops + 1 < MAX_CNAME_HOPS && zone.origin.zone_of(&target_lower) {
+        // A loop back into the chain ends it: each CNAME is answered once.
+        let looped = self.out.answers.iter().any(|r| r.name == target_lower);
+        if !looped && hops + 1 < MAX_CNAME_HOPS && zone.origin.zone_of(&target_lower) {
             self.resolve(zone, target, &target_lower, qtype, hops + 1);
         }
     }

@@ -68,10 +68,6 @@ pub fn respond(
     response.metadata.recursion_desired = request.metadata.recursion_desired;
     response.metadata.checking_disabled = request.metadata.checking_disabled;
     response.add_queries(request.queries.iter().cloned());
-    if request.metadata.op_code != OpCode::Query {
-        response.metadata.response_code = ResponseCode::NotImp;
-        return Some(encode_or_servfail(response, None, CLASSIC_UDP_LIMIT, false));
-    }
     let limit = match (&request.edns, meta.transport) {
         (_, Transport::Tcp) => u16::MAX as usize,
         (Some(edns), Transport::Udp) => {
@@ -84,6 +80,11 @@ pub fn respond(
         edns.set_max_payload(snapshot.edns_udp_payload);
         edns
     });
+    if request.metadata.op_code != OpCode::Query {
+        // RFC 6891 §6.1.1: a request with OPT gets OPT back, errors included.
+        response.metadata.response_code = ResponseCode::NotImp;
+        return Some(encode_or_servfail(response, edns, limit, false));
+    }
     if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
         // RFC 6891 §6.1.3: answer BADVERS with the version we do speak (0).
         response.metadata.response_code = ResponseCode::BADVERS;
@@ -155,6 +156,8 @@ fn bare_error(header: &Header, rcode: ResponseCode) -> Vec<u8> {
         header.metadata.op_code,
     );
     response.metadata.response_code = rcode;
+    // RFC 1035 §4.1.1: RD is copied into the response.
+    response.metadata.recursion_desired = header.metadata.recursion_desired;
     encode_or_servfail(response, None, CLASSIC_UDP_LIMIT, false)
 }
 
