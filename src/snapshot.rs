@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use hickory_proto::rr::Name;
 
+use crate::answer::FastTable;
 use crate::config::{Config, ConfigError};
 use crate::geo::GeoDb;
 use crate::traffic::{HealthInputs, TrafficPlan, TrafficState, compile};
@@ -74,6 +75,8 @@ pub struct Snapshot {
     pub geo: Arc<GeoDb>,
     /// Largest UDP response for EDNS clients (from `server.edns_udp_payload`).
     pub edns_udp_payload: u16,
+    /// Precompiled wire answers for the static part of the zones.
+    pub fast: Arc<FastTable>,
 }
 
 impl Snapshot {
@@ -93,6 +96,7 @@ impl Snapshot {
             plan: inputs.plan.clone(),
             geo: inputs.geo.clone(),
             edns_udp_payload: inputs.config.server.edns_udp_payload.max(512),
+            fast: inputs.fast.clone(),
         }
     }
 }
@@ -129,6 +133,8 @@ pub struct Inputs {
     pub plan: Arc<TrafficPlan>,
     /// Client location sources named by `[geo]`.
     pub geo: Arc<GeoDb>,
+    /// Precompiled answers for these zones and services (see [`FastTable`]).
+    pub fast: Arc<FastTable>,
 }
 
 impl Inputs {
@@ -148,11 +154,17 @@ impl Inputs {
                 return Err(LoadError::Config(errors));
             }
         };
-        Ok(Inputs {
+        let mut inputs = Inputs {
             config,
             zones: Arc::new(zones),
             plan: Arc::new(plan),
             geo: Arc::new(geo),
-        })
+            fast: Arc::new(FastTable::default()),
+        };
+        // Templates come from the full path, which needs a snapshot to run on;
+        // health does not matter for them (policy answers are never templated).
+        let probe = Snapshot::build(&inputs, &HealthInputs::new(), 0, SystemTime::UNIX_EPOCH);
+        inputs.fast = Arc::new(FastTable::build(&probe));
+        Ok(inputs)
     }
 }

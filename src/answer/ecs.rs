@@ -75,7 +75,7 @@ fn options(mut rdata: &[u8]) -> Result<Option<ClientSubnet>, Malformed> {
             if found.is_some() {
                 return Err(Malformed);
             }
-            found = Some(parse(value)?);
+            found = Some(parse_option(value)?);
         }
         rdata = rest;
     }
@@ -83,7 +83,7 @@ fn options(mut rdata: &[u8]) -> Result<Option<ClientSubnet>, Malformed> {
 }
 
 /// Validates one ECS option value (RFC 7871 §6, §7.1.1).
-fn parse(value: &[u8]) -> Result<ClientSubnet, Malformed> {
+pub(crate) fn parse_option(value: &[u8]) -> Result<ClientSubnet, Malformed> {
     let [f0, f1, source_prefix, _scope, address @ ..] = value else {
         return Err(Malformed);
     };
@@ -125,24 +125,24 @@ mod tests {
 
     #[test]
     fn valid_options_parse() {
-        let ecs = parse(&[0, 1, 24, 0, 81, 2, 69]).unwrap();
+        let ecs = parse_option(&[0, 1, 24, 0, 81, 2, 69]).unwrap();
         assert_eq!(ecs.addr, "81.2.69.0".parse::<IpAddr>().unwrap());
         assert_eq!(ecs.source_prefix, 24);
-        let ecs = parse(&[0, 2, 0, 0]).unwrap();
+        let ecs = parse_option(&[0, 2, 0, 0]).unwrap();
         assert_eq!(ecs.source_prefix, 0);
     }
 
     #[test]
     fn malformed_options_are_rejected() {
         // bits set beyond a /23 prefix
-        assert_eq!(parse(&[0, 1, 23, 0, 81, 2, 69]), Err(Malformed));
+        assert_eq!(parse_option(&[0, 1, 23, 0, 81, 2, 69]), Err(Malformed));
         // address longer than the prefix needs
-        assert_eq!(parse(&[0, 1, 16, 0, 81, 2, 69]), Err(Malformed));
+        assert_eq!(parse_option(&[0, 1, 16, 0, 81, 2, 69]), Err(Malformed));
         // prefix longer than the family allows
-        assert_eq!(parse(&[0, 1, 33, 0, 1, 2, 3, 4, 5]), Err(Malformed));
+        assert_eq!(parse_option(&[0, 1, 33, 0, 1, 2, 3, 4, 5]), Err(Malformed));
         // unknown family, and too short
-        assert_eq!(parse(&[0, 3, 0, 0]), Err(Malformed));
-        assert_eq!(parse(&[0, 1, 0]), Err(Malformed));
+        assert_eq!(parse_option(&[0, 3, 0, 0]), Err(Malformed));
+        assert_eq!(parse_option(&[0, 1, 0]), Err(Malformed));
         // two ECS options in one OPT
         let one = [0, 8, 0, 4, 0, 1, 0, 0];
         assert_eq!(options(&[one, one].concat()), Err(Malformed));

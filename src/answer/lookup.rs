@@ -36,6 +36,9 @@ pub struct Sections {
     /// ECS scope prefix: how many bits of the client address the answer
     /// depended on (0 for everything but location-based policies).
     pub ecs_scope: u8,
+    /// True when a policy decided part of the answer, so it may differ per
+    /// query and must not be precompiled.
+    pub dynamic: bool,
 }
 
 impl Sections {
@@ -49,6 +52,7 @@ impl Sections {
             additional: Vec::new(),
             glue_required: false,
             ecs_scope: 0,
+            dynamic: false,
         }
     }
 

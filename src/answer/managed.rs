@@ -42,6 +42,7 @@ pub(crate) fn answer(
         resolver.rng,
     );
     resolver.out.ecs_scope = resolver.out.ecs_scope.max(decision.scope);
+    resolver.out.dynamic = true;
 
     let mut target = None;
     let mut v4 = Vec::new();

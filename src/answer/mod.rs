@@ -6,10 +6,12 @@
 //! blocks: any failure to encode becomes SERVFAIL.
 
 mod ecs;
+mod fast;
 mod lookup;
 mod managed;
 
 pub use ecs::{ClientSubnet, read_client_subnet};
+pub use fast::{Fast, FastTable};
 pub use lookup::{Sections, lookup};
 
 use std::net::SocketAddr;
@@ -43,7 +45,30 @@ pub struct QueryMeta {
 /// The size every DNS client accepts over UDP without EDNS (RFC 1035 §4.2.1).
 const CLASSIC_UDP_LIMIT: usize = 512;
 
-/// Answers one DNS message. Returns `None` when the message must be
+/// Answers one DNS message into `out` (cleared first), by the fast path
+/// when it covers the query, else the full path. Returns false when the
+/// message must be dropped silently.
+pub fn respond_into(
+    snapshot: &Snapshot,
+    packet: &[u8],
+    meta: &QueryMeta,
+    rng: &mut fastrand::Rng,
+    out: &mut Vec<u8>,
+) -> bool {
+    if fast::answer(snapshot, packet, meta, rng, out) == Fast::Answered {
+        return true;
+    }
+    out.clear();
+    match respond(snapshot, packet, meta, rng) {
+        Some(bytes) => {
+            out.extend_from_slice(&bytes);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Answers one DNS message by the full path. Returns `None` when the message must be
 /// dropped silently (too short to have a header, or itself a response).
 /// `rng` drives weighted and shuffled answers; each worker owns one.
 pub fn respond(
@@ -134,17 +159,22 @@ pub fn respond(
             scope,
         )));
     }
+    Some(finish(response, sections, edns, limit))
+}
+
+/// Puts `sections` into `response` and encodes it within `limit` bytes.
+pub(crate) fn finish(
+    mut response: Message,
+    sections: Sections,
+    edns: Option<Edns>,
+    limit: usize,
+) -> Vec<u8> {
     response.metadata.authoritative = sections.authoritative;
     response.metadata.response_code = sections.rcode;
     response.answers = sections.answers;
     response.authorities = sections.authority;
     response.additionals = sections.additional;
-    Some(encode_or_servfail(
-        response,
-        edns,
-        limit,
-        sections.glue_required,
-    ))
+    encode_or_servfail(response, edns, limit, sections.glue_required)
 }
 
 /// A response carrying only the header's ID and opcode, for queries too

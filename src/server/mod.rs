@@ -8,6 +8,7 @@ mod udp;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::Semaphore;
@@ -23,6 +24,8 @@ pub struct DnsServer {
     /// The addresses actually bound (port 0 resolved), each serving UDP and TCP.
     pub local_addrs: Vec<SocketAddr>,
     tasks: JoinSet<()>,
+    /// Tells the UDP worker threads to finish.
+    stop: Arc<AtomicBool>,
 }
 
 impl DnsServer {
@@ -35,11 +38,15 @@ impl DnsServer {
         };
         let tcp_slots = Arc::new(Semaphore::new(config.tcp_max_connections.max(1)));
         let mut tasks = JoinSet::new();
+        let stop = Arc::new(AtomicBool::new(false));
         let mut local_addrs = Vec::new();
         for &addr in &config.dns_listen {
             let (udp_sockets, tcp_listener, local) = bind_pair(addr, workers)?;
-            for socket in udp_sockets {
-                tasks.spawn(udp::serve(socket, snapshot.clone()));
+            for (i, socket) in udp_sockets.into_iter().enumerate() {
+                let (snapshot, stop) = (snapshot.clone(), stop.clone());
+                std::thread::Builder::new()
+                    .name(format!("dns-udp-{i}"))
+                    .spawn(move || udp::serve(socket, snapshot, stop))?;
             }
             tasks.spawn(tcp::serve(
                 tcp_listener,
@@ -49,12 +56,23 @@ impl DnsServer {
             ));
             local_addrs.push(local);
         }
-        Ok(DnsServer { local_addrs, tasks })
+        Ok(DnsServer {
+            local_addrs,
+            tasks,
+            stop,
+        })
     }
 
-    /// Stops every listener.
+    /// Stops every listener (UDP threads within their poll interval).
     pub fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         self.tasks.abort_all();
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 
@@ -65,7 +83,7 @@ fn bind_pair(
     addr: SocketAddr,
     workers: usize,
 ) -> io::Result<(
-    Vec<tokio::net::UdpSocket>,
+    Vec<std::net::UdpSocket>,
     tokio::net::TcpListener,
     SocketAddr,
 )> {
@@ -88,7 +106,10 @@ fn bind_pair(
         }
         let udp = sockets
             .into_iter()
-            .map(|s| tokio::net::UdpSocket::from_std(s.into()))
+            .map(|s| {
+                s.set_nonblocking(false)?;
+                Ok(s.into())
+            })
             .collect::<io::Result<Vec<_>>>()?;
         let tcp = tokio::net::TcpListener::from_std(tcp.into())?;
         return Ok((udp, tcp, local));

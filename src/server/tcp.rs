@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::timeout;
 
-use crate::answer::{QueryMeta, Transport, respond};
+use crate::answer::{QueryMeta, Transport, respond_into};
 use crate::snapshot::SnapshotHandle;
 
 /// Accepts connections while a slot is free and serves each in its own task.
@@ -53,6 +53,7 @@ async fn connection(
     let mut query = Vec::with_capacity(512);
     let mut rng = fastrand::Rng::new();
     let mut out = Vec::with_capacity(512);
+    let mut response = Vec::with_capacity(512);
     loop {
         let mut prefix = [0u8; 2];
         match timeout(idle, stream.read_exact(&mut prefix)).await {
@@ -66,9 +67,9 @@ async fn connection(
             Ok(Ok(_)) => {}
             _ => return Ok(()),
         }
-        let Some(response) = respond(&snapshot.load(), &query, &meta, &mut rng) else {
+        if !respond_into(&snapshot.load(), &query, &meta, &mut rng, &mut response) {
             continue;
-        };
+        }
         out.clear();
         out.extend_from_slice(&(response.len() as u16).to_be_bytes());
         out.extend_from_slice(&response);

@@ -84,6 +84,11 @@ impl Zone {
         self.nodes.get(name)
     }
 
+    /// Every name (lower-cased) with its node, in no particular order.
+    pub fn nodes(&self) -> impl Iterator<Item = (&Name, &Node)> {
+        self.nodes.iter()
+    }
+
     /// Number of names (including empty non-terminals) in the zone.
     pub fn name_count(&self) -> usize {
         self.nodes.len()
