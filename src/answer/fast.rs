@@ -24,7 +24,7 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use crate::answer::ecs::{ClientSubnet, parse_option};
 use crate::answer::{QueryMeta, Transport, finish, lookup};
 use crate::snapshot::Snapshot;
-use crate::traffic::policy::decide;
+use crate::traffic::policy::{Family, decide};
 use crate::traffic::{Client, EndpointAnswer};
 
 /// A type no zone holds: asking for it yields the name's NODATA answer.
@@ -508,6 +508,8 @@ fn managed(
     let v6 = match q.qtype {
         1 => false,
         28 => true,
+        // CNAME (and ANY, filtered earlier) depend on the policy too.
+        5 => return None,
         _ => return replay(out, packet, q, find(entry, q.qtype)),
     };
     let plan = &snapshot.plan;
@@ -516,27 +518,43 @@ fn managed(
         addr: q.ecs.map_or(meta.source.ip(), |e| e.addr),
         ecs_source_prefix: q.ecs.map(|e| e.source_prefix),
     };
-    let decision = decide(plan, &snapshot.state, svc, &client, &snapshot.geo, rng);
-    let cap = decision.limit.unwrap_or(usize::MAX);
+    let family = if v6 { Family::V6 } else { Family::V4 };
+    let decision = decide(
+        plan,
+        &snapshot.state,
+        svc,
+        &client,
+        family,
+        &snapshot.geo,
+        rng,
+    );
     // Addresses of the asked family, deduplicated, as 16-byte slots.
     let mut found = [[0u8; 16]; MAX_FAST_ADDRESSES];
     let mut count = 0;
-    for (region, endpoint) in &decision.endpoints {
-        let octets: [u8; 16] = match &plan.regions[*region].endpoints[*endpoint].answer {
+    let mut fits = true;
+    decision.for_each_endpoint(plan, &snapshot.state, svc, |region, endpoint| {
+        let octets: [u8; 16] = match &plan.regions[region].endpoints[endpoint].answer {
             EndpointAnswer::V4(a) if !v6 => Ipv6Addr::from(a.to_bits() as u128).octets(),
             EndpointAnswer::V6(a) if v6 => a.octets(),
             // A CNAME target chains on: full path.
-            EndpointAnswer::Target(_) => return None,
-            _ => continue,
+            EndpointAnswer::Target(_) => {
+                fits = false;
+                return;
+            }
+            _ => return,
         };
-        if found[..count].contains(&octets) || count == cap {
-            continue;
+        if found[..count].contains(&octets) {
+            return;
         }
         if count == MAX_FAST_ADDRESSES {
-            return None;
+            fits = false;
+            return;
         }
         found[count] = octets;
         count += 1;
+    });
+    if !fits {
+        return None;
     }
     if count == 0 {
         replay(out, packet, q, entry.other.as_ref())?;

@@ -7,7 +7,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::answer::lookup::Resolver;
 use crate::traffic::EndpointAnswer;
-use crate::traffic::policy::decide;
+use crate::traffic::policy::{Family, decide};
 use crate::zone::Zone;
 
 /// Answers `qtype` at the managed name `lower` (service index `service`).
@@ -33,11 +33,17 @@ pub(crate) fn answer(
         }
         return;
     }
+    let family = match qtype {
+        RecordType::A => Family::V4,
+        RecordType::AAAA => Family::V6,
+        _ => Family::Any,
+    };
     let decision = decide(
         plan,
         &snapshot.state,
         service,
         resolver.client,
+        family,
         &snapshot.geo,
         resolver.rng,
     );
@@ -47,18 +53,17 @@ pub(crate) fn answer(
     let mut target = None;
     let mut v4 = Vec::new();
     let mut v6 = Vec::new();
-    for (region, endpoint) in decision.endpoints {
-        match &plan.regions[region].endpoints[endpoint].answer {
+    decision.for_each_endpoint(
+        plan,
+        &snapshot.state,
+        service,
+        |region, endpoint| match &plan.regions[region].endpoints[endpoint].answer {
             EndpointAnswer::V4(a) if !v4.contains(a) => v4.push(*a),
             EndpointAnswer::V6(a) if !v6.contains(a) => v6.push(*a),
             EndpointAnswer::Target(name) if target.is_none() => target = Some(name.clone()),
             _ => {}
-        }
-    }
-    if let Some(limit) = decision.limit {
-        v4.truncate(limit);
-        v6.truncate(limit);
-    }
+        },
+    );
     let record = |data: RData| Record::from_rdata(owner.clone(), service.ttl, data);
     // A chosen name target is a CNAME, which stands alone at its name.
     if let Some(target) = target {

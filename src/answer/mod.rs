@@ -7,6 +7,8 @@
 
 mod ecs;
 mod fast;
+#[cfg(test)]
+mod fast_tests;
 mod lookup;
 mod managed;
 

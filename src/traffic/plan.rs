@@ -10,6 +10,7 @@ use toml::Spanned;
 use crate::config::{AllDownConfig, Config, ConfigError, PolicyKind, ServiceConfig};
 use crate::geo::{parse_code, parse_net};
 use crate::snapshot::ZoneSet;
+use crate::traffic::policy::MAX_MULTIVALUE;
 use crate::traffic::{
     AllDown, Endpoint, EndpointAnswer, GeoRules, Policy, Region, RegionId, Service, TrafficPlan,
 };
@@ -281,8 +282,11 @@ fn compile_service(
         PolicyKind::Weighted => Policy::Weighted,
         PolicyKind::Multivalue => {
             let max = service.max_answers.unwrap_or(DEFAULT_MULTIVALUE_MAX);
-            if max == 0 {
-                errors.push(at(".max_answers", "must be at least 1".into()));
+            if max == 0 || max > MAX_MULTIVALUE {
+                errors.push(at(
+                    ".max_answers",
+                    format!("must be between 1 and {MAX_MULTIVALUE}"),
+                ));
             }
             Policy::Multivalue { max }
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use hickory_proto::rr::Name;
 
-use super::policy::{Decision, Reason, decide};
+use super::policy::{Decision, Family, Reason, decide};
 use super::*;
 use crate::config::Config;
 use crate::geo::GeoDb;
@@ -48,6 +48,8 @@ struct Fixture {
     config: Config,
     plan: TrafficPlan,
     geo: GeoDb,
+    /// The state of the latest `decide`, to materialise its picks against.
+    last_state: std::cell::RefCell<Option<TrafficState>>,
 }
 
 fn config_text(services: &str) -> String {
@@ -74,7 +76,12 @@ fn fixture(services: &str) -> Fixture {
     let config = Config::parse(&config_text(services), Path::new("sy.toml")).unwrap();
     let plan = compile(&config, &zones()).unwrap_or_else(|e| panic!("{e:?}"));
     let geo = GeoDb::load(&config).unwrap();
-    Fixture { config, plan, geo }
+    Fixture {
+        config,
+        plan,
+        geo,
+        last_state: Default::default(),
+    }
 }
 
 impl Fixture {
@@ -96,21 +103,33 @@ impl Fixture {
             ecs_source_prefix: ecs,
         };
         let mut rng = fastrand::Rng::with_seed(seed);
+        *self.last_state.borrow_mut() = Some(state.clone());
         decide(
             &self.plan,
             state,
             &self.plan.services[0],
             &client,
+            Family::Any,
             &self.geo,
             &mut rng,
         )
     }
 
+    /// The endpoints of the latest decision, materialised against its state.
+    fn endpoints(&self, decision: &Decision) -> Vec<(RegionId, usize)> {
+        let state = self
+            .last_state
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| self.state(&[], &[]));
+        decision.endpoints(&self.plan, &state, &self.plan.services[0])
+    }
+
     /// Region names of a decision's endpoints, deduplicated in order.
     fn regions(&self, decision: &Decision) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
-        for (r, _) in &decision.endpoints {
-            let name = self.plan.regions[*r].name.clone();
+        for (r, _) in self.endpoints(decision) {
+            let name = self.plan.regions[r].name.clone();
             if !names.contains(&name) {
                 names.push(name);
             }
@@ -139,6 +158,7 @@ fn weighted_shares_match_weights_over_100k_draws() {
             &state,
             &f.plan.services[0],
             &client,
+            Family::Any,
             &f.geo,
             &mut rng,
         );
@@ -181,7 +201,7 @@ fn drained_or_down_regions_are_never_chosen_unless_all_are() {
         match d.reason {
             Reason::Chosen => {
                 assert!(any_available);
-                for (r, e) in &d.endpoints {
+                for (r, e) in &f.endpoints(&d) {
                     assert!(
                         state.regions[*r].available(),
                         "seed {seed}: chose unavailable region"
@@ -197,7 +217,7 @@ fn drained_or_down_regions_are_never_chosen_unless_all_are() {
                     !any_available,
                     "seed {seed}: all-down rule with a region available"
                 );
-                assert_eq!(d.endpoints.len(), 5, "fail open answers every endpoint");
+                assert_eq!(f.endpoints(&d).len(), 5, "fail open answers every endpoint");
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -214,7 +234,7 @@ fn failover_falls_through_tiers_in_order() {
     // a is healthy while one endpoint is up (min_healthy = 1), answering only that one.
     let partly = f.state(&[("a", "192.0.2.1"), ("a", "2001:db8::1")], &[]);
     let d = f.decide(&partly, "192.0.2.7", None, 1);
-    assert_eq!(d.endpoints, vec![(0, 1)]);
+    assert_eq!(f.endpoints(&d), vec![(0, 1)]);
     let a_down = f.state(
         &[("a", "192.0.2.1"), ("a", "192.0.2.2"), ("a", "2001:db8::1")],
         &[],
@@ -333,16 +353,36 @@ fn multivalue_answers_up_to_n_up_endpoints_shuffled() {
     let mut orders = std::collections::HashSet::new();
     for seed in 0..50 {
         let d = f.decide(&state, "192.0.2.7", None, seed);
-        assert_eq!(d.limit, Some(3));
-        assert_eq!(
-            d.endpoints.len(),
-            4,
-            "every up endpoint, shuffled; the answer caps per family"
-        );
-        assert!(!d.endpoints.contains(&(0, 1)), "down endpoint answered");
-        orders.insert(d.endpoints.clone());
+        let endpoints = f.endpoints(&d);
+        assert_eq!(endpoints.len(), 3);
+        assert!(!endpoints.contains(&(0, 1)), "down endpoint answered");
+        orders.insert(endpoints);
     }
     assert!(orders.len() > 5, "answers are shuffled");
+    // Sampling respects the family: an A query gets three IPv4 addresses.
+    let client = Client {
+        addr: "192.0.2.7".parse().unwrap(),
+        ecs_source_prefix: None,
+    };
+    let all_up = f.state(&[], &[]);
+    for seed in 0..50 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let d = decide(
+            &f.plan,
+            &all_up,
+            &f.plan.services[0],
+            &client,
+            Family::V4,
+            &f.geo,
+            &mut rng,
+        );
+        let picked = d.endpoints(&f.plan, &all_up, &f.plan.services[0]);
+        assert_eq!(picked.len(), 3);
+        assert!(
+            !picked.contains(&(0, 2)),
+            "IPv6 endpoint sampled for an A query"
+        );
+    }
 }
 
 #[test]
@@ -366,12 +406,12 @@ fn all_down_rules() {
         "[services.\"x.example.com\"]\npolicy = \"failover\"\nregions = [\"a\", \"b\"]\nall_down = \"empty\"\n",
     );
     let d = f.decide(&f.state(&every_down, &[]), "192.0.2.7", None, 1);
-    assert!(d.endpoints.is_empty());
+    assert!(f.endpoints(&d).is_empty());
     let f =
         fixture("[services.\"x.example.com\"]\npolicy = \"failover\"\nregions = [\"a\", \"b\"]\n");
     let d = f.decide(&f.state(&every_down, &[]), "192.0.2.7", None, 1);
     assert_eq!(f.regions(&d), ["a", "b"]);
-    assert_eq!(d.endpoints.len(), 4);
+    assert_eq!(f.endpoints(&d).len(), 4);
 }
 
 fn first_error(services: &str) -> String {

@@ -1,0 +1,194 @@
+//! The fast path must say exactly what the full path says: replay a broad
+//! query set through both, with the same random seed, and compare.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::rdata::opt::{ClientSubnet as EcsOption, EdnsOption};
+use hickory_proto::rr::{Name, RecordType};
+
+use super::fast::{Fast, answer};
+use super::{QueryMeta, Transport, respond};
+use crate::snapshot::{Inputs, Snapshot};
+
+fn example_snapshot() -> Snapshot {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/switchyard.toml");
+    let inputs = Inputs::load(&config).unwrap();
+    Snapshot::build(
+        &inputs,
+        &Default::default(),
+        1,
+        std::time::SystemTime::UNIX_EPOCH,
+    )
+}
+
+/// Mixed-case spelling of `name`, to check case echo.
+fn mixed_case(name: &str) -> String {
+    name.chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 2 == 0 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn query(name: &str, qtype: RecordType, edns: Option<u16>, ecs: Option<&str>) -> Vec<u8> {
+    let mut msg = Message::new(0x4242, MessageType::Query, OpCode::Query);
+    msg.metadata.recursion_desired = true;
+    // from_ascii keeps the case as written.
+    msg.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        if let Some(subnet) = ecs {
+            e.options_mut()
+                .insert(EdnsOption::Subnet(EcsOption::from_str(subnet).unwrap()));
+        }
+        msg.set_edns(e);
+    }
+    msg.to_vec().unwrap()
+}
+
+#[test]
+fn fast_and_full_paths_agree() {
+    let snapshot = example_snapshot();
+    let meta = QueryMeta {
+        source: SocketAddr::from(([127, 0, 0, 1], 5353)),
+        transport: Transport::Udp,
+    };
+    let mut names: Vec<String> = snapshot
+        .zones
+        .iter()
+        .flat_map(|z| z.nodes().map(|(n, _)| n.to_string()).collect::<Vec<_>>())
+        .collect();
+    names.extend(snapshot.plan.services.iter().map(|s| s.name.to_string()));
+    for extra in [
+        "nx.example.com.",
+        "a.b.nx.example.com.",
+        "x.apps.example.com.",
+        "a.b.deep.example.com.",
+        "host.sub.example.com.",
+        "example.org.",
+        "nx.geo.example.com.",
+    ] {
+        names.push(extra.to_string());
+    }
+    let types = [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::MX,
+        RecordType::TXT,
+        RecordType::NS,
+        RecordType::SOA,
+        RecordType::CNAME,
+        RecordType::SRV,
+        RecordType::CAA,
+        RecordType::PTR,
+        RecordType::DS,
+        RecordType::ANY,
+    ];
+    let edns = [None, Some(512), Some(1232), Some(4096)];
+    let subnets = [
+        None,
+        Some("81.2.69.0/24"),
+        Some("216.160.83.0/24"),
+        Some("202.196.224.0/24"),
+        Some("192.0.2.0/24"),
+    ];
+    let (mut fast, mut total) = (0, 0);
+    let mut out = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let spelled = if i % 2 == 0 {
+            name.clone()
+        } else {
+            mixed_case(name)
+        };
+        for qtype in types {
+            for size in edns {
+                for subnet in subnets {
+                    if subnet.is_some() && size.is_none() {
+                        continue;
+                    }
+                    let packet = query(&spelled, qtype, size, subnet);
+                    total += 1;
+                    let seed = total as u64;
+                    let outcome = answer(
+                        &snapshot,
+                        &packet,
+                        &meta,
+                        &mut fastrand::Rng::with_seed(seed),
+                        &mut out,
+                    );
+                    if outcome == Fast::Fallback {
+                        continue;
+                    }
+                    fast += 1;
+                    let full = respond(
+                        &snapshot,
+                        &packet,
+                        &meta,
+                        &mut fastrand::Rng::with_seed(seed),
+                    )
+                    .unwrap();
+                    let (got, want) = (
+                        Message::from_vec(&out).unwrap(),
+                        Message::from_vec(&full).unwrap(),
+                    );
+                    assert_eq!(got, want, "{spelled} {qtype} edns={size:?} ecs={subnet:?}");
+                    // The question is echoed byte for byte (case included).
+                    assert_eq!(
+                        &out[12..12 + spelled.len() + 1],
+                        &full[12..12 + spelled.len() + 1]
+                    );
+                }
+            }
+        }
+    }
+    // The fast path must carry most of this mix, or it is not doing its job.
+    assert!(
+        fast * 10 > total * 6,
+        "fast path answered only {fast} of {total}"
+    );
+}
+
+#[test]
+fn unusual_queries_fall_back() {
+    let snapshot = example_snapshot();
+    let meta = QueryMeta {
+        source: SocketAddr::from(([127, 0, 0, 1], 5353)),
+        transport: Transport::Udp,
+    };
+    let mut out = Vec::new();
+    let mut rng = fastrand::Rng::with_seed(1);
+    let cases = [
+        query("www.example.com.", RecordType::ANY, None, None),
+        query("host.sub.example.com.", RecordType::A, None, None),
+        query("x.apps.example.com.", RecordType::A, None, None),
+        query("www.example.org.", RecordType::A, None, None),
+    ];
+    for packet in cases {
+        assert_eq!(
+            answer(&snapshot, &packet, &meta, &mut rng, &mut out),
+            Fast::Fallback
+        );
+    }
+    let mut badvers = query("www.example.com.", RecordType::A, Some(1232), None);
+    let opt = badvers.len() - 11;
+    badvers[opt + 6] = 1; // EDNS version 1
+    assert_eq!(
+        answer(&snapshot, &badvers, &meta, &mut rng, &mut out),
+        Fast::Fallback
+    );
+    let mut trailing = query("www.example.com.", RecordType::A, None, None);
+    trailing.push(0);
+    assert_eq!(
+        answer(&snapshot, &trailing, &meta, &mut rng, &mut out),
+        Fast::Fallback
+    );
+}
