@@ -14,6 +14,9 @@ use maxminddb::{PathElement, Reader};
 
 use crate::config::{Config, ConfigError, GeoConfig};
 
+/// Deepest database path (`a.b.c`) a field may name.
+const MAX_PATH_DEPTH: usize = 8;
+
 /// A two-letter upper-case code (ISO 3166 country, or continent).
 pub type Code = [u8; 2];
 
@@ -307,13 +310,34 @@ impl GeoDb {
                 prefix,
             });
         }
-        let get_str = |path: &[String]| -> Option<String> {
-            let elements: Vec<PathElement<'_>> = path.iter().map(|k| PathElement::Key(k)).collect();
-            result.decode_path::<String>(&elements).ok().flatten()
+        // Paths are at most a few keys deep; build them on the stack so a
+        // lookup allocates nothing.
+        let with_path = |path: &[String], f: &mut dyn FnMut(&[PathElement<'_>])| {
+            let mut elements: [PathElement<'_>; MAX_PATH_DEPTH] =
+                std::array::from_fn(|_| PathElement::Index(0));
+            let depth = path.len().min(MAX_PATH_DEPTH);
+            for (slot, key) in elements.iter_mut().zip(path) {
+                *slot = PathElement::Key(key);
+            }
+            f(&elements[..depth]);
+        };
+        let get_code = |path: &[String]| -> Option<Code> {
+            let mut code = None;
+            with_path(path, &mut |p| {
+                code = result
+                    .decode_path::<&str>(p)
+                    .ok()
+                    .flatten()
+                    .and_then(parse_code);
+            });
+            code
         };
         let get_f64 = |path: &[String]| -> Option<f64> {
-            let elements: Vec<PathElement<'_>> = path.iter().map(|k| PathElement::Key(k)).collect();
-            result.decode_path::<f64>(&elements).ok().flatten()
+            let mut value = None;
+            with_path(path, &mut |p| {
+                value = result.decode_path::<f64>(p).ok().flatten()
+            });
+            value
         };
         let coordinates = match (get_f64(&self.latitude_path), get_f64(&self.longitude_path)) {
             (Some(lat), Some(lon)) => Some((lat, lon)),
@@ -321,10 +345,8 @@ impl GeoDb {
         };
         Some(Located {
             location: Location {
-                country: get_str(&self.country_path).as_deref().and_then(parse_code),
-                continent: get_str(&self.continent_path)
-                    .as_deref()
-                    .and_then(parse_code),
+                country: get_code(&self.country_path),
+                continent: get_code(&self.continent_path),
                 coordinates,
             },
             prefix,

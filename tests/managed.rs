@@ -7,13 +7,11 @@ mod common;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::{Duration, UNIX_EPOCH};
 
 use common::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
-use serde::Serialize;
 
 const ZONE: &str = "$TTL 300
 @ SOA ns1 host 1 7200 900 1209600 60
@@ -22,58 +20,6 @@ ns1 A 192.0.2.53
 geo TXT \"static text beside a managed name\"
 edge A 192.0.2.99
 ";
-
-#[derive(Serialize)]
-struct Code {
-    iso_code: Option<&'static str>,
-    code: Option<&'static str>,
-}
-
-#[derive(Serialize)]
-struct Coordinates {
-    latitude: f64,
-    longitude: f64,
-}
-
-#[derive(Serialize)]
-struct CityRecord {
-    country: Code,
-    continent: Code,
-    location: Coordinates,
-}
-
-/// Writes a GeoLite2-City-shaped database: one documentation network per continent.
-fn write_test_mmdb(path: &Path) {
-    let mut writer = mmdb_writer::Writer::builder("Switchyard-Test-City")
-        .build_epoch(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
-        .build();
-    let rows: [(&str, &'static str, &'static str, f64, f64); 4] = [
-        ("192.0.2.0/24", "GB", "EU", 51.5, -0.1),
-        ("198.51.100.0/24", "US", "NA", 40.7, -74.0),
-        ("203.0.113.0/24", "JP", "AS", 35.7, 139.7),
-        ("2001:db8:1::/48", "AU", "OC", -33.9, 151.2),
-    ];
-    for (net, country, continent, latitude, longitude) in rows {
-        let record = CityRecord {
-            country: Code {
-                iso_code: Some(country),
-                code: None,
-            },
-            continent: Code {
-                iso_code: None,
-                code: Some(continent),
-            },
-            location: Coordinates {
-                latitude,
-                longitude,
-            },
-        };
-        writer
-            .insert(net.parse::<ipnet::IpNet>().unwrap(), &record)
-            .unwrap();
-    }
-    std::fs::write(path, writer.to_bytes().unwrap()).unwrap();
-}
 
 fn traffic_config(mmdb: &Path) -> String {
     format!(

@@ -56,9 +56,35 @@ fn packet(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
     p
 }
 
+/// Adds an ECS option for 198.51.100.0/24 (in the test database) to a query ending in OPT.
+fn with_ecs(mut query: Vec<u8>) -> Vec<u8> {
+    let rdlen = query.len() - 2;
+    query[rdlen..].copy_from_slice(&11u16.to_be_bytes());
+    query.extend_from_slice(&[0, 8, 0, 7, 0, 1, 24, 0, 198, 51, 100]);
+    query
+}
+
+#[path = "common/mod.rs"]
+mod common;
+
 #[test]
 fn fast_path_answers_without_allocating() {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/switchyard.toml");
+    // The example config, plus a MaxMind database so geo lookups run through it.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    common::write_test_mmdb(&dir.path().join("city.mmdb"));
+    let text = std::fs::read_to_string(repo.join("config/switchyard.toml"))
+        .unwrap()
+        .replace(
+            "zones_dir = \"../zones\"",
+            &format!("zones_dir = {:?}", repo.join("zones").display().to_string()),
+        )
+        .replace(
+            "[geo.networks]",
+            "[geo]\ndatabase = \"city.mmdb\"\n[geo.networks]",
+        );
+    let config = dir.path().join("switchyard.toml");
+    std::fs::write(&config, text).unwrap();
     let inputs = Inputs::load(&config).unwrap();
     let snapshot = Snapshot::build(
         &inputs,
@@ -80,6 +106,14 @@ fn fast_path_answers_without_allocating() {
         ("weighted", packet("app.example.com.", 1, false)),
         ("failover", packet("api.example.com.", 1, true)),
         ("geo", packet("geo.example.com.", 1, false)),
+        (
+            "nearest via the database",
+            with_ecs(packet("near.example.com.", 1, true)),
+        ),
+        (
+            "geo via the database",
+            with_ecs(packet("geo.example.com.", 28, true)),
+        ),
         ("multivalue", packet("pool.example.com.", 1, false)),
     ];
     for (what, query) in &queries {

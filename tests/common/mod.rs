@@ -205,3 +205,58 @@ pub fn rrs(records: &[hickory_proto::rr::Record]) -> Vec<String> {
     out.sort();
     out
 }
+
+#[derive(serde::Serialize)]
+struct Code {
+    iso_code: Option<&'static str>,
+    code: Option<&'static str>,
+}
+
+#[derive(serde::Serialize)]
+struct Coordinates {
+    latitude: f64,
+    longitude: f64,
+}
+
+#[derive(serde::Serialize)]
+struct CityRecord {
+    country: Code,
+    continent: Code,
+    location: Coordinates,
+}
+
+/// Writes a GeoLite2-City-shaped database with one documentation network
+/// per continent: 192.0.2.0/24 GB/EU, 198.51.100.0/24 US/NA,
+/// 203.0.113.0/24 JP/AS, 2001:db8:1::/48 AU/OC. The build epoch is fixed,
+/// so the bytes are the same on every run.
+pub fn write_test_mmdb(path: &Path) {
+    let mut writer = mmdb_writer::Writer::builder("Switchyard-Test-City")
+        .build_epoch(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        .build();
+    let rows: [(&str, &'static str, &'static str, f64, f64); 4] = [
+        ("192.0.2.0/24", "GB", "EU", 51.5, -0.1),
+        ("198.51.100.0/24", "US", "NA", 40.7, -74.0),
+        ("203.0.113.0/24", "JP", "AS", 35.7, 139.7),
+        ("2001:db8:1::/48", "AU", "OC", -33.9, 151.2),
+    ];
+    for (net, country, continent, latitude, longitude) in rows {
+        let record = CityRecord {
+            country: Code {
+                iso_code: Some(country),
+                code: None,
+            },
+            continent: Code {
+                iso_code: None,
+                code: Some(continent),
+            },
+            location: Coordinates {
+                latitude,
+                longitude,
+            },
+        };
+        writer
+            .insert(net.parse::<ipnet::IpNet>().unwrap(), &record)
+            .unwrap();
+    }
+    std::fs::write(path, writer.to_bytes().unwrap()).unwrap();
+}
