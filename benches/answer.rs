@@ -1,0 +1,223 @@
+//! The in-process answer path on pre-encoded queries against a snapshot
+//! built from the repository's config and zones. No sockets: this is the
+//! per-query CPU cost of answering.
+//!
+//! Two groups: `respond_into` is what the listeners call (fast path, with
+//! the full path as fallback); `full_path` is `respond` alone (decode,
+//! lookup, encode), for comparison and for the cases only it handles.
+//!
+//! Run: `cargo bench --bench answer` (time per iteration = ns per query).
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+use hickory_proto::rr::{Name, RecordType};
+use switchyard::answer::{QueryMeta, Transport, respond, respond_into};
+use switchyard::snapshot::{Inputs, Snapshot};
+
+/// One benchmarked query: a label, the question, EDNS size, and the RCODE
+/// and AA bit the answer must carry (checked once before measuring).
+struct Case {
+    label: &'static str,
+    name: &'static str,
+    qtype: RecordType,
+    edns: Option<u16>,
+    /// An EDNS Client Subnet to send (needs `edns`).
+    ecs: Option<&'static str>,
+    rcode: ResponseCode,
+    authoritative: bool,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        label: "positive_a",
+        name: "www.example.com.",
+        qtype: RecordType::A,
+        edns: None,
+        ecs: None,
+        rcode: ResponseCode::NoError,
+        authoritative: true,
+    },
+    Case {
+        label: "nxdomain",
+        name: "nx.example.com.",
+        qtype: RecordType::A,
+        edns: None,
+        ecs: None,
+        rcode: ResponseCode::NXDomain,
+        authoritative: true,
+    },
+    Case {
+        label: "cname_chain",
+        name: "alias.example.com.",
+        qtype: RecordType::A,
+        edns: None,
+        ecs: None,
+        rcode: ResponseCode::NoError,
+        authoritative: true,
+    },
+    Case {
+        label: "wildcard",
+        name: "foo.apps.example.com.",
+        qtype: RecordType::A,
+        edns: None,
+        ecs: None,
+        rcode: ResponseCode::NoError,
+        authoritative: true,
+    },
+    Case {
+        label: "referral",
+        name: "host.sub.example.com.",
+        qtype: RecordType::A,
+        edns: None,
+        ecs: None,
+        rcode: ResponseCode::NoError,
+        authoritative: false,
+    },
+    Case {
+        label: "positive_a_edns",
+        name: "www.example.com.",
+        qtype: RecordType::A,
+        edns: Some(1232),
+        ecs: None,
+        rcode: ResponseCode::NoError,
+        authoritative: true,
+    },
+    Case {
+        label: "weighted",
+        name: "app.example.com.",
+        qtype: RecordType::A,
+        edns: None,
+        ecs: None,
+        rcode: ResponseCode::NoError,
+        authoritative: true,
+    },
+    Case {
+        label: "failover",
+        name: "api.example.com.",
+        qtype: RecordType::A,
+        edns: None,
+        ecs: None,
+        rcode: ResponseCode::NoError,
+        authoritative: true,
+    },
+    Case {
+        label: "geo_ecs",
+        name: "geo.example.com.",
+        qtype: RecordType::A,
+        edns: Some(1232),
+        ecs: Some("81.2.69.0/24"),
+        rcode: ResponseCode::NoError,
+        authoritative: true,
+    },
+    Case {
+        label: "nearest_ecs",
+        name: "near.example.com.",
+        qtype: RecordType::A,
+        edns: Some(1232),
+        ecs: Some("202.196.224.0/24"),
+        rcode: ResponseCode::NoError,
+        authoritative: true,
+    },
+    Case {
+        label: "multivalue",
+        name: "pool.example.com.",
+        qtype: RecordType::A,
+        edns: None,
+        ecs: None,
+        rcode: ResponseCode::NoError,
+        authoritative: true,
+    },
+];
+
+fn encode(case: &Case) -> Vec<u8> {
+    let mut msg = Message::new(0x1234, MessageType::Query, OpCode::Query);
+    msg.add_query(Query::query(
+        Name::from_str(case.name).expect("name"),
+        case.qtype,
+    ));
+    if let Some(size) = case.edns {
+        let mut edns = Edns::new();
+        edns.set_max_payload(size);
+        if let Some(subnet) = case.ecs {
+            let subnet = ClientSubnet::from_str(subnet).expect("subnet");
+            edns.options_mut().insert(EdnsOption::Subnet(subnet));
+        }
+        msg.set_edns(edns);
+    }
+    msg.to_vec().expect("encode query")
+}
+
+fn repo_snapshot() -> Snapshot {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/switchyard.toml");
+    let inputs = Inputs::load(&config).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
+    Snapshot::build(&inputs, &Default::default(), 1, SystemTime::now())
+}
+
+fn bench_respond(c: &mut Criterion) {
+    let snapshot = repo_snapshot();
+    let meta = QueryMeta {
+        source: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        transport: Transport::Udp,
+    };
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut out = Vec::with_capacity(4096);
+    let mut group = c.benchmark_group("respond_into");
+    group.throughput(Throughput::Elements(1));
+    for case in CASES {
+        let packet = encode(case);
+        assert!(respond_into(&snapshot, &packet, &meta, &mut rng, &mut out));
+        let reply = Message::from_vec(&out).expect("decodable reply");
+        assert_eq!(reply.metadata.response_code, case.rcode, "{}", case.label);
+        assert_eq!(
+            reply.metadata.authoritative, case.authoritative,
+            "{}",
+            case.label
+        );
+        assert_eq!(reply.edns.is_some(), case.edns.is_some(), "{}", case.label);
+        assert!(
+            case.rcode != ResponseCode::NoError
+                || !reply.answers.is_empty()
+                || !reply.authorities.is_empty(),
+            "{}: empty reply",
+            case.label
+        );
+        group.bench_function(case.label, |b| {
+            b.iter(|| {
+                respond_into(
+                    black_box(&snapshot),
+                    black_box(&packet),
+                    black_box(&meta),
+                    &mut rng,
+                    &mut out,
+                )
+            })
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("full_path");
+    group.throughput(Throughput::Elements(1));
+    for case in CASES {
+        let packet = encode(case);
+        group.bench_function(case.label, |b| {
+            b.iter(|| {
+                respond(
+                    black_box(&snapshot),
+                    black_box(&packet),
+                    black_box(&meta),
+                    &mut rng,
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_respond);
+criterion_main!(benches);

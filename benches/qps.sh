@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# qps.sh - queries per second of the release Switchyard binary, measured on
+# loopback with dnsperf against NSD (and the trivial echo responder as the
+# upper bound) in the same run, by the shared peer benchmark.
+#
+# Usage: benches/qps.sh [peers.sh options]
+#
+#   Builds `cargo build --release`, then runs
+#       peers.sh -s nsd,echo -m pinned,blast,tcp --run switchyard='...' [options]
+#   where the --run command serves peers.sh's zone ({zone}, origin example.test.)
+#   from {dir}/zones/example.test.zone with a generated {dir}/switchyard.toml
+#   (dns_listen 127.0.0.1:{port}, udp_workers {threads}). Any option given here
+#   is passed on after the defaults, so it overrides them, e.g.
+#       benches/qps.sh -r 2 -l 8                 # shorter runs
+#       benches/qps.sh -s nsd,knot,echo -m pinned,unpinned
+#       benches/qps.sh --no-install -o /tmp/qps.tsv
+#   See `peers.sh -h` for every option and for what each table column means
+#   (QPS median/min/max, ratio vs NSD, latency, CPU, server µs/query, loss).
+#
+# Environment:
+#   PEERS_SH          peers.sh to use (default: ../../shared/bench/peers.sh
+#                     relative to this script, i.e. next to the repository)
+#   SWITCHYARD_BIN    use this binary instead of building one
+#   CARGO_TARGET_DIR  honoured when locating the release binary
+#
+# peers.sh installs its packages with apt-get on first use (needs root), pins
+# servers to CPU 1 and the client to CPU 0, and only kills what it started.
+# The results table goes to stdout, progress to stderr.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+PEERS_SH=${PEERS_SH:-$HERE/../../shared/bench/peers.sh}
+[ -f "$PEERS_SH" ] || { echo "qps.sh: peers.sh not found at $PEERS_SH (set PEERS_SH)" >&2; exit 1; }
+
+if [ -n "${SWITCHYARD_BIN:-}" ]; then
+    BIN=$SWITCHYARD_BIN
+else
+    (cd "$REPO" && cargo build --release --quiet)
+    target=${CARGO_TARGET_DIR:-target}
+    case $target in /*) ;; *) target=$REPO/$target ;; esac
+    BIN=$target/release/switchyard
+fi
+[ -x "$BIN" ] || { echo "qps.sh: no executable at $BIN" >&2; exit 1; }
+case $BIN in /*) ;; *) BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN") ;; esac
+
+# peers.sh substitutes {dir} {zone} {port} {threads} and runs the result with
+# `bash -c "exec CMD"`, pinned with taskset in the pinned phases. The inner
+# script uses only double quotes so it fits in one single-quoted argument.
+RUN="sh -c 'mkdir -p {dir}/zones {dir}/state \
+&& cp {zone} {dir}/zones/example.test.zone \
+&& printf \"%s\\n\" \"version = 1\" \"[server]\" \
+\"dns_listen = [\\\"127.0.0.1:{port}\\\"]\" \
+\"api_listen = \\\"127.0.0.1:0\\\"\" \
+\"zones_dir = \\\"{dir}/zones\\\"\" \
+\"state_dir = \\\"{dir}/state\\\"\" \
+\"udp_workers = {threads}\" > {dir}/switchyard.toml \
+&& exec $BIN serve --config {dir}/switchyard.toml'"
+
+echo "qps.sh: $BIN ($(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)), peers: $PEERS_SH" >&2
+exec bash "$PEERS_SH" -s nsd,echo -m pinned,blast,tcp --run "switchyard=$RUN" "$@"
