@@ -44,18 +44,53 @@ fi
 [ -x "$BIN" ] || { echo "qps.sh: no executable at $BIN" >&2; exit 1; }
 case $BIN in /*) ;; *) BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN") ;; esac
 
-# peers.sh substitutes {dir} {zone} {port} {threads} and runs the result with
-# `bash -c "exec CMD"`, pinned with taskset in the pinned phases. The inner
-# script uses only double quotes so it fits in one single-quoted argument.
-RUN="sh -c 'mkdir -p {dir}/zones {dir}/state \
-&& cp {zone} {dir}/zones/example.test.zone \
-&& printf \"%s\\n\" \"version = 1\" \"[server]\" \
-\"dns_listen = [\\\"127.0.0.1:{port}\\\"]\" \
-\"api_listen = \\\"127.0.0.1:0\\\"\" \
-\"zones_dir = \\\"{dir}/zones\\\"\" \
-\"state_dir = \\\"{dir}/state\\\"\" \
-\"udp_workers = {threads}\" > {dir}/switchyard.toml \
-&& exec $BIN serve --config {dir}/switchyard.toml'"
+# peers.sh substitutes {zone} {port} {threads} {dir} and runs the command,
+# pinned with taskset in the pinned phases. The launcher writes Switchyard's
+# config next to a copy of the zone, then execs the server in its place.
+# With SWITCHYARD_APP=weighted (the default) the zone's static `app` RRset
+# becomes a weighted service over three regions (50/30/20), like gdnsd's
+# DYNA weighted!app and PowerDNS's pickwrandom in the `app` phase; set
+# SWITCHYARD_APP=static to serve the static RRset instead.
+LAUNCHER=$(mktemp -t switchyard-launch.XXXXXX)
+trap 'rm -f "$LAUNCHER"' EXIT
+cat > "$LAUNCHER" <<LAUNCH
+#!/bin/sh
+set -e
+zone=\$1 port=\$2 threads=\$3 dir=\$4
+mkdir -p "\$dir/zones" "\$dir/state"
+cat > "\$dir/switchyard.toml" <<CONF
+version = 1
+[server]
+dns_listen = ["127.0.0.1:\$port"]
+api_listen = "127.0.0.1:0"
+zones_dir = "\$dir/zones"
+state_dir = "\$dir/state"
+udp_workers = \$threads
+CONF
+if [ "${SWITCHYARD_APP:-weighted}" = weighted ]; then
+    grep -v '^app ' "\$zone" > "\$dir/zones/example.test.zone"
+    cat >> "\$dir/switchyard.toml" <<CONF
+[regions.region1]
+weight = 50
+endpoints = [{ address = "192.0.2.1" }]
+[regions.region2]
+weight = 30
+endpoints = [{ address = "192.0.2.2" }]
+[regions.region3]
+weight = 20
+endpoints = [{ address = "192.0.2.3" }]
+[services."app.example.test"]
+policy = "weighted"
+ttl = 30
+regions = ["region1", "region2", "region3"]
+CONF
+else
+    cp "\$zone" "\$dir/zones/example.test.zone"
+fi
+exec "$BIN" serve --config "\$dir/switchyard.toml"
+LAUNCH
+chmod +x "$LAUNCHER"
+RUN="$LAUNCHER {zone} {port} {threads} {dir}"
 
 echo "qps.sh: $BIN ($(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)), peers: $PEERS_SH" >&2
-exec bash "$PEERS_SH" -s nsd,echo -m pinned,blast,tcp --run "switchyard=$RUN" "$@"
+bash "$PEERS_SH" -s nsd,echo -m pinned,app,blast,tcp --run "switchyard=$RUN" "$@"
