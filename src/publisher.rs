@@ -3,16 +3,26 @@
 //! It owns the inputs (config path, current config and zones), rebuilds the
 //! snapshot with the pure [`Snapshot::build`] when asked, and swaps it in.
 //! A failed reload keeps the old snapshot serving and reports why.
+//!
+//! Health changes are coalesced: the first change after a quiet period is
+//! published at once, and changes arriving within `[health] coalesce_ms` of
+//! a publish wait for the window's end and go out together in one swap, so
+//! a burst of transitions (a region dying) costs one rebuild, not hundreds.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
+use crate::health::HealthPlan;
 use crate::snapshot::{Inputs, LoadError, Snapshot, SnapshotHandle};
 use crate::traffic::HealthInputs;
+
+/// Commands queued before senders wait; health checkers send bursts.
+const COMMAND_QUEUE: usize = 1024;
 
 /// What the publisher can be asked to do.
 #[derive(Debug)]
@@ -68,6 +78,26 @@ impl PublisherHandle {
             .await
             .map_err(|_| "publisher has stopped".to_string())
     }
+
+    /// Records an endpoint health verdict without waiting for the publish
+    /// (health checkers use this: their next probe must not wait on a
+    /// coalescing window).
+    pub async fn report_health(
+        &self,
+        region: &str,
+        endpoint: &str,
+        up: bool,
+    ) -> Result<(), String> {
+        self.commands
+            .send(Command::SetHealth {
+                region: region.to_string(),
+                endpoint: endpoint.to_string(),
+                up,
+                reply: None,
+            })
+            .await
+            .map_err(|_| "publisher has stopped".to_string())
+    }
 }
 
 /// The single writer; see the module docs.
@@ -77,20 +107,37 @@ pub struct Publisher {
     inputs: Inputs,
     health: HealthInputs,
     snapshot: SnapshotHandle,
+    /// The checked endpoints, for the health checker to follow reloads.
+    health_plan: watch::Sender<Arc<HealthPlan>>,
+    /// When the last snapshot was stored, for coalescing.
+    last_publish: Option<Instant>,
 }
 
 impl Publisher {
     /// Builds the first snapshot from already-validated inputs.
     pub fn new(config_path: PathBuf, inputs: Inputs) -> Publisher {
-        let health = HealthInputs::new();
+        Publisher::with_health(config_path, inputs, HealthInputs::new())
+    }
+
+    /// Builds the first snapshot with known endpoint health (restored from
+    /// the state dir, or configured initial states).
+    pub fn with_health(config_path: PathBuf, inputs: Inputs, health: HealthInputs) -> Publisher {
         let first = Snapshot::build(&inputs, &health, 1, SystemTime::now());
         metrics::gauge!("switchyard_snapshot_generation").set(1.0);
+        let (health_plan, _) = watch::channel(inputs.health.clone());
         Publisher {
             config_path,
             inputs,
             health,
             snapshot: Arc::new(ArcSwap::from_pointee(first)),
+            health_plan,
+            last_publish: None,
         }
+    }
+
+    /// Follows the health plan (checked endpoints), which changes on reload.
+    pub fn health_plan(&self) -> watch::Receiver<Arc<HealthPlan>> {
+        self.health_plan.subscribe()
     }
 
     /// The handle the query path reads from.
@@ -118,7 +165,16 @@ impl Publisher {
         if inputs.config.server.dns_listen != self.inputs.config.server.dns_listen {
             tracing::warn!("server.dns_listen changed: listeners change only on restart");
         }
+        // Verdicts of endpoints no longer checked must not keep them out
+        // of answers; the checker forgets them too.
+        let (old, new) = (&self.inputs.health, &inputs.health);
+        self.health
+            .retain(|key, _| !old.is_checked(key) || new.is_checked(key));
+        let plan_changed = old != new;
         self.inputs = inputs;
+        if plan_changed {
+            self.health_plan.send_replace(self.inputs.health.clone());
+        }
         let generation = self.publish();
         metrics::counter!("switchyard_reloads_total", "result" => "success").increment(1);
         tracing::info!(
@@ -131,11 +187,16 @@ impl Publisher {
         Ok(generation)
     }
 
-    /// Records a health verdict and publishes the result.
+    /// Records a health verdict and publishes the result at once.
     pub fn set_health(&mut self, region: String, endpoint: String, up: bool) -> u64 {
+        self.record_health(region, endpoint, up);
+        self.publish()
+    }
+
+    /// Records a health verdict without publishing it.
+    fn record_health(&mut self, region: String, endpoint: String, up: bool) {
         tracing::info!(region, endpoint, up, "endpoint health changed");
         self.health.insert((region, endpoint), up);
-        self.publish()
     }
 
     /// Builds a snapshot from the current inputs and health and swaps it in.
@@ -143,19 +204,43 @@ impl Publisher {
         let generation = self.snapshot.load().generation + 1;
         let next = Snapshot::build(&self.inputs, &self.health, generation, SystemTime::now());
         self.snapshot.store(Arc::new(next));
+        self.last_publish = Some(Instant::now());
         metrics::gauge!("switchyard_snapshot_generation").set(generation as f64);
         tracing::debug!(generation, "published snapshot");
         generation
     }
 
+    /// The coalescing window from the current config.
+    fn coalesce(&self) -> Duration {
+        Duration::from_millis(self.inputs.config.health.coalesce_ms)
+    }
+
     /// Runs the publisher until every [`PublisherHandle`] is dropped.
     pub fn spawn(mut self) -> PublisherHandle {
-        let (commands, mut rx) = mpsc::channel(16);
+        let (commands, mut rx) = mpsc::channel(COMMAND_QUEUE);
         tokio::spawn(async move {
-            while let Some(command) = rx.recv().await {
+            // Health changes recorded but not yet published, and who waits.
+            let mut pending = Pending::default();
+            loop {
+                let command = tokio::select! {
+                    command = rx.recv() => command,
+                    _ = tokio::time::sleep_until(pending.deadline.unwrap_or_else(Instant::now)),
+                        if pending.deadline.is_some() =>
+                    {
+                        let generation = self.publish();
+                        pending.published(generation);
+                        continue;
+                    }
+                };
+                let Some(command) = command else {
+                    break;
+                };
                 match command {
                     Command::Reload(reply) => {
                         let outcome = self.reload().map_err(|e| e.to_string());
+                        if let Ok(generation) = outcome {
+                            pending.published(generation);
+                        }
                         if let Some(reply) = reply {
                             let _ = reply.send(outcome);
                         }
@@ -166,14 +251,44 @@ impl Publisher {
                         up,
                         reply,
                     } => {
-                        let generation = self.set_health(region, endpoint, up);
-                        if let Some(reply) = reply {
-                            let _ = reply.send(generation);
+                        self.record_health(region, endpoint, up);
+                        pending.replies.extend(reply);
+                        let window = self.coalesce();
+                        let since = self.last_publish.map(|t| t.elapsed());
+                        if window.is_zero() || since.is_none_or(|s| s >= window) {
+                            let generation = self.publish();
+                            pending.published(generation);
+                        } else if pending.deadline.is_none() {
+                            let last = self.last_publish.unwrap_or_else(Instant::now);
+                            pending.deadline = Some(last + window);
                         }
                     }
                 }
             }
+            // Handles are gone; publish what is still held back.
+            if pending.deadline.is_some() {
+                self.publish();
+            }
         });
         PublisherHandle { commands }
+    }
+}
+
+/// Health changes held back by coalescing.
+#[derive(Debug, Default)]
+struct Pending {
+    /// When to publish them; `None` when nothing is held back.
+    deadline: Option<Instant>,
+    /// Callers of [`PublisherHandle::set_health`] waiting for the publish.
+    replies: Vec<oneshot::Sender<u64>>,
+}
+
+impl Pending {
+    /// Everything held back went out in `generation`.
+    fn published(&mut self, generation: u64) {
+        self.deadline = None;
+        for reply in self.replies.drain(..) {
+            let _ = reply.send(generation);
+        }
     }
 }

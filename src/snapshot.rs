@@ -15,6 +15,7 @@ use hickory_proto::rr::Name;
 
 use crate::config::{Config, ConfigError};
 use crate::geo::GeoDb;
+use crate::health::HealthPlan;
 use crate::traffic::{HealthInputs, TrafficPlan, TrafficState, compile};
 use crate::zone::{Zone, ZoneError, load_zones_dir};
 
@@ -129,6 +130,8 @@ pub struct Inputs {
     pub plan: Arc<TrafficPlan>,
     /// Client location sources named by `[geo]`.
     pub geo: Arc<GeoDb>,
+    /// Which endpoints are health-checked, and how.
+    pub health: Arc<HealthPlan>,
 }
 
 impl Inputs {
@@ -140,11 +143,18 @@ impl Inputs {
         let zones = ZoneSet::new(zones);
         let geo = GeoDb::load(&config);
         let plan = compile(&config, &zones);
-        let (geo, plan) = match (geo, plan) {
-            (Ok(geo), Ok(plan)) => (geo, plan),
-            (geo, plan) => {
+        // Checks are resolved against the compiled regions, so they are
+        // validated only once those compile.
+        let health = match &plan {
+            Ok(plan) => Some(crate::health::compile(&config, plan)),
+            Err(_) => None,
+        };
+        let (geo, plan, health) = match (geo, plan, health) {
+            (Ok(geo), Ok(plan), Some(Ok(health))) => (geo, plan, health),
+            (geo, plan, health) => {
                 let mut errors = geo.err().unwrap_or_default();
                 errors.extend(plan.err().unwrap_or_default());
+                errors.extend(health.and_then(Result::err).unwrap_or_default());
                 return Err(LoadError::Config(errors));
             }
         };
@@ -153,6 +163,7 @@ impl Inputs {
             zones: Arc::new(zones),
             plan: Arc::new(plan),
             geo: Arc::new(geo),
+            health: Arc::new(health),
         })
     }
 }
