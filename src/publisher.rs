@@ -292,3 +292,90 @@ impl Pending {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inputs with one region of four endpoints and the given `[health]`.
+    fn inputs(dir: &std::path::Path, coalesce_ms: u64) -> PathBuf {
+        std::fs::create_dir_all(dir.join("zones")).unwrap();
+        std::fs::write(
+            dir.join("zones/pub.test.zone"),
+            "$ORIGIN pub.test.\n@ 300 SOA ns1 host 1 7200 900 1209600 60\n@ 300 NS ns1\nns1 300 A 127.0.0.53\n",
+        )
+        .unwrap();
+        let config = format!(
+            r#"version = 1
+[server]
+dns_listen = ["127.0.0.1:0"]
+api_listen = "127.0.0.1:0"
+zones_dir = "zones"
+state_dir = "state"
+[health]
+coalesce_ms = {coalesce_ms}
+[regions.r]
+endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ address = "127.0.0.3" }}, {{ address = "127.0.0.4" }}]
+"#
+        );
+        let path = dir.join("switchyard.toml");
+        std::fs::write(&path, config).unwrap();
+        path
+    }
+
+    fn start(coalesce_ms: u64) -> (PublisherHandle, SnapshotHandle, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = inputs(dir.path(), coalesce_ms);
+        let publisher = Publisher::new(path.clone(), Inputs::load(&path).unwrap());
+        let snapshot = publisher.snapshot();
+        (publisher.spawn(), snapshot, dir)
+    }
+
+    fn up(snapshot: &SnapshotHandle) -> Vec<bool> {
+        snapshot.load().state.regions[0].endpoints_up.clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_transitions_is_one_swap() {
+        let (handle, snapshot, _dir) = start(50);
+        // The first change after a quiet period goes out at once.
+        let started = Instant::now();
+        assert_eq!(handle.set_health("r", "127.0.0.1", false).await, Ok(2));
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        // The next ones, within the window, wait for its end together.
+        for endpoint in ["127.0.0.2", "127.0.0.3"] {
+            handle.report_health("r", endpoint, false).await.unwrap();
+        }
+        assert_eq!(handle.set_health("r", "127.0.0.4", false).await, Ok(3));
+        assert_eq!(started.elapsed(), Duration::from_millis(50));
+        assert_eq!(up(&snapshot), [false; 4]);
+        // After a quiet window, a change is immediate again.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let again = Instant::now();
+        assert_eq!(handle.set_health("r", "127.0.0.1", true).await, Ok(4));
+        assert_eq!(again.elapsed(), Duration::ZERO);
+        assert_eq!(up(&snapshot), [true, false, false, false]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_window_publishes_every_change() {
+        let (handle, snapshot, _dir) = start(0);
+        for (i, endpoint) in ["127.0.0.1", "127.0.0.2", "127.0.0.3"].iter().enumerate() {
+            assert_eq!(
+                handle.set_health("r", endpoint, false).await,
+                Ok(i as u64 + 2)
+            );
+        }
+        assert_eq!(up(&snapshot), [false, false, false, true]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_publishes_held_back_changes() {
+        let (handle, snapshot, _dir) = start(1_000);
+        handle.set_health("r", "127.0.0.1", false).await.unwrap();
+        handle.report_health("r", "127.0.0.2", false).await.unwrap();
+        // The reload's publish carries the held-back change.
+        assert_eq!(handle.reload().await, Ok(3));
+        assert_eq!(up(&snapshot), [false, false, true, true]);
+    }
+}

@@ -295,24 +295,25 @@ fn classify(error: &reqwest::Error) -> FailureReason {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     let mut innermost = error.to_string();
     while let Some(e) = source {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return FailureReason::Tls {
+                detail: tls.to_string(),
+            };
+        }
         if let Some(io) = e.downcast_ref::<io::Error>() {
-            // TLS errors reach hyper wrapped in an io::Error.
-            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return FailureReason::Tls {
-                    detail: tls.to_string(),
-                };
-            }
             if matches!(
                 io.kind(),
                 io::ErrorKind::ConnectionRefused | io::ErrorKind::TimedOut
             ) {
                 return classify_io(io);
             }
-        }
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return FailureReason::Tls {
-                detail: tls.to_string(),
-            };
+            // `io::Error::source` skips the wrapped error itself, and TLS
+            // errors arrive wrapped (twice) in io::Errors: descend by hand.
+            if let Some(inner) = io.get_ref() {
+                innermost = inner.to_string();
+                source = Some(inner);
+                continue;
+            }
         }
         innermost = e.to_string();
         source = e.source();

@@ -171,6 +171,17 @@ impl HealthChecker {
         state_dir: PathBuf,
     ) -> HealthChecker {
         let registry = HealthRegistry::new();
+        // Listed before any task runs, so the control plane shows every
+        // checked endpoint (with its starting state) from the first moment.
+        for endpoint in &plans.borrow().endpoints {
+            let state = initial
+                .get(&endpoint.key)
+                .copied()
+                .unwrap_or(endpoint.check.initial);
+            let status =
+                EndpointStatus::new(&endpoint.key, &endpoint.check.name, endpoint.target, state);
+            registry.insert(endpoint.key.clone(), status);
+        }
         let stats = Arc::new(ScheduleStats::default());
         let signal = Arc::new(StoreSignal::default());
         let supervisor = Supervisor {
