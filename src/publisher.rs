@@ -29,7 +29,7 @@ const COMMAND_QUEUE: usize = 1024;
 pub enum Command {
     /// Re-read config and zones from disk; reply with the new generation.
     Reload(Option<oneshot::Sender<Result<u64, String>>>),
-    /// An endpoint's health verdict changed (from a health checker).
+    /// Set an endpoint's health verdict (tests, and later the API's tools).
     SetHealth {
         /// Region name.
         region: String,
@@ -39,6 +39,17 @@ pub enum Command {
         up: bool,
         /// Replies with the generation that carries the change.
         reply: Option<oneshot::Sender<u64>>,
+    },
+    /// A health checker's verdict changed. Ignored unless the endpoint is
+    /// checked under the current config: a verdict from a probe that a
+    /// reload just stopped must not keep an unchecked endpoint down.
+    ReportHealth {
+        /// Region name.
+        region: String,
+        /// Endpoint id within the region.
+        endpoint: String,
+        /// The new verdict.
+        up: bool,
     },
 }
 
@@ -89,11 +100,10 @@ impl PublisherHandle {
         up: bool,
     ) -> Result<(), String> {
         self.commands
-            .send(Command::SetHealth {
+            .send(Command::ReportHealth {
                 region: region.to_string(),
                 endpoint: endpoint.to_string(),
                 up,
-                reply: None,
             })
             .await
             .map_err(|_| "publisher has stopped".to_string())
@@ -245,6 +255,23 @@ impl Publisher {
                             let _ = reply.send(outcome);
                         }
                     }
+                    Command::ReportHealth {
+                        region,
+                        endpoint,
+                        up,
+                    } => {
+                        let key = (region, endpoint);
+                        if !self.inputs.health.is_checked(&key) {
+                            tracing::debug!(
+                                region = key.0,
+                                endpoint = key.1,
+                                "ignoring verdict for an endpoint no longer checked"
+                            );
+                            continue;
+                        }
+                        self.record_health(key.0, key.1, up);
+                        self.publish_health(&mut pending);
+                    }
                     Command::SetHealth {
                         region,
                         endpoint,
@@ -253,15 +280,7 @@ impl Publisher {
                     } => {
                         self.record_health(region, endpoint, up);
                         pending.replies.extend(reply);
-                        let window = self.coalesce();
-                        let since = self.last_publish.map(|t| t.elapsed());
-                        if window.is_zero() || since.is_none_or(|s| s >= window) {
-                            let generation = self.publish();
-                            pending.published(generation);
-                        } else if pending.deadline.is_none() {
-                            let last = self.last_publish.unwrap_or_else(Instant::now);
-                            pending.deadline = Some(last + window);
-                        }
+                        self.publish_health(&mut pending);
                     }
                 }
             }
@@ -271,6 +290,20 @@ impl Publisher {
             }
         });
         PublisherHandle { commands }
+    }
+
+    /// Publishes recorded health changes now, or at the end of the
+    /// coalescing window when a snapshot went out less than a window ago.
+    fn publish_health(&mut self, pending: &mut Pending) {
+        let window = self.coalesce();
+        let since = self.last_publish.map(|t| t.elapsed());
+        if window.is_zero() || since.is_none_or(|s| s >= window) {
+            let generation = self.publish();
+            pending.published(generation);
+        } else if pending.deadline.is_none() {
+            let last = self.last_publish.unwrap_or_else(Instant::now);
+            pending.deadline = Some(last + window);
+        }
     }
 }
 
@@ -297,7 +330,9 @@ impl Pending {
 mod tests {
     use super::*;
 
-    /// Inputs with one region of four endpoints and the given `[health]`.
+    /// Inputs with one region of four endpoints (the last one unchecked)
+    /// and the given `[health]`. Nothing probes them: these tests play the
+    /// health checker.
     fn inputs(dir: &std::path::Path, coalesce_ms: u64) -> PathBuf {
         std::fs::create_dir_all(dir.join("zones")).unwrap();
         std::fs::write(
@@ -314,8 +349,12 @@ zones_dir = "zones"
 state_dir = "state"
 [health]
 coalesce_ms = {coalesce_ms}
+[checks.t]
+kind = "tcp"
+port = 9
 [regions.r]
-endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ address = "127.0.0.3" }}, {{ address = "127.0.0.4" }}]
+check = "t"
+endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ address = "127.0.0.3" }}, {{ address = "127.0.0.4", check = "none" }}]
 "#
         );
         let path = dir.join("switchyard.toml");
@@ -346,6 +385,9 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
         for endpoint in ["127.0.0.2", "127.0.0.3"] {
             handle.report_health("r", endpoint, false).await.unwrap();
         }
+        // (A checker's verdict on an unchecked endpoint is ignored; a
+        // forced one through set_health is not.)
+        handle.report_health("r", "127.0.0.4", true).await.unwrap();
         assert_eq!(handle.set_health("r", "127.0.0.4", false).await, Ok(3));
         assert_eq!(started.elapsed(), Duration::from_millis(50));
         assert_eq!(up(&snapshot), [false; 4]);
@@ -367,6 +409,16 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
             );
         }
         assert_eq!(up(&snapshot), [false, false, false, true]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn verdicts_for_unchecked_endpoints_are_ignored() {
+        let (handle, snapshot, _dir) = start(0);
+        handle.report_health("r", "127.0.0.4", false).await.unwrap();
+        handle.report_health("r", "127.0.0.1", false).await.unwrap();
+        // Round-trip, so both reports have been handled.
+        assert_eq!(handle.set_health("r", "127.0.0.2", true).await, Ok(3));
+        assert_eq!(up(&snapshot), [false, true, true, true]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -286,6 +286,10 @@ impl Supervisor {
 
     /// Tells the publisher (if answers change) and the state file.
     async fn forward(&self, event: HealthEvent) {
+        if !self.tasks.contains_key(&event.key) {
+            // From a task a reload just stopped.
+            return;
+        }
         self.signal.mark_dirty();
         if event.transition.changes_answers() {
             let (region, endpoint) = &event.key;
