@@ -10,7 +10,8 @@
 //!
 //! # Layout
 //!
-//! - [`plan`]: `[checks]` templates resolved per endpoint, with validation.
+//! - [`plan`]: which endpoints are checked, with what, at which address.
+//! - [`template`]: one `[checks.<name>]` template, validated, defaults applied.
 //! - [`state`]: the pure up/down state machine with hysteresis.
 //! - [`probe`]: the HTTP(S) and TCP probes and why a probe failed.
 //! - [`scheduler`]: per-endpoint tasks, jitter, bounded concurrency, reloads.
@@ -27,6 +28,7 @@ pub mod scheduler;
 pub mod state;
 pub mod stats;
 pub mod store;
+pub mod template;
 
 pub use plan::{CheckSpec, CheckedEndpoint, HealthPlan, HttpSpec, StatusSet, compile};
 pub use probe::{FailureReason, ProbeResult};

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::config::{StatusItem, StatusSpec};
 use crate::snapshot::ZoneSet;
 
 const HEAD: &str = r#"version = 1
