@@ -14,15 +14,16 @@ use toml::Spanned;
 use crate::config::{CheckKind, Config, ConfigError};
 use crate::health::template::compile_check;
 use crate::health::{EndpointKey, HealthState};
+use crate::traffic::{EndpointAnswer, TrafficPlan};
 
 pub use crate::health::template::StatusSet;
-use crate::traffic::{EndpointAnswer, TrafficPlan};
 
 /// The name that turns checking off for one endpoint (`check = "none"`).
 pub const NO_CHECK: &str = "none";
 
 /// Largest `body_contains`: it must fit in the 64 KiB of body we read.
 pub const MAX_BODY_READ: usize = 64 * 1024;
+
 /// The HTTP part of an `http`/`https` check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSpec {
