@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! config/*.toml, zones/*.zone --Inputs::load--> Inputs --Snapshot::build--> Snapshot
-//!                                                                              |
+//! health checkers --report_health--+                                           |
+//!                                  v                                           |
 //!                              publisher (sole writer) --ArcSwap::store--------+
 //! DNS packet --> server::{udp,tcp} --> answer::respond(snapshot.load(), ..) --> packet
 //! ```
@@ -21,6 +22,7 @@
 //! - [`server`]: UDP and TCP listeners feeding [`answer::respond`].
 //! - [`app`]: start-up wiring shared by `serve` and the tests.
 //! - [`publisher`]: the single writer that loads inputs and swaps snapshots in.
+//! - [`health`]: health checks whose verdicts the publisher turns into snapshots.
 
 #![forbid(unsafe_code)]
 
@@ -28,6 +30,7 @@ pub mod answer;
 pub mod app;
 pub mod config;
 pub mod geo;
+pub mod health;
 pub mod publisher;
 pub mod server;
 pub mod snapshot;

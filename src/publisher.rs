@@ -3,23 +3,33 @@
 //! It owns the inputs (config path, current config and zones), rebuilds the
 //! snapshot with the pure [`Snapshot::build`] when asked, and swaps it in.
 //! A failed reload keeps the old snapshot serving and reports why.
+//!
+//! Health changes are coalesced: the first change after a quiet period is
+//! published at once, and changes arriving within `[health] coalesce_ms` of
+//! a publish wait for the window's end and go out together in one swap, so
+//! a burst of transitions (a region dying) costs one rebuild, not hundreds.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
+use crate::health::HealthPlan;
 use crate::snapshot::{Inputs, LoadError, Snapshot, SnapshotHandle};
 use crate::traffic::HealthInputs;
+
+/// Commands queued before senders wait; health checkers send bursts.
+const COMMAND_QUEUE: usize = 1024;
 
 /// What the publisher can be asked to do.
 #[derive(Debug)]
 pub enum Command {
     /// Re-read config and zones from disk; reply with the new generation.
     Reload(Option<oneshot::Sender<Result<u64, String>>>),
-    /// An endpoint's health verdict changed (from a health checker).
+    /// Set an endpoint's health verdict (tests, and later the API's tools).
     SetHealth {
         /// Region name.
         region: String,
@@ -29,6 +39,17 @@ pub enum Command {
         up: bool,
         /// Replies with the generation that carries the change.
         reply: Option<oneshot::Sender<u64>>,
+    },
+    /// A health checker's verdict changed. Ignored unless the endpoint is
+    /// checked under the current config: a verdict from a probe that a
+    /// reload just stopped must not keep an unchecked endpoint down.
+    ReportHealth {
+        /// Region name.
+        region: String,
+        /// Endpoint id within the region.
+        endpoint: String,
+        /// The new verdict.
+        up: bool,
     },
 }
 
@@ -68,6 +89,25 @@ impl PublisherHandle {
             .await
             .map_err(|_| "publisher has stopped".to_string())
     }
+
+    /// Records an endpoint health verdict without waiting for the publish
+    /// (health checkers use this: their next probe must not wait on a
+    /// coalescing window).
+    pub async fn report_health(
+        &self,
+        region: &str,
+        endpoint: &str,
+        up: bool,
+    ) -> Result<(), String> {
+        self.commands
+            .send(Command::ReportHealth {
+                region: region.to_string(),
+                endpoint: endpoint.to_string(),
+                up,
+            })
+            .await
+            .map_err(|_| "publisher has stopped".to_string())
+    }
 }
 
 /// The single writer; see the module docs.
@@ -77,20 +117,37 @@ pub struct Publisher {
     inputs: Inputs,
     health: HealthInputs,
     snapshot: SnapshotHandle,
+    /// The checked endpoints, for the health checker to follow reloads.
+    health_plan: watch::Sender<Arc<HealthPlan>>,
+    /// When the last snapshot was stored, for coalescing.
+    last_publish: Option<Instant>,
 }
 
 impl Publisher {
     /// Builds the first snapshot from already-validated inputs.
     pub fn new(config_path: PathBuf, inputs: Inputs) -> Publisher {
-        let health = HealthInputs::new();
+        Publisher::with_health(config_path, inputs, HealthInputs::new())
+    }
+
+    /// Builds the first snapshot with known endpoint health (restored from
+    /// the state dir, or configured initial states).
+    pub fn with_health(config_path: PathBuf, inputs: Inputs, health: HealthInputs) -> Publisher {
         let first = Snapshot::build(&inputs, &health, 1, SystemTime::now());
         metrics::gauge!("switchyard_snapshot_generation").set(1.0);
+        let (health_plan, _) = watch::channel(inputs.health.clone());
         Publisher {
             config_path,
             inputs,
             health,
             snapshot: Arc::new(ArcSwap::from_pointee(first)),
+            health_plan,
+            last_publish: None,
         }
+    }
+
+    /// Follows the health plan (checked endpoints), which changes on reload.
+    pub fn health_plan(&self) -> watch::Receiver<Arc<HealthPlan>> {
+        self.health_plan.subscribe()
     }
 
     /// The handle the query path reads from.
@@ -118,7 +175,16 @@ impl Publisher {
         if inputs.config.server.dns_listen != self.inputs.config.server.dns_listen {
             tracing::warn!("server.dns_listen changed: listeners change only on restart");
         }
+        // Verdicts of endpoints no longer checked must not keep them out
+        // of answers; the checker forgets them too.
+        let (old, new) = (&self.inputs.health, &inputs.health);
+        self.health
+            .retain(|key, _| !old.is_checked(key) || new.is_checked(key));
+        let plan_changed = old != new;
         self.inputs = inputs;
+        if plan_changed {
+            self.health_plan.send_replace(self.inputs.health.clone());
+        }
         let generation = self.publish();
         metrics::counter!("switchyard_reloads_total", "result" => "success").increment(1);
         tracing::info!(
@@ -131,11 +197,16 @@ impl Publisher {
         Ok(generation)
     }
 
-    /// Records a health verdict and publishes the result.
+    /// Records a health verdict and publishes the result at once.
     pub fn set_health(&mut self, region: String, endpoint: String, up: bool) -> u64 {
+        self.record_health(region, endpoint, up);
+        self.publish()
+    }
+
+    /// Records a health verdict without publishing it.
+    fn record_health(&mut self, region: String, endpoint: String, up: bool) {
         tracing::info!(region, endpoint, up, "endpoint health changed");
         self.health.insert((region, endpoint), up);
-        self.publish()
     }
 
     /// Builds a snapshot from the current inputs and health and swaps it in.
@@ -143,22 +214,63 @@ impl Publisher {
         let generation = self.snapshot.load().generation + 1;
         let next = Snapshot::build(&self.inputs, &self.health, generation, SystemTime::now());
         self.snapshot.store(Arc::new(next));
+        self.last_publish = Some(Instant::now());
         metrics::gauge!("switchyard_snapshot_generation").set(generation as f64);
         tracing::debug!(generation, "published snapshot");
         generation
     }
 
+    /// The coalescing window from the current config.
+    fn coalesce(&self) -> Duration {
+        Duration::from_millis(self.inputs.config.health.coalesce_ms)
+    }
+
     /// Runs the publisher until every [`PublisherHandle`] is dropped.
     pub fn spawn(mut self) -> PublisherHandle {
-        let (commands, mut rx) = mpsc::channel(16);
+        let (commands, mut rx) = mpsc::channel(COMMAND_QUEUE);
         tokio::spawn(async move {
-            while let Some(command) = rx.recv().await {
+            // Health changes recorded but not yet published, and who waits.
+            let mut pending = Pending::default();
+            loop {
+                let command = tokio::select! {
+                    command = rx.recv() => command,
+                    _ = tokio::time::sleep_until(pending.deadline.unwrap_or_else(Instant::now)),
+                        if pending.deadline.is_some() =>
+                    {
+                        let generation = self.publish();
+                        pending.published(generation);
+                        continue;
+                    }
+                };
+                let Some(command) = command else {
+                    break;
+                };
                 match command {
                     Command::Reload(reply) => {
                         let outcome = self.reload().map_err(|e| e.to_string());
+                        if let Ok(generation) = outcome {
+                            pending.published(generation);
+                        }
                         if let Some(reply) = reply {
                             let _ = reply.send(outcome);
                         }
+                    }
+                    Command::ReportHealth {
+                        region,
+                        endpoint,
+                        up,
+                    } => {
+                        let key = (region, endpoint);
+                        if !self.inputs.health.is_checked(&key) {
+                            tracing::debug!(
+                                region = key.0,
+                                endpoint = key.1,
+                                "ignoring verdict for an endpoint no longer checked"
+                            );
+                            continue;
+                        }
+                        self.record_health(key.0, key.1, up);
+                        self.publish_health(&mut pending);
                     }
                     Command::SetHealth {
                         region,
@@ -166,14 +278,156 @@ impl Publisher {
                         up,
                         reply,
                     } => {
-                        let generation = self.set_health(region, endpoint, up);
-                        if let Some(reply) = reply {
-                            let _ = reply.send(generation);
-                        }
+                        self.record_health(region, endpoint, up);
+                        pending.replies.extend(reply);
+                        self.publish_health(&mut pending);
                     }
                 }
             }
+            // Handles are gone; publish what is still held back.
+            if pending.deadline.is_some() {
+                self.publish();
+            }
         });
         PublisherHandle { commands }
+    }
+
+    /// Publishes recorded health changes now, or at the end of the
+    /// coalescing window when a snapshot went out less than a window ago.
+    fn publish_health(&mut self, pending: &mut Pending) {
+        let window = self.coalesce();
+        let since = self.last_publish.map(|t| t.elapsed());
+        if window.is_zero() || since.is_none_or(|s| s >= window) {
+            let generation = self.publish();
+            pending.published(generation);
+        } else if pending.deadline.is_none() {
+            let last = self.last_publish.unwrap_or_else(Instant::now);
+            pending.deadline = Some(last + window);
+        }
+    }
+}
+
+/// Health changes held back by coalescing.
+#[derive(Debug, Default)]
+struct Pending {
+    /// When to publish them; `None` when nothing is held back.
+    deadline: Option<Instant>,
+    /// Callers of [`PublisherHandle::set_health`] waiting for the publish.
+    replies: Vec<oneshot::Sender<u64>>,
+}
+
+impl Pending {
+    /// Everything held back went out in `generation`.
+    fn published(&mut self, generation: u64) {
+        self.deadline = None;
+        for reply in self.replies.drain(..) {
+            let _ = reply.send(generation);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inputs with one region of four endpoints (the last one unchecked)
+    /// and the given `[health]`. Nothing probes them: these tests play the
+    /// health checker.
+    fn inputs(dir: &std::path::Path, coalesce_ms: u64) -> PathBuf {
+        std::fs::create_dir_all(dir.join("zones")).unwrap();
+        std::fs::write(
+            dir.join("zones/pub.test.zone"),
+            "$ORIGIN pub.test.\n@ 300 SOA ns1 host 1 7200 900 1209600 60\n@ 300 NS ns1\nns1 300 A 127.0.0.53\n",
+        )
+        .unwrap();
+        let config = format!(
+            r#"version = 1
+[server]
+dns_listen = ["127.0.0.1:0"]
+api_listen = "127.0.0.1:0"
+zones_dir = "zones"
+state_dir = "state"
+[health]
+coalesce_ms = {coalesce_ms}
+[checks.t]
+kind = "tcp"
+port = 9
+[regions.r]
+check = "t"
+endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ address = "127.0.0.3" }}, {{ address = "127.0.0.4", check = "none" }}]
+"#
+        );
+        let path = dir.join("switchyard.toml");
+        std::fs::write(&path, config).unwrap();
+        path
+    }
+
+    fn start(coalesce_ms: u64) -> (PublisherHandle, SnapshotHandle, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = inputs(dir.path(), coalesce_ms);
+        let publisher = Publisher::new(path.clone(), Inputs::load(&path).unwrap());
+        let snapshot = publisher.snapshot();
+        (publisher.spawn(), snapshot, dir)
+    }
+
+    fn up(snapshot: &SnapshotHandle) -> Vec<bool> {
+        snapshot.load().state.regions[0].endpoints_up.clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_transitions_is_one_swap() {
+        let (handle, snapshot, _dir) = start(50);
+        // The first change after a quiet period goes out at once.
+        let started = Instant::now();
+        assert_eq!(handle.set_health("r", "127.0.0.1", false).await, Ok(2));
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        // The next ones, within the window, wait for its end together.
+        for endpoint in ["127.0.0.2", "127.0.0.3"] {
+            handle.report_health("r", endpoint, false).await.unwrap();
+        }
+        // (A checker's verdict on an unchecked endpoint is ignored; a
+        // forced one through set_health is not.)
+        handle.report_health("r", "127.0.0.4", true).await.unwrap();
+        assert_eq!(handle.set_health("r", "127.0.0.4", false).await, Ok(3));
+        assert_eq!(started.elapsed(), Duration::from_millis(50));
+        assert_eq!(up(&snapshot), [false; 4]);
+        // After a quiet window, a change is immediate again.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let again = Instant::now();
+        assert_eq!(handle.set_health("r", "127.0.0.1", true).await, Ok(4));
+        assert_eq!(again.elapsed(), Duration::ZERO);
+        assert_eq!(up(&snapshot), [true, false, false, false]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_window_publishes_every_change() {
+        let (handle, snapshot, _dir) = start(0);
+        for (i, endpoint) in ["127.0.0.1", "127.0.0.2", "127.0.0.3"].iter().enumerate() {
+            assert_eq!(
+                handle.set_health("r", endpoint, false).await,
+                Ok(i as u64 + 2)
+            );
+        }
+        assert_eq!(up(&snapshot), [false, false, false, true]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn verdicts_for_unchecked_endpoints_are_ignored() {
+        let (handle, snapshot, _dir) = start(0);
+        handle.report_health("r", "127.0.0.4", false).await.unwrap();
+        handle.report_health("r", "127.0.0.1", false).await.unwrap();
+        // Round-trip, so both reports have been handled.
+        assert_eq!(handle.set_health("r", "127.0.0.2", true).await, Ok(3));
+        assert_eq!(up(&snapshot), [false, true, true, true]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_publishes_held_back_changes() {
+        let (handle, snapshot, _dir) = start(1_000);
+        handle.set_health("r", "127.0.0.1", false).await.unwrap();
+        handle.report_health("r", "127.0.0.2", false).await.unwrap();
+        // The reload's publish carries the held-back change.
+        assert_eq!(handle.reload().await, Ok(3));
+        assert_eq!(up(&snapshot), [false, false, true, true]);
     }
 }

@@ -16,6 +16,7 @@ use hickory_proto::rr::Name;
 use crate::answer::FastTable;
 use crate::config::{Config, ConfigError};
 use crate::geo::GeoDb;
+use crate::health::HealthPlan;
 use crate::traffic::{HealthInputs, TrafficPlan, TrafficState, compile};
 use crate::zone::{Zone, ZoneError, load_zones_dir};
 
@@ -135,6 +136,8 @@ pub struct Inputs {
     pub geo: Arc<GeoDb>,
     /// Precompiled answers for these zones and services (see [`FastTable`]).
     pub fast: Arc<FastTable>,
+    /// Which endpoints are health-checked, and how.
+    pub health: Arc<HealthPlan>,
 }
 
 impl Inputs {
@@ -146,11 +149,18 @@ impl Inputs {
         let zones = ZoneSet::new(zones);
         let geo = GeoDb::load(&config);
         let plan = compile(&config, &zones);
-        let (geo, plan) = match (geo, plan) {
-            (Ok(geo), Ok(plan)) => (geo, plan),
-            (geo, plan) => {
+        // Checks are resolved against the compiled regions, so they are
+        // validated only once those compile.
+        let health = match &plan {
+            Ok(plan) => Some(crate::health::compile(&config, plan)),
+            Err(_) => None,
+        };
+        let (geo, plan, health) = match (geo, plan, health) {
+            (Ok(geo), Ok(plan), Some(Ok(health))) => (geo, plan, health),
+            (geo, plan, health) => {
                 let mut errors = geo.err().unwrap_or_default();
                 errors.extend(plan.err().unwrap_or_default());
+                errors.extend(health.and_then(Result::err).unwrap_or_default());
                 return Err(LoadError::Config(errors));
             }
         };
@@ -160,6 +170,7 @@ impl Inputs {
             plan: Arc::new(plan),
             geo: Arc::new(geo),
             fast: Arc::new(FastTable::default()),
+            health: Arc::new(health),
         };
         // Templates come from the full path, which needs a snapshot to run on;
         // health does not matter for them (policy answers are never templated).

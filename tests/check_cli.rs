@@ -237,3 +237,28 @@ fn every_repo_fixture_passes_check() {
     }
     assert!(zones > 0, "no zones in zones/");
 }
+
+#[test]
+fn health_check_mistakes_name_file_line_and_field() {
+    let config = format!(
+        "{CONFIG}[checks.web]\nkind = \"http\"\ninterval_ms = 200\ntimeout_ms = 300\n[regions.r]\ncheck = \"webb\"\nendpoints = [{{ address = \"192.0.2.1\" }}]\n"
+    );
+    let fx = Fixture::new(
+        &config,
+        &[("example.com.zone", &zone_with("www A 192.0.2.80"))],
+    );
+    let stderr = failed(&fx.check());
+    let file = fx.config().display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "{file}:10: checks.web.timeout_ms: must be at least 1 and below interval_ms (200)"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{file}:12: regions.r.check: unknown check \"webb\" (defined: web)"
+        )),
+        "{stderr}"
+    );
+}

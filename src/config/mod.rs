@@ -16,8 +16,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod health;
 mod traffic;
 
+pub use health::{CheckConfig, CheckKind, HealthConfig, InitialState, StatusItem, StatusSpec};
 pub use traffic::{
     AllDownConfig, EndpointConfig, GeoConfig, GeoRulesConfig, NetworkLocation, PolicyKind,
     RegionConfig, ServiceConfig,
@@ -44,6 +46,12 @@ pub struct Config {
     /// Traffic-managed names (`[services."<name>"]`).
     #[serde(default)]
     pub services: BTreeMap<String, Spanned<ServiceConfig>>,
+    /// Health-check templates by name (`[checks.<name>]`).
+    #[serde(default)]
+    pub checks: BTreeMap<String, Spanned<CheckConfig>>,
+    /// Knobs of the health checker as a whole (`[health]`).
+    #[serde(default)]
+    pub health: HealthConfig,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub source: PathBuf,

@@ -27,6 +27,9 @@ pub struct RegionConfig {
     pub min_healthy: usize,
     /// What the region answers with.
     pub endpoints: Vec<Spanned<EndpointConfig>>,
+    /// Name of the `[checks.<name>]` template probing every endpoint
+    /// (endpoints may override it); unchecked endpoints count as up.
+    pub check: Option<Spanned<String>>,
 }
 
 fn default_weight() -> u32 {
@@ -51,6 +54,9 @@ pub struct EndpointConfig {
     /// Stable identifier for the API and state files; defaults to the
     /// address or target.
     pub id: Option<String>,
+    /// This endpoint's check template, overriding the region's; `"none"`
+    /// turns checking off for it.
+    pub check: Option<Spanned<String>>,
 }
 
 /// How a service picks regions.

@@ -59,10 +59,27 @@ impl TestServer {
         server_extra: &str,
         tail: &str,
     ) -> TestServer {
+        TestServer::start_config(listen, zones_dir, server_extra, tail, None)
+    }
+
+    /// Like [`TestServer::start_traffic`] with durable state in `state_dir`
+    /// (shared across restarts) instead of the temp dir's `state`.
+    pub fn start_with_state(zones_dir: &Path, tail: &str, state_dir: &Path) -> TestServer {
+        TestServer::start_config("127.0.0.1:0", zones_dir, "", tail, Some(state_dir))
+    }
+
+    fn start_config(
+        listen: &str,
+        zones_dir: &Path,
+        server_extra: &str,
+        tail: &str,
+        state_dir: Option<&Path>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("switchyard.toml");
+        let state_dir = state_dir.map_or("state".to_string(), |d| d.display().to_string());
         let config = format!(
-            "version = 1\n[server]\ndns_listen = [\"{listen}\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = {zones:?}\nstate_dir = \"state\"\nudp_workers = 2\n{server_extra}\n{tail}\n",
+            "version = 1\n[server]\ndns_listen = [\"{listen}\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = {zones:?}\nstate_dir = {state_dir:?}\nudp_workers = 2\n{server_extra}\n{tail}\n",
             zones = zones_dir.display().to_string(),
         );
         std::fs::write(&config_path, config).expect("write config");
@@ -91,6 +108,30 @@ impl TestServer {
             .expect("publisher running");
     }
 
+    /// Every checked endpoint's health, as the control plane sees it.
+    pub fn health(&self) -> switchyard::health::HealthReport {
+        self.app.as_ref().expect("running").health.snapshot()
+    }
+
+    /// One endpoint's health status.
+    pub fn endpoint_health(
+        &self,
+        region: &str,
+        endpoint: &str,
+    ) -> Option<switchyard::health::EndpointStatus> {
+        self.app
+            .as_ref()
+            .expect("running")
+            .health
+            .registry()
+            .get(region, endpoint)
+    }
+
+    /// The running app (for tests that need more than DNS).
+    pub fn app(&self) -> &App {
+        self.app.as_ref().expect("running")
+    }
+
     /// Asks the publisher to reload config and zones from disk.
     pub fn reload(&self) -> Result<u64, String> {
         self.runtime.block_on(self.publisher.reload())
@@ -102,6 +143,7 @@ impl Drop for TestServer {
         if let Some(mut app) = self.app.take() {
             let _guard = self.runtime.enter();
             app.dns.shutdown();
+            app.health.shutdown();
         }
     }
 }
