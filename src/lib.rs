@@ -10,6 +10,8 @@
 //!                                                                              |
 //!                              publisher (sole writer) --ArcSwap::store--------+
 //! DNS packet --> server::{udp,tcp} --> answer::respond(snapshot.load(), ..) --> packet
+//!
+//! HTTP --> api --Request--> publisher: safety rule, overrides::store (fsync), publish, overrides::audit
 //! ```
 //!
 //! # Layout
@@ -21,13 +23,22 @@
 //! - [`server`]: UDP and TCP listeners feeding [`answer::respond`].
 //! - [`app`]: start-up wiring shared by `serve` and the tests.
 //! - [`publisher`]: the single writer that loads inputs and swaps snapshots in.
+//! - [`overrides`]: operator overrides (weight, drain, force), the safety
+//!   rule, their durable store and the audit log.
+//! - [`api`]: the HTTP control API and its OpenAPI document.
+//! - [`control`]: control-plane status shared by the publisher and the API.
+//! - [`ctl`]: `switchyard ctl`, the API's command-line client.
 
 #![forbid(unsafe_code)]
 
 pub mod answer;
+pub mod api;
 pub mod app;
 pub mod config;
+pub mod control;
+pub mod ctl;
 pub mod geo;
+pub mod overrides;
 pub mod publisher;
 pub mod server;
 pub mod snapshot;

@@ -3,6 +3,12 @@
 //! It owns the inputs (config path, current config and zones), rebuilds the
 //! snapshot with the pure [`Snapshot::build`] when asked, and swaps it in.
 //! A failed reload keeps the old snapshot serving and reports why.
+//!
+//! Operator overrides arrive here too: each change is checked against the
+//! safety rule, persisted to the state dir, and only then published and
+//! audited, all inside this one task, so no two changes interleave and a
+//! refused or failed change leaves nothing half-applied. Expiries come back
+//! as [`Command::ExpireDue`] from timers the publisher sets itself.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +17,13 @@ use std::time::{Instant, SystemTime};
 use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::control::{ControlHandle, ControlStatus, ReloadReport};
+use crate::overrides::audit::{Entry, Outcome};
+use crate::overrides::store::Durable;
+use crate::overrides::{
+    Change, ChangeError, Override, OverrideSet, Report, Request, RequestKind, expiry_after, new_id,
+    newly_starved,
+};
 use crate::snapshot::{Inputs, LoadError, Snapshot, SnapshotHandle};
 use crate::traffic::HealthInputs;
 
@@ -30,6 +43,15 @@ pub enum Command {
         /// Replies with the generation that carries the change.
         reply: Option<oneshot::Sender<u64>>,
     },
+    /// Apply an operator's override change (create, delete, force clear).
+    Override {
+        /// The change.
+        request: Request,
+        /// Replies with the outcome.
+        reply: oneshot::Sender<Result<Report, ChangeError>>,
+    },
+    /// Some override may have reached its expiry: drop the expired ones.
+    ExpireDue,
 }
 
 /// A cheap, cloneable way to send the publisher commands.
@@ -68,6 +90,17 @@ impl PublisherHandle {
             .await
             .map_err(|_| "publisher has stopped".to_string())
     }
+
+    /// Applies an override change; returns once it is persisted and
+    /// published, or why it was not.
+    pub async fn change_overrides(&self, request: Request) -> Result<Report, ChangeError> {
+        let (reply, outcome) = oneshot::channel();
+        self.commands
+            .send(Command::Override { request, reply })
+            .await
+            .map_err(|_| ChangeError::Stopped)?;
+        outcome.await.map_err(|_| ChangeError::Stopped)?
+    }
 }
 
 /// The single writer; see the module docs.
@@ -77,20 +110,46 @@ pub struct Publisher {
     inputs: Inputs,
     health: HealthInputs,
     snapshot: SnapshotHandle,
+    /// Active operator overrides (shared with the snapshots built from them).
+    overrides: Arc<OverrideSet>,
+    /// Where overrides are persisted and changes audited.
+    durable: Durable,
+    /// Tokens and last reload, for the API.
+    control: ControlHandle,
+    /// Mints override ids.
+    rng: fastrand::Rng,
+    /// Lets expiry timers reach the command loop without keeping it alive.
+    expiry_tx: Option<mpsc::WeakSender<Command>>,
 }
 
 impl Publisher {
-    /// Builds the first snapshot from already-validated inputs.
-    pub fn new(config_path: PathBuf, inputs: Inputs) -> Publisher {
+    /// Builds the first snapshot from already-validated inputs and the
+    /// overrides restored from the state dir.
+    pub fn new(config_path: PathBuf, inputs: Inputs, mut durable: Durable) -> Publisher {
         let health = HealthInputs::new();
-        let first = Snapshot::build(&inputs, &health, 1, SystemTime::now());
+        let overrides = Arc::new(std::mem::take(&mut durable.overrides));
+        let first = Snapshot::build_with(&inputs, &health, &overrides, 1, SystemTime::now());
         metrics::gauge!("switchyard_snapshot_generation").set(1.0);
+        let control = Arc::new(ArcSwap::from_pointee(ControlStatus {
+            tokens: inputs.tokens.clone(),
+            last_reload: None,
+        }));
         Publisher {
             config_path,
             inputs,
             health,
             snapshot: Arc::new(ArcSwap::from_pointee(first)),
+            overrides,
+            durable,
+            control,
+            rng: fastrand::Rng::new(),
+            expiry_tx: None,
         }
+    }
+
+    /// The control-plane status the API reads.
+    pub fn control(&self) -> ControlHandle {
+        self.control.clone()
     }
 
     /// The handle the query path reads from.
@@ -112,6 +171,7 @@ impl Publisher {
             Err(e) => {
                 metrics::counter!("switchyard_reloads_total", "result" => "failure").increment(1);
                 tracing::error!(error = %e, "reload failed; still serving the previous snapshot");
+                self.report_reload(Err(e.to_string()));
                 return Err(e);
             }
         };
@@ -120,6 +180,7 @@ impl Publisher {
         }
         self.inputs = inputs;
         let generation = self.publish();
+        self.report_reload(Ok(generation));
         metrics::counter!("switchyard_reloads_total", "result" => "success").increment(1);
         tracing::info!(
             generation,
@@ -138,10 +199,174 @@ impl Publisher {
         self.publish()
     }
 
+    /// Records a reload's outcome (and the tokens now in force) for the API.
+    fn report_reload(&self, result: Result<u64, String>) {
+        self.control.store(Arc::new(ControlStatus {
+            tokens: self.inputs.tokens.clone(),
+            last_reload: Some(ReloadReport {
+                at: SystemTime::now(),
+                result,
+            }),
+        }));
+    }
+
+    /// Applies an override change: compute the would-be set (pure), check
+    /// the safety rule, persist, and only then publish; audit whatever
+    /// happened. A refused or failed change leaves the set as it was.
+    pub fn change_overrides(
+        &mut self,
+        request: Request,
+        now: SystemTime,
+    ) -> Result<Report, ChangeError> {
+        let change = match request.kind {
+            RequestKind::Set { region, action } => Change::Create(Override {
+                id: new_id(&self.overrides, &mut self.rng),
+                region,
+                action,
+                who: request.who.clone(),
+                why: request.why.clone(),
+                created: now,
+                expires: request.expires_in_secs.map(|secs| expiry_after(now, secs)),
+            }),
+            RequestKind::Delete { id } => Change::Delete(id),
+            RequestKind::ClearForce { region } => Change::ClearForce(region),
+        };
+        let plan = &self.inputs.plan;
+        let mut forced_past = Vec::new();
+        let outcome = self
+            .overrides
+            .apply(plan, &change)
+            .and_then(|(next, applied)| {
+                let starved = newly_starved(plan, &self.overrides, &next);
+                if !starved.is_empty() {
+                    if !request.force {
+                        return Err(ChangeError::Unsafe(starved));
+                    }
+                    forced_past = starved;
+                }
+                self.durable.store.save(&next).map_err(|e| {
+                    ChangeError::Storage(format!("{}: {e}", self.durable.store.path().display()))
+                })?;
+                Ok((next, applied))
+            });
+        let entry = |result: Outcome, detail: String| Entry {
+            time: now,
+            who: request.who.clone(),
+            what: change.describe(),
+            why: request.why.clone(),
+            result,
+            detail: Some(detail),
+        };
+        match outcome {
+            Ok((next, applied)) => {
+                self.overrides = Arc::new(next);
+                let generation = self.publish();
+                if let Some(at) = applied.created.as_ref().and_then(|o| o.expires) {
+                    self.schedule_expiry(at);
+                }
+                let mut detail = format!("generation {generation}");
+                if let Some(created) = &applied.created {
+                    detail += &format!("; created {}", created.id);
+                }
+                for removed in &applied.removed {
+                    detail += &format!("; removed {}", removed.describe());
+                }
+                if !forced_past.is_empty() {
+                    detail += &format!(
+                        "; forced past the safety rule: {} left with no available region",
+                        forced_past.join(", ")
+                    );
+                }
+                tracing::info!(
+                    who = request.who,
+                    what = change.describe(),
+                    why = request.why,
+                    detail,
+                    "override change applied"
+                );
+                self.durable
+                    .audit
+                    .record_or_log(&entry(Outcome::Ok, detail));
+                Ok(Report {
+                    generation,
+                    applied,
+                })
+            }
+            Err(e) => {
+                let result = match e {
+                    ChangeError::Unsafe(_) => Outcome::Refused,
+                    _ => Outcome::Failed,
+                };
+                tracing::warn!(who = request.who, what = change.describe(), error = %e, "override change not applied");
+                self.durable
+                    .audit
+                    .record_or_log(&entry(result, e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops the overrides expired at `now`, persists and publishes the
+    /// rest, and audits each one as `expired`. Expiry never waits on the
+    /// safety rule: an operator asked for it to end.
+    pub fn expire_overrides(&mut self, now: SystemTime) {
+        let (next, gone) = self.overrides.expire(now);
+        if gone.is_empty() {
+            // Woken early (timer granularity, clock steps): try again later.
+            if let Some(at) = next.next_expiry() {
+                self.schedule_expiry(at);
+            }
+            return;
+        }
+        if let Err(e) = self.durable.store.save(&next) {
+            // Still lapse them: were the server to restart now, they would
+            // be restored expired and dropped on load anyway.
+            tracing::error!(error = %e, "cannot persist overrides after expiry");
+        }
+        self.overrides = Arc::new(next);
+        let generation = self.publish();
+        for o in gone {
+            tracing::info!(
+                id = o.id,
+                region = o.region,
+                action = o.action.describe(),
+                "override expired"
+            );
+            self.durable.audit.record_or_log(&Entry {
+                time: now,
+                who: "system".into(),
+                what: o.describe(),
+                why: o.why.clone(),
+                result: Outcome::Expired,
+                detail: Some(format!("generation {generation}; made by {}", o.who)),
+            });
+        }
+    }
+
+    /// Sends [`Command::ExpireDue`] to the running publisher at `at`.
+    fn schedule_expiry(&self, at: SystemTime) {
+        let Some(tx) = self.expiry_tx.clone() else {
+            return;
+        };
+        let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            if let Some(tx) = tx.upgrade() {
+                let _ = tx.send(Command::ExpireDue).await;
+            }
+        });
+    }
+
     /// Builds a snapshot from the current inputs and health and swaps it in.
     fn publish(&mut self) -> u64 {
         let generation = self.snapshot.load().generation + 1;
-        let next = Snapshot::build(&self.inputs, &self.health, generation, SystemTime::now());
+        let next = Snapshot::build_with(
+            &self.inputs,
+            &self.health,
+            &self.overrides,
+            generation,
+            SystemTime::now(),
+        );
         self.snapshot.store(Arc::new(next));
         metrics::gauge!("switchyard_snapshot_generation").set(generation as f64);
         tracing::debug!(generation, "published snapshot");
@@ -151,6 +376,12 @@ impl Publisher {
     /// Runs the publisher until every [`PublisherHandle`] is dropped.
     pub fn spawn(mut self) -> PublisherHandle {
         let (commands, mut rx) = mpsc::channel(16);
+        self.expiry_tx = Some(commands.downgrade());
+        // Overrides restored from the state dir lapse on time too.
+        let restored: Vec<SystemTime> = self.overrides.iter().filter_map(|o| o.expires).collect();
+        for at in restored {
+            self.schedule_expiry(at);
+        }
         tokio::spawn(async move {
             while let Some(command) = rx.recv().await {
                 match command {
@@ -171,6 +402,10 @@ impl Publisher {
                             let _ = reply.send(generation);
                         }
                     }
+                    Command::Override { request, reply } => {
+                        let _ = reply.send(self.change_overrides(request, SystemTime::now()));
+                    }
+                    Command::ExpireDue => self.expire_overrides(SystemTime::now()),
                 }
             }
         });

@@ -14,8 +14,10 @@ use arc_swap::ArcSwap;
 use hickory_proto::rr::Name;
 
 use crate::answer::FastTable;
+use crate::api::auth::Tokens;
 use crate::config::{Config, ConfigError};
 use crate::geo::GeoDb;
+use crate::overrides::OverrideSet;
 use crate::traffic::{HealthInputs, TrafficPlan, TrafficState, compile};
 use crate::zone::{Zone, ZoneError, load_zones_dir};
 
@@ -77,14 +79,28 @@ pub struct Snapshot {
     pub edns_udp_payload: u16,
     /// Precompiled wire answers for the static part of the zones.
     pub fast: Arc<FastTable>,
+    /// The operator overrides `state` was computed with (for the API).
+    pub overrides: Arc<OverrideSet>,
 }
 
 impl Snapshot {
-    /// Builds a snapshot from validated inputs and current endpoint health.
-    /// Pure: same inputs, same table.
+    /// Builds a snapshot from validated inputs and current endpoint health,
+    /// with no overrides. Pure: same inputs, same table.
     pub fn build(
         inputs: &Inputs,
         health: &HealthInputs,
+        generation: u64,
+        now: SystemTime,
+    ) -> Snapshot {
+        Snapshot::build_with(inputs, health, &Arc::default(), generation, now)
+    }
+
+    /// Builds a snapshot from validated inputs, endpoint health and operator
+    /// overrides. Pure: same inputs, same table.
+    pub fn build_with(
+        inputs: &Inputs,
+        health: &HealthInputs,
+        overrides: &Arc<OverrideSet>,
         generation: u64,
         now: SystemTime,
     ) -> Snapshot {
@@ -92,7 +108,8 @@ impl Snapshot {
             generation,
             built_at: now,
             zones: inputs.zones.clone(),
-            state: TrafficState::compute(&inputs.plan, health),
+            overrides: overrides.clone(),
+            state: TrafficState::compute(&inputs.plan, health, overrides),
             plan: inputs.plan.clone(),
             geo: inputs.geo.clone(),
             edns_udp_payload: inputs.config.server.edns_udp_payload.max(512),
@@ -135,6 +152,8 @@ pub struct Inputs {
     pub geo: Arc<GeoDb>,
     /// Precompiled answers for these zones and services (see [`FastTable`]).
     pub fast: Arc<FastTable>,
+    /// Control API tokens from `[api]` (control plane only; never in a snapshot).
+    pub tokens: Arc<Tokens>,
 }
 
 impl Inputs {
@@ -146,11 +165,13 @@ impl Inputs {
         let zones = ZoneSet::new(zones);
         let geo = GeoDb::load(&config);
         let plan = compile(&config, &zones);
-        let (geo, plan) = match (geo, plan) {
-            (Ok(geo), Ok(plan)) => (geo, plan),
-            (geo, plan) => {
+        let tokens = Tokens::load(&config);
+        let (geo, plan, tokens) = match (geo, plan, tokens) {
+            (Ok(geo), Ok(plan), Ok(tokens)) => (geo, plan, tokens),
+            (geo, plan, tokens) => {
                 let mut errors = geo.err().unwrap_or_default();
                 errors.extend(plan.err().unwrap_or_default());
+                errors.extend(tokens.err().unwrap_or_default());
                 return Err(LoadError::Config(errors));
             }
         };
@@ -160,6 +181,7 @@ impl Inputs {
             plan: Arc::new(plan),
             geo: Arc::new(geo),
             fast: Arc::new(FastTable::default()),
+            tokens: Arc::new(tokens),
         };
         // Templates come from the full path, which needs a snapshot to run on;
         // health does not matter for them (policy answers are never templated).

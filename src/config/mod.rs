@@ -16,8 +16,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod api;
 mod traffic;
 
+pub use api::ApiConfig;
 pub use traffic::{
     AllDownConfig, EndpointConfig, GeoConfig, GeoRulesConfig, NetworkLocation, PolicyKind,
     RegionConfig, ServiceConfig,
@@ -44,6 +46,9 @@ pub struct Config {
     /// Traffic-managed names (`[services."<name>"]`).
     #[serde(default)]
     pub services: BTreeMap<String, Spanned<ServiceConfig>>,
+    /// Control API access (`[api]`).
+    #[serde(default)]
+    pub api: ApiConfig,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub source: PathBuf,
@@ -187,6 +192,9 @@ impl Config {
         config.server.state_dir = base.join(&config.server.state_dir);
         if let Some(database) = &config.geo.database {
             config.geo.database = Some(base.join(database));
+        }
+        if let Some(file) = &mut config.api.tokens_file {
+            *file.get_mut() = base.join(file.get_ref());
         }
         Ok(config)
     }
