@@ -328,6 +328,36 @@ mod tests {
     }
 
     #[test]
+    fn restore_drops_and_audits_overrides_that_expired_while_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = OverrideStore::open(dir.path()).unwrap();
+        let mut lasting = sample("ov-2");
+        lasting.expires = None;
+        store
+            .save(&OverrideSet::from_vec(vec![
+                sample("ov-1"),
+                lasting.clone(),
+            ]))
+            .unwrap();
+        let after_expiry = UNIX_EPOCH + Duration::from_secs(1_700_003_600);
+        let durable = restore(dir.path(), false, after_expiry).unwrap();
+        assert_eq!(
+            durable.overrides,
+            OverrideSet::from_vec(vec![lasting.clone()])
+        );
+        assert_eq!(
+            store.load().unwrap(),
+            durable.overrides,
+            "rewritten without it"
+        );
+        let audit = fs::read_to_string(dir.path().join("audit.log")).unwrap();
+        assert!(
+            audit.contains("\"result\":\"expired\"") && audit.contains("ov-1"),
+            "{audit}"
+        );
+    }
+
+    #[test]
     fn duplicate_ids_and_bad_versions_are_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         let store = OverrideStore::open(dir.path()).unwrap();
