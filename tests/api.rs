@@ -552,3 +552,61 @@ fn check_reports_malformed_token_lines_with_file_and_line() {
     );
     assert!(!dir.path().join("state").exists(), "check writes nothing");
 }
+
+#[test]
+fn openapi_document_matches_the_served_routes() {
+    use std::collections::BTreeSet;
+    let api = Api::start();
+    let created = api.ok(
+        "PUT",
+        "/v1/regions/us/weight",
+        Some(json!({"weight": 50, "why": "so an id exists"})),
+    );
+    let id = created["created"]["id"].as_str().unwrap().to_string();
+    let (status, doc) = api.call("GET", "/v1/openapi.json", None, None);
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let documented: BTreeSet<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let table: BTreeSet<(String, String)> = switchyard::api::routes::table()
+        .into_iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented, table,
+        "the document lists exactly the router's routes"
+    );
+
+    // And the running server serves exactly those methods at those paths.
+    for path in paths.keys() {
+        let concrete = path
+            .replace("{region}", "eu")
+            .replace("{name}", "w.example.com")
+            .replace("{id}", &id);
+        for method in ["GET", "PUT", "POST", "DELETE", "PATCH"] {
+            let body = (method != "GET").then(|| json!({}));
+            let (status, value) = api.call(method, &concrete, None, body);
+            if documented.contains(&(method.to_string(), path.clone())) {
+                let expected = if method == "GET" { 200 } else { 401 };
+                assert_eq!(status, expected, "{method} {concrete}: {value}");
+            } else {
+                assert_eq!(status, 405, "{method} {concrete}: {value}");
+                assert_eq!(error_code(&value), "method_not_allowed");
+            }
+        }
+    }
+    // Every schema reference resolves.
+    let text = doc.to_string();
+    for reference in text.split("\"#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap();
+        assert!(doc["components"]["schemas"][name].is_object(), "{name}");
+    }
+}

@@ -207,7 +207,7 @@ pub enum ChangeError {
     NotForced(String),
     /// The safety rule: these services would be left with no available region.
     #[error(
-        "refused: {} would have no available region (every region forced down or drained); repeat with force to do it anyway",
+        "refused: {} would have no available region (every region forced down or drained); repeat with `force: true` (ctl: --force) to do it anyway",
         .0.join(", ")
     )]
     Unsafe(Vec<String>),
