@@ -60,6 +60,8 @@ fn reads_describe_status_regions_services_and_overrides() {
         assert_eq!(fo["policy"], "failover");
         assert_eq!(fo["tiers"], json!([["us"], ["eu"]]));
         assert_eq!(fo["available_regions"], 2);
+        assert_eq!(fo["regions"][1]["endpoints"][0]["answer"], "10.1.0.1");
+        assert_eq!(fo["regions"][1]["endpoints"][0]["check"], Value::Null);
     }
     assert_eq!(api.overrides(), Vec::<Value>::new());
 }

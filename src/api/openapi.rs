@@ -227,7 +227,18 @@ fn schemas() -> Value {
                 "available_regions": {"type": "integer"},
                 "tiers": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
                 "max_answers": {"type": "integer"},
-                "regions": {"type": "array", "items": {"type": "object"}},
+                "regions": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "available": {"type": "boolean"},
+                        "healthy": {"type": "boolean"},
+                        "forced": {"enum": ["up", "down", null]},
+                        "configured_weight": {"type": "integer"},
+                        "effective_weight": {"type": "integer"},
+                        "endpoints": {"type": "array", "items": {"$ref": "#/components/schemas/Endpoint"}},
+                    }
+                }},
                 "overrides": {"type": "array", "items": {"$ref": "#/components/schemas/Override"}},
             }
         },

@@ -27,12 +27,11 @@ pub fn overrides_json(set: &OverrideSet, now: SystemTime) -> Value {
     Value::Array(set.iter().map(|o| override_json(o, now)).collect())
 }
 
-/// One region: configured and effective weight, health from checks and
-/// effective, forced state, overrides, endpoints.
-pub fn region_json(snapshot: &Snapshot, r: RegionId, now: SystemTime) -> Value {
+/// A region's endpoints: what each answers and whether it is up.
+fn endpoints_json(snapshot: &Snapshot, r: RegionId) -> Vec<Value> {
     let region = &snapshot.plan.regions[r];
     let state = &snapshot.state.regions[r];
-    let endpoints: Vec<Value> = region
+    region
         .endpoints
         .iter()
         .zip(&state.endpoints_up)
@@ -53,7 +52,15 @@ pub fn region_json(snapshot: &Snapshot, r: RegionId, now: SystemTime) -> Value {
                 "check": Value::Null,
             })
         })
-        .collect();
+        .collect()
+}
+
+/// One region: configured and effective weight, health from checks and
+/// effective, forced state, overrides, endpoints.
+pub fn region_json(snapshot: &Snapshot, r: RegionId, now: SystemTime) -> Value {
+    let region = &snapshot.plan.regions[r];
+    let state = &snapshot.state.regions[r];
+    let endpoints = endpoints_json(snapshot, r);
     let services: Vec<String> = snapshot
         .plan
         .services
@@ -100,6 +107,7 @@ pub fn service_json(snapshot: &Snapshot, service: &Service, now: SystemTime) -> 
                 "forced": state.forced.map(|f| f.as_str()),
                 "configured_weight": region.weight,
                 "effective_weight": state.weight,
+                "endpoints": endpoints_json(snapshot, r),
             })
         })
         .collect();
