@@ -1,19 +1,28 @@
-//! Wiring for `switchyard serve`: load, validate, build the first snapshot,
-//! then bind. Tests start the same thing on port 0.
+//! Wiring for `switchyard serve`: load, validate, restore overrides, build
+//! the first snapshot, then bind. Tests start the same thing on port 0.
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::time::{Instant, SystemTime};
 
+use crate::api::{ApiContext, ApiServer};
 use crate::health::{self, HealthChecker};
+use crate::overrides::store::{StateError, restore};
 use crate::publisher::{Publisher, PublisherHandle};
 use crate::server::DnsServer;
 use crate::snapshot::{Inputs, LoadError, SnapshotHandle};
 
-/// A running Switchyard: DNS listeners plus the publisher behind them.
+/// A running Switchyard: DNS listeners and the control API, with the
+/// publisher behind them.
 #[derive(Debug)]
 pub struct App {
     /// The DNS listeners (their bound addresses are in `dns.local_addrs`).
     pub dns: DnsServer,
-    /// Sends commands (reload) to the publisher.
+    /// The control API listener.
+    pub api: ApiServer,
+    /// Where the control API answers (port 0 resolved).
+    pub api_addr: SocketAddr,
+    /// Sends commands (reload, health, overrides) to the publisher.
     pub publisher: PublisherHandle,
     /// The snapshot the listeners answer from.
     pub snapshot: SnapshotHandle,
@@ -22,35 +31,80 @@ pub struct App {
     pub health: HealthChecker,
 }
 
+/// How to start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartOptions {
+    /// Move an unreadable or corrupt overrides file aside (never deleting
+    /// it) and start with no overrides, instead of refusing to start.
+    pub start_clean: bool,
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// Config or zones are invalid.
     #[error("{0}")]
     Load(#[from] LoadError),
+    /// The state dir or the overrides file in it cannot be used.
+    #[error("{}", state_message(.0))]
+    State(#[from] StateError),
     /// A listen address could not be bound.
     #[error("cannot bind DNS listener: {0}")]
     Bind(#[from] std::io::Error),
+    /// The API address could not be bound.
+    #[error("cannot bind API listener {addr}: {source}")]
+    ApiBind {
+        /// `server.api_listen`.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn state_message(e: &StateError) -> String {
+    if e.is_bad_file() {
+        format!(
+            "{e}\nrefusing to start: serving without the saved overrides could send traffic where operators said it must not go. \
+             Fix the file, or start with --start-clean to move it aside (as overrides.json.corrupt-<unix time>, never deleted) and start with no overrides."
+        )
+    } else {
+        format!("{e}\nrefusing to start: overrides could not be saved")
+    }
 }
 
 impl App {
-    /// Loads and validates everything, publishes the first snapshot, and
-    /// only then binds the listeners and starts health checks. Must run
-    /// inside a tokio runtime.
-    ///
-    /// The first snapshot already carries the last known health from
-    /// `state_dir`, so a restart never answers with a target that was down.
+    /// Starts with default options; see [`App::start_with`].
     pub fn start(config_path: &Path) -> Result<App, StartError> {
+        App::start_with(config_path, StartOptions::default())
+    }
+
+    /// Loads and validates everything, restores overrides and the last known
+    /// health from the state dir, publishes the first snapshot, and only
+    /// then binds the DNS listeners and the API and starts health checks.
+    /// Must run inside a tokio runtime.
+    ///
+    /// Because the first snapshot already carries the last known health, a
+    /// restart never answers with a target that was down.
+    pub fn start_with(config_path: &Path, options: StartOptions) -> Result<App, StartError> {
+        let started = Instant::now();
         let inputs = Inputs::load(config_path)?;
         let server_config = inputs.config.server.clone();
+        let durable = restore(
+            &server_config.state_dir,
+            options.start_clean,
+            SystemTime::now(),
+        )?;
+        let audit = durable.audit.clone();
         let persisted = health::store::load(&server_config.state_dir);
         let initial = health::initial_states(&inputs.health, &persisted);
-        let publisher = Publisher::with_health(
+        let publisher = Publisher::new(
             config_path.to_path_buf(),
             inputs,
             health::health_inputs(&initial),
+            durable,
         );
         let snapshot = publisher.snapshot();
+        let control = publisher.control();
         let plans = publisher.health_plan();
         let dns = DnsServer::bind(&server_config, snapshot.clone())?;
         let publisher = publisher.spawn();
@@ -60,8 +114,24 @@ impl App {
             publisher.clone(),
             server_config.state_dir.clone(),
         );
+        let context = ApiContext {
+            snapshot: snapshot.clone(),
+            publisher: publisher.clone(),
+            control,
+            audit,
+            started,
+            started_at: SystemTime::now(),
+        };
+        let api = ApiServer::bind(server_config.api_listen, context).map_err(|source| {
+            StartError::ApiBind {
+                addr: server_config.api_listen,
+                source,
+            }
+        })?;
         Ok(App {
             dns,
+            api_addr: api.local_addr,
+            api,
             publisher,
             snapshot,
             health,

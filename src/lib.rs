@@ -11,6 +11,8 @@
 //!                                  v                                           |
 //!                              publisher (sole writer) --ArcSwap::store--------+
 //! DNS packet --> server::{udp,tcp} --> answer::respond(snapshot.load(), ..) --> packet
+//!
+//! HTTP --> api --Request--> publisher: safety rule, overrides::store (fsync), publish, overrides::audit
 //! ```
 //!
 //! # Layout
@@ -23,14 +25,23 @@
 //! - [`app`]: start-up wiring shared by `serve` and the tests.
 //! - [`publisher`]: the single writer that loads inputs and swaps snapshots in.
 //! - [`health`]: health checks whose verdicts the publisher turns into snapshots.
+//! - [`overrides`]: operator overrides (weight, drain, force), the safety
+//!   rule, their durable store and the audit log.
+//! - [`api`]: the HTTP control API and its OpenAPI document.
+//! - [`control`]: control-plane status shared by the publisher and the API.
+//! - [`ctl`]: `switchyard ctl`, the API's command-line client.
 
 #![forbid(unsafe_code)]
 
 pub mod answer;
+pub mod api;
 pub mod app;
 pub mod config;
+pub mod control;
+pub mod ctl;
 pub mod geo;
 pub mod health;
+pub mod overrides;
 pub mod publisher;
 pub mod server;
 pub mod snapshot;

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use switchyard::app::App;
+use switchyard::app::{App, StartOptions};
+use switchyard::ctl::CtlArgs;
 use switchyard::snapshot::{Inputs, Snapshot};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -24,6 +25,10 @@ enum Command {
         /// Path to the TOML config file.
         #[arg(long, short)]
         config: PathBuf,
+        /// If the saved overrides file is corrupt or unreadable, move it aside
+        /// (as overrides.json.corrupt-<unix time>) and start with no overrides.
+        #[arg(long)]
+        start_clean: bool,
     },
     /// Validate config and zones exactly as `serve` would, without binding anything.
     Check {
@@ -31,13 +36,19 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Talk to a running server's control API (status, weights, drains, forced states).
+    Ctl(CtlArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(&config),
-        Command::Serve { config } => serve(config),
+        Command::Serve {
+            config,
+            start_clean,
+        } => serve(config, StartOptions { start_clean }),
+        Command::Ctl(args) => switchyard::ctl::run(args),
     }
 }
 
@@ -69,7 +80,7 @@ fn check(config: &std::path::Path) -> ExitCode {
     }
 }
 
-fn serve(config: PathBuf) -> ExitCode {
+fn serve(config: PathBuf, options: StartOptions) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -93,7 +104,7 @@ fn serve(config: PathBuf) -> ExitCode {
             signal(SignalKind::hangup()),
             signal(SignalKind::terminate()),
         );
-        let app = match App::start(&config) {
+        let app = match App::start_with(&config, options) {
             Ok(app) => app,
             Err(e) => {
                 eprintln!("{e}");
@@ -103,6 +114,7 @@ fn serve(config: PathBuf) -> ExitCode {
         for addr in &app.dns.local_addrs {
             tracing::info!(%addr, "serving DNS over UDP and TCP");
         }
+        tracing::info!(addr = %app.api_addr, "serving the control API over HTTP");
         wait_for_signals(&app, signals).await;
         tracing::info!("shutting down");
         ExitCode::SUCCESS

@@ -8,6 +8,12 @@
 //! published at once, and changes arriving within `[health] coalesce_ms` of
 //! a publish wait for the window's end and go out together in one swap, so
 //! a burst of transitions (a region dying) costs one rebuild, not hundreds.
+//!
+//! Operator overrides arrive here too: each change is checked against the
+//! safety rule, persisted to the state dir, and only then published and
+//! audited, all inside this one task, so no two changes interleave and a
+//! refused or failed change leaves nothing half-applied. Expiries come back
+//! as [`Command::ExpireDue`] from timers the publisher sets itself.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,9 +23,15 @@ use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::control::{ControlHandle, ControlStatus, ReloadReport};
 use crate::health::HealthPlan;
+use crate::overrides::store::Durable;
+use crate::overrides::{ChangeError, OverrideSet, Report, Request};
 use crate::snapshot::{Inputs, LoadError, Snapshot, SnapshotHandle};
 use crate::traffic::HealthInputs;
+
+// Override changes and expiry: `impl Publisher` continued in publisher/overrides.rs.
+mod overrides;
 
 /// Commands queued before senders wait; health checkers send bursts.
 const COMMAND_QUEUE: usize = 1024;
@@ -51,6 +63,15 @@ pub enum Command {
         /// The new verdict.
         up: bool,
     },
+    /// Apply an operator's override change (create, delete, force clear).
+    Override {
+        /// The change.
+        request: Request,
+        /// Replies with the outcome.
+        reply: oneshot::Sender<Result<Report, ChangeError>>,
+    },
+    /// Some override may have reached its expiry: drop the expired ones.
+    ExpireDue,
 }
 
 /// A cheap, cloneable way to send the publisher commands.
@@ -108,6 +129,17 @@ impl PublisherHandle {
             .await
             .map_err(|_| "publisher has stopped".to_string())
     }
+
+    /// Applies an override change; returns once it is persisted and
+    /// published, or why it was not.
+    pub async fn change_overrides(&self, request: Request) -> Result<Report, ChangeError> {
+        let (reply, outcome) = oneshot::channel();
+        self.commands
+            .send(Command::Override { request, reply })
+            .await
+            .map_err(|_| ChangeError::Stopped)?;
+        outcome.await.map_err(|_| ChangeError::Stopped)?
+    }
 }
 
 /// The single writer; see the module docs.
@@ -121,20 +153,36 @@ pub struct Publisher {
     health_plan: watch::Sender<Arc<HealthPlan>>,
     /// When the last snapshot was stored, for coalescing.
     last_publish: Option<Instant>,
+    /// Active operator overrides (shared with the snapshots built from them).
+    overrides: Arc<OverrideSet>,
+    /// Where overrides are persisted and changes audited.
+    durable: Durable,
+    /// Tokens and last reload, for the API.
+    control: ControlHandle,
+    /// Mints override ids.
+    rng: fastrand::Rng,
+    /// Lets expiry timers reach the command loop without keeping it alive.
+    expiry_tx: Option<mpsc::WeakSender<Command>>,
 }
 
 impl Publisher {
-    /// Builds the first snapshot from already-validated inputs.
-    pub fn new(config_path: PathBuf, inputs: Inputs) -> Publisher {
-        Publisher::with_health(config_path, inputs, HealthInputs::new())
-    }
-
-    /// Builds the first snapshot with known endpoint health (restored from
-    /// the state dir, or configured initial states).
-    pub fn with_health(config_path: PathBuf, inputs: Inputs, health: HealthInputs) -> Publisher {
-        let first = Snapshot::build(&inputs, &health, 1, SystemTime::now());
-        metrics::gauge!("switchyard_snapshot_generation").set(1.0);
+    /// Builds the first snapshot from already-validated inputs, the last
+    /// known endpoint health (restored from the state dir, or configured
+    /// initial states) and the overrides restored from the state dir.
+    pub fn new(
+        config_path: PathBuf,
+        inputs: Inputs,
+        health: HealthInputs,
+        mut durable: Durable,
+    ) -> Publisher {
         let (health_plan, _) = watch::channel(inputs.health.clone());
+        let overrides = Arc::new(std::mem::take(&mut durable.overrides));
+        let first = Snapshot::build_with(&inputs, &health, &overrides, 1, SystemTime::now());
+        metrics::gauge!("switchyard_snapshot_generation").set(1.0);
+        let control = Arc::new(ArcSwap::from_pointee(ControlStatus {
+            tokens: inputs.tokens.clone(),
+            last_reload: None,
+        }));
         Publisher {
             config_path,
             inputs,
@@ -142,7 +190,17 @@ impl Publisher {
             snapshot: Arc::new(ArcSwap::from_pointee(first)),
             health_plan,
             last_publish: None,
+            overrides,
+            durable,
+            control,
+            rng: fastrand::Rng::new(),
+            expiry_tx: None,
         }
+    }
+
+    /// The control-plane status the API reads.
+    pub fn control(&self) -> ControlHandle {
+        self.control.clone()
     }
 
     /// Follows the health plan (checked endpoints), which changes on reload.
@@ -169,6 +227,7 @@ impl Publisher {
             Err(e) => {
                 metrics::counter!("switchyard_reloads_total", "result" => "failure").increment(1);
                 tracing::error!(error = %e, "reload failed; still serving the previous snapshot");
+                self.report_reload(Err(e.to_string()));
                 return Err(e);
             }
         };
@@ -186,6 +245,7 @@ impl Publisher {
             self.health_plan.send_replace(self.inputs.health.clone());
         }
         let generation = self.publish();
+        self.report_reload(Ok(generation));
         metrics::counter!("switchyard_reloads_total", "result" => "success").increment(1);
         tracing::info!(
             generation,
@@ -209,10 +269,27 @@ impl Publisher {
         self.health.insert((region, endpoint), up);
     }
 
+    /// Records a reload's outcome (and the tokens now in force) for the API.
+    fn report_reload(&self, result: Result<u64, String>) {
+        self.control.store(Arc::new(ControlStatus {
+            tokens: self.inputs.tokens.clone(),
+            last_reload: Some(ReloadReport {
+                at: SystemTime::now(),
+                result,
+            }),
+        }));
+    }
+
     /// Builds a snapshot from the current inputs and health and swaps it in.
     fn publish(&mut self) -> u64 {
         let generation = self.snapshot.load().generation + 1;
-        let next = Snapshot::build(&self.inputs, &self.health, generation, SystemTime::now());
+        let next = Snapshot::build_with(
+            &self.inputs,
+            &self.health,
+            &self.overrides,
+            generation,
+            SystemTime::now(),
+        );
         self.snapshot.store(Arc::new(next));
         self.last_publish = Some(Instant::now());
         metrics::gauge!("switchyard_snapshot_generation").set(generation as f64);
@@ -228,6 +305,12 @@ impl Publisher {
     /// Runs the publisher until every [`PublisherHandle`] is dropped.
     pub fn spawn(mut self) -> PublisherHandle {
         let (commands, mut rx) = mpsc::channel(COMMAND_QUEUE);
+        self.expiry_tx = Some(commands.downgrade());
+        // Overrides restored from the state dir lapse on time too.
+        let restored: Vec<SystemTime> = self.overrides.iter().filter_map(|o| o.expires).collect();
+        for at in restored {
+            self.schedule_expiry(at);
+        }
         tokio::spawn(async move {
             // Health changes recorded but not yet published, and who waits.
             let mut pending = Pending::default();
@@ -282,6 +365,10 @@ impl Publisher {
                         pending.replies.extend(reply);
                         self.publish_health(&mut pending);
                     }
+                    Command::Override { request, reply } => {
+                        let _ = reply.send(self.change_overrides(request, SystemTime::now()));
+                    }
+                    Command::ExpireDue => self.expire_overrides(SystemTime::now()),
                 }
             }
             // Handles are gone; publish what is still held back.
@@ -365,7 +452,15 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
     fn start(coalesce_ms: u64) -> (PublisherHandle, SnapshotHandle, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let path = inputs(dir.path(), coalesce_ms);
-        let publisher = Publisher::new(path.clone(), Inputs::load(&path).unwrap());
+        let durable =
+            crate::overrides::store::restore(&dir.path().join("state"), false, SystemTime::now())
+                .unwrap();
+        let publisher = Publisher::new(
+            path.clone(),
+            Inputs::load(&path).unwrap(),
+            HealthInputs::new(),
+            durable,
+        );
         let snapshot = publisher.snapshot();
         (publisher.spawn(), snapshot, dir)
     }

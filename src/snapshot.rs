@@ -14,9 +14,11 @@ use arc_swap::ArcSwap;
 use hickory_proto::rr::Name;
 
 use crate::answer::FastTable;
+use crate::api::auth::Tokens;
 use crate::config::{Config, ConfigError};
 use crate::geo::GeoDb;
 use crate::health::HealthPlan;
+use crate::overrides::OverrideSet;
 use crate::traffic::{HealthInputs, TrafficPlan, TrafficState, compile};
 use crate::zone::{Zone, ZoneError, load_zones_dir};
 
@@ -78,14 +80,28 @@ pub struct Snapshot {
     pub edns_udp_payload: u16,
     /// Precompiled wire answers for the static part of the zones.
     pub fast: Arc<FastTable>,
+    /// The operator overrides `state` was computed with (for the API).
+    pub overrides: Arc<OverrideSet>,
 }
 
 impl Snapshot {
-    /// Builds a snapshot from validated inputs and current endpoint health.
-    /// Pure: same inputs, same table.
+    /// Builds a snapshot from validated inputs and current endpoint health,
+    /// with no overrides. Pure: same inputs, same table.
     pub fn build(
         inputs: &Inputs,
         health: &HealthInputs,
+        generation: u64,
+        now: SystemTime,
+    ) -> Snapshot {
+        Snapshot::build_with(inputs, health, &Arc::default(), generation, now)
+    }
+
+    /// Builds a snapshot from validated inputs, endpoint health and operator
+    /// overrides. Pure: same inputs, same table.
+    pub fn build_with(
+        inputs: &Inputs,
+        health: &HealthInputs,
+        overrides: &Arc<OverrideSet>,
         generation: u64,
         now: SystemTime,
     ) -> Snapshot {
@@ -93,7 +109,8 @@ impl Snapshot {
             generation,
             built_at: now,
             zones: inputs.zones.clone(),
-            state: TrafficState::compute(&inputs.plan, health),
+            overrides: overrides.clone(),
+            state: TrafficState::compute(&inputs.plan, health, overrides),
             plan: inputs.plan.clone(),
             geo: inputs.geo.clone(),
             edns_udp_payload: inputs.config.server.edns_udp_payload.max(512),
@@ -138,6 +155,8 @@ pub struct Inputs {
     pub fast: Arc<FastTable>,
     /// Which endpoints are health-checked, and how.
     pub health: Arc<HealthPlan>,
+    /// Control API tokens from `[api]` (control plane only; never in a snapshot).
+    pub tokens: Arc<Tokens>,
 }
 
 impl Inputs {
@@ -155,12 +174,14 @@ impl Inputs {
             Ok(plan) => Some(crate::health::compile(&config, plan)),
             Err(_) => None,
         };
-        let (geo, plan, health) = match (geo, plan, health) {
-            (Ok(geo), Ok(plan), Some(Ok(health))) => (geo, plan, health),
-            (geo, plan, health) => {
+        let tokens = Tokens::load(&config);
+        let (geo, plan, health, tokens) = match (geo, plan, health, tokens) {
+            (Ok(geo), Ok(plan), Some(Ok(health)), Ok(tokens)) => (geo, plan, health, tokens),
+            (geo, plan, health, tokens) => {
                 let mut errors = geo.err().unwrap_or_default();
                 errors.extend(plan.err().unwrap_or_default());
                 errors.extend(health.and_then(Result::err).unwrap_or_default());
+                errors.extend(tokens.err().unwrap_or_default());
                 return Err(LoadError::Config(errors));
             }
         };
@@ -171,6 +192,7 @@ impl Inputs {
             geo: Arc::new(geo),
             fast: Arc::new(FastTable::default()),
             health: Arc::new(health),
+            tokens: Arc::new(tokens),
         };
         // Templates come from the full path, which needs a snapshot to run on;
         // health does not matter for them (policy answers are never templated).

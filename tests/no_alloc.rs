@@ -82,6 +82,13 @@ fn fast_path_answers_without_allocating() {
         .replace(
             "[geo.networks]",
             "[geo]\ndatabase = \"city.mmdb\"\n[geo.networks]",
+        )
+        .replace(
+            "tokens_file = \"tokens.example\"",
+            &format!(
+                "tokens_file = {:?}",
+                repo.join("config/tokens.example").display().to_string()
+            ),
         );
     let config = dir.path().join("switchyard.toml");
     std::fs::write(&config, text).unwrap();

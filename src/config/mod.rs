@@ -16,9 +16,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod api;
 mod health;
 mod traffic;
 
+pub use api::ApiConfig;
 pub use health::{CheckConfig, CheckKind, HealthConfig, InitialState, StatusItem, StatusSpec};
 pub use traffic::{
     AllDownConfig, EndpointConfig, GeoConfig, GeoRulesConfig, NetworkLocation, PolicyKind,
@@ -52,6 +54,9 @@ pub struct Config {
     /// Knobs of the health checker as a whole (`[health]`).
     #[serde(default)]
     pub health: HealthConfig,
+    /// Control API access (`[api]`).
+    #[serde(default)]
+    pub api: ApiConfig,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub source: PathBuf,
@@ -195,6 +200,9 @@ impl Config {
         config.server.state_dir = base.join(&config.server.state_dir);
         if let Some(database) = &config.geo.database {
             config.geo.database = Some(base.join(database));
+        }
+        if let Some(file) = &mut config.api.tokens_file {
+            *file.get_mut() = base.join(file.get_ref());
         }
         Ok(config)
     }

@@ -25,6 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use hickory_proto::rr::Name;
 
 use crate::geo::{CidrTable, Code};
+use crate::overrides::{ForceState, OverrideSet};
 
 /// Index of a region in [`TrafficPlan::regions`].
 pub type RegionId = usize;
@@ -165,12 +166,20 @@ pub type HealthInputs = HashMap<(String, String), bool>;
 /// The per-publish state of one region.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegionState {
-    /// Enough endpoints are up (`min_healthy`).
+    /// Effective health: enough endpoints are up (`min_healthy`), unless a
+    /// forced state says otherwise.
     pub healthy: bool,
-    /// Effective weight; 0 means drained.
+    /// Effective weight (configured, or from a weight/drain override); 0
+    /// means drained.
     pub weight: u32,
-    /// Per endpoint (same order as [`Region::endpoints`]): is it up.
+    /// Per endpoint (same order as [`Region::endpoints`]): is it answered.
+    /// Forced up marks every endpoint up.
     pub endpoints_up: Vec<bool>,
+    /// What health results alone say (before any forced state), so the API
+    /// can show both.
+    pub checks_healthy: bool,
+    /// The operator's forced state, if any.
+    pub forced: Option<ForceState>,
 }
 
 impl RegionState {
@@ -188,10 +197,20 @@ pub struct TrafficState {
 }
 
 impl TrafficState {
-    /// Computes region state from endpoint health. An endpoint with no
-    /// health entry counts as up: unchecked endpoints, and checked ones
-    /// before their first verdict.
-    pub fn compute(plan: &TrafficPlan, health: &HealthInputs) -> TrafficState {
+    /// Computes region state from endpoint health and operator overrides.
+    /// An endpoint with no health entry counts as up: unchecked endpoints,
+    /// and checked ones before their first verdict.
+    ///
+    /// Overrides: a weight or drain sets the effective weight (health keeps
+    /// deciding `healthy`); force down makes the region unhealthy whatever
+    /// its checks say; force up makes it healthy with every endpoint
+    /// answered. Health never sets a forced state (DESIGN §3.4). Overrides
+    /// naming regions the config no longer has are ignored.
+    pub fn compute(
+        plan: &TrafficPlan,
+        health: &HealthInputs,
+        overrides: &OverrideSet,
+    ) -> TrafficState {
         let regions = plan
             .regions
             .iter()
@@ -207,10 +226,19 @@ impl TrafficState {
                     })
                     .collect();
                 let up = endpoints_up.iter().filter(|u| **u).count();
+                let checks_healthy = up >= region.min_healthy;
+                let forced = overrides.force_of(&region.name);
+                let (healthy, endpoints_up) = match forced {
+                    None => (checks_healthy, endpoints_up),
+                    Some(ForceState::Down) => (false, endpoints_up),
+                    Some(ForceState::Up) => (true, vec![true; endpoints_up.len()]),
+                };
                 RegionState {
-                    healthy: up >= region.min_healthy,
-                    weight: region.weight,
+                    healthy,
+                    weight: overrides.weight_of(&region.name).unwrap_or(region.weight),
                     endpoints_up,
+                    checks_healthy,
+                    forced,
                 }
             })
             .collect();

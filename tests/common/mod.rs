@@ -2,6 +2,8 @@
 //! 127.0.0.1:0 from a temp config, and speaks DNS to it over real sockets.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod api;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -22,6 +24,8 @@ pub fn repo_zones() -> PathBuf {
 pub struct TestServer {
     /// Where it answers DNS (UDP and TCP).
     pub addr: SocketAddr,
+    /// Where the control API answers HTTP.
+    pub api: SocketAddr,
     /// Temp dir holding the config.
     pub dir: tempfile::TempDir,
     /// The config file.
@@ -83,6 +87,12 @@ impl TestServer {
             zones = zones_dir.display().to_string(),
         );
         std::fs::write(&config_path, config).expect("write config");
+        TestServer::start_in(dir, config_path)
+    }
+
+    /// Starts on an existing dir and config (e.g. to restart on the same
+    /// state dir); panics if the server refuses to start.
+    pub fn start_in(dir: tempfile::TempDir, config_path: PathBuf) -> TestServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -93,6 +103,7 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("server failed to start: {e}"));
         TestServer {
             addr: app.dns.local_addrs[0],
+            api: app.api_addr,
             publisher: app.publisher.clone(),
             dir,
             config_path,
@@ -132,6 +143,16 @@ impl TestServer {
         self.app.as_ref().expect("running")
     }
 
+    /// Stops this server and starts a new one on the same dir, config and
+    /// state dir, as a process restart would.
+    pub fn restart(mut self) -> TestServer {
+        let placeholder = tempfile::tempdir().expect("temp dir");
+        let dir = std::mem::replace(&mut self.dir, placeholder);
+        let config_path = self.config_path.clone();
+        drop(self);
+        TestServer::start_in(dir, config_path)
+    }
+
     /// Asks the publisher to reload config and zones from disk.
     pub fn reload(&self) -> Result<u64, String> {
         self.runtime.block_on(self.publisher.reload())
@@ -144,6 +165,7 @@ impl Drop for TestServer {
             let _guard = self.runtime.enter();
             app.dns.shutdown();
             app.health.shutdown();
+            app.api.shutdown();
         }
     }
 }

@@ -1,0 +1,132 @@
+//! API errors: one shape for every failure, `{"error": {"code", "message"}}`,
+//! whatever produced it (a handler, an extractor, axum's own 404/405/413).
+
+use axum::Json;
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::overrides::ChangeError;
+
+/// Largest error body from axum itself that is quoted in a message.
+const QUOTED_BODY_LIMIT: usize = 4096;
+
+/// An error answer: status, stable machine-readable code, human message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code for scripts (`missing_why`, `unknown_region`, `unsafe_change`...).
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the request cannot be read (bad JSON, missing `why`).
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401: no valid bearer token.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 404: no such region, service, override or route.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 422: valid JSON with invalid values.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> ApiError {
+        let (status, code) = match &e {
+            ChangeError::UnknownRegion(_) => (StatusCode::NOT_FOUND, "unknown_region"),
+            ChangeError::UnknownOverride(_) => (StatusCode::NOT_FOUND, "unknown_override"),
+            ChangeError::NotForced(_) => (StatusCode::NOT_FOUND, "not_forced"),
+            ChangeError::Unsafe(_) => (StatusCode::CONFLICT, "unsafe_change"),
+            ChangeError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_failed"),
+            ChangeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The answer for paths no route serves.
+pub async fn fallback(uri: Uri) -> ApiError {
+    ApiError::not_found("no_route", format!("no API route at {}", uri.path()))
+}
+
+/// Rewrites any error response that is not already JSON (axum's 405,
+/// extractor rejections, body-limit 413...) into the error shape, keeping
+/// its status and headers (such as `Allow`).
+pub async fn normalize(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, QUOTED_BODY_LIMIT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "no_route",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+        _ if status.is_server_error() => "internal",
+        _ => "error",
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase()
+    } else {
+        text
+    };
+    let body = serde_json::to_vec(&json!({"error": {"code": code, "message": message}}))
+        .unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}

@@ -1,0 +1,95 @@
+//! The HTTP control API (DESIGN §4): read health, decisions and overrides;
+//! set weights, drain and force regions. It never touches the query path:
+//! reads come from the published snapshot, writes go to the publisher as
+//! [`crate::overrides::Request`]s.
+//!
+//! - [`routes`]: the route table (also the source of truth for the OpenAPI test).
+//! - [`auth`]: tokens and the `Reader`/`Writer` extractors.
+//! - [`errors`]: the one error shape.
+//! - [`openapi`]: the OpenAPI 3 document served at `/v1/openapi.json`.
+
+pub mod auth;
+pub mod errors;
+pub mod openapi;
+pub mod routes;
+mod views;
+mod writes;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::oneshot;
+
+use crate::control::ControlHandle;
+use crate::overrides::audit::AuditLog;
+use crate::publisher::PublisherHandle;
+use crate::snapshot::SnapshotHandle;
+
+/// Largest request body accepted (every valid body is far smaller).
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct ApiContext {
+    /// The published routing table (read once per request).
+    pub snapshot: SnapshotHandle,
+    /// Where override changes go.
+    pub publisher: PublisherHandle,
+    /// Tokens and last reload.
+    pub control: ControlHandle,
+    /// For unauthorised and invalid attempts, which never reach the publisher.
+    pub audit: AuditLog,
+    /// Process start, for uptime.
+    pub started: Instant,
+    /// Process start as wall-clock time, for display.
+    pub started_at: SystemTime,
+}
+
+/// The running API listener. Dropping it (or [`ApiServer::shutdown`])
+/// stops accepting.
+#[derive(Debug)]
+pub struct ApiServer {
+    /// The bound address (port 0 resolved).
+    pub local_addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl ApiServer {
+    /// Binds `addr` and serves the API. Must run inside a tokio runtime.
+    pub fn bind(addr: SocketAddr, context: ApiContext) -> io::Result<ApiServer> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let local_addr = listener.local_addr()?;
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let app = routes::router(context);
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stop.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "control API stopped");
+            }
+        });
+        Ok(ApiServer {
+            local_addr,
+            shutdown: Some(shutdown),
+        })
+    }
+
+    /// Stops accepting connections (requests in flight finish).
+    pub fn shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,306 @@
+//! The OpenAPI 3.1 document for the whole API, served at
+//! `/v1/openapi.json`. Written by hand, kept true by tests: every route in
+//! [`super::routes::table`] is here with its methods, and nothing else is.
+
+use serde_json::{Value, json};
+
+/// The error response every failure uses.
+fn error(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn ok(description: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+    })
+}
+
+fn param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": description, "schema": {"type": "string"}})
+}
+
+fn body(schema: &str) -> Value {
+    json!({
+        "required": true,
+        "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+    })
+}
+
+/// A read operation.
+fn read(summary: &str, schema: &str, params: &[Value], not_found: bool) -> Value {
+    let mut responses = json!({
+        "200": ok(summary, schema),
+        "401": error("reads are protected (`api.protect_reads`) and the token is missing or wrong"),
+    });
+    if not_found {
+        responses["404"] = error("no such object");
+    }
+    json!({
+        "summary": summary,
+        "parameters": params,
+        "security": [{}, {"bearer": []}],
+        "responses": responses,
+    })
+}
+
+/// A write operation.
+fn write(summary: &str, request: &str, params: &[Value]) -> Value {
+    json!({
+        "summary": summary,
+        "parameters": params,
+        "requestBody": body(request),
+        "security": [{"bearer": []}],
+        "responses": {
+            "200": ok("applied: persisted, published and audited", "ChangeResult"),
+            "400": error("body is not JSON, or `why` is missing or empty"),
+            "401": error("missing or wrong bearer token; nothing changed"),
+            "404": error("unknown region or override"),
+            "409": error("refused by the safety rule: a service would be left with no available region (repeat with `force: true`)"),
+            "413": error("body too large"),
+            "422": error("valid JSON with invalid values (types, ranges, unknown fields)"),
+            "500": error("the change could not be persisted; nothing changed"),
+        }
+    })
+}
+
+/// The document.
+pub fn document() -> Value {
+    let region = param("region", "region name as in `[regions.<name>]`");
+    let id = param("id", "override id (`ov-...`)");
+    let name = param("name", "managed name, with or without the trailing dot");
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Switchyard control API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Read region and service health and decisions; set weights, drain and force regions. Every write needs `Authorization: Bearer <token>` and a `why`; every change is persisted before it takes effect and audited. Errors are `{\"error\": {\"code\", \"message\"}}`."
+        },
+        "paths": {
+            "/healthz": {"get": {
+                "summary": "the process is alive",
+                "responses": {"200": {"description": "alive"}}
+            }},
+            "/readyz": {"get": {
+                "summary": "zones loaded and the first snapshot published",
+                "responses": {"200": {"description": "ready"}, "503": error("not ready")}
+            }},
+            "/v1/openapi.json": {"get": {
+                "summary": "this document",
+                "responses": {"200": {"description": "the OpenAPI document"}}
+            }},
+            "/v1/status": {"get": read("version, uptime, snapshot, counts, last reload", "Status", &[], false)},
+            "/v1/regions": {"get": read("every region", "RegionList", &[], false)},
+            "/v1/regions/{region}": {"get": read("one region", "Region", std::slice::from_ref(&region), true)},
+            "/v1/regions/{region}/weight": {"put": write("set the region's effective weight", "WeightRequest", std::slice::from_ref(&region))},
+            "/v1/regions/{region}/drain": {"post": write("drain the region (weight 0; health checks keep running)", "DrainRequest", std::slice::from_ref(&region))},
+            "/v1/regions/{region}/force": {"post": write("force the region up or down, or clear its forced state", "ForceRequest", std::slice::from_ref(&region))},
+            "/v1/services": {"get": read("every managed name", "ServiceList", &[], false)},
+            "/v1/services/{name}": {"get": read("one managed name", "Service", &[name], true)},
+            "/v1/overrides": {"get": read("active overrides, oldest first", "OverrideList", &[], false)},
+            "/v1/overrides/{id}": {
+                "get": read("one override", "Override", std::slice::from_ref(&id), true),
+                "delete": write("remove an override", "DeleteRequest", std::slice::from_ref(&id)),
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas(),
+        }
+    })
+}
+
+fn schemas() -> Value {
+    let common = json!({
+        "why": {"type": "string", "minLength": 1, "maxLength": 1000, "description": "required: why you are making the change (audited)"},
+        "force": {"type": "boolean", "default": false, "description": "apply even if a service would be left with no available region"},
+    });
+    let with = |extra: Value, required: &[&str]| {
+        let mut properties = common.clone();
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            properties[k] = v.clone();
+        }
+        json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
+    };
+    let expires = json!({"type": "integer", "minimum": 1, "maximum": 31_622_400, "description": "seconds until the override lapses by itself"});
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}
+            }}
+        },
+        "WeightRequest": with(json!({
+            "weight": {"type": "integer", "minimum": 0, "maximum": crate::overrides::MAX_WEIGHT},
+            "expires_in_secs": expires,
+        }), &["weight", "why"]),
+        "DrainRequest": with(json!({"expires_in_secs": expires}), &["why"]),
+        "ForceRequest": with(json!({
+            "state": {"enum": ["up", "down", "clear"]},
+            "expires_in_secs": expires,
+        }), &["state", "why"]),
+        "DeleteRequest": with(json!({}), &["why"]),
+        "Override": {
+            "type": "object",
+            "required": ["id", "region", "action", "who", "why", "created", "expires"],
+            "properties": {
+                "id": {"type": "string"},
+                "region": {"type": "string"},
+                "action": {"enum": ["weight", "drain", "force"]},
+                "weight": {"type": "integer", "description": "for action weight"},
+                "state": {"enum": ["up", "down"], "description": "for action force"},
+                "who": {"type": "string", "description": "the token's name"},
+                "why": {"type": "string"},
+                "created": {"type": "string", "format": "date-time"},
+                "expires": {"type": ["string", "null"], "format": "date-time"},
+                "expires_in_secs": {"type": "integer", "description": "seconds left, when it expires"},
+            }
+        },
+        "OverrideList": {
+            "type": "object",
+            "properties": {
+                "generation": {"type": "integer"},
+                "overrides": {"type": "array", "items": {"$ref": "#/components/schemas/Override"}},
+            }
+        },
+        "ChangeResult": {
+            "type": "object",
+            "required": ["generation", "created", "removed"],
+            "properties": {
+                "generation": {"type": "integer", "description": "the snapshot generation carrying the change"},
+                "created": {"oneOf": [{"$ref": "#/components/schemas/Override"}, {"type": "null"}]},
+                "removed": {"type": "array", "items": {"$ref": "#/components/schemas/Override"}, "description": "deleted, cleared, or replaced by `created`"},
+            }
+        },
+        "Endpoint": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "kind": {"enum": ["a", "aaaa", "cname"]},
+                "answer": {"type": "string"},
+                "probe": {"type": ["string", "null"]},
+                "up": {"type": "boolean"},
+                "check": {"type": ["object", "null"], "description": "health check details, when the endpoint is checked"},
+            }
+        },
+        "Region": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "configured_weight": {"type": "integer"},
+                "effective_weight": {"type": "integer"},
+                "checks_healthy": {"type": "boolean", "description": "what health results alone say"},
+                "healthy": {"type": "boolean", "description": "effective health, after any forced state"},
+                "forced": {"enum": ["up", "down", null]},
+                "drained": {"type": "boolean"},
+                "available": {"type": "boolean", "description": "healthy and effective weight above 0"},
+                "min_healthy": {"type": "integer"},
+                "endpoints_up": {"type": "integer"},
+                "coordinates": {"type": ["array", "null"], "items": {"type": "number"}},
+                "services": {"type": "array", "items": {"type": "string"}},
+                "overrides": {"type": "array", "items": {"$ref": "#/components/schemas/Override"}},
+                "endpoints": {"type": "array", "items": {"$ref": "#/components/schemas/Endpoint"}},
+            }
+        },
+        "RegionList": {
+            "type": "object",
+            "properties": {
+                "generation": {"type": "integer"},
+                "regions": {"type": "array", "items": {"$ref": "#/components/schemas/Region"}},
+            }
+        },
+        "Service": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "policy": {"enum": ["failover", "weighted", "geo", "nearest", "multivalue"]},
+                "ttl": {"type": "integer"},
+                "all_down": {"enum": ["fail_open", "fallback", "empty"]},
+                "fallback": {"type": ["string", "null"]},
+                "available": {"type": "boolean"},
+                "available_regions": {"type": "integer"},
+                "tiers": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+                "max_answers": {"type": "integer"},
+                "regions": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "available": {"type": "boolean"},
+                        "healthy": {"type": "boolean"},
+                        "forced": {"enum": ["up", "down", null]},
+                        "configured_weight": {"type": "integer"},
+                        "effective_weight": {"type": "integer"},
+                        "endpoints": {"type": "array", "items": {"$ref": "#/components/schemas/Endpoint"}},
+                    }
+                }},
+                "overrides": {"type": "array", "items": {"$ref": "#/components/schemas/Override"}},
+            }
+        },
+        "ServiceList": {
+            "type": "object",
+            "properties": {
+                "generation": {"type": "integer"},
+                "services": {"type": "array", "items": {"$ref": "#/components/schemas/Service"}},
+            }
+        },
+        "Status": {
+            "type": "object",
+            "properties": {
+                "version": {"type": "string"},
+                "started_at": {"type": "string", "format": "date-time"},
+                "uptime_secs": {"type": "integer"},
+                "ready": {"type": "boolean"},
+                "snapshot": {"type": "object", "properties": {
+                    "generation": {"type": "integer"},
+                    "built_at": {"type": "string", "format": "date-time"},
+                    "age_secs": {"type": "number"},
+                }},
+                "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "last_reload": {"type": ["object", "null"], "properties": {
+                    "at": {"type": "string", "format": "date-time"},
+                    "ok": {"type": "boolean"},
+                    "generation": {"type": ["integer", "null"]},
+                    "error": {"type": ["string", "null"]},
+                }},
+                "auth": {"type": "object", "properties": {
+                    "tokens": {"type": "integer"},
+                    "protect_reads": {"type": "boolean"},
+                }},
+            }
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Every served route is documented with its method, and nothing more.
+    #[test]
+    fn document_matches_the_route_table() {
+        let served: BTreeSet<(String, String)> = super::super::routes::table()
+            .into_iter()
+            .map(|(m, p)| (m.to_lowercase(), p.to_string()))
+            .collect();
+        let doc = document();
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |m| (m.clone(), path.clone()))
+            })
+            .collect();
+        assert_eq!(served, documented);
+    }
+}

@@ -1,0 +1,219 @@
+//! The route table and the read handlers.
+//!
+//! Routes are added through [`Routes::add`], which records each (path,
+//! method) as it goes: [`table`] is what the router really serves, and the
+//! OpenAPI test compares the document against it.
+
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post, put};
+use hickory_proto::rr::Name;
+use serde_json::{Value, json};
+
+use super::auth::Reader;
+use super::errors::{self, ApiError};
+use super::{ApiContext, BODY_LIMIT, openapi, views, writes};
+
+/// A router that remembers what it serves.
+struct Routes {
+    router: Router<ApiContext>,
+    table: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    /// Serves `method` at `path` with `handler` (routes at one path merge).
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        handler: MethodRouter<ApiContext>,
+    ) -> Routes {
+        self.table.push((method, path));
+        self.router = self.router.route(path, handler);
+        self
+    }
+}
+
+/// Every route: `(method, path)`, paths in OpenAPI/axum `{param}` form.
+fn routes() -> Routes {
+    Routes {
+        router: Router::new(),
+        table: Vec::new(),
+    }
+    .add("GET", "/healthz", get(healthz))
+    .add("GET", "/readyz", get(readyz))
+    .add("GET", "/v1/openapi.json", get(openapi_doc))
+    .add("GET", "/v1/status", get(status))
+    .add("GET", "/v1/regions", get(regions))
+    .add("GET", "/v1/regions/{region}", get(region))
+    .add(
+        "PUT",
+        "/v1/regions/{region}/weight",
+        put(writes::put_weight),
+    )
+    .add(
+        "POST",
+        "/v1/regions/{region}/drain",
+        post(writes::post_drain),
+    )
+    .add(
+        "POST",
+        "/v1/regions/{region}/force",
+        post(writes::post_force),
+    )
+    .add("GET", "/v1/services", get(services))
+    .add("GET", "/v1/services/{name}", get(service))
+    .add("GET", "/v1/overrides", get(overrides))
+    .add("GET", "/v1/overrides/{id}", get(one_override))
+    .add(
+        "DELETE",
+        "/v1/overrides/{id}",
+        delete(writes::delete_override),
+    )
+}
+
+/// The `(method, path)` pairs the API serves.
+pub fn table() -> Vec<(&'static str, &'static str)> {
+    routes().table
+}
+
+/// The complete API router over `context`.
+pub fn router(context: ApiContext) -> Router {
+    routes()
+        .router
+        .fallback(errors::fallback)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Last, so it sees every answer, axum's own 404/405/413 included.
+        .layer(axum::middleware::map_response(errors::normalize))
+        .with_state(context)
+}
+
+/// `GET /healthz`: the process is alive and answering HTTP.
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "alive"}))
+}
+
+/// `GET /readyz`: zones loaded and the first snapshot published.
+async fn readyz(State(ctx): State<ApiContext>) -> Response {
+    let snapshot = ctx.snapshot.load();
+    match views::ready(&snapshot) {
+        Ok(()) => {
+            Json(json!({"status": "ready", "generation": snapshot.generation})).into_response()
+        }
+        Err(why) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why).into_response()
+        }
+    }
+}
+
+/// `GET /v1/openapi.json`.
+async fn openapi_doc() -> Json<Value> {
+    Json(openapi::document())
+}
+
+/// `GET /v1/status`.
+async fn status(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
+    let snapshot = ctx.snapshot.load();
+    Json(views::status_json(&ctx, &snapshot, SystemTime::now()))
+}
+
+/// `GET /v1/regions`.
+async fn regions(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
+    let snapshot = ctx.snapshot.load();
+    let now = SystemTime::now();
+    let list: Vec<Value> = (0..snapshot.plan.regions.len())
+        .map(|r| views::region_json(&snapshot, r, now))
+        .collect();
+    Json(json!({"generation": snapshot.generation, "regions": list}))
+}
+
+/// `GET /v1/regions/{region}`.
+async fn region(
+    State(ctx): State<ApiContext>,
+    _: Reader,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let name = param(path)?;
+    let snapshot = ctx.snapshot.load();
+    let r = snapshot
+        .plan
+        .region_index
+        .get(&name)
+        .copied()
+        .ok_or_else(|| ApiError::not_found("unknown_region", format!("unknown region {name:?}")))?;
+    Ok(Json(views::region_json(&snapshot, r, SystemTime::now())))
+}
+
+/// `GET /v1/services`.
+async fn services(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
+    let snapshot = ctx.snapshot.load();
+    let now = SystemTime::now();
+    let list: Vec<Value> = snapshot
+        .plan
+        .services
+        .iter()
+        .map(|s| views::service_json(&snapshot, s, now))
+        .collect();
+    Json(json!({"generation": snapshot.generation, "services": list}))
+}
+
+/// `GET /v1/services/{name}`: the name with or without the trailing dot,
+/// in any case.
+async fn service(
+    State(ctx): State<ApiContext>,
+    _: Reader,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let name = param(path)?;
+    let snapshot = ctx.snapshot.load();
+    let unknown = || ApiError::not_found("unknown_service", format!("unknown service {name:?}"));
+    let mut parsed = Name::from_str(&name).map_err(|_| unknown())?;
+    parsed.set_fqdn(true);
+    let index = *snapshot
+        .plan
+        .by_name
+        .get(&parsed.to_lowercase())
+        .ok_or_else(unknown)?;
+    let service = &snapshot.plan.services[index];
+    Ok(Json(views::service_json(
+        &snapshot,
+        service,
+        SystemTime::now(),
+    )))
+}
+
+/// `GET /v1/overrides`.
+async fn overrides(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
+    let snapshot = ctx.snapshot.load();
+    Json(json!({
+        "generation": snapshot.generation,
+        "overrides": views::overrides_json(&snapshot.overrides, SystemTime::now()),
+    }))
+}
+
+/// `GET /v1/overrides/{id}`.
+async fn one_override(
+    State(ctx): State<ApiContext>,
+    _: Reader,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = param(path)?;
+    let snapshot = ctx.snapshot.load();
+    let o = snapshot.overrides.get(&id).ok_or_else(|| {
+        ApiError::not_found("unknown_override", format!("no override with id {id:?}"))
+    })?;
+    Ok(Json(views::override_json(o, SystemTime::now())))
+}
+
+/// The path parameter, or 400 when it cannot be decoded.
+pub(super) fn param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(p)| p)
+        .map_err(|e| ApiError::bad_request("bad_path", e.body_text()))
+}

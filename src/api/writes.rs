@@ -1,0 +1,353 @@
+//! Write handlers: each authenticates, reads and validates its body, and
+//! sends one [`Request`] to the publisher, which checks the safety rule,
+//! persists, publishes and audits. Nothing here changes state by itself.
+
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{Method, Uri};
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde_json::{Value, json};
+
+use super::ApiContext;
+use super::auth::{Writer, request_line};
+use super::errors::ApiError;
+use super::routes::param;
+use super::views::override_json;
+use crate::overrides::audit::{Entry, Outcome};
+use crate::overrides::{Action, ForceState, MAX_WEIGHT, Report, Request, RequestKind};
+
+/// Longest accepted `why`.
+const MAX_WHY: usize = 1000;
+
+/// Longest accepted expiry: a year. Longer is "forever", which is `null`.
+const MAX_EXPIRES_SECS: u64 = 366 * 24 * 3600;
+
+/// `PUT /v1/regions/{region}/weight`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeightBody {
+    weight: u32,
+    /// Checked (and trimmed) by [`parse_body`] before typing; declared so it is allowed.
+    #[serde(rename = "why")]
+    _why: IgnoredAny,
+    expires_in_secs: Option<u64>,
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /v1/regions/{region}/drain`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrainBody {
+    #[serde(rename = "why")]
+    _why: IgnoredAny,
+    expires_in_secs: Option<u64>,
+    #[serde(default)]
+    force: bool,
+}
+
+/// What `POST /v1/regions/{region}/force` may ask for.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ForceArg {
+    Up,
+    Down,
+    Clear,
+}
+
+/// `POST /v1/regions/{region}/force`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForceBody {
+    state: ForceArg,
+    #[serde(rename = "why")]
+    _why: IgnoredAny,
+    expires_in_secs: Option<u64>,
+    #[serde(default)]
+    force: bool,
+}
+
+/// `DELETE /v1/overrides/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteBody {
+    #[serde(rename = "why")]
+    _why: IgnoredAny,
+    #[serde(default)]
+    force: bool,
+}
+
+/// The request parts the handlers need for errors and audit lines.
+pub struct Attempt<'a> {
+    ctx: &'a ApiContext,
+    who: String,
+    what: String,
+}
+
+impl Attempt<'_> {
+    /// Audits a request refused before it reached the publisher, and returns the error.
+    fn invalid(&self, e: ApiError) -> ApiError {
+        self.ctx.audit.record_or_log(&Entry {
+            time: SystemTime::now(),
+            who: self.who.clone(),
+            what: self.what.clone(),
+            why: String::new(),
+            result: Outcome::Invalid,
+            detail: Some(e.message.clone()),
+        });
+        e
+    }
+}
+
+/// Reads a JSON body: 400 when it is not JSON or lacks `why`, 422 when its
+/// values are wrong. Returns the typed body and the trimmed `why`.
+fn parse_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(T, String), ApiError> {
+    let bytes = body.map_err(|e| {
+        ApiError::new(
+            e.status(),
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                "body_too_large"
+            } else {
+                "bad_body"
+            },
+            e.body_text(),
+        )
+    })?;
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("bad_json", format!("body is not JSON: {e}")))?;
+    let Some(object) = value.as_object() else {
+        return Err(ApiError::invalid(
+            "invalid_body",
+            "body must be a JSON object",
+        ));
+    };
+    let why = match object.get("why") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::bad_request(
+                "missing_why",
+                "`why` is required: say why you are making this change",
+            ));
+        }
+        Some(Value::String(why)) if why.trim().is_empty() => {
+            return Err(ApiError::bad_request(
+                "missing_why",
+                "`why` must not be empty",
+            ));
+        }
+        Some(Value::String(why)) if why.chars().count() > MAX_WHY => {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                format!("`why` is longer than {MAX_WHY} characters"),
+            ));
+        }
+        Some(Value::String(why)) => why.trim().to_string(),
+        Some(_) => return Err(ApiError::invalid("invalid_field", "`why` must be a string")),
+    };
+    let typed = serde_json::from_value(value)
+        .map_err(|e| ApiError::invalid("invalid_field", e.to_string()))?;
+    Ok((typed, why))
+}
+
+/// 422 unless `expires_in_secs` is absent or within bounds.
+fn check_expiry(expires_in_secs: Option<u64>) -> Result<(), ApiError> {
+    match expires_in_secs {
+        Some(secs) if secs == 0 || secs > MAX_EXPIRES_SECS => Err(ApiError::invalid(
+            "invalid_field",
+            format!(
+                "`expires_in_secs` must be between 1 and {MAX_EXPIRES_SECS} (omit it for no expiry)"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// 404 unless the region is in the served config. (The publisher checks
+/// again, against the config it holds when the change lands.)
+fn known_region(ctx: &ApiContext, region: &str) -> Result<(), ApiError> {
+    if ctx.snapshot.load().plan.region_index.contains_key(region) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(
+            "unknown_region",
+            format!("unknown region {region:?}"),
+        ))
+    }
+}
+
+/// Sends the request to the publisher and renders what it did.
+async fn submit(ctx: &ApiContext, request: Request) -> Result<Json<Value>, ApiError> {
+    let Report {
+        generation,
+        applied,
+    } = ctx.publisher.change_overrides(request).await?;
+    let now = SystemTime::now();
+    Ok(Json(json!({
+        "generation": generation,
+        "created": applied.created.as_ref().map(|o| override_json(o, now)),
+        "removed": applied.removed.iter().map(|o| override_json(o, now)).collect::<Vec<_>>(),
+    })))
+}
+
+fn attempt<'a>(ctx: &'a ApiContext, who: &Writer, method: &Method, uri: &Uri) -> Attempt<'a> {
+    Attempt {
+        ctx,
+        who: who.0.clone(),
+        what: request_line(method, uri),
+    }
+}
+
+/// `PUT /v1/regions/{region}/weight`.
+pub async fn put_weight(
+    State(ctx): State<ApiContext>,
+    writer: Writer,
+    method: Method,
+    uri: Uri,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let at = attempt(&ctx, &writer, &method, &uri);
+    let (region, body, why) = (|| {
+        let region = param(path)?;
+        known_region(&ctx, &region)?;
+        let (body, why): (WeightBody, String) = parse_body(body)?;
+        if body.weight > MAX_WEIGHT {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                format!("`weight` must be between 0 and {MAX_WEIGHT}"),
+            ));
+        }
+        check_expiry(body.expires_in_secs)?;
+        Ok((region, body, why))
+    })()
+    .map_err(|e| at.invalid(e))?;
+    let request = Request {
+        kind: RequestKind::Set {
+            region,
+            action: Action::Weight {
+                weight: body.weight,
+            },
+        },
+        who: writer.0,
+        why,
+        force: body.force,
+        expires_in_secs: body.expires_in_secs,
+    };
+    submit(&ctx, request).await
+}
+
+/// `POST /v1/regions/{region}/drain`.
+pub async fn post_drain(
+    State(ctx): State<ApiContext>,
+    writer: Writer,
+    method: Method,
+    uri: Uri,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let at = attempt(&ctx, &writer, &method, &uri);
+    let (region, body, why) = (|| {
+        let region = param(path)?;
+        known_region(&ctx, &region)?;
+        let (body, why): (DrainBody, String) = parse_body(body)?;
+        check_expiry(body.expires_in_secs)?;
+        Ok((region, body, why))
+    })()
+    .map_err(|e| at.invalid(e))?;
+    let request = Request {
+        kind: RequestKind::Set {
+            region,
+            action: Action::Drain,
+        },
+        who: writer.0,
+        why,
+        force: body.force,
+        expires_in_secs: body.expires_in_secs,
+    };
+    submit(&ctx, request).await
+}
+
+/// `POST /v1/regions/{region}/force`.
+pub async fn post_force(
+    State(ctx): State<ApiContext>,
+    writer: Writer,
+    method: Method,
+    uri: Uri,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let at = attempt(&ctx, &writer, &method, &uri);
+    let (region, body, why) = (|| {
+        let region = param(path)?;
+        known_region(&ctx, &region)?;
+        let (body, why): (ForceBody, String) = parse_body(body)?;
+        check_expiry(body.expires_in_secs)?;
+        if matches!(body.state, ForceArg::Clear) && body.expires_in_secs.is_some() {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "`expires_in_secs` does not apply to `clear`",
+            ));
+        }
+        Ok((region, body, why))
+    })()
+    .map_err(|e| at.invalid(e))?;
+    let kind = match body.state {
+        ForceArg::Up | ForceArg::Down => RequestKind::Set {
+            region,
+            action: Action::Force {
+                state: if matches!(body.state, ForceArg::Up) {
+                    ForceState::Up
+                } else {
+                    ForceState::Down
+                },
+            },
+        },
+        ForceArg::Clear => RequestKind::ClearForce { region },
+    };
+    let request = Request {
+        kind,
+        who: writer.0,
+        why,
+        force: body.force,
+        expires_in_secs: body.expires_in_secs,
+    };
+    submit(&ctx, request).await
+}
+
+/// `DELETE /v1/overrides/{id}`.
+pub async fn delete_override(
+    State(ctx): State<ApiContext>,
+    writer: Writer,
+    method: Method,
+    uri: Uri,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let at = attempt(&ctx, &writer, &method, &uri);
+    let (id, body, why) = (|| {
+        let id = param(path)?;
+        if ctx.snapshot.load().overrides.get(&id).is_none() {
+            return Err(ApiError::not_found(
+                "unknown_override",
+                format!("no override with id {id:?}"),
+            ));
+        }
+        let (body, why): (DeleteBody, String) = parse_body(body)?;
+        Ok((id, body, why))
+    })()
+    .map_err(|e| at.invalid(e))?;
+    let request = Request {
+        kind: RequestKind::Delete { id },
+        who: writer.0,
+        why,
+        force: body.force,
+        expires_in_secs: None,
+    };
+    submit(&ctx, request).await
+}

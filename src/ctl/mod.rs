@@ -1,0 +1,292 @@
+//! `switchyard ctl`: the control API's command-line client. Every
+//! subcommand is one API request; output is a table for people, or the
+//! API's JSON with `--json`. Errors (the API's own message included) go to
+//! stderr with a non-zero exit.
+
+pub mod http;
+mod render;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+/// `switchyard ctl` arguments.
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    /// API address, `host:port` or `http://host:port`.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_API",
+        default_value = "127.0.0.1:8053"
+    )]
+    pub api: String,
+    /// Bearer token for changes (and for reads when the server protects them).
+    #[arg(long, global = true, env = "SWITCHYARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// Options every change takes.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    /// Why you are making the change (required; audited).
+    #[arg(long)]
+    pub why: String,
+    /// Apply even if a service would be left with no available region.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `up`, `down` or `clear`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForceArg {
+    /// Healthy with every endpoint answered, whatever the checks say.
+    Up,
+    /// Never answered, whatever the checks say.
+    Down,
+    /// Remove the forced state.
+    Clear,
+}
+
+/// The `ctl` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Server version, uptime, snapshot generation and age, counts, last reload.
+    Status,
+    /// Every region: health, weights, forced state, overrides.
+    Regions,
+    /// One region with its endpoints.
+    Region {
+        /// Region name.
+        name: String,
+    },
+    /// Every managed name and its regions.
+    Services,
+    /// One managed name.
+    Service {
+        /// The managed name (trailing dot optional).
+        name: String,
+    },
+    /// Active overrides.
+    Overrides,
+    /// Set a region's effective weight.
+    Weight {
+        /// Region name.
+        region: String,
+        /// The weight (0 drains).
+        weight: u32,
+        #[command(flatten)]
+        change: ChangeArgs,
+        /// Lapse after this long (`90s`, `30m`, `1h`, `2d`).
+        #[arg(long, value_parser = parse_expiry)]
+        expires: Option<u64>,
+    },
+    /// Drain a region: weight 0, health checks keep running.
+    Drain {
+        /// Region name.
+        region: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+        /// Lapse after this long (`90s`, `30m`, `1h`, `2d`).
+        #[arg(long, value_parser = parse_expiry)]
+        expires: Option<u64>,
+    },
+    /// Force a region up or down, or clear its forced state.
+    Force {
+        /// Region name.
+        region: String,
+        /// `up`, `down` or `clear`.
+        state: ForceArg,
+        #[command(flatten)]
+        change: ChangeArgs,
+        /// Lapse after this long (`90s`, `30m`, `1h`, `2d`); not for `clear`.
+        #[arg(long, value_parser = parse_expiry)]
+        expires: Option<u64>,
+    },
+    /// Remove an override by id.
+    Clear {
+        /// The override id (`ov-...`, from `ctl overrides`).
+        id: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+}
+
+/// `--expires`: a human duration, in whole seconds (at least one).
+fn parse_expiry(text: &str) -> Result<u64, String> {
+    let duration =
+        humantime::parse_duration(text).map_err(|e| format!("{e} (try 90s, 30m, 1h, 2d)"))?;
+    match duration.as_secs() {
+        0 => Err("must be at least 1s".into()),
+        secs => Ok(secs),
+    }
+}
+
+/// A path segment with everything but unreserved characters percent-encoded.
+fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The request a subcommand makes: method, path, body.
+fn request_for(command: &CtlCommand) -> (&'static str, String, Option<Value>) {
+    let change = |c: &ChangeArgs, expires: Option<u64>| {
+        let mut body = json!({"why": c.why, "force": c.force});
+        if let Some(secs) = expires {
+            body["expires_in_secs"] = json!(secs);
+        }
+        body
+    };
+    match command {
+        CtlCommand::Status => ("GET", "/v1/status".into(), None),
+        CtlCommand::Regions => ("GET", "/v1/regions".into(), None),
+        CtlCommand::Region { name } => ("GET", format!("/v1/regions/{}", segment(name)), None),
+        CtlCommand::Services => ("GET", "/v1/services".into(), None),
+        CtlCommand::Service { name } => ("GET", format!("/v1/services/{}", segment(name)), None),
+        CtlCommand::Overrides => ("GET", "/v1/overrides".into(), None),
+        CtlCommand::Weight {
+            region,
+            weight,
+            change: c,
+            expires,
+        } => {
+            let mut body = change(c, *expires);
+            body["weight"] = json!(weight);
+            (
+                "PUT",
+                format!("/v1/regions/{}/weight", segment(region)),
+                Some(body),
+            )
+        }
+        CtlCommand::Drain {
+            region,
+            change: c,
+            expires,
+        } => (
+            "POST",
+            format!("/v1/regions/{}/drain", segment(region)),
+            Some(change(c, *expires)),
+        ),
+        CtlCommand::Force {
+            region,
+            state,
+            change: c,
+            expires,
+        } => {
+            let mut body = change(c, *expires);
+            body["state"] = json!(match state {
+                ForceArg::Up => "up",
+                ForceArg::Down => "down",
+                ForceArg::Clear => "clear",
+            });
+            (
+                "POST",
+                format!("/v1/regions/{}/force", segment(region)),
+                Some(body),
+            )
+        }
+        CtlCommand::Clear { id, change: c } => (
+            "DELETE",
+            format!("/v1/overrides/{}", segment(id)),
+            Some(change(c, None)),
+        ),
+    }
+}
+
+/// Runs one `ctl` command, printing to stdout/stderr; the process exit code.
+pub fn run(args: CtlArgs) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match execute(&args, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            let _ = out.flush();
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one `ctl` command, writing its output to `out`; the error message
+/// on failure.
+pub fn execute(args: &CtlArgs, out: &mut impl Write) -> Result<(), String> {
+    let (method, path, body) = request_for(&args.command);
+    if body.is_some() && args.token.is_none() {
+        return Err("changes need a token: pass --token or set SWITCHYARD_TOKEN".into());
+    }
+    let body = body.map(|b| b.to_string().into_bytes());
+    let response = http::request(
+        &args.api,
+        method,
+        &path,
+        args.token.as_deref(),
+        body.as_deref(),
+    )
+    .map_err(|e| format!("cannot reach the API at {}: {e}", args.api))?;
+    let value: Value = serde_json::from_slice(&response.body).map_err(|_| {
+        format!(
+            "HTTP {} from {} with a body that is not JSON: {}",
+            response.status,
+            args.api,
+            String::from_utf8_lossy(&response.body)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        )
+    })?;
+    if !(200..300).contains(&response.status) {
+        let code = value["error"]["code"].as_str().unwrap_or("error");
+        let message = value["error"]["message"].as_str().unwrap_or("(no message)");
+        return Err(format!("{message} ({code}, HTTP {})", response.status));
+    }
+    let text = if args.json {
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    } else {
+        render::render(&args.command, &value)
+    };
+    writeln!(out, "{text}").map_err(|e| format!("cannot write output: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_match_the_api() {
+        let change = ChangeArgs {
+            why: "maint".into(),
+            force: false,
+        };
+        let (method, path, body) = request_for(&CtlCommand::Weight {
+            region: "us east".into(),
+            weight: 5,
+            change,
+            expires: Some(3600),
+        });
+        assert_eq!(
+            (method, path.as_str()),
+            ("PUT", "/v1/regions/us%20east/weight")
+        );
+        assert_eq!(
+            body.unwrap(),
+            json!({"why": "maint", "force": false, "weight": 5, "expires_in_secs": 3600})
+        );
+        assert_eq!(parse_expiry("1h"), Ok(3600));
+        assert_eq!(parse_expiry("90s"), Ok(90));
+        assert!(parse_expiry("0s").is_err());
+        assert!(parse_expiry("soon").is_err());
+    }
+}

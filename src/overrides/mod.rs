@@ -1,0 +1,380 @@
+//! Operator overrides: region weights, drains and forced states set through
+//! the API, kept apart from health results (DESIGN §3.4: health never sets a
+//! forced state).
+//!
+//! Everything here is pure: [`OverrideSet::apply`] computes the set a change
+//! would leave, [`OverrideSet::expire`] the set left once expiries pass, and
+//! [`starved_services`] the safety rule. The publisher runs them, persists
+//! the result through [`store`] and writes [`audit`] lines; the clock is an
+//! argument so tests can pin it.
+//!
+//! Per region there is at most one *weight* override (a weight or a drain)
+//! and at most one *force* override (up or down): a new one replaces the
+//! old, and the replaced override is reported so the audit trail says so.
+
+pub mod audit;
+pub mod store;
+pub mod time;
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::traffic::TrafficPlan;
+
+/// Largest weight an override may set (keeps weighted sums far from overflow).
+pub const MAX_WEIGHT: u32 = 1_000_000;
+
+/// A forced region state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForceState {
+    /// Healthy with every endpoint answered, whatever the checks say.
+    Up,
+    /// Never available, whatever the checks say.
+    Down,
+}
+
+impl ForceState {
+    /// `"up"` or `"down"`, as in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForceState::Up => "up",
+            ForceState::Down => "down",
+        }
+    }
+}
+
+/// What an override does to its region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Sets the effective weight; health checks keep deciding availability.
+    Weight {
+        /// The weight answers use instead of the configured one.
+        weight: u32,
+    },
+    /// Effective weight 0: no new answers point at the region, but its
+    /// health checks keep running so an undrain is safe.
+    Drain,
+    /// Forces the region up or down, beating health.
+    Force {
+        /// The forced state.
+        state: ForceState,
+    },
+}
+
+impl Action {
+    /// True for weight and drain (which replace each other).
+    pub fn is_weight(&self) -> bool {
+        matches!(self, Action::Weight { .. } | Action::Drain)
+    }
+
+    /// Short description for logs and the audit trail (`weight 50`, `drain`, `force down`).
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Weight { weight } => format!("weight {weight}"),
+            Action::Drain => "drain".into(),
+            Action::Force { state } => format!("force {}", state.as_str()),
+        }
+    }
+}
+
+/// One runtime change made by an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Override {
+    /// Unique id (`ov-` and 12 hex digits), for `DELETE /v1/overrides/{id}`.
+    pub id: String,
+    /// The region it applies to (by name, so it survives config edits).
+    pub region: String,
+    /// What it does.
+    #[serde(flatten)]
+    pub action: Action,
+    /// The name of the API token that made it.
+    pub who: String,
+    /// The operator's reason (required).
+    pub why: String,
+    /// When it was made.
+    #[serde(with = "time::rfc3339")]
+    pub created: SystemTime,
+    /// When it lapses by itself, if ever.
+    #[serde(with = "time::rfc3339_opt", default)]
+    pub expires: Option<SystemTime>,
+}
+
+impl Override {
+    /// True once `now` has reached its expiry.
+    pub fn expired(&self, now: SystemTime) -> bool {
+        self.expires.is_some_and(|at| at <= now)
+    }
+
+    /// `drain us-east (ov-…)`, for audit lines.
+    pub fn describe(&self) -> String {
+        format!("{} {} ({})", self.action.describe(), self.region, self.id)
+    }
+}
+
+/// A requested change, before the publisher checks and applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Adds an override, replacing the region's override of the same kind.
+    Create(Override),
+    /// Removes the override with this id.
+    Delete(String),
+    /// Removes the region's force override (`force clear`).
+    ClearForce(String),
+}
+
+impl Change {
+    /// What the audit trail calls it.
+    pub fn describe(&self) -> String {
+        match self {
+            Change::Create(o) => format!("{} {}", o.action.describe(), o.region),
+            Change::Delete(id) => format!("delete {id}"),
+            Change::ClearForce(region) => format!("force clear {region}"),
+        }
+    }
+}
+
+/// A change as the API asks for it: the publisher turns it into a
+/// [`Change`] (minting the id and times) and applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// What to change.
+    pub kind: RequestKind,
+    /// The token name of whoever asked.
+    pub who: String,
+    /// Their reason.
+    pub why: String,
+    /// Apply even if the safety rule refuses it.
+    pub force: bool,
+    /// Seconds until a created override lapses (`None`: never).
+    pub expires_in_secs: Option<u64>,
+}
+
+/// The kinds of [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestKind {
+    /// Create an override on a region.
+    Set {
+        /// The region.
+        region: String,
+        /// What to do to it.
+        action: Action,
+    },
+    /// Delete an override by id.
+    Delete {
+        /// The override's id.
+        id: String,
+    },
+    /// Remove the region's forced state.
+    ClearForce {
+        /// The region.
+        region: String,
+    },
+}
+
+/// What the publisher reports for an applied change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The generation of the snapshot that carries the change.
+    pub generation: u64,
+    /// What changed.
+    pub applied: Applied,
+}
+
+/// What a change did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The override created, if the change made one.
+    pub created: Option<Override>,
+    /// Overrides it removed (deleted, cleared, or replaced by `created`).
+    pub removed: Vec<Override>,
+}
+
+/// Why a change cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    /// The region is not in the current config.
+    #[error("unknown region {0:?}")]
+    UnknownRegion(String),
+    /// No override has this id.
+    #[error("no override with id {0:?}")]
+    UnknownOverride(String),
+    /// `force clear` on a region with no forced state.
+    #[error("region {0:?} has no forced state to clear")]
+    NotForced(String),
+    /// The safety rule: these services would be left with no available region.
+    #[error(
+        "refused: {} would have no available region (every region forced down or drained); repeat with `force: true` (ctl: --force) to do it anyway",
+        .0.join(", ")
+    )]
+    Unsafe(Vec<String>),
+    /// The new override set could not be written durably; nothing changed.
+    #[error("cannot persist overrides, nothing changed: {0}")]
+    Storage(String),
+    /// The publisher is gone (shutting down).
+    #[error("the publisher has stopped")]
+    Stopped,
+}
+
+/// The active overrides, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OverrideSet {
+    list: Vec<Override>,
+}
+
+impl OverrideSet {
+    /// A set holding `list` as given (order kept).
+    pub fn from_vec(list: Vec<Override>) -> OverrideSet {
+        OverrideSet { list }
+    }
+
+    /// Every override, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Override> {
+        self.list.iter()
+    }
+
+    /// Number of overrides.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The override with this id.
+    pub fn get(&self, id: &str) -> Option<&Override> {
+        self.list.iter().find(|o| o.id == id)
+    }
+
+    /// The overrides on `region`.
+    pub fn for_region<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a Override> {
+        self.list.iter().filter(move |o| o.region == region)
+    }
+
+    /// The weight `region` answers with under its override, if it has one
+    /// (a drain is 0).
+    pub fn weight_of(&self, region: &str) -> Option<u32> {
+        self.for_region(region).find_map(|o| match o.action {
+            Action::Weight { weight } => Some(weight),
+            Action::Drain => Some(0),
+            Action::Force { .. } => None,
+        })
+    }
+
+    /// The forced state of `region`, if any.
+    pub fn force_of(&self, region: &str) -> Option<ForceState> {
+        self.for_region(region).find_map(|o| match o.action {
+            Action::Force { state } => Some(state),
+            _ => None,
+        })
+    }
+
+    /// The set `change` would leave, and what it did. Pure: `self` is not
+    /// touched, so a refused or failed change leaves nothing half-applied.
+    pub fn apply(
+        &self,
+        plan: &TrafficPlan,
+        change: &Change,
+    ) -> Result<(OverrideSet, Applied), ChangeError> {
+        let mut next = self.clone();
+        let mut applied = Applied::default();
+        match change {
+            Change::Create(o) => {
+                if !plan.region_index.contains_key(&o.region) {
+                    return Err(ChangeError::UnknownRegion(o.region.clone()));
+                }
+                let same_kind = |x: &Override| {
+                    x.region == o.region && x.action.is_weight() == o.action.is_weight()
+                };
+                applied.removed = next.list.iter().filter(|x| same_kind(x)).cloned().collect();
+                next.list.retain(|x| !same_kind(x));
+                next.list.push(o.clone());
+                applied.created = Some(o.clone());
+            }
+            Change::Delete(id) => {
+                let Some(at) = next.list.iter().position(|o| &o.id == id) else {
+                    return Err(ChangeError::UnknownOverride(id.clone()));
+                };
+                applied.removed.push(next.list.remove(at));
+            }
+            Change::ClearForce(region) => {
+                if !plan.region_index.contains_key(region) {
+                    return Err(ChangeError::UnknownRegion(region.clone()));
+                }
+                let forced =
+                    |x: &Override| &x.region == region && matches!(x.action, Action::Force { .. });
+                applied.removed = next.list.iter().filter(|x| forced(x)).cloned().collect();
+                if applied.removed.is_empty() {
+                    return Err(ChangeError::NotForced(region.clone()));
+                }
+                next.list.retain(|x| !forced(x));
+            }
+        }
+        Ok((next, applied))
+    }
+
+    /// The set without the overrides expired at `now`, and those removed.
+    pub fn expire(&self, now: SystemTime) -> (OverrideSet, Vec<Override>) {
+        let (gone, kept): (Vec<Override>, Vec<Override>) =
+            self.list.iter().cloned().partition(|o| o.expired(now));
+        (OverrideSet { list: kept }, gone)
+    }
+
+    /// The earliest expiry still to come, for the publisher's timer.
+    pub fn next_expiry(&self) -> Option<SystemTime> {
+        self.list.iter().filter_map(|o| o.expires).min()
+    }
+}
+
+/// Services left with no available region by overrides alone: every one of
+/// their regions is forced down or has effective weight 0 (drained, or
+/// configured at 0 and not raised). Health is left out on purpose: the rule
+/// guards against operator mistakes, and must not start or stop refusing a
+/// change because a check flapped.
+pub fn starved_services(plan: &TrafficPlan, overrides: &OverrideSet) -> Vec<String> {
+    let out_of_service = |r: usize| {
+        let region = &plan.regions[r];
+        overrides.force_of(&region.name) == Some(ForceState::Down)
+            || overrides.weight_of(&region.name).unwrap_or(region.weight) == 0
+    };
+    plan.services
+        .iter()
+        .filter(|s| s.regions.iter().all(|&r| out_of_service(r)))
+        .map(|s| s.name.to_string())
+        .collect()
+}
+
+/// The safety rule: services that `after` starves and `before` did not.
+/// A service already starved (by an earlier forced change, or by its
+/// config) does not block unrelated changes.
+pub fn newly_starved(plan: &TrafficPlan, before: &OverrideSet, after: &OverrideSet) -> Vec<String> {
+    let already: HashSet<String> = starved_services(plan, before).into_iter().collect();
+    starved_services(plan, after)
+        .into_iter()
+        .filter(|s| !already.contains(s))
+        .collect()
+}
+
+/// A fresh override id: `ov-` and 12 random hex digits, unique within `set`.
+pub fn new_id(set: &OverrideSet, rng: &mut fastrand::Rng) -> String {
+    loop {
+        let id = format!("ov-{:012x}", rng.u64(..) & 0xffff_ffff_ffff);
+        if set.get(&id).is_none() {
+            return id;
+        }
+    }
+}
+
+/// `now + secs`, saturating far in the future rather than overflowing.
+pub fn expiry_after(now: SystemTime, secs: u64) -> SystemTime {
+    now.checked_add(Duration::from_secs(secs))
+        .unwrap_or(now + Duration::from_secs(u32::MAX as u64))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,173 @@
+//! The publisher's override commands: apply a change (safety rule, persist,
+//! publish, audit) and lapse expired overrides. Kept beside the publisher's
+//! core so each file stays about one thing.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::{Command, Publisher};
+use crate::overrides::audit::{Entry, Outcome};
+use crate::overrides::{
+    Change, ChangeError, Override, Report, Request, RequestKind, expiry_after, new_id,
+    newly_starved,
+};
+
+impl Publisher {
+    /// Applies an override change: compute the would-be set (pure), check
+    /// the safety rule, persist, and only then publish; audit whatever
+    /// happened. A refused or failed change leaves the set as it was.
+    pub fn change_overrides(
+        &mut self,
+        request: Request,
+        now: SystemTime,
+    ) -> Result<Report, ChangeError> {
+        let change = match request.kind {
+            RequestKind::Set { region, action } => Change::Create(Override {
+                id: new_id(&self.overrides, &mut self.rng),
+                region,
+                action,
+                who: request.who.clone(),
+                why: request.why.clone(),
+                created: now,
+                expires: request.expires_in_secs.map(|secs| expiry_after(now, secs)),
+            }),
+            RequestKind::Delete { id } => Change::Delete(id),
+            RequestKind::ClearForce { region } => Change::ClearForce(region),
+        };
+        let plan = &self.inputs.plan;
+        let mut forced_past = Vec::new();
+        let outcome = self
+            .overrides
+            .apply(plan, &change)
+            .and_then(|(next, applied)| {
+                let starved = newly_starved(plan, &self.overrides, &next);
+                if !starved.is_empty() {
+                    if !request.force {
+                        return Err(ChangeError::Unsafe(starved));
+                    }
+                    forced_past = starved;
+                }
+                self.durable.store.save(&next).map_err(|e| {
+                    ChangeError::Storage(format!("{}: {e}", self.durable.store.path().display()))
+                })?;
+                Ok((next, applied))
+            });
+        let entry = |result: Outcome, detail: String| Entry {
+            time: now,
+            who: request.who.clone(),
+            what: change.describe(),
+            why: request.why.clone(),
+            result,
+            detail: Some(detail),
+        };
+        match outcome {
+            Ok((next, applied)) => {
+                self.overrides = Arc::new(next);
+                let generation = self.publish();
+                if let Some(at) = applied.created.as_ref().and_then(|o| o.expires) {
+                    self.schedule_expiry(at);
+                }
+                let mut detail = format!("generation {generation}");
+                if let Some(created) = &applied.created {
+                    detail += &format!("; created {}", created.id);
+                }
+                for removed in &applied.removed {
+                    detail += &format!("; removed {}", removed.describe());
+                }
+                if !forced_past.is_empty() {
+                    detail += &format!(
+                        "; forced past the safety rule: {} left with no available region",
+                        forced_past.join(", ")
+                    );
+                }
+                tracing::info!(
+                    who = request.who,
+                    what = change.describe(),
+                    why = request.why,
+                    detail,
+                    "override change applied"
+                );
+                self.durable
+                    .audit
+                    .record_or_log(&entry(Outcome::Ok, detail));
+                metrics::counter!("switchyard_override_changes_total", "result" => "ok")
+                    .increment(1);
+                Ok(Report {
+                    generation,
+                    applied,
+                })
+            }
+            Err(e) => {
+                let result = match e {
+                    ChangeError::Unsafe(_) => Outcome::Refused,
+                    _ => Outcome::Failed,
+                };
+                let label = if result == Outcome::Refused {
+                    "refused"
+                } else {
+                    "failed"
+                };
+                metrics::counter!("switchyard_override_changes_total", "result" => label)
+                    .increment(1);
+                tracing::warn!(who = request.who, what = change.describe(), error = %e, "override change not applied");
+                self.durable
+                    .audit
+                    .record_or_log(&entry(result, e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops the overrides expired at `now`, persists and publishes the
+    /// rest, and audits each one as `expired`. Expiry never waits on the
+    /// safety rule: an operator asked for it to end.
+    pub fn expire_overrides(&mut self, now: SystemTime) {
+        let (next, gone) = self.overrides.expire(now);
+        if gone.is_empty() {
+            // Woken early (timer granularity, clock steps): try again later.
+            if let Some(at) = next.next_expiry() {
+                self.schedule_expiry(at);
+            }
+            return;
+        }
+        if let Err(e) = self.durable.store.save(&next) {
+            // Still lapse them: were the server to restart now, they would
+            // be restored expired and dropped on load anyway.
+            tracing::error!(error = %e, "cannot persist overrides after expiry");
+        }
+        self.overrides = Arc::new(next);
+        let generation = self.publish();
+        metrics::counter!("switchyard_override_changes_total", "result" => "expired")
+            .increment(gone.len() as u64);
+        for o in gone {
+            tracing::info!(
+                id = o.id,
+                region = o.region,
+                action = o.action.describe(),
+                "override expired"
+            );
+            self.durable.audit.record_or_log(&Entry {
+                time: now,
+                who: "system".into(),
+                what: o.describe(),
+                why: o.why.clone(),
+                result: Outcome::Expired,
+                detail: Some(format!("generation {generation}; made by {}", o.who)),
+            });
+        }
+    }
+
+    /// Sends [`Command::ExpireDue`] to the running publisher at `at`.
+    pub(super) fn schedule_expiry(&self, at: SystemTime) {
+        let Some(tx) = self.expiry_tx.clone() else {
+            return;
+        };
+        let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            if let Some(tx) = tx.upgrade() {
+                let _ = tx.send(Command::ExpireDue).await;
+            }
+        });
+    }
+}
