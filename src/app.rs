@@ -121,6 +121,7 @@ impl App {
             audit,
             started,
             started_at: SystemTime::now(),
+            health: health.registry().clone(),
         };
         let api = ApiServer::bind(server_config.api_listen, context).map_err(|source| {
             StartError::ApiBind {

@@ -140,6 +140,19 @@ fn answers_leave_a_dead_region_and_return_after_rise_successes() {
     assert_eq!(status.state, HealthState::Down);
     assert_eq!(status.last_failure, Some(FailureReason::ConnectionRefused));
     assert!(status.consecutive_failures >= FALL as u32);
+    // The control API shows the same verdict and why.
+    let (code, region) = common::api::call(server.api, "GET", "/v1/regions/primary", None, None);
+    assert_eq!(code, 200, "{region}");
+    let check = &region["endpoints"][0]["check"];
+    assert_eq!(check["state"], "down", "{region}");
+    assert_eq!(
+        check["last_failure"]["kind"], "connection_refused",
+        "{region}"
+    );
+    assert!(
+        check["consecutive_failures"].as_u64() >= Some(FALL),
+        "{region}"
+    );
 
     primary.revive();
     let recovery = wait_for_answers(&server, name, &set(&["127.0.1.1"]), Duration::from_secs(5));

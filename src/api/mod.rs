@@ -44,6 +44,8 @@ pub struct ApiContext {
     pub started: Instant,
     /// Process start as wall-clock time, for display.
     pub started_at: SystemTime,
+    /// Per-endpoint health-check status (control plane only).
+    pub health: crate::health::HealthRegistry,
 }
 
 /// The running API listener. Dropping it (or [`ApiServer::shutdown`])

@@ -129,7 +129,7 @@ async fn regions(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
     let snapshot = ctx.snapshot.load();
     let now = SystemTime::now();
     let list: Vec<Value> = (0..snapshot.plan.regions.len())
-        .map(|r| views::region_json(&snapshot, r, now))
+        .map(|r| views::region_json(&snapshot, &ctx.health, r, now))
         .collect();
     Json(json!({"generation": snapshot.generation, "regions": list}))
 }
@@ -148,7 +148,12 @@ async fn region(
         .get(&name)
         .copied()
         .ok_or_else(|| ApiError::not_found("unknown_region", format!("unknown region {name:?}")))?;
-    Ok(Json(views::region_json(&snapshot, r, SystemTime::now())))
+    Ok(Json(views::region_json(
+        &snapshot,
+        &ctx.health,
+        r,
+        SystemTime::now(),
+    )))
 }
 
 /// `GET /v1/services`.
@@ -159,7 +164,7 @@ async fn services(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
         .plan
         .services
         .iter()
-        .map(|s| views::service_json(&snapshot, s, now))
+        .map(|s| views::service_json(&snapshot, &ctx.health, s, now))
         .collect();
     Json(json!({"generation": snapshot.generation, "services": list}))
 }
@@ -184,6 +189,7 @@ async fn service(
     let service = &snapshot.plan.services[index];
     Ok(Json(views::service_json(
         &snapshot,
+        &ctx.health,
         service,
         SystemTime::now(),
     )))

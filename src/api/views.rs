@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 use super::ApiContext;
+use crate::health::HealthRegistry;
 use crate::overrides::time::format as rfc3339;
 use crate::overrides::{Override, OverrideSet};
 use crate::snapshot::Snapshot;
@@ -28,7 +29,7 @@ pub fn overrides_json(set: &OverrideSet, now: SystemTime) -> Value {
 }
 
 /// A region's endpoints: what each answers and whether it is up.
-fn endpoints_json(snapshot: &Snapshot, r: RegionId) -> Vec<Value> {
+fn endpoints_json(snapshot: &Snapshot, health: &HealthRegistry, r: RegionId) -> Vec<Value> {
     let region = &snapshot.plan.regions[r];
     let state = &snapshot.state.regions[r];
     region
@@ -47,9 +48,11 @@ fn endpoints_json(snapshot: &Snapshot, r: RegionId) -> Vec<Value> {
                 "answer": answer,
                 "probe": e.probe.map(|p| p.to_string()),
                 "up": up,
-                // Filled in by health checks (consecutive counts, last probe,
-                // latency, last failure) once they exist; null until then.
-                "check": Value::Null,
+                // The checker's view (state, consecutive counts, last probe,
+                // latency, last failure); null for unchecked endpoints.
+                "check": health
+                    .get(&region.name, &e.id)
+                    .map_or(Value::Null, |status| serde_json::to_value(status).unwrap_or(Value::Null)),
             })
         })
         .collect()
@@ -57,10 +60,15 @@ fn endpoints_json(snapshot: &Snapshot, r: RegionId) -> Vec<Value> {
 
 /// One region: configured and effective weight, health from checks and
 /// effective, forced state, overrides, endpoints.
-pub fn region_json(snapshot: &Snapshot, r: RegionId, now: SystemTime) -> Value {
+pub fn region_json(
+    snapshot: &Snapshot,
+    health: &HealthRegistry,
+    r: RegionId,
+    now: SystemTime,
+) -> Value {
     let region = &snapshot.plan.regions[r];
     let state = &snapshot.state.regions[r];
-    let endpoints = endpoints_json(snapshot, r);
+    let endpoints = endpoints_json(snapshot, health, r);
     let services: Vec<String> = snapshot
         .plan
         .services
@@ -92,7 +100,12 @@ pub fn region_json(snapshot: &Snapshot, r: RegionId, now: SystemTime) -> Value {
 }
 
 /// One service: its policy, its regions' state, and the overrides on them.
-pub fn service_json(snapshot: &Snapshot, service: &Service, now: SystemTime) -> Value {
+pub fn service_json(
+    snapshot: &Snapshot,
+    health: &HealthRegistry,
+    service: &Service,
+    now: SystemTime,
+) -> Value {
     let plan = &snapshot.plan;
     let states = &snapshot.state.regions;
     let regions: Vec<Value> = service
@@ -107,7 +120,7 @@ pub fn service_json(snapshot: &Snapshot, service: &Service, now: SystemTime) -> 
                 "forced": state.forced.map(|f| f.as_str()),
                 "configured_weight": region.weight,
                 "effective_weight": state.weight,
-                "endpoints": endpoints_json(snapshot, r),
+                "endpoints": endpoints_json(snapshot, health, r),
             })
         })
         .collect();
