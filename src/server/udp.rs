@@ -1,15 +1,21 @@
-//! The UDP worker: one OS thread per `SO_REUSEPORT` socket, blocking
-//! receive and send, no task per packet and no allocation per query.
+//! The UDP worker: one OS thread per `SO_REUSEPORT` socket, receiving and
+//! sending in batches (`recvmmsg`/`sendmmsg`), no task per packet and no
+//! allocation per query.
 //!
 //! A dedicated thread beats an async task here: a UDP socket never has
 //! anything to wait for but the next datagram, and the kernel spreads
 //! datagrams across the sockets of one port, so N threads use N cores with
-//! no shared state but the snapshot pointer.
+//! no shared state but the snapshot pointer. Batching matters because on
+//! loopback the system calls, not the answers, are most of a query's cost.
 
-use std::net::UdpSocket;
+use std::io::{IoSlice, IoSliceMut};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 
 use crate::answer::{QueryMeta, Transport, respond_into};
 use crate::snapshot::SnapshotHandle;
@@ -17,28 +23,125 @@ use crate::snapshot::SnapshotHandle;
 /// Largest datagram we accept; anything longer is not a DNS query we answer.
 const MAX_QUERY: usize = 4096;
 
+/// Datagrams per system call. Under load the socket buffer holds many; the
+/// kernel returns as many as are queued, up to this.
+const BATCH: usize = 32;
+
 /// How often an idle worker looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// Runs the receive-answer loop on `socket` until `stop` is set.
 pub fn serve(socket: UdpSocket, snapshot: SnapshotHandle, stop: Arc<AtomicBool>) {
     let _ = socket.set_read_timeout(Some(STOP_POLL));
-    let mut buf = vec![0u8; MAX_QUERY];
-    let mut out = Vec::with_capacity(MAX_QUERY);
+    let fd = socket.as_raw_fd();
+    let mut queries: Box<[[u8; MAX_QUERY]; BATCH]> = vec![[0u8; MAX_QUERY]; BATCH]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("the vector has BATCH elements"));
+    let mut answers: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(MAX_QUERY)).collect();
+    let mut received: [(usize, Option<SocketAddr>); BATCH] = [(0, None); BATCH];
+    let mut recv_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+    let mut send_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
     let mut rng = fastrand::Rng::new();
     while !stop.load(Ordering::Relaxed) {
-        let (len, source) = match socket.recv_from(&mut buf) {
-            Ok(received) => received,
-            // Timeouts (to look at `stop`), and ICMP errors from earlier
-            // sends, which concern one client and never the listener.
-            Err(_) => continue,
+        // Block for the first datagram, then take whatever else is queued.
+        let count = {
+            let mut slices = queries.each_mut().map(|q| [IoSliceMut::new(q)]);
+            match recvmmsg(
+                fd,
+                &mut recv_headers,
+                slices.iter_mut(),
+                MsgFlags::MSG_WAITFORONE,
+                None,
+            ) {
+                Ok(results) => {
+                    let mut n = 0;
+                    for (slot, message) in received.iter_mut().zip(results) {
+                        *slot = (message.bytes, message.address.and_then(socket_addr));
+                        n += 1;
+                    }
+                    n
+                }
+                // Timeouts (to look at `stop`), interruptions, and ICMP
+                // errors from earlier sends, which concern one client and
+                // never the listener.
+                Err(_) => continue,
+            }
         };
-        let meta = QueryMeta {
-            source,
-            transport: Transport::Udp,
-        };
-        if respond_into(&snapshot.load(), &buf[..len], &meta, &mut rng, &mut out) {
-            let _ = socket.send_to(&out, source);
+        // One snapshot for the batch: queries in a batch arrived together.
+        let snapshot = snapshot.load();
+        let mut replies = 0;
+        let mut order = [0usize; BATCH];
+        for i in 0..count {
+            let (len, Some(source)) = received[i] else {
+                continue;
+            };
+            let meta = QueryMeta {
+                source,
+                transport: Transport::Udp,
+            };
+            if respond_into(
+                &snapshot,
+                &queries[i][..len],
+                &meta,
+                &mut rng,
+                &mut answers[i],
+            ) {
+                order[replies] = i;
+                replies += 1;
+            }
         }
+        send_all(
+            fd,
+            &mut send_headers,
+            &answers,
+            &received,
+            &order[..replies],
+        );
     }
+}
+
+/// Sends the answers at `order` to their sources, in as few calls as the
+/// kernel allows; a datagram that cannot be sent is dropped, as UDP may.
+fn send_all(
+    fd: i32,
+    headers: &mut MultiHeaders<SockaddrStorage>,
+    answers: &[Vec<u8>],
+    received: &[(usize, Option<SocketAddr>); BATCH],
+    order: &[usize],
+) {
+    let mut addresses: [Option<SockaddrStorage>; BATCH] = [None; BATCH];
+    for (slot, &i) in addresses.iter_mut().zip(order) {
+        *slot = received[i].1.map(SockaddrStorage::from);
+    }
+    let mut start = 0;
+    while start < order.len() {
+        let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|k| {
+            [IoSlice::new(
+                order.get(start + k).map_or(&[][..], |&i| &answers[i][..]),
+            )]
+        });
+        let pending = order.len() - start;
+        let sent = match sendmmsg(
+            fd,
+            headers,
+            slices[..pending].iter(),
+            &addresses[start..order.len()],
+            [],
+            MsgFlags::empty(),
+        ) {
+            Ok(results) => results.count(),
+            Err(_) => 0,
+        };
+        // Skip a datagram the kernel refused outright instead of retrying it forever.
+        start += sent.max(1);
+    }
+}
+
+/// The source address of a received datagram.
+fn socket_addr(address: SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = address.as_sockaddr_in() {
+        return Some(SocketAddr::from(*v4));
+    }
+    address.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
 }
