@@ -14,7 +14,7 @@
 //! the body is valid for any capitalisation of the query name and answers
 //! echo the client's case.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
@@ -27,8 +27,6 @@ use crate::snapshot::Snapshot;
 use crate::traffic::policy::{Family, decide};
 use crate::traffic::{Client, EndpointAnswer};
 
-/// A type no zone holds: asking for it yields the name's NODATA answer.
-const PROBE_TYPE: RecordType = RecordType::Unknown(65280);
 /// Largest UDP answer without EDNS.
 const CLASSIC_UDP_LIMIT: usize = 512;
 
@@ -42,15 +40,17 @@ pub enum Fast {
 }
 
 /// A precompiled response, minus header and question.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Template {
     /// Header byte 2's AA bit and byte 3's RCODE bits.
     aa: bool,
     rcode: u8,
     /// ANCOUNT, NSCOUNT, ARCOUNT of the body.
     counts: [u16; 3],
-    /// Answer, authority and additional sections as wire bytes.
-    body: Box<[u8]>,
+    /// Where the answer, authority and additional sections' wire bytes sit
+    /// in [`FastTable::arena`]: one allocation for all templates.
+    start: u32,
+    len: u32,
 }
 
 /// How a name is answered.
@@ -71,14 +71,15 @@ struct Entry {
     /// Index into [`FastTable::zones`].
     zone: u32,
     /// Templates for the types present (or chased) at this name.
-    answers: Vec<(u16, Template)>,
-    /// The answer for every other type (NODATA), when it is the same for all.
-    other: Option<Template>,
+    answers: Box<[(u16, Template)]>,
+    /// Every other type is NODATA with the zone's SOA (false after a CNAME,
+    /// where the answer depends on the chain's end).
+    nodata: bool,
     /// `*.<this name>` exists: misses below it are wildcard answers.
     wildcard_below: bool,
 }
 
-/// Per zone: what an NXDOMAIN answer needs.
+/// Per zone: what a negative answer needs.
 #[derive(Debug, Clone)]
 struct ZoneInfo {
     /// Wire length of the origin (to point at it inside the question).
@@ -88,12 +89,18 @@ struct ZoneInfo {
     soa_tail: Box<[u8]>,
 }
 
+/// Hashing for the name table. Query names are attacker-controlled, but
+/// they are only looked up, never inserted, so a fast seeded hash is safe.
+type Hasher = foldhash::fast::RandomState;
+
 /// The precompiled answers of a set of zones. Built once per load and
 /// shared by every snapshot of that load.
 #[derive(Debug, Default)]
 pub struct FastTable {
-    names: HashMap<Box<[u8]>, Entry>,
+    names: HashMap<Box<[u8]>, Entry, Hasher>,
     zones: Vec<ZoneInfo>,
+    /// Every template's bytes, back to back.
+    arena: Vec<u8>,
 }
 
 /// Lower-cased wire form of `name` (uncompressed).
@@ -108,11 +115,11 @@ fn wire_lower(name: &Name) -> Vec<u8> {
 }
 
 impl FastTable {
-    /// Precompiles every static answer `snapshot` can give. Pure; cost is
-    /// one full-path lookup per (name, type) in the zones.
+    /// Precompiles every static answer `snapshot` can give. Pure. Plain
+    /// RRsets are encoded directly; answers that chase a CNAME come from
+    /// one full-path lookup each.
     pub fn build(snapshot: &Snapshot) -> FastTable {
         let mut table = FastTable::default();
-        let mut owners: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut rng = fastrand::Rng::with_seed(0);
         for zone in snapshot.zones.iter() {
             let zone_index = table.zones.len() as u32;
@@ -120,39 +127,45 @@ impl FastTable {
                 origin_len: wire_lower(&zone.origin).len(),
                 soa_tail: soa_tail(&zone.negative_soa()),
             });
+            let cuts: HashSet<&Name> = zone
+                .nodes()
+                .filter(|(_, n)| n.is_cut)
+                .map(|(name, _)| name)
+                .collect();
+            let wildcard_parents: HashSet<Name> = zone
+                .nodes()
+                .filter(|(name, _)| name.is_wildcard())
+                .map(|(name, _)| name.base_name())
+                .collect();
             for (name, node) in zone.nodes() {
-                let key = wire_lower(name);
-                *owners.entry(key.clone()).or_default() += 1;
-                let below_cut = is_at_or_below_cut(zone, name);
-                let mut entry = Entry {
-                    kind: if below_cut { Kind::Slow } else { Kind::Static },
-                    zone: zone_index,
-                    answers: Vec::new(),
-                    other: None,
-                    wildcard_below: name
-                        .prepend_label("*")
-                        .is_ok_and(|w| zone.node(&w).is_some()),
+                let below_cut = !cuts.is_empty() && is_at_or_below_cut(zone, &cuts, name);
+                let kind = match snapshot.plan.by_name.get(name) {
+                    _ if below_cut => Kind::Slow,
+                    Some(&service) => Kind::Managed(service),
+                    None => Kind::Static,
                 };
-                if let Some(&service) = snapshot.plan.by_name.get(name) {
-                    entry.kind = Kind::Managed(service);
-                }
-                if entry.kind != Kind::Slow {
-                    let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();
-                    let has_cname = node.get(RecordType::CNAME).is_some();
-                    if has_cname {
-                        types.extend([RecordType::A, RecordType::AAAA]);
+                let has_cname = node.get(RecordType::CNAME).is_some();
+                let mut answers = Vec::new();
+                if kind != Kind::Slow {
+                    for set in &node.rrsets {
+                        answers.push((u16::from(set.rtype), table.encode_rrset(set)));
                     }
-                    for rtype in types {
-                        if let Some(t) = template(snapshot, name, rtype, &mut rng) {
-                            entry.answers.push((u16::from(rtype), t));
+                    if has_cname {
+                        for rtype in [RecordType::A, RecordType::AAAA] {
+                            if let Some(t) = table.chased(snapshot, name, rtype, &mut rng) {
+                                answers.push((u16::from(rtype), t));
+                            }
                         }
                     }
-                    // After a CNAME, other types depend on the chain's end.
-                    if !has_cname {
-                        entry.other = template(snapshot, name, PROBE_TYPE, &mut rng);
-                    }
                 }
-                table.names.insert(key.into_boxed_slice(), entry);
+                let entry = Entry {
+                    kind,
+                    zone: zone_index,
+                    answers: answers.into_boxed_slice(),
+                    nodata: !has_cname,
+                    wildcard_below: wildcard_parents.contains(name),
+                };
+                table.insert(wire_lower(name), entry);
             }
             // Managed names and their implied ancestors that the zone file lacks.
             let extra = snapshot
@@ -162,8 +175,6 @@ impl FastTable {
                 .chain(snapshot.plan.implied_names.iter())
                 .filter(|n| zone.origin.zone_of(n) && zone.node(n).is_none());
             for name in extra {
-                let key = wire_lower(name);
-                *owners.entry(key.clone()).or_default() += 1;
                 let kind = match snapshot.plan.by_name.get(name) {
                     Some(&service) => Kind::Managed(service),
                     None => Kind::Static,
@@ -171,23 +182,79 @@ impl FastTable {
                 let entry = Entry {
                     kind,
                     zone: zone_index,
-                    answers: Vec::new(),
-                    other: template(snapshot, name, PROBE_TYPE, &mut rng),
+                    answers: Box::new([]),
+                    nodata: true,
                     wildcard_below: false,
                 };
-                table.names.insert(key.into_boxed_slice(), entry);
+                table.insert(wire_lower(name), entry);
             }
         }
-        // A name in two served zones (a child apex is also the parent's
-        // cut) needs the full path's zone choice.
-        for (key, count) in owners {
-            if count > 1
-                && let Some(entry) = table.names.get_mut(key.as_slice())
-            {
-                entry.kind = Kind::Slow;
-            }
-        }
+        table.arena.shrink_to_fit();
         table
+    }
+
+    /// Adds a name; a name already present belongs to two served zones (a
+    /// child apex is also the parent's cut) and needs the full path's zone
+    /// choice.
+    fn insert(&mut self, key: Vec<u8>, entry: Entry) {
+        match self.names.entry(key.into_boxed_slice()) {
+            std::collections::hash_map::Entry::Occupied(mut present) => {
+                present.get_mut().kind = Kind::Slow
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(entry);
+            }
+        }
+    }
+
+    /// An authoritative answer holding exactly `set`, owned by the query
+    /// name (a pointer to the question), RDATA names uncompressed.
+    fn encode_rrset(&mut self, set: &crate::zone::RecordSet) -> Template {
+        let start = self.arena.len();
+        for record in &set.records {
+            let mut rdata = Vec::new();
+            {
+                let mut encoder = BinEncoder::new(&mut rdata);
+                encoder.set_name_encoding(NameEncoding::Uncompressed);
+                // Encoding into a Vec cannot fail short of memory.
+                let _ = record.data.emit(&mut encoder);
+            }
+            self.arena.extend_from_slice(&[0xc0, 0x0c]);
+            self.arena
+                .extend_from_slice(&u16::from(set.rtype).to_be_bytes());
+            self.arena.extend_from_slice(&1u16.to_be_bytes());
+            self.arena.extend_from_slice(&record.ttl.to_be_bytes());
+            self.arena
+                .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            self.arena.extend_from_slice(&rdata);
+        }
+        Template {
+            aa: true,
+            rcode: 0,
+            counts: [set.records.len() as u16, 0, 0],
+            start: start as u32,
+            len: (self.arena.len() - start) as u32,
+        }
+    }
+
+    /// The full path's answer to `name`/`rtype` (a CNAME chain), stored as
+    /// a template; `None` when a policy took part in it.
+    fn chased(
+        &mut self,
+        snapshot: &Snapshot,
+        name: &Name,
+        rtype: RecordType,
+        rng: &mut fastrand::Rng,
+    ) -> Option<Template> {
+        let (mut template, body) = template(snapshot, name, rtype, rng)?;
+        template.start = self.arena.len() as u32;
+        self.arena.extend_from_slice(&body);
+        Some(template)
+    }
+
+    /// A template's body bytes.
+    fn body(&self, template: &Template) -> &[u8] {
+        &self.arena[template.start as usize..(template.start + template.len) as usize]
     }
 
     /// Number of names with precompiled answers.
@@ -201,11 +268,12 @@ impl FastTable {
     }
 }
 
-/// True when `name` is a delegation point or below one in `zone`.
-fn is_at_or_below_cut(zone: &crate::zone::Zone, name: &Name) -> bool {
+/// True when `name` is a delegation point or below one in `zone`, whose
+/// delegation points are `cuts`.
+fn is_at_or_below_cut(zone: &crate::zone::Zone, cuts: &HashSet<&Name>, name: &Name) -> bool {
     let mut n = name.clone();
     while n != zone.origin && zone.origin.zone_of(&n) {
-        if zone.node(&n).is_some_and(|node| node.is_cut) {
+        if cuts.contains(&n) {
             return true;
         }
         n = n.base_name();
@@ -213,14 +281,14 @@ fn is_at_or_below_cut(zone: &crate::zone::Zone, name: &Name) -> bool {
     false
 }
 
-/// The full path's answer to `name`/`rtype`, as a template; `None` when a
-/// policy took part (the answer may differ per query).
+/// The full path's answer to `name`/`rtype`, as a template and its body;
+/// `None` when a policy took part (the answer may differ per query).
 fn template(
     snapshot: &Snapshot,
     name: &Name,
     rtype: RecordType,
     rng: &mut fastrand::Rng,
-) -> Option<Template> {
+) -> Option<(Template, Vec<u8>)> {
     let client = Client {
         addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         ecs_source_prefix: None,
@@ -237,12 +305,15 @@ fn template(
         return None;
     }
     let count = |i: usize| u16::from_be_bytes([bytes[i], bytes[i + 1]]);
-    Some(Template {
+    let body = bytes[question_end..].to_vec();
+    let template = Template {
         aa: bytes[2] & 0x04 != 0,
         rcode: bytes[3] & 0x0f,
         counts: [count(6), count(8), count(10)],
-        body: bytes[question_end..].into(),
-    })
+        start: 0,
+        len: body.len() as u32,
+    };
+    Some((template, body))
 }
 
 /// The SOA record's bytes after its owner, with names uncompressed so they
@@ -393,7 +464,7 @@ pub fn answer(
     let scope = match table.names.get(name) {
         Some(entry) => match entry.kind {
             Kind::Slow => None,
-            Kind::Static => replay(out, packet, &q, find(entry, qtype)),
+            Kind::Static => replay(table, entry, out, packet, &q, qtype),
             Kind::Managed(service) => managed(snapshot, entry, service, packet, &q, meta, rng, out),
         },
         None => nxdomain(table, packet, &q, out),
@@ -411,21 +482,43 @@ pub fn answer(
     Fast::Answered
 }
 
-/// Writes a template's response; scope 0, as static answers ignore location.
-fn replay(out: &mut Vec<u8>, packet: &[u8], q: &Parsed, template: Option<&Template>) -> Option<u8> {
-    let t = template?;
-    emit(out, packet, q, t.aa, t.rcode, t.counts);
-    out.extend_from_slice(&t.body);
+/// Writes the static answer for `qtype` at an existing name: its template,
+/// or NODATA. Scope 0: static answers ignore location.
+fn replay(
+    table: &FastTable,
+    entry: &Entry,
+    out: &mut Vec<u8>,
+    packet: &[u8],
+    q: &Parsed,
+    qtype: u16,
+) -> Option<u8> {
+    match entry.answers.iter().find(|(t, _)| *t == qtype) {
+        Some((_, t)) => {
+            emit(out, packet, q, t.aa, t.rcode, t.counts);
+            out.extend_from_slice(table.body(t));
+        }
+        None if entry.nodata => negative(table, entry, out, packet, q, 0),
+        None => return None,
+    }
     Some(0)
 }
 
-fn find(entry: &Entry, qtype: u16) -> Option<&Template> {
-    entry
-        .answers
-        .iter()
-        .find(|(t, _)| *t == qtype)
-        .map(|(_, t)| t)
-        .or(entry.other.as_ref())
+/// A negative answer (`rcode` 0: NODATA, 3: NXDOMAIN) in `entry`'s zone:
+/// the zone's SOA, its owner a pointer to where the origin sits in the
+/// question (RFC 2308 §3).
+fn negative(
+    table: &FastTable,
+    entry: &Entry,
+    out: &mut Vec<u8>,
+    packet: &[u8],
+    q: &Parsed,
+    rcode: u8,
+) {
+    let zone = &table.zones[entry.zone as usize];
+    let origin_at = 12 + q.name_len - zone.origin_len;
+    emit(out, packet, q, true, rcode, [0, 1, 0]);
+    out.extend_from_slice(&(0xc000u16 | origin_at as u16).to_be_bytes());
+    out.extend_from_slice(&zone.soa_tail);
 }
 
 /// Writes the header and the question as received.
@@ -480,12 +573,7 @@ fn nxdomain(table: &FastTable, packet: &[u8], q: &Parsed, out: &mut Vec<u8>) -> 
     if encloser.kind == Kind::Slow || encloser.wildcard_below {
         return None;
     }
-    let zone = &table.zones[encloser.zone as usize];
-    // The SOA's owner is the zone origin: a pointer to where it sits in the question.
-    let origin_at = 12 + q.name_len - zone.origin_len;
-    emit(out, packet, q, true, 3, [0, 1, 0]);
-    out.extend_from_slice(&(0xc000u16 | origin_at as u16).to_be_bytes());
-    out.extend_from_slice(&zone.soa_tail);
+    negative(table, encloser, out, packet, q, 3);
     Some(0)
 }
 
@@ -510,7 +598,7 @@ fn managed(
         28 => true,
         // CNAME (and ANY, filtered earlier) depend on the policy too.
         5 => return None,
-        _ => return replay(out, packet, q, find(entry, q.qtype)),
+        _ => return replay(&snapshot.fast, entry, out, packet, q, q.qtype),
     };
     let plan = &snapshot.plan;
     let svc = &plan.services[service];
@@ -557,7 +645,7 @@ fn managed(
         return None;
     }
     if count == 0 {
-        replay(out, packet, q, entry.other.as_ref())?;
+        negative(&snapshot.fast, entry, out, packet, q, 0);
         return Some(decision.scope);
     }
     emit(out, packet, q, true, 0, [count as u16, 0, 0]);
