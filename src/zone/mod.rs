@@ -18,6 +18,10 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+/// Hashing for the name tree: zone data is the operator's, and query names
+/// are only looked up, so a fast seeded hash is safe here.
+type NameHasher = foldhash::fast::RandomState;
+
 /// A problem in a zone file, located by file and (when it has one) line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneError {
@@ -75,7 +79,7 @@ pub struct Zone {
     /// TTL of the SOA in negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
     pub negative_ttl: u32,
     /// Every name in the zone (lower-cased), empty non-terminals included.
-    nodes: HashMap<Name, Node>,
+    nodes: HashMap<Name, Node, NameHasher>,
 }
 
 impl Zone {
@@ -125,7 +129,7 @@ impl Zone {
             message,
         };
         // Per name: per type: (records, first line).
-        let mut by_name: HashMap<Name, Vec<(RecordSet, usize)>> = HashMap::new();
+        let mut by_name: HashMap<Name, Vec<(RecordSet, usize)>, NameHasher> = HashMap::default();
         for LocatedRecord { mut record, line } in records {
             let owner = record.name.to_lowercase();
             if !origin.zone_of(&owner) {
@@ -232,7 +236,8 @@ impl Zone {
             RData::SOA(soa) => soa.minimum,
             _ => soa.ttl,
         };
-        let mut nodes: HashMap<Name, Node> = HashMap::with_capacity(by_name.len() * 2);
+        let mut nodes: HashMap<Name, Node, NameHasher> =
+            HashMap::with_capacity_and_hasher(by_name.len() * 2, NameHasher::default());
         for (name, sets) in by_name {
             // Empty non-terminals: every ancestor up to the apex exists.
             let mut ancestor = name.base_name();
@@ -268,6 +273,13 @@ impl Zone {
                 message: format!("cannot read zone file: {e}"),
             }]
         })?;
+        // The common case, a valid zone, is parsed in one pass; only a zone
+        // that fails is parsed again entry by entry, to locate every error.
+        if let Some(records) = parse_whole(&text, origin)
+            && let Ok(zone) = Zone::build(origin, records, path)
+        {
+            return Ok(zone);
+        }
         let records = parse_zone_text(&text, origin).map_err(|errors| {
             errors
                 .into_iter()
@@ -280,6 +292,29 @@ impl Zone {
         })?;
         Zone::build(origin, records, path)
     }
+}
+
+/// Parses a whole master file with hickory's parser in one go (no line
+/// numbers). `None` when it fails, or when the file uses something the
+/// entry-by-entry parser rejects (`$INCLUDE`), so the caller takes the
+/// slower, located path.
+fn parse_whole(text: &str, origin: &Name) -> Option<Vec<LocatedRecord>> {
+    if text.to_ascii_uppercase().contains("$INCLUDE") {
+        return None;
+    }
+    let (_, sets) = hickory_proto::serialize::txt::Parser::new(text, None, Some(origin.clone()))
+        .parse()
+        .ok()?;
+    let records = sets
+        .into_values()
+        .flat_map(|set| {
+            set.records_without_rrsigs()
+                .cloned()
+                .map(|record| LocatedRecord { record, line: 0 })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    Some(records)
 }
 
 /// Loads every `<origin>.zone` file in `dir`, in name order. Returns all
@@ -349,6 +384,43 @@ mod tests {
 
     const HEAD: &str =
         "$TTL 3600\n@ SOA ns1 host 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.53\n";
+
+    /// The one-pass parser and the located parser must read the same records.
+    #[test]
+    fn whole_file_and_entry_parsers_agree() {
+        let origin = Name::from_str("example.com.").unwrap();
+        let tricky = "$ORIGIN example.com.\n@ 3600 IN SOA ns1 host ( 1 2\n 3 4 5 )\n  IN NS ns1\nns1 A 192.0.2.1\n\
+                      www 60 A 192.0.2.2\n A 192.0.2.3\n$TTL 120\n  AAAA 2001:db8::1\n$ORIGIN sub.example.com.\n\
+                      t TXT \"a;b\" \"c\" ; comment\n@ MX 10 mail.example.com.\n";
+        let repo = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("zones/example.com.zone"),
+        )
+        .unwrap();
+        for text in [tricky, repo.as_str()] {
+            let key = |r: &LocatedRecord| {
+                format!(
+                    "{} {} {} {}",
+                    r.record.name,
+                    r.record.ttl,
+                    r.record.record_type(),
+                    r.record.data
+                )
+            };
+            let mut whole: Vec<String> = parse_whole(text, &origin)
+                .unwrap()
+                .iter()
+                .map(key)
+                .collect();
+            let mut entries: Vec<String> = parse_zone_text(text, &origin)
+                .unwrap()
+                .iter()
+                .map(key)
+                .collect();
+            whole.sort();
+            entries.sort();
+            assert_eq!(whole, entries);
+        }
+    }
 
     #[test]
     fn empty_non_terminals_and_cuts() {
