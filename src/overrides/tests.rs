@@ -61,6 +61,7 @@ fn ov(id: &str, region: &str, action: Action, expires: Option<u64>) -> Override 
         why: "test".into(),
         created: at(0),
         expires: expires.map(at),
+        drill: None,
     }
 }
 
