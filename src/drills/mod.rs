@@ -13,7 +13,7 @@
 //! - [`store`]: reports on disk (`state_dir/drills/<id>.json`).
 //! - [`verify`]: the verification queries and the drill's life (run, roll
 //!   back, restore), including resuming after a restart.
-//! - [`schedule`]: `[[drills.schedule]]`.
+//! - [`schedule`]: scheduled drills (`drills.schedule` entries).
 
 pub mod report;
 pub mod schedule;

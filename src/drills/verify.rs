@@ -147,7 +147,7 @@ impl Targets {
         self.pairs
             .iter()
             .zip(observed)
-            .map(|(t, before)| {
+            .map(|(t, (before, _))| {
                 let mut pair = PairReport {
                     service: t.service.to_string(),
                     vantage: t.vantage.clone(),
@@ -176,12 +176,13 @@ impl Targets {
     }
 
     /// One round: every pair queried concurrently, `samples(pair)` times
-    /// each; per pair the union of the answers, or the first error.
+    /// each; per pair the union of the answers (or the first error) and
+    /// when its last answer arrived, so times are per pair, not per round.
     async fn round(
         &self,
         dns: SocketAddr,
         samples: impl Fn(&Target) -> usize,
-    ) -> Vec<Result<Answers, String>> {
+    ) -> Vec<(Result<Answers, String>, SystemTime)> {
         let mut tasks = tokio::task::JoinSet::new();
         for (i, t) in self.pairs.iter().enumerate() {
             let (t, n) = (t.clone(), samples(t));
@@ -190,17 +191,17 @@ impl Targets {
                 for _ in 0..n {
                     match ask(dns, &t.service, t.subnet).await {
                         Ok(answers) => all.extend(answers),
-                        Err(e) => return (i, Err(e)),
+                        Err(e) => return (i, Err(e), SystemTime::now()),
                     }
                 }
-                (i, Ok(all))
+                (i, Ok(all), SystemTime::now())
             });
         }
-        let mut out: Vec<Result<Answers, String>> =
-            vec![Err("not queried".into()); self.pairs.len()];
+        let mut out: Vec<(Result<Answers, String>, SystemTime)> =
+            vec![(Err("not queried".into()), SystemTime::now()); self.pairs.len()];
         while let Some(done) = tasks.join_next().await {
-            if let Ok((i, result)) = done {
-                out[i] = result;
+            if let Ok((i, result, at)) = done {
+                out[i] = (result, at);
             }
         }
         out
@@ -455,11 +456,13 @@ pub(super) async fn run(
             let observed = targets
                 .round(inner.dns, |t| if t.random { RANDOM_SAMPLES } else { 1 })
                 .await;
-            let at_ms = report.since_start(SystemTime::now());
-            for (pair, obs) in report.pairs.iter_mut().zip(observed) {
+            let started = report.started;
+            for (pair, (obs, at)) in report.pairs.iter_mut().zip(observed) {
+                let at_ms = ms_between(started, at);
                 observe_during(pair, obs, at_ms, &targets);
                 check_convergence(pair, at_ms, timeout_ms, &targets);
             }
+            let at_ms = report.since_start(SystemTime::now());
             verification_events(&drills, &mut report, at_ms, timeout_ms);
             let wait = interval.min(
                 report
@@ -514,10 +517,17 @@ pub(super) async fn run(
             let observed = targets
                 .round(inner.dns, |t| if t.random { RANDOM_SAMPLES } else { 1 })
                 .await;
-            let at_ms = ms_between(rolled_back, SystemTime::now());
             // Failed pairs are observed too: their "after" belongs in the report.
-            for ((pair, obs), target) in report.pairs.iter_mut().zip(observed).zip(&targets.pairs) {
-                observe_restore(pair, obs, at_ms, &targets, target.random);
+            for ((pair, (obs, at)), target) in
+                report.pairs.iter_mut().zip(observed).zip(&targets.pairs)
+            {
+                observe_restore(
+                    pair,
+                    obs,
+                    ms_between(rolled_back, at),
+                    &targets,
+                    target.random,
+                );
             }
             drills.update(&report);
             tokio::time::sleep(interval).await;
