@@ -404,6 +404,7 @@ continent = { EU = ["eu-west"] }
     let eu = pair(&report, "bad.example.com.", "eu");
     assert_eq!(eu["result"], "fail");
     let reason = eu["reason"].as_str().unwrap();
+    println!("failure reason: {reason}");
     assert!(
         reason.contains("eu-west") && reason.contains("198.51.100.1"),
         "{reason}"
