@@ -668,3 +668,47 @@ impl Drills {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile_text(drills: &str) -> Result<DrillPlan, Vec<ConfigError>> {
+        let text = format!(
+            "version = 1\n[server]\ndns_listen = [\"127.0.0.1:0\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = \"z\"\nstate_dir = \"s\"\n{drills}"
+        );
+        let config = Config::parse(&text, std::path::Path::new("/etc/sy.toml")).unwrap();
+        compile(&config, &TrafficPlan::default())
+    }
+
+    #[test]
+    fn defaults_and_errors_that_name_line_and_field() {
+        let plan = compile_text("").unwrap();
+        assert_eq!(plan, DrillPlan::default());
+        let errors = compile_text(
+            "[drills]\nvantages = { eu = \"81.2.69.1/24\", us = \"nope\" }\nprobe_interval_ms = 5\n[[drills.schedule]]\nregions = [\"mars\"]\nevery = \"2s\"\nduration_secs = 9999\n",
+        )
+        .unwrap_err();
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        let all = text.join("\n");
+        assert!(
+            all.contains(
+                "/etc/sy.toml:8: drills.vantages.eu: 81.2.69.1/24 has bits set beyond its prefix"
+            ),
+            "{all}"
+        );
+        assert!(
+            all.contains("drills.vantages.us: \"nope\" is not a subnet"),
+            "{all}"
+        );
+        assert!(
+            all.contains(":9: drills.probe_interval_ms: must be between 20"),
+            "{all}"
+        );
+        assert!(
+            all.contains("drills.schedule[0].regions: unknown region \"mars\""),
+            "{all}"
+        );
+        assert!(all.contains("drills.schedule[0].duration_secs"), "{all}");
+    }
+}

@@ -621,3 +621,92 @@ fn verification_events(drills: &Drills, report: &mut DrillReport, at_ms: f64, ti
         drills.update(report);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets() -> Targets {
+        Targets {
+            pairs: Vec::new(),
+            drilled: ["198.51.100.1".to_string()].into_iter().collect(),
+            regions: vec!["eu-west".into()],
+        }
+    }
+
+    fn pair(before: &[&str]) -> PairReport {
+        PairReport {
+            service: "geo.example.com.".into(),
+            vantage: "eu".into(),
+            subnet: "81.2.69.0/24".into(),
+            before: before.iter().map(|s| s.to_string()).collect(),
+            was_on_drilled: before.contains(&"198.51.100.1"),
+            during: Vec::new(),
+            after: Vec::new(),
+            convergence_ms: None,
+            restore_ms: None,
+            last_on_drilled_ms: None,
+            probes: 0,
+            result: Verdict::Pending,
+            reason: None,
+        }
+    }
+
+    fn answers(list: &[&str]) -> Result<Answers, String> {
+        Ok(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn convergence_is_the_start_of_the_final_clean_run() {
+        let t = targets();
+        let mut p = pair(&["198.51.100.1"]);
+        observe_during(&mut p, answers(&["198.51.100.1"]), 1.0, &t);
+        observe_during(&mut p, answers(&["192.0.2.1"]), 5.0, &t);
+        assert_eq!(p.convergence_ms, Some(5.0));
+        // A relapse resets it; the next clean probe starts the run again.
+        observe_during(&mut p, answers(&["198.51.100.1"]), 9.0, &t);
+        assert_eq!(p.convergence_ms, None);
+        observe_during(&mut p, answers(&["192.0.2.1"]), 12.0, &t);
+        assert_eq!(p.convergence_ms, Some(12.0));
+        assert_eq!(p.last_on_drilled_ms, Some(9.0));
+        check_convergence(&mut p, 100.0, 50.0, &t);
+        assert_eq!(p.result, Verdict::Pending);
+        assert_eq!(p.during, ["192.0.2.1", "198.51.100.1"]);
+    }
+
+    #[test]
+    fn never_leaving_or_an_error_fails_with_the_reason() {
+        let t = targets();
+        let mut p = pair(&["198.51.100.1"]);
+        observe_during(&mut p, answers(&["198.51.100.1", "192.0.2.1"]), 10.0, &t);
+        check_convergence(&mut p, 10.0, 1000.0, &t);
+        assert_eq!(p.result, Verdict::Pending, "not yet past the bound");
+        check_convergence(&mut p, 1000.0, 1000.0, &t);
+        assert_eq!(p.result, Verdict::Fail);
+        let reason = p.reason.clone().unwrap();
+        assert!(reason.contains("eu-west (198.51.100.1)"), "{reason}");
+        let mut q = pair(&["192.0.2.1"]);
+        observe_during(&mut q, Err("SERVFAIL".into()), 3.0, &t);
+        assert_eq!(
+            q.reason.as_deref(),
+            Some("SERVFAIL at +3 ms during the drill")
+        );
+    }
+
+    #[test]
+    fn restore_means_the_same_answers_or_the_drilled_region_again() {
+        let t = targets();
+        let mut p = pair(&["198.51.100.1"]);
+        observe_restore(&mut p, answers(&["192.0.2.1"]), 1.0, &t, false);
+        assert_eq!(p.restore_ms, None);
+        observe_restore(&mut p, answers(&["198.51.100.1"]), 2.0, &t, false);
+        assert_eq!(p.restore_ms, Some(2.0));
+        // Weighted: any answer in the drilled region counts.
+        let mut w = pair(&["192.0.2.1", "198.51.100.1"]);
+        observe_restore(&mut w, answers(&["192.0.2.1"]), 1.0, &t, true);
+        assert_eq!(w.restore_ms, None);
+        observe_restore(&mut w, answers(&["198.51.100.1"]), 4.0, &t, true);
+        assert_eq!(w.restore_ms, Some(4.0));
+        assert_eq!(w.after, ["198.51.100.1"]);
+    }
+}
