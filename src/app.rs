@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use crate::api::{ApiContext, ApiServer};
+use crate::drills::Drills;
 use crate::health::{self, HealthChecker};
 use crate::overrides::store::{StateError, restore};
 use crate::publisher::{Publisher, PublisherHandle};
@@ -29,6 +30,8 @@ pub struct App {
     /// Probes checked endpoints; its registry is the control plane's view
     /// of their health. Dropping it stops the probes.
     pub health: HealthChecker,
+    /// Geo-failover drills (running, restored and scheduled).
+    pub drills: Drills,
 }
 
 /// How to start.
@@ -114,6 +117,21 @@ impl App {
             publisher.clone(),
             server_config.state_dir.clone(),
         );
+        // After the DNS listeners are bound: drills verify by querying them.
+        let drills = Drills::open(
+            &server_config.state_dir,
+            publisher.clone(),
+            snapshot.clone(),
+            dns.local_addrs[0],
+        )
+        .map_err(|source| {
+            StartError::State(StateError::Dir {
+                dir: server_config
+                    .state_dir
+                    .join(crate::drills::store::DRILLS_DIR),
+                source,
+            })
+        })?;
         let context = ApiContext {
             snapshot: snapshot.clone(),
             publisher: publisher.clone(),
@@ -122,6 +140,7 @@ impl App {
             started,
             started_at: SystemTime::now(),
             health: health.registry().clone(),
+            drills: drills.clone(),
         };
         let api = ApiServer::bind(server_config.api_listen, context).map_err(|source| {
             StartError::ApiBind {
@@ -136,6 +155,7 @@ impl App {
             publisher,
             snapshot,
             health,
+            drills,
         })
     }
 }

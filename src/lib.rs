@@ -13,6 +13,7 @@
 //! DNS packet --> server::{udp,tcp} --> answer::respond(snapshot.load(), ..) --> packet
 //!
 //! HTTP --> api --Request--> publisher: safety rule, overrides::store (fsync), publish, overrides::audit
+//! drills --StartDrill/EndDrill Request--> publisher; drills::verify --UDP+ECS--> own DNS listener
 //! ```
 //!
 //! # Layout
@@ -30,6 +31,9 @@
 //! - [`api`]: the HTTP control API and its OpenAPI document.
 //! - [`control`]: control-plane status shared by the publisher and the API.
 //! - [`ctl`]: `switchyard ctl`, the API's command-line client.
+//! - [`drills`]: geo-failover drills: forced-down overrides with an expiry,
+//!   verified by querying our own DNS listener from client vantages (ECS).
+//! - [`demo`]: `switchyard demo`, a self-contained local demo.
 
 #![forbid(unsafe_code)]
 
@@ -39,6 +43,8 @@ pub mod app;
 pub mod config;
 pub mod control;
 pub mod ctl;
+pub mod demo;
+pub mod drills;
 pub mod geo;
 pub mod health;
 pub mod overrides;

@@ -38,6 +38,9 @@ enum Command {
     },
     /// Talk to a running server's control API (status, weights, drains, forced states).
     Ctl(CtlArgs),
+    /// A self-contained local demo: three loopback backends, a demo config,
+    /// Switchyard on free ports, and what to try (`--drill` runs a drill).
+    Demo(switchyard::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
             start_clean,
         } => serve(config, StartOptions { start_clean }),
         Command::Ctl(args) => switchyard::ctl::run(args),
+        Command::Demo(args) => switchyard::demo::run(args),
     }
 }
 

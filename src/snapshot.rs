@@ -16,6 +16,7 @@ use hickory_proto::rr::Name;
 use crate::answer::FastTable;
 use crate::api::auth::Tokens;
 use crate::config::{Config, ConfigError};
+use crate::drills::DrillPlan;
 use crate::geo::GeoDb;
 use crate::health::HealthPlan;
 use crate::overrides::OverrideSet;
@@ -82,6 +83,9 @@ pub struct Snapshot {
     pub fast: Arc<FastTable>,
     /// The operator overrides `state` was computed with (for the API).
     pub overrides: Arc<OverrideSet>,
+    /// Drill settings from `[drills]` (control plane only; carried here so
+    /// drills follow reloads like everything else).
+    pub drills: Arc<DrillPlan>,
 }
 
 impl Snapshot {
@@ -115,6 +119,7 @@ impl Snapshot {
             geo: inputs.geo.clone(),
             edns_udp_payload: inputs.config.server.edns_udp_payload.max(512),
             fast: inputs.fast.clone(),
+            drills: inputs.drills.clone(),
         }
     }
 }
@@ -157,6 +162,8 @@ pub struct Inputs {
     pub health: Arc<HealthPlan>,
     /// Control API tokens from `[api]` (control plane only; never in a snapshot).
     pub tokens: Arc<Tokens>,
+    /// `[drills]`, validated against the regions and services.
+    pub drills: Arc<DrillPlan>,
 }
 
 impl Inputs {
@@ -175,13 +182,20 @@ impl Inputs {
             Err(_) => None,
         };
         let tokens = Tokens::load(&config);
-        let (geo, plan, health, tokens) = match (geo, plan, health, tokens) {
-            (Ok(geo), Ok(plan), Some(Ok(health)), Ok(tokens)) => (geo, plan, health, tokens),
-            (geo, plan, health, tokens) => {
+        let drills = match &plan {
+            Ok(plan) => Some(crate::drills::compile(&config, plan)),
+            Err(_) => None,
+        };
+        let (geo, plan, health, tokens, drills) = match (geo, plan, health, tokens, drills) {
+            (Ok(geo), Ok(plan), Some(Ok(health)), Ok(tokens), Some(Ok(drills))) => {
+                (geo, plan, health, tokens, drills)
+            }
+            (geo, plan, health, tokens, drills) => {
                 let mut errors = geo.err().unwrap_or_default();
                 errors.extend(plan.err().unwrap_or_default());
                 errors.extend(health.and_then(Result::err).unwrap_or_default());
                 errors.extend(tokens.err().unwrap_or_default());
+                errors.extend(drills.and_then(Result::err).unwrap_or_default());
                 return Err(LoadError::Config(errors));
             }
         };
@@ -193,6 +207,7 @@ impl Inputs {
             fast: Arc::new(FastTable::default()),
             health: Arc::new(health),
             tokens: Arc::new(tokens),
+            drills: Arc::new(drills),
         };
         // Templates come from the full path, which needs a snapshot to run on;
         // health does not matter for them (policy answers are never templated).

@@ -558,13 +558,22 @@ fn check_reports_malformed_token_lines_with_file_and_line() {
 #[test]
 fn openapi_document_matches_the_served_routes() {
     use std::collections::BTreeSet;
-    let api = Api::start();
+    // A vantage, so a drill can exist too (`[drills]` follows `[api]`).
+    let api = Api::start_with("[drills]\nvantages = { local = \"10.0.0.0/8\" }");
     let created = api.ok(
         "PUT",
         "/v1/regions/us/weight",
         Some(json!({"weight": 50, "why": "so an id exists"})),
     );
     let id = created["created"]["id"].as_str().unwrap().to_string();
+    let drill = api.ok(
+        "POST",
+        "/v1/drills",
+        Some(json!({"regions": ["eu"], "duration_secs": 60, "why": "so a drill exists"})),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (status, doc) = api.call("GET", "/v1/openapi.json", None, None);
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
@@ -592,7 +601,14 @@ fn openapi_document_matches_the_served_routes() {
         let concrete = path
             .replace("{region}", "eu")
             .replace("{name}", "w.example.com")
-            .replace("{id}", &id);
+            .replace(
+                "{id}",
+                if path.starts_with("/v1/drills/") {
+                    &drill
+                } else {
+                    &id
+                },
+            );
         for method in ["GET", "PUT", "POST", "DELETE", "PATCH"] {
             let body = (method != "GET").then(|| json!({}));
             let (status, value) = api.call(method, &concrete, None, body);

@@ -61,6 +61,7 @@ impl From<ChangeError> for ApiError {
             ChangeError::UnknownOverride(_) => (StatusCode::NOT_FOUND, "unknown_override"),
             ChangeError::NotForced(_) => (StatusCode::NOT_FOUND, "not_forced"),
             ChangeError::Unsafe(_) => (StatusCode::CONFLICT, "unsafe_change"),
+            ChangeError::AlreadyForced(_) => (StatusCode::CONFLICT, "region_forced"),
             ChangeError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_failed"),
             ChangeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
         };

@@ -6,9 +6,11 @@
 //! - [`routes`]: the route table (also the source of truth for the OpenAPI test).
 //! - [`auth`]: tokens and the `Reader`/`Writer` extractors.
 //! - [`errors`]: the one error shape.
+//! - `drills`: the drill endpoints (start, list, show, stop).
 //! - [`openapi`]: the OpenAPI 3 document served at `/v1/openapi.json`.
 
 pub mod auth;
+mod drills;
 pub mod errors;
 pub mod openapi;
 pub mod routes;
@@ -46,6 +48,8 @@ pub struct ApiContext {
     pub started_at: SystemTime,
     /// Per-endpoint health-check status (control plane only).
     pub health: crate::health::HealthRegistry,
+    /// Geo-failover drills.
+    pub drills: crate::drills::Drills,
 }
 
 /// The running API listener. Dropping it (or [`ApiServer::shutdown`])

@@ -67,11 +67,26 @@ fn write(summary: &str, request: &str, params: &[Value]) -> Value {
     })
 }
 
+/// A drill write: like [`write`], answering with the drill's report.
+fn drill_write(summary: &str, request: &str, params: &[Value]) -> Value {
+    let mut op = write(summary, request, params);
+    op["responses"]["200"] = ok("the drill's report as it stands", "DrillReport");
+    op["responses"]["404"] = error("unknown region, service or drill");
+    op["responses"]["409"] = error(
+        "refused: the safety rule (repeat with `force: true`), a region already forced, or the drill is not running",
+    );
+    op["responses"]["422"] = error(
+        "invalid values: duration above `drills.max_duration_secs`, no regions, no vantages configured...",
+    );
+    op
+}
+
 /// The document.
 pub fn document() -> Value {
     let region = param("region", "region name as in `[regions.<name>]`");
     let id = param("id", "override id (`ov-...`)");
     let name = param("name", "managed name, with or without the trailing dot");
+    let drill = param("id", "drill id (`dr-...`)");
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -105,6 +120,12 @@ pub fn document() -> Value {
                 "get": read("one override", "Override", std::slice::from_ref(&id), true),
                 "delete": write("remove an override", "DeleteRequest", std::slice::from_ref(&id)),
             },
+            "/v1/drills": {
+                "get": read("every drill, oldest first", "DrillList", &[], false),
+                "post": drill_write("start a drill: force the regions down until `duration_secs` passes, verify answers from every vantage, roll back, keep a report", "DrillRequest", &[]),
+            },
+            "/v1/drills/{id}": {"get": read("one drill's report", "DrillReport", std::slice::from_ref(&drill), true)},
+            "/v1/drills/{id}/stop": {"post": drill_write("roll the drill back now", "DeleteRequest", std::slice::from_ref(&drill))},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -126,7 +147,7 @@ fn schemas() -> Value {
         json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
     };
     let expires = json!({"type": "integer", "minimum": 1, "maximum": 31_622_400, "description": "seconds until the override lapses by itself"});
-    json!({
+    let mut schemas = json!({
         "Error": {
             "type": "object",
             "required": ["error"],
@@ -146,6 +167,7 @@ fn schemas() -> Value {
             "expires_in_secs": expires,
         }), &["state", "why"]),
         "DeleteRequest": with(json!({}), &["why"]),
+
         "Override": {
             "type": "object",
             "required": ["id", "region", "action", "who", "why", "created", "expires"],
@@ -274,6 +296,99 @@ fn schemas() -> Value {
                 }},
             }
         },
+    });
+    // Separate, or the one json! macro exceeds the recursion limit.
+    if let (Some(map), Value::Object(drills)) = (schemas.as_object_mut(), drill_schemas()) {
+        map.extend(drills);
+    }
+    schemas["DrillRequest"] = with(
+        json!({
+            "regions": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "duration_secs": {"type": "integer", "minimum": 1, "description": "at most `[drills] max_duration_secs` (default 3600)"},
+            "services": {"type": "array", "items": {"type": "string"}, "description": "default: every service using the regions"},
+        }),
+        &["regions", "duration_secs", "why"],
+    );
+    schemas["Status"]["properties"]["drills"] = json!({"type": "object", "properties": {
+                    "active": {"type": "array", "items": {"type": "object"}},
+                    "last_scheduled": {"type": ["object", "null"], "properties": {
+                        "schedule": {"type": "integer"},
+                        "at": {"type": "string", "format": "date-time"},
+                        "drill": {"type": ["string", "null"]},
+                        "result": {"enum": ["pass", "fail"]},
+                        "error": {"type": ["string", "null"]},
+                    }},
+    }});
+    schemas
+}
+
+/// The drill report and list shapes (built in parts: one `json!` for all
+/// of it exceeds the macro recursion limit).
+fn drill_schemas() -> Value {
+    let time = json!({"type": "string", "format": "date-time"});
+    let time_or_null = json!({"type": ["string", "null"], "format": "date-time"});
+    let strings = json!({"type": "array", "items": {"type": "string"}});
+    let phase = json!({"enum": ["running", "rolling_back", "finished"]});
+    let verdict = json!({"enum": ["pending", "pass", "fail"]});
+    let event = json!({"type": "object", "properties": {
+        "at": time,
+        "what": {"enum": ["created", "started", "verified", "verification_failed", "rolled_back", "resumed", "restored", "finished"]},
+        "detail": {"type": "string"},
+    }});
+    let pair = json!({"type": "object", "properties": {
+        "service": {"type": "string"},
+        "vantage": {"type": "string"},
+        "subnet": {"type": "string"},
+        "before": strings,
+        "was_on_drilled": {"type": "boolean"},
+        "during": strings,
+        "after": strings,
+        "convergence_ms": {"type": ["number", "null"], "description": "from the start to the first probe of the final run of probes off the drilled regions"},
+        "restore_ms": {"type": ["number", "null"], "description": "from rollback until answers were back"},
+        "last_on_drilled_ms": {"type": ["number", "null"]},
+        "probes": {"type": "integer"},
+        "result": verdict,
+        "reason": {"type": ["string", "null"]},
+    }});
+    let impact = json!({"type": "object", "properties": {
+        "detection_ms": {"type": "integer", "description": "0: a drill is deliberate"},
+        "max_ttl_secs": {"type": "integer", "description": "cached answers may point at the drilled regions this long"},
+        "max_convergence_ms": {"type": ["number", "null"]},
+        "worst_case_ms": {"type": ["number", "null"], "description": "detection + convergence + TTL"},
+    }});
+    let report = json!({"type": "object", "properties": {
+        "id": {"type": "string"},
+        "regions": strings,
+        "services": strings,
+        "who": {"type": "string"},
+        "why": {"type": "string"},
+        "duration_secs": {"type": "integer"},
+        "scheduled": {"type": ["integer", "null"], "description": "index in `[[drills.schedule]]` for scheduled drills"},
+        "phase": phase,
+        "result": verdict,
+        "created": time,
+        "started": time,
+        "ends_at": time,
+        "rolled_back": time_or_null,
+        "rollback_reason": {"type": ["string", "null"]},
+        "finished": time_or_null,
+        "overrides": strings,
+        "timeline": {"type": "array", "items": event},
+        "pairs": {"type": "array", "items": pair},
+        "impact": impact,
+    }});
+    let summary = json!({"type": "object", "properties": {
+        "id": {"type": "string"},
+        "regions": strings,
+        "phase": phase,
+        "result": verdict,
+        "created": time,
+        "ends_at": time,
+        "failed_pairs": {"type": "integer"},
+    }});
+    json!({
+        "DrillReport": report,
+        "DrillList": {"type": "object", "properties": {"drills": {"type": "array", "items": summary}}},
     })
 }
 

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::auth::Reader;
 use super::errors::{self, ApiError};
-use super::{ApiContext, BODY_LIMIT, openapi, views, writes};
+use super::{ApiContext, BODY_LIMIT, drills, openapi, views, writes};
 
 /// A router that remembers what it serves.
 struct Routes {
@@ -77,6 +77,10 @@ fn routes() -> Routes {
         "/v1/overrides/{id}",
         delete(writes::delete_override),
     )
+    .add("POST", "/v1/drills", post(drills::start))
+    .add("GET", "/v1/drills", get(drills::list))
+    .add("GET", "/v1/drills/{id}", get(drills::show))
+    .add("POST", "/v1/drills/{id}/stop", post(drills::stop))
 }
 
 /// The `(method, path)` pairs the API serves.

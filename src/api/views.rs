@@ -208,6 +208,7 @@ pub fn status_json(ctx: &ApiContext, snapshot: &Snapshot, now: SystemTime) -> Va
             "tokens": control.tokens.names().count(),
             "protect_reads": control.tokens.protect_reads,
         },
+        "drills": ctx.drills.status_json(),
     })
 }
 

@@ -91,7 +91,7 @@ pub struct Attempt<'a> {
 
 impl Attempt<'_> {
     /// Audits a request refused before it reached the publisher, and returns the error.
-    fn invalid(&self, e: ApiError) -> ApiError {
+    pub(super) fn invalid(&self, e: ApiError) -> ApiError {
         self.ctx.audit.record_or_log(&Entry {
             time: SystemTime::now(),
             who: self.who.clone(),
@@ -106,7 +106,7 @@ impl Attempt<'_> {
 
 /// Reads a JSON body: 400 when it is not JSON or lacks `why`, 422 when its
 /// values are wrong. Returns the typed body and the trimmed `why`.
-fn parse_body<T: DeserializeOwned>(
+pub(super) fn parse_body<T: DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(T, String), ApiError> {
     let bytes = body.map_err(|e| {
@@ -195,7 +195,12 @@ async fn submit(ctx: &ApiContext, request: Request) -> Result<Json<Value>, ApiEr
     })))
 }
 
-fn attempt<'a>(ctx: &'a ApiContext, who: &Writer, method: &Method, uri: &Uri) -> Attempt<'a> {
+pub(super) fn attempt<'a>(
+    ctx: &'a ApiContext,
+    who: &Writer,
+    method: &Method,
+    uri: &Uri,
+) -> Attempt<'a> {
     Attempt {
         ctx,
         who: who.0.clone(),

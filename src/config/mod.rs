@@ -17,10 +17,12 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod api;
+mod drills;
 mod health;
 mod traffic;
 
 pub use api::ApiConfig;
+pub use drills::{DrillsConfig, ScheduleConfig};
 pub use health::{CheckConfig, CheckKind, HealthConfig, InitialState, StatusItem, StatusSpec};
 pub use traffic::{
     AllDownConfig, EndpointConfig, GeoConfig, GeoRulesConfig, NetworkLocation, PolicyKind,
@@ -57,6 +59,9 @@ pub struct Config {
     /// Control API access (`[api]`).
     #[serde(default)]
     pub api: ApiConfig,
+    /// Geo-failover drills: limits, vantages, schedule (`[drills]`).
+    #[serde(default)]
+    pub drills: DrillsConfig,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub source: PathBuf,

@@ -3,6 +3,7 @@
 //! API's JSON with `--json`. Errors (the API's own message included) go to
 //! stderr with a non-zero exit.
 
+pub mod drill;
 pub mod http;
 mod render;
 
@@ -118,6 +119,12 @@ pub enum CtlCommand {
         #[command(flatten)]
         change: ChangeArgs,
     },
+    /// Geo-failover drills: start, list, show, stop.
+    Drill {
+        /// What to do.
+        #[command(subcommand)]
+        command: drill::DrillCommand,
+    },
 }
 
 /// `--expires`: a human duration, in whole seconds (at least one).
@@ -204,6 +211,7 @@ fn request_for(command: &CtlCommand) -> (&'static str, String, Option<Value>) {
             format!("/v1/overrides/{}", segment(id)),
             Some(change(c, None)),
         ),
+        CtlCommand::Drill { command } => drill::request_for(command),
     }
 }
 

@@ -13,12 +13,13 @@ pub fn render(command: &CtlCommand, value: &Value) -> String {
         CtlCommand::Services => services(value["services"].as_array().map_or(&[][..], |v| v)),
         CtlCommand::Service { .. } => service(value),
         CtlCommand::Overrides => overrides(value["overrides"].as_array().map_or(&[][..], |v| v)),
+        CtlCommand::Drill { command } => super::drill::render(command, value),
         _ => change(value),
     }
 }
 
 /// Left-aligned columns separated by two spaces; no trailing spaces.
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+pub(super) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -42,7 +43,7 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
 }
 
 /// A JSON scalar as text (`-` for null or missing).
-fn text(v: &Value) -> String {
+pub(super) fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),

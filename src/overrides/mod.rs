@@ -101,6 +101,10 @@ pub struct Override {
     /// When it lapses by itself, if ever.
     #[serde(with = "time::rfc3339_opt", default)]
     pub expires: Option<SystemTime>,
+    /// The drill that created it (`dr-…`), if one did: ending the drill
+    /// removes it. (Removing it any other way rolls the drill back.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<String>,
 }
 
 impl Override {
@@ -124,6 +128,13 @@ pub enum Change {
     Delete(String),
     /// Removes the region's force override (`force clear`).
     ClearForce(String),
+    /// Starts a drill: adds these forced-down overrides together (all or
+    /// none), refusing regions that already have a forced state, which a
+    /// drill's rollback could not give back.
+    StartDrill(Vec<Override>),
+    /// Ends a drill: removes every override it created (none left is fine:
+    /// they may have expired already).
+    EndDrill(String),
 }
 
 impl Change {
@@ -133,6 +144,12 @@ impl Change {
             Change::Create(o) => format!("{} {}", o.action.describe(), o.region),
             Change::Delete(id) => format!("delete {id}"),
             Change::ClearForce(region) => format!("force clear {region}"),
+            Change::StartDrill(list) => {
+                let drill = list.first().and_then(|o| o.drill.as_deref()).unwrap_or("?");
+                let regions: Vec<&str> = list.iter().map(|o| o.region.as_str()).collect();
+                format!("drill {drill}: force down {}", regions.join(" "))
+            }
+            Change::EndDrill(drill) => format!("end drill {drill}"),
         }
     }
 }
@@ -173,6 +190,18 @@ pub enum RequestKind {
         /// The region.
         region: String,
     },
+    /// Force these regions down for a drill, linked to its id.
+    StartDrill {
+        /// The drill's id.
+        drill: String,
+        /// The regions to take out.
+        regions: Vec<String>,
+    },
+    /// Remove every override the drill created.
+    EndDrill {
+        /// The drill's id.
+        drill: String,
+    },
 }
 
 /// What the publisher reports for an applied change.
@@ -191,6 +220,9 @@ pub struct Applied {
     pub created: Option<Override>,
     /// Overrides it removed (deleted, cleared, or replaced by `created`).
     pub removed: Vec<Override>,
+    /// Every override a drill start created (one per region; `created`
+    /// holds the first).
+    pub drill_created: Vec<Override>,
 }
 
 /// Why a change cannot be applied.
@@ -211,6 +243,10 @@ pub enum ChangeError {
         .0.join(", ")
     )]
     Unsafe(Vec<String>),
+    /// A drill cannot take out a region that already has a forced state:
+    /// its rollback would remove the operator's override too.
+    #[error("region {0:?} already has a forced state (or is in another drill); clear it first")]
+    AlreadyForced(String),
     /// The new override set could not be written durably; nothing changed.
     #[error("cannot persist overrides, nothing changed: {0}")]
     Storage(String),
@@ -313,6 +349,24 @@ impl OverrideSet {
                     return Err(ChangeError::NotForced(region.clone()));
                 }
                 next.list.retain(|x| !forced(x));
+            }
+            Change::StartDrill(list) => {
+                for o in list {
+                    if !plan.region_index.contains_key(&o.region) {
+                        return Err(ChangeError::UnknownRegion(o.region.clone()));
+                    }
+                    if next.force_of(&o.region).is_some() {
+                        return Err(ChangeError::AlreadyForced(o.region.clone()));
+                    }
+                    next.list.push(o.clone());
+                }
+                applied.created = list.first().cloned();
+                applied.drill_created = list.clone();
+            }
+            Change::EndDrill(drill) => {
+                let ours = |x: &Override| x.drill.as_deref() == Some(drill.as_str());
+                applied.removed = next.list.iter().filter(|x| ours(x)).cloned().collect();
+                next.list.retain(|x| !ours(x));
             }
         }
         Ok((next, applied))

@@ -285,6 +285,7 @@ mod tests {
             why: "maintenance".into(),
             created: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
             expires: Some(UNIX_EPOCH + Duration::from_secs(1_700_003_600)),
+            drill: None,
         }
     }
 

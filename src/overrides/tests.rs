@@ -61,6 +61,7 @@ fn ov(id: &str, region: &str, action: Action, expires: Option<u64>) -> Override 
         why: "test".into(),
         created: at(0),
         expires: expires.map(at),
+        drill: None,
     }
 }
 
@@ -205,4 +206,39 @@ fn ids_are_fresh_and_well_formed() {
     let id = new_id(&set, &mut rng);
     assert!(id.starts_with("ov-") && id.len() == 15, "{id}");
     assert_ne!(id, new_id(&set, &mut rng));
+}
+
+fn drilled(id: &str, region: &str, drill: &str) -> Override {
+    Override {
+        drill: Some(drill.into()),
+        ..ov(id, region, DOWN, Some(60))
+    }
+}
+
+#[test]
+fn a_drill_starts_all_or_nothing_and_ends_only_its_own_overrides() {
+    let plan = plan();
+    let set = OverrideSet::from_vec(vec![ov("1", "b", UP, None)]);
+    // b is forced up by an operator: the drill must not take it (its
+    // rollback would drop the operator's override), and nothing is added.
+    let start = Change::StartDrill(vec![drilled("2", "a", "dr-1"), drilled("3", "b", "dr-1")]);
+    assert_eq!(
+        set.apply(&plan, &start),
+        Err(ChangeError::AlreadyForced("b".into()))
+    );
+    let set = OverrideSet::from_vec(vec![ov("1", "b", Action::Drain, None)]);
+    let start = Change::StartDrill(vec![drilled("2", "a", "dr-1"), drilled("3", "z", "dr-1")]);
+    let (next, applied) = set.apply(&plan, &start).unwrap();
+    assert_eq!(next.len(), 3);
+    assert_eq!(applied.drill_created.len(), 2);
+    assert_eq!(applied.created.unwrap().id, "2");
+    // Ending it removes its two overrides and leaves the drain.
+    let (ended, applied) = next.apply(&plan, &Change::EndDrill("dr-1".into())).unwrap();
+    assert_eq!(ended, set);
+    assert_eq!(applied.removed.len(), 2);
+    // Ending it again is not an error: it may have expired already.
+    let (again, applied) = ended
+        .apply(&plan, &Change::EndDrill("dr-1".into()))
+        .unwrap();
+    assert_eq!((again, applied.removed.len()), (set, 0));
 }

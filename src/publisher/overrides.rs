@@ -8,8 +8,8 @@ use std::time::SystemTime;
 use super::{Command, Publisher};
 use crate::overrides::audit::{Entry, Outcome};
 use crate::overrides::{
-    Change, ChangeError, Override, Report, Request, RequestKind, expiry_after, new_id,
-    newly_starved,
+    Action, Change, ChangeError, ForceState, Override, OverrideSet, Report, Request, RequestKind,
+    expiry_after, new_id, newly_starved,
 };
 
 impl Publisher {
@@ -30,9 +30,37 @@ impl Publisher {
                 why: request.why.clone(),
                 created: now,
                 expires: request.expires_in_secs.map(|secs| expiry_after(now, secs)),
+                drill: None,
             }),
             RequestKind::Delete { id } => Change::Delete(id),
             RequestKind::ClearForce { region } => Change::ClearForce(region),
+            RequestKind::StartDrill { drill, regions } => {
+                // Ids are minted against the set growing as we go, so the
+                // drill's own overrides never collide with each other.
+                let mut ids = (*self.overrides).clone();
+                let list = regions
+                    .into_iter()
+                    .map(|region| {
+                        let o = Override {
+                            id: new_id(&ids, &mut self.rng),
+                            region,
+                            action: Action::Force {
+                                state: ForceState::Down,
+                            },
+                            who: request.who.clone(),
+                            why: request.why.clone(),
+                            created: now,
+                            expires: request.expires_in_secs.map(|secs| expiry_after(now, secs)),
+                            drill: Some(drill.clone()),
+                        };
+                        ids =
+                            OverrideSet::from_vec(ids.iter().cloned().chain([o.clone()]).collect());
+                        o
+                    })
+                    .collect();
+                Change::StartDrill(list)
+            }
+            RequestKind::EndDrill { drill } => Change::EndDrill(drill),
         };
         let plan = &self.inputs.plan;
         let mut forced_past = Vec::new();
@@ -68,7 +96,14 @@ impl Publisher {
                     self.schedule_expiry(at);
                 }
                 let mut detail = format!("generation {generation}");
-                if let Some(created) = &applied.created {
+                if applied.drill_created.len() > 1 {
+                    let ids: Vec<&str> = applied
+                        .drill_created
+                        .iter()
+                        .map(|o| o.id.as_str())
+                        .collect();
+                    detail += &format!("; created {}", ids.join(" "));
+                } else if let Some(created) = &applied.created {
                     detail += &format!("; created {}", created.id);
                 }
                 for removed in &applied.removed {

@@ -1,0 +1,714 @@
+//! Geo-failover drills (DESIGN §2): take regions out on purpose for a
+//! bounded time, verify from each configured client vantage (real UDP
+//! queries with EDNS Client Subnet to our own DNS listener) that answers
+//! moved off them and came back, and keep a report.
+//!
+//! A drill is a set of forced-down overrides linked to the drill's id and
+//! expiring with it, created and removed through the publisher like any
+//! other override (same safety rule, durability and audit). Everything else
+//! here is control plane: the query path never sees a drill, only the
+//! overrides it made.
+//!
+//! - [`report`]: the report, which is also the drill's durable state.
+//! - [`store`]: reports on disk (`state_dir/drills/<id>.json`).
+//! - [`verify`]: the verification queries and the drill's life (run, roll
+//!   back, restore), including resuming after a restart.
+//! - [`schedule`]: scheduled drills (`drills.schedule` entries).
+
+pub mod report;
+pub mod schedule;
+pub mod store;
+pub mod verify;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use hickory_proto::rr::Name;
+use ipnet::IpNet;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::config::{Config, ConfigError};
+use crate::overrides::time::format as rfc3339;
+use crate::overrides::{ChangeError, Request, RequestKind, expiry_after};
+use crate::publisher::PublisherHandle;
+use crate::snapshot::SnapshotHandle;
+use crate::traffic::TrafficPlan;
+use report::{DrillReport, Impact, Phase, Verdict};
+use schedule::{Schedule, When};
+use store::DrillStore;
+
+/// Shortest probe interval accepted: faster only loads the listener.
+const MIN_PROBE_INTERVAL_MS: u64 = 20;
+
+/// A named client subnet drills are verified from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vantage {
+    /// Its name (`eu`).
+    pub name: String,
+    /// The subnet sent as ECS.
+    pub subnet: IpNet,
+}
+
+/// `[drills]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrillPlan {
+    /// Longest drill allowed.
+    pub max_duration_secs: u64,
+    /// Vantages, in name order.
+    pub vantages: Vec<Vantage>,
+    /// Time between verification rounds.
+    pub probe_interval: Duration,
+    /// Bound on convergence and on restore.
+    pub converge_timeout: Duration,
+    /// Scheduled drills.
+    pub schedules: Vec<Schedule>,
+}
+
+impl Default for DrillPlan {
+    fn default() -> DrillPlan {
+        DrillPlan {
+            max_duration_secs: 3600,
+            vantages: Vec::new(),
+            probe_interval: Duration::from_millis(200),
+            converge_timeout: Duration::from_secs(10),
+            schedules: Vec::new(),
+        }
+    }
+}
+
+/// Validates `[drills]` against the compiled regions and services; every
+/// error names its line and field.
+pub fn compile(config: &Config, plan: &TrafficPlan) -> Result<DrillPlan, Vec<ConfigError>> {
+    let drills = &config.drills;
+    let mut errors = Vec::new();
+    let max = *drills.max_duration_secs.get_ref();
+    if max == 0 {
+        errors.push(config.error_at(
+            drills.max_duration_secs.span(),
+            "drills.max_duration_secs",
+            "must be at least 1",
+        ));
+    }
+    let interval = *drills.probe_interval_ms.get_ref();
+    if !(MIN_PROBE_INTERVAL_MS..=60_000).contains(&interval) {
+        errors.push(config.error_at(
+            drills.probe_interval_ms.span(),
+            "drills.probe_interval_ms",
+            format!("must be between {MIN_PROBE_INTERVAL_MS} and 60000"),
+        ));
+    }
+    let timeout = *drills.converge_timeout_secs.get_ref();
+    if !(1..=3600).contains(&timeout) {
+        errors.push(config.error_at(
+            drills.converge_timeout_secs.span(),
+            "drills.converge_timeout_secs",
+            "must be between 1 and 3600",
+        ));
+    }
+    let mut vantages = Vec::new();
+    for (name, text) in &drills.vantages {
+        let field = format!("drills.vantages.{name}");
+        match text.get_ref().parse::<IpNet>() {
+            // ECS (RFC 7871) forbids address bits beyond the prefix.
+            Ok(net) if net.trunc() != net => errors.push(config.error_at(
+                text.span(),
+                field,
+                format!(
+                    "{net} has bits set beyond its prefix (did you mean {}?)",
+                    net.trunc()
+                ),
+            )),
+            Ok(subnet) => vantages.push(Vantage {
+                name: name.clone(),
+                subnet,
+            }),
+            Err(e) => errors.push(config.error_at(
+                text.span(),
+                field,
+                format!(
+                    "{:?} is not a subnet like \"81.2.69.0/24\": {e}",
+                    text.get_ref()
+                ),
+            )),
+        }
+    }
+    let mut schedules = Vec::new();
+    for (index, spanned) in drills.schedule.iter().enumerate() {
+        let entry = spanned.get_ref();
+        let field = |key: &str| format!("drills.schedule[{index}].{key}");
+        let at = |key: &str, message: String| config.error_at(spanned.span(), field(key), message);
+        if entry.regions.is_empty() {
+            errors.push(at("regions", "name at least one region".into()));
+        }
+        for region in &entry.regions {
+            if !plan.region_index.contains_key(region) {
+                errors.push(at("regions", format!("unknown region {region:?}")));
+            }
+        }
+        for service in entry.services.iter().flatten() {
+            if find_service(plan, service).is_none() {
+                errors.push(at("services", format!("unknown service {service:?}")));
+            }
+        }
+        if entry.duration_secs == 0 || entry.duration_secs > max {
+            errors.push(at(
+                "duration_secs",
+                format!("must be between 1 and drills.max_duration_secs ({max})"),
+            ));
+        }
+        let when = match (&entry.every, &entry.weekday, entry.hour) {
+            (Some(every), None, None) => match humantime::parse_duration(every) {
+                Ok(period) if period >= Duration::from_secs(1) => Some(When::Every(period)),
+                Ok(_) => {
+                    errors.push(at("every", "must be at least 1s".into()));
+                    None
+                }
+                Err(e) => {
+                    errors.push(at("every", format!("{every:?}: {e} (try \"7d\", \"12h\")")));
+                    None
+                }
+            },
+            (None, Some(day), Some(hour)) => {
+                let minute = entry.minute.unwrap_or(0);
+                match schedule::parse_weekday(day) {
+                    _ if hour > 23 => {
+                        errors.push(at("hour", "must be 0-23 (UTC)".into()));
+                        None
+                    }
+                    _ if minute > 59 => {
+                        errors.push(at("minute", "must be 0-59".into()));
+                        None
+                    }
+                    Some(weekday) => Some(When::Weekly {
+                        weekday,
+                        hour,
+                        minute,
+                    }),
+                    None => {
+                        errors.push(at(
+                            "weekday",
+                            format!("{day:?} is not a weekday (mon ... sun)"),
+                        ));
+                        None
+                    }
+                }
+            }
+            _ => {
+                errors.push(at(
+                    "every",
+                    "set either `every` or `weekday` and `hour`".into(),
+                ));
+                None
+            }
+        };
+        if let Some(when) = when {
+            schedules.push(Schedule {
+                index,
+                regions: entry.regions.clone(),
+                services: entry.services.clone(),
+                when,
+                duration_secs: entry.duration_secs,
+                why: entry
+                    .why
+                    .clone()
+                    .filter(|w| !w.trim().is_empty())
+                    .unwrap_or_else(|| format!("scheduled drill (drills.schedule[{index}])")),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(DrillPlan {
+        max_duration_secs: max,
+        vantages,
+        probe_interval: Duration::from_millis(interval),
+        converge_timeout: Duration::from_secs(timeout),
+        schedules,
+    })
+}
+
+/// The service named `name` (trailing dot and case optional).
+pub fn find_service(plan: &TrafficPlan, name: &str) -> Option<usize> {
+    let mut parsed = Name::from_str(name).ok()?;
+    parsed.set_fqdn(true);
+    plan.by_name.get(&parsed.to_lowercase()).copied()
+}
+
+/// A request to start a drill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartDrill {
+    /// Regions to take out.
+    pub regions: Vec<String>,
+    /// How long (capped by `drills.max_duration_secs`).
+    pub duration_secs: u64,
+    /// Why (audited).
+    pub why: String,
+    /// Services to verify (`None`: every service using the regions).
+    pub services: Option<Vec<String>>,
+    /// Start even if the safety rule refuses.
+    pub force: bool,
+    /// Token name, or `schedule`.
+    pub who: String,
+    /// The schedule entry that started it, if any.
+    pub scheduled: Option<usize>,
+}
+
+/// Why a drill could not be started or stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DrillError {
+    /// The request is wrong (duration, empty region list, ...).
+    #[error("{0}")]
+    Invalid(String),
+    /// A named region is not configured.
+    #[error("unknown region {0:?}")]
+    UnknownRegion(String),
+    /// A named service is not configured.
+    #[error("unknown service {0:?}")]
+    UnknownService(String),
+    /// `[drills] vantages` is empty: there is nowhere to verify from.
+    #[error(
+        "no vantages configured: add `[drills] vantages = {{ eu = \"81.2.69.0/24\", ... }}` so drills can be verified"
+    )]
+    NoVantages,
+    /// No drill has this id.
+    #[error("no drill with id {0:?}")]
+    UnknownDrill(String),
+    /// The drill has already rolled back.
+    #[error("drill {0} is not running (it has rolled back already)")]
+    NotRunning(String),
+    /// The publisher refused or failed the override change.
+    #[error("{0}")]
+    Change(#[from] ChangeError),
+    /// The report could not be written.
+    #[error("cannot save the drill report: {0}")]
+    Storage(String),
+}
+
+/// A drill's rollback as requested by `stop`: when and why.
+pub(crate) type Rollback = Option<(SystemTime, String)>;
+
+/// The outcome of the latest scheduled drill.
+#[derive(Debug, Clone)]
+struct ScheduledOutcome {
+    schedule: usize,
+    at: SystemTime,
+    outcome: Result<DrillReport, String>,
+}
+
+/// Mutable manager state.
+#[derive(Debug, Default)]
+struct State {
+    /// Every known report by id (restored ones and new ones).
+    reports: BTreeMap<String, DrillReport>,
+    /// Stop signals of the drills still running.
+    stops: HashMap<String, watch::Sender<Rollback>>,
+    /// For `/v1/status`.
+    last_scheduled: Option<ScheduledOutcome>,
+}
+
+/// What the drills share.
+#[derive(Debug)]
+struct Inner {
+    store: DrillStore,
+    publisher: PublisherHandle,
+    snapshot: SnapshotHandle,
+    /// Our own DNS listener, queried by the verifier.
+    dns: SocketAddr,
+    state: Mutex<State>,
+    rng: Mutex<fastrand::Rng>,
+}
+
+/// The drill manager: starts, stops, lists drills; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Drills {
+    inner: Arc<Inner>,
+}
+
+impl Drills {
+    /// Opens `state_dir/drills`, restores every report, resumes the drills
+    /// that were running when the server stopped (their overrides were
+    /// restored by the publisher, with their expiry), and starts the
+    /// schedule. `dns` is our own listener. Must run inside a tokio runtime.
+    pub fn open(
+        state_dir: &std::path::Path,
+        publisher: PublisherHandle,
+        snapshot: SnapshotHandle,
+        dns: SocketAddr,
+    ) -> std::io::Result<Drills> {
+        let store = DrillStore::open(state_dir)?;
+        let restored = store.load_all();
+        let drills = Drills {
+            inner: Arc::new(Inner {
+                store,
+                publisher,
+                snapshot,
+                dns: verify::loopback_for(dns),
+                state: Mutex::new(State::default()),
+                rng: Mutex::new(fastrand::Rng::new()),
+            }),
+        };
+        for mut report in restored {
+            if report.phase != Phase::Finished {
+                report.event(SystemTime::now(), "resumed", Some("after a restart".into()));
+                tracing::info!(
+                    drill = report.id,
+                    phase = report.phase.as_str(),
+                    "resuming drill"
+                );
+                drills.spawn_runner(report);
+            } else {
+                drills.state().reports.insert(report.id.clone(), report);
+            }
+        }
+        for schedule in drills.inner.snapshot.load().drills.schedules.clone() {
+            tokio::spawn(schedule::run(drills.clone(), schedule));
+        }
+        Ok(drills)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere must not take drills down with it.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a drill: validate, sample the answers before, save the
+    /// report, create the overrides (safety rule and all), then verify in
+    /// the background. Returns the report as it stands once the regions are
+    /// out.
+    pub async fn start(&self, request: StartDrill) -> Result<DrillReport, DrillError> {
+        let snapshot = self.inner.snapshot.load_full();
+        let settings = snapshot.drills.clone();
+        let plan = &snapshot.plan;
+        let mut regions: Vec<String> = Vec::new();
+        for region in &request.regions {
+            if !plan.region_index.contains_key(region) {
+                return Err(DrillError::UnknownRegion(region.clone()));
+            }
+            if !regions.contains(region) {
+                regions.push(region.clone());
+            }
+        }
+        if regions.is_empty() {
+            return Err(DrillError::Invalid(
+                "`regions` must name at least one region".into(),
+            ));
+        }
+        if request.duration_secs == 0 || request.duration_secs > settings.max_duration_secs {
+            return Err(DrillError::Invalid(format!(
+                "`duration_secs` must be between 1 and {} (drills.max_duration_secs)",
+                settings.max_duration_secs
+            )));
+        }
+        if settings.vantages.is_empty() {
+            return Err(DrillError::NoVantages);
+        }
+        let drilled: Vec<usize> = regions.iter().map(|r| plan.region_index[r]).collect();
+        let services: Vec<usize> = match &request.services {
+            Some(names) => {
+                let mut list = Vec::new();
+                for name in names {
+                    let s = find_service(plan, name)
+                        .ok_or_else(|| DrillError::UnknownService(name.clone()))?;
+                    if !list.contains(&s) {
+                        list.push(s);
+                    }
+                }
+                list
+            }
+            None => (0..plan.services.len())
+                .filter(|&s| plan.services[s].regions.iter().any(|r| drilled.contains(r)))
+                .collect(),
+        };
+        if services.is_empty() {
+            return Err(DrillError::Invalid(format!(
+                "no service uses {}: there is nothing to verify",
+                regions.join(", ")
+            )));
+        }
+        let id = self.new_id();
+        let created = SystemTime::now();
+        let targets = verify::Targets::new(plan, &regions, &services, &settings.vantages);
+        let pairs = targets.sample_before(self.inner.dns).await;
+        let mut report = DrillReport {
+            id: id.clone(),
+            regions: regions.clone(),
+            services: services
+                .iter()
+                .map(|&s| plan.services[s].name.to_string())
+                .collect(),
+            who: request.who.clone(),
+            why: request.why.clone(),
+            duration_secs: request.duration_secs,
+            scheduled: request.scheduled,
+            phase: Phase::Running,
+            result: Verdict::Pending,
+            created,
+            started: created,
+            ends_at: expiry_after(created, request.duration_secs),
+            rolled_back: None,
+            rollback_reason: None,
+            finished: None,
+            overrides: Vec::new(),
+            timeline: Vec::new(),
+            pairs,
+            impact: Impact {
+                detection_ms: 0,
+                max_ttl_secs: services
+                    .iter()
+                    .map(|&s| plan.services[s].ttl)
+                    .max()
+                    .unwrap_or(0),
+                max_convergence_ms: None,
+                worst_case_ms: None,
+            },
+        };
+        report.event(
+            created,
+            "created",
+            Some(format!("by {}: {}", request.who, request.why)),
+        );
+        // Saved before the overrides exist, so a crash right after they are
+        // published still leaves a drill to resume and roll back.
+        self.inner
+            .store
+            .save(&report)
+            .map_err(|e| DrillError::Storage(e.to_string()))?;
+        let change = self
+            .inner
+            .publisher
+            .change_overrides(Request {
+                kind: RequestKind::StartDrill {
+                    drill: id.clone(),
+                    regions: regions.clone(),
+                },
+                who: request.who.clone(),
+                why: format!("drill {id}: {}", request.why),
+                force: request.force,
+                expires_in_secs: Some(request.duration_secs),
+            })
+            .await;
+        let applied = match change {
+            Ok(applied) => applied,
+            Err(e) => {
+                // Nothing happened: forget the drill.
+                let _ = std::fs::remove_file(self.inner.store.path(&id));
+                return Err(e.into());
+            }
+        };
+        report.started = SystemTime::now();
+        let created_overrides = applied.applied.drill_created;
+        if let Some(at) = created_overrides.first().and_then(|o| o.expires) {
+            report.ends_at = at;
+        }
+        report.overrides = created_overrides.iter().map(|o| o.id.clone()).collect();
+        report.event(
+            report.started,
+            "started",
+            Some(format!(
+                "{} forced down until {} (generation {}; overrides {})",
+                regions.join(", "),
+                rfc3339(report.ends_at),
+                applied.generation,
+                report.overrides.join(" ")
+            )),
+        );
+        self.persist(&report);
+        tracing::info!(
+            drill = id,
+            regions = regions.join(" "),
+            who = request.who,
+            "drill started"
+        );
+        self.spawn_runner(report.clone());
+        Ok(report)
+    }
+
+    /// Stops a running drill now: its overrides are removed (audited as
+    /// `who`'s change), and verification moves on to the restore phase.
+    pub async fn stop(&self, id: &str, who: &str, why: &str) -> Result<DrillReport, DrillError> {
+        let signal = {
+            let state = self.state();
+            let report = state
+                .reports
+                .get(id)
+                .ok_or_else(|| DrillError::UnknownDrill(id.into()))?;
+            if report.phase != Phase::Running {
+                return Err(DrillError::NotRunning(id.into()));
+            }
+            state.stops.get(id).cloned()
+        };
+        self.inner
+            .publisher
+            .change_overrides(Request {
+                kind: RequestKind::EndDrill { drill: id.into() },
+                who: who.into(),
+                why: format!("stop drill {id}: {why}"),
+                force: false,
+                expires_in_secs: None,
+            })
+            .await?;
+        let at = SystemTime::now();
+        if let Some(signal) = signal {
+            signal.send_replace(Some((at, format!("stopped by {who}: {why}"))));
+        }
+        // The runner records the rollback at its next round; show it now.
+        let mut report = self
+            .get(id)
+            .ok_or_else(|| DrillError::UnknownDrill(id.into()))?;
+        if report.phase == Phase::Running {
+            report.phase = Phase::RollingBack;
+            report.rolled_back = Some(at);
+            report.rollback_reason = Some(format!("stopped by {who}: {why}"));
+        }
+        Ok(report)
+    }
+
+    /// One report.
+    pub fn get(&self, id: &str) -> Option<DrillReport> {
+        self.state().reports.get(id).cloned()
+    }
+
+    /// Every report, oldest first.
+    pub fn list(&self) -> Vec<DrillReport> {
+        let mut list: Vec<DrillReport> = self.state().reports.values().cloned().collect();
+        list.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        list
+    }
+
+    /// Waits until the drill's report is final (or the drill is unknown).
+    pub async fn wait_finished(&self, id: &str) -> Result<DrillReport, String> {
+        loop {
+            match self.get(id) {
+                Some(report) if report.phase == Phase::Finished => return Ok(report),
+                Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                None => return Err(format!("drill {id} disappeared")),
+            }
+        }
+    }
+
+    /// The `drills` section of `/v1/status`: active drills and the latest
+    /// scheduled outcome.
+    pub fn status_json(&self) -> Value {
+        let state = self.state();
+        let active: Vec<Value> = state
+            .reports
+            .values()
+            .filter(|r| r.phase != Phase::Finished)
+            .map(|r| json!({"id": r.id, "regions": r.regions, "phase": r.phase.as_str(), "ends_at": rfc3339(r.ends_at)}))
+            .collect();
+        let last = state.last_scheduled.as_ref().map(|s| match &s.outcome {
+            Ok(report) => json!({
+                "schedule": s.schedule,
+                "at": rfc3339(s.at),
+                "drill": report.id,
+                "result": report.result.as_str(),
+                "error": Value::Null,
+            }),
+            Err(e) => json!({
+                "schedule": s.schedule,
+                "at": rfc3339(s.at),
+                "drill": Value::Null,
+                "result": "fail",
+                "error": e,
+            }),
+        });
+        json!({"active": active, "last_scheduled": last})
+    }
+
+    /// Records a scheduled drill's outcome for `/v1/status`.
+    fn record_scheduled(&self, schedule: usize, outcome: Result<DrillReport, String>) {
+        self.state().last_scheduled = Some(ScheduledOutcome {
+            schedule,
+            at: SystemTime::now(),
+            outcome,
+        });
+    }
+
+    /// Updates the in-memory copy and saves the report durably (a failed
+    /// save is logged: the drill goes on, and its overrides expire anyway).
+    fn persist(&self, report: &DrillReport) {
+        self.update(report);
+        if let Err(e) = self.inner.store.save(report) {
+            tracing::error!(drill = report.id, error = %e, "cannot save drill report");
+        }
+    }
+
+    /// Updates the in-memory copy only (between saves).
+    fn update(&self, report: &DrillReport) {
+        let mut state = self.state();
+        if report.phase == Phase::Finished {
+            state.stops.remove(&report.id);
+        }
+        state.reports.insert(report.id.clone(), report.clone());
+    }
+
+    fn spawn_runner(&self, report: DrillReport) {
+        let (tx, rx) = watch::channel(None);
+        {
+            let mut state = self.state();
+            state.stops.insert(report.id.clone(), tx);
+            state.reports.insert(report.id.clone(), report.clone());
+        }
+        tokio::spawn(verify::run(self.clone(), report, rx));
+    }
+
+    /// A fresh id: `dr-` and 12 hex digits.
+    fn new_id(&self) -> String {
+        let mut rng = self.inner.rng.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let id = format!("dr-{:012x}", rng.u64(..) & 0xffff_ffff_ffff);
+            if !self.state().reports.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile_text(drills: &str) -> Result<DrillPlan, Vec<ConfigError>> {
+        let text = format!(
+            "version = 1\n[server]\ndns_listen = [\"127.0.0.1:0\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = \"z\"\nstate_dir = \"s\"\n{drills}"
+        );
+        let config = Config::parse(&text, std::path::Path::new("/etc/sy.toml")).unwrap();
+        compile(&config, &TrafficPlan::default())
+    }
+
+    #[test]
+    fn defaults_and_errors_that_name_line_and_field() {
+        let plan = compile_text("").unwrap();
+        assert_eq!(plan, DrillPlan::default());
+        let errors = compile_text(
+            "[drills]\nvantages = { eu = \"81.2.69.1/24\", us = \"nope\" }\nprobe_interval_ms = 5\n[[drills.schedule]]\nregions = [\"mars\"]\nevery = \"2s\"\nduration_secs = 9999\n",
+        )
+        .unwrap_err();
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        let all = text.join("\n");
+        assert!(
+            all.contains(
+                "/etc/sy.toml:8: drills.vantages.eu: 81.2.69.1/24 has bits set beyond its prefix"
+            ),
+            "{all}"
+        );
+        assert!(
+            all.contains("drills.vantages.us: \"nope\" is not a subnet"),
+            "{all}"
+        );
+        assert!(
+            all.contains(":9: drills.probe_interval_ms: must be between 20"),
+            "{all}"
+        );
+        assert!(
+            all.contains("drills.schedule[0].regions: unknown region \"mars\""),
+            "{all}"
+        );
+        assert!(all.contains("drills.schedule[0].duration_secs"), "{all}");
+    }
+}

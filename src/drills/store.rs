@@ -1,0 +1,75 @@
+//! Drill reports on disk: `state_dir/drills/<id>.json`, each written whole
+//! by write-temp, fsync, rename, fsync-dir (DESIGN §3.3), so a crash leaves
+//! the previous version or the new one. Running drills are restored from
+//! these files after a restart.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::report::DrillReport;
+
+/// The sub-directory of the state dir holding reports.
+pub const DRILLS_DIR: &str = "drills";
+
+/// Reads and writes reports in one directory.
+#[derive(Debug, Clone)]
+pub struct DrillStore {
+    dir: PathBuf,
+}
+
+impl DrillStore {
+    /// Uses `state_dir/drills`, creating it if missing.
+    pub fn open(state_dir: &Path) -> io::Result<DrillStore> {
+        let dir = state_dir.join(DRILLS_DIR);
+        fs::create_dir_all(&dir)?;
+        Ok(DrillStore { dir })
+    }
+
+    /// The report file of drill `id`.
+    pub fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// Saves `report` durably, replacing its previous version.
+    pub fn save(&self, report: &DrillReport) -> io::Result<()> {
+        let mut text = serde_json::to_vec_pretty(report).map_err(io::Error::other)?;
+        text.push(b'\n');
+        let tmp = self.dir.join(format!("{}.json.tmp", report.id));
+        {
+            let mut file = File::create(&tmp)?;
+            file.write_all(&text)?;
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, self.path(&report.id))?;
+        File::open(&self.dir)?.sync_all()
+    }
+
+    /// Every readable report, oldest first. Unreadable files are logged and
+    /// skipped: a damaged report must not stop the server from starting
+    /// (the overrides it created are in `overrides.json`, and expire anyway).
+    pub fn load_all(&self) -> Vec<DrillReport> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut reports: Vec<DrillReport> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter_map(|path| {
+                let parsed = fs::read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()));
+                match parsed {
+                    Ok(report) => Some(report),
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), error = %e, "skipping unreadable drill report");
+                        None
+                    }
+                }
+            })
+            .collect();
+        reports.sort_by(|a: &DrillReport, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        reports
+    }
+}

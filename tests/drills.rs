@@ -1,0 +1,493 @@
+//! Geo-failover drills end to end: real UDP queries (with ECS) and real
+//! HTTP against a server started on loopback port 0.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::api::{ALICE, ZONE, call, error_code};
+use common::{TestServer, make_query, udp, zones_dir};
+use hickory_proto::rr::RecordType;
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+use serde_json::{Value, json};
+
+const EU: &str = "81.2.69.0/24";
+const US: &str = "216.160.83.0/24";
+const AP: &str = "202.196.224.0/24";
+
+/// Three regions, four vantages (eu, us, ap, and `other`, which no rule
+/// knows and so gets the default), a geo service, and `extra` appended.
+fn config(tokens: &Path, drills_extra: &str, extra: &str) -> String {
+    format!(
+        r#"
+[api]
+tokens_file = {tokens:?}
+
+[drills]
+max_duration_secs = 120
+probe_interval_ms = 100
+vantages = {{ eu = "{EU}", us = "{US}", ap = "{AP}", other = "100.64.0.0/24" }}
+{drills_extra}
+
+[geo.networks]
+"{EU}" = {{ country = "GB", continent = "EU" }}
+"{US}" = {{ country = "US", continent = "NA" }}
+"{AP}" = {{ country = "SG", continent = "AS" }}
+
+[regions.us-east]
+endpoints = [{{ address = "192.0.2.1" }}]
+[regions.eu-west]
+endpoints = [{{ address = "198.51.100.1" }}]
+[regions.ap-south]
+endpoints = [{{ address = "203.0.113.1" }}]
+
+[services."geo.example.com"]
+policy = "geo"
+ttl = 30
+[services."geo.example.com".geo]
+default = ["us-east", "eu-west"]
+continent = {{ EU = ["eu-west", "us-east"], NA = ["us-east", "eu-west"], AS = ["ap-south", "us-east"] }}
+
+{extra}
+"#,
+        tokens = tokens.display().to_string()
+    )
+}
+
+/// A server and the temp dirs it needs.
+struct Setup {
+    server: TestServer,
+    _zones: tempfile::TempDir,
+}
+
+impl Setup {
+    fn start(drills_extra: &str, extra: &str) -> Setup {
+        let zones = zones_dir(&[("example.com", ZONE)]);
+        let tokens = zones.path().join("tokens");
+        std::fs::write(&tokens, format!("alice:{ALICE}\n")).unwrap();
+        let server = TestServer::start_traffic(zones.path(), &config(&tokens, drills_extra, extra));
+        Setup {
+            server,
+            _zones: zones,
+        }
+    }
+
+    fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        call(self.server.api, method, path, Some(ALICE), body)
+    }
+
+    fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, value) = self.api(method, path, body);
+        assert_eq!(status, 200, "{method} {path}: {value}");
+        value
+    }
+
+    fn start_drill(&self, body: Value) -> Value {
+        self.ok("POST", "/v1/drills", Some(body))
+    }
+
+    /// Polls the report until it is finished (bounded).
+    fn wait_finished(&self, id: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let report = self.ok("GET", &format!("/v1/drills/{id}"), None);
+            if report["phase"] == "finished" {
+                return report;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "drill {id} did not finish in {within:?}: {report:#}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The A answers for `name` from a client in `subnet`.
+    fn answers_from(&self, name: &str, subnet: &str) -> Vec<String> {
+        ecs_answers(self.server.addr, name, subnet)
+    }
+
+    fn state_dir(&self) -> std::path::PathBuf {
+        self.server.dir.path().join("state")
+    }
+}
+
+fn ecs_answers(addr: SocketAddr, name: &str, subnet: &str) -> Vec<String> {
+    let mut msg = make_query(name, RecordType::A, Some(1232));
+    let subnet: ClientSubnet = subnet.parse().unwrap();
+    msg.edns
+        .as_mut()
+        .unwrap()
+        .options_mut()
+        .insert(EdnsOption::Subnet(subnet));
+    let reply = udp(addr, &msg);
+    let mut out: Vec<String> = reply.answers.iter().map(|r| r.data.to_string()).collect();
+    out.sort();
+    out
+}
+
+fn pair<'a>(report: &'a Value, service: &str, vantage: &str) -> &'a Value {
+    report["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["service"] == service && p["vantage"] == vantage)
+        .unwrap_or_else(|| panic!("no pair {service} × {vantage} in {report:#}"))
+}
+
+fn events(report: &Value) -> Vec<String> {
+    report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["what"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_geo_drill_from_four_vantages_passes_and_reports_convergence() {
+    let s = Setup::start("", "");
+    assert_eq!(s.answers_from("geo.example.com.", EU), ["198.51.100.1"]);
+    let started =
+        s.start_drill(json!({"regions": ["eu-west"], "duration_secs": 2, "why": "practice"}));
+    let id = started["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("dr-"), "{started}");
+    assert_eq!(started["phase"], "running");
+    assert_eq!(started["services"], json!(["geo.example.com."]));
+    assert_eq!(started["overrides"].as_array().unwrap().len(), 1);
+    // During the drill, Europe goes to its next region; the override is
+    // linked to the drill.
+    assert_eq!(s.answers_from("geo.example.com.", EU), ["192.0.2.1"]);
+    let overrides = s.ok("GET", "/v1/overrides", None);
+    assert_eq!(overrides["overrides"][0]["drill"], id.as_str());
+    assert_eq!(overrides["overrides"][0]["state"], "down");
+    let status = s.ok("GET", "/v1/status", None);
+    assert_eq!(status["drills"]["active"][0]["id"], id.as_str());
+
+    let report = s.wait_finished(&id, Duration::from_secs(20));
+    assert_eq!(report["result"], "pass", "{report:#}");
+    assert_eq!(report["pairs"].as_array().unwrap().len(), 4);
+    let eu = pair(&report, "geo.example.com.", "eu");
+    assert_eq!(eu["before"], json!(["198.51.100.1"]));
+    assert_eq!(eu["was_on_drilled"], true);
+    assert_eq!(eu["during"], json!(["192.0.2.1"]));
+    assert_eq!(eu["after"], json!(["198.51.100.1"]));
+    let convergence = eu["convergence_ms"].as_f64().unwrap();
+    let restore = eu["restore_ms"].as_f64().unwrap();
+    println!("eu convergence {convergence} ms, restore {restore} ms");
+    assert!(convergence < 1000.0 && restore < 1000.0, "{eu}");
+    for vantage in ["us", "ap", "other"] {
+        let p = pair(&report, "geo.example.com.", vantage);
+        assert_eq!(p["result"], "pass", "{p}");
+        assert_eq!(p["was_on_drilled"], false, "{p}");
+        assert_eq!(p["before"], p["after"], "{p}");
+    }
+    assert_eq!(
+        pair(&report, "geo.example.com.", "ap")["during"],
+        json!(["203.0.113.1"])
+    );
+    assert_eq!(report["rollback_reason"], "expired");
+    assert_eq!(report["impact"]["detection_ms"], 0);
+    assert_eq!(report["impact"]["max_ttl_secs"], 30);
+    assert_eq!(
+        events(&report),
+        [
+            "created",
+            "started",
+            "verified",
+            "rolled_back",
+            "restored",
+            "finished"
+        ]
+    );
+    // Rolled back: answers and overrides are as before; the report is on disk.
+    assert_eq!(s.answers_from("geo.example.com.", EU), ["198.51.100.1"]);
+    assert!(
+        s.ok("GET", "/v1/overrides", None)["overrides"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let saved: Value = serde_json::from_slice(
+        &std::fs::read(s.state_dir().join(format!("drills/{id}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["result"], "pass");
+    let list = s.ok("GET", "/v1/drills", None);
+    assert_eq!(list["drills"][0]["id"], id.as_str());
+    assert_eq!(list["drills"][0]["result"], "pass");
+    // The audit log has the drill's start and end.
+    let audit = std::fs::read_to_string(s.state_dir().join("audit.log")).unwrap();
+    assert!(
+        audit.contains(&format!("drill {id}: force down eu-west")),
+        "{audit}"
+    );
+    assert!(
+        audit.contains(&format!("end drill {id}")) || audit.contains("\"expired\""),
+        "{audit}"
+    );
+}
+
+#[test]
+fn an_unsafe_drill_is_refused_and_leaves_nothing_behind() {
+    let s = Setup::start("", "");
+    let (status, body) = s.api(
+        "POST",
+        "/v1/drills",
+        Some(json!({"regions": ["eu-west", "us-east", "ap-south"], "duration_secs": 5, "why": "too much"})),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(error_code(&body), "unsafe_change");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("geo.example.com")
+    );
+    assert!(
+        s.ok("GET", "/v1/drills", None)["drills"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.ok("GET", "/v1/overrides", None)["overrides"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Bad requests: duration over the cap, unknown region, no token.
+    let (status, body) = s.api(
+        "POST",
+        "/v1/drills",
+        Some(json!({"regions": ["eu-west"], "duration_secs": 121, "why": "long"})),
+    );
+    assert_eq!(
+        (status, error_code(&body)),
+        (422, "invalid_field"),
+        "{body}"
+    );
+    let (status, body) = s.api(
+        "POST",
+        "/v1/drills",
+        Some(json!({"regions": ["mars"], "duration_secs": 5, "why": "x"})),
+    );
+    assert_eq!(
+        (status, error_code(&body)),
+        (404, "unknown_region"),
+        "{body}"
+    );
+    let (status, _) = call(
+        s.server.api,
+        "POST",
+        "/v1/drills",
+        None,
+        Some(json!({"regions": ["eu-west"], "duration_secs": 5, "why": "x"})),
+    );
+    assert_eq!(status, 401);
+    // Forced, it runs (and is stopped at once).
+    let forced = s.start_drill(
+        json!({"regions": ["eu-west", "us-east", "ap-south"], "duration_secs": 5, "why": "evacuate", "force": true}),
+    );
+    let id = forced["id"].as_str().unwrap();
+    s.ok(
+        "POST",
+        &format!("/v1/drills/{id}/stop"),
+        Some(json!({"why": "enough"})),
+    );
+    let report = s.wait_finished(id, Duration::from_secs(20));
+    assert_eq!(report["rollback_reason"], "stopped by alice: enough");
+}
+
+#[test]
+fn stop_rolls_back_at_once_and_answers_return() {
+    let s = Setup::start("", "");
+    let started =
+        s.start_drill(json!({"regions": ["eu-west"], "duration_secs": 60, "why": "stop me"}));
+    let id = started["id"].as_str().unwrap();
+    assert_eq!(s.answers_from("geo.example.com.", EU), ["192.0.2.1"]);
+    // A second drill on the same region is refused while this one runs.
+    let (status, body) = s.api(
+        "POST",
+        "/v1/drills",
+        Some(json!({"regions": ["eu-west"], "duration_secs": 5, "why": "again"})),
+    );
+    assert_eq!(
+        (status, error_code(&body)),
+        (409, "region_forced"),
+        "{body}"
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    let stopped = s.ok(
+        "POST",
+        &format!("/v1/drills/{id}/stop"),
+        Some(json!({"why": "done early"})),
+    );
+    assert_eq!(stopped["phase"], "rolling_back");
+    // Rolled back before the stop answered.
+    assert_eq!(s.answers_from("geo.example.com.", EU), ["198.51.100.1"]);
+    assert!(
+        s.ok("GET", "/v1/overrides", None)["overrides"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let report = s.wait_finished(id, Duration::from_secs(20));
+    assert_eq!(report["result"], "pass", "{report:#}");
+    assert_eq!(report["rollback_reason"], "stopped by alice: done early");
+    let (status, body) = s.api(
+        "POST",
+        &format!("/v1/drills/{id}/stop"),
+        Some(json!({"why": "again"})),
+    );
+    assert_eq!((status, error_code(&body)), (409, "drill_not_running"));
+    let (status, body) = s.api("GET", "/v1/drills/dr-000000000000", None);
+    assert_eq!((status, error_code(&body)), (404, "unknown_drill"));
+}
+
+#[test]
+fn a_restart_mid_drill_resumes_and_rolls_back_on_time() {
+    let s = Setup::start("", "");
+    let started =
+        s.start_drill(json!({"regions": ["eu-west"], "duration_secs": 3, "why": "restart test"}));
+    let id = started["id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(500));
+    let Setup { server, _zones } = s;
+    let s = Setup {
+        server: server.restart(),
+        _zones,
+    };
+    // Still out after the restart, and the drill is running again.
+    assert_eq!(s.answers_from("geo.example.com.", EU), ["192.0.2.1"]);
+    let report = s.ok("GET", &format!("/v1/drills/{id}"), None);
+    assert_eq!(report["phase"], "running", "{report:#}");
+    assert!(events(&report).contains(&"resumed".to_string()));
+    let report = s.wait_finished(&id, Duration::from_secs(20));
+    assert_eq!(report["result"], "pass", "{report:#}");
+    // Rolled back on time: within a second of the planned end.
+    let ends_at = humantime::parse_rfc3339(report["ends_at"].as_str().unwrap()).unwrap();
+    let rolled_back = humantime::parse_rfc3339(report["rolled_back"].as_str().unwrap()).unwrap();
+    let late = rolled_back.duration_since(ends_at).unwrap_or_default();
+    assert!(late < Duration::from_secs(1), "rolled back {late:?} late");
+    assert_eq!(s.answers_from("geo.example.com.", EU), ["198.51.100.1"]);
+    assert!(
+        s.ok("GET", "/v1/overrides", None)["overrides"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_drill_on_a_service_without_fallback_fails_naming_the_vantage() {
+    // Europe's only region is eu-west, and all_down is fail_open: with
+    // eu-west out, Europe is answered with every endpoint, eu-west's too.
+    let bad = r#"
+[services."bad.example.com"]
+policy = "geo"
+all_down = "fail_open"
+[services."bad.example.com".geo]
+default = ["us-east"]
+continent = { EU = ["eu-west"] }
+"#;
+    let s = Setup::start("converge_timeout_secs = 1", bad);
+    let started = s.start_drill(json!({
+        "regions": ["eu-west"], "duration_secs": 2, "why": "find the gap",
+        "services": ["bad.example.com"],
+    }));
+    let id = started["id"].as_str().unwrap();
+    let report = s.wait_finished(id, Duration::from_secs(20));
+    assert_eq!(report["result"], "fail", "{report:#}");
+    let eu = pair(&report, "bad.example.com.", "eu");
+    assert_eq!(eu["result"], "fail");
+    let reason = eu["reason"].as_str().unwrap();
+    println!("failure reason: {reason}");
+    assert!(
+        reason.contains("eu-west") && reason.contains("198.51.100.1"),
+        "{reason}"
+    );
+    for vantage in ["us", "ap", "other"] {
+        assert_eq!(pair(&report, "bad.example.com.", vantage)["result"], "pass");
+    }
+    assert!(events(&report).contains(&"verification_failed".to_string()));
+    // Rolled back all the same.
+    assert_eq!(s.answers_from("bad.example.com.", EU), ["198.51.100.1"]);
+}
+
+#[test]
+fn a_scheduled_drill_runs_and_keeps_its_report() {
+    let schedule = r#"
+[[drills.schedule]]
+regions = ["ap-south"]
+every = "2s"
+duration_secs = 1
+why = "weekly practice, sped up"
+"#;
+    let s = Setup::start(schedule, "");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let last = loop {
+        let status = s.ok("GET", "/v1/status", None);
+        let last = status["drills"]["last_scheduled"].clone();
+        if !last.is_null() {
+            break last;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled drill ran: {status:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(last["result"], "pass", "{last}");
+    assert_eq!(last["schedule"], 0);
+    let id = last["drill"].as_str().unwrap();
+    let report = s.ok("GET", &format!("/v1/drills/{id}"), None);
+    assert_eq!(report["who"], "schedule");
+    assert_eq!(report["scheduled"], 0);
+    assert_eq!(report["why"], "weekly practice, sped up");
+    assert_eq!(
+        pair(&report, "geo.example.com.", "ap")["during"],
+        json!(["192.0.2.1"])
+    );
+    assert!(s.state_dir().join(format!("drills/{id}.json")).exists());
+}
+
+/// A child process killed when the test ends, whatever happens.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn demo_drill_runs_as_a_subprocess_and_passes() {
+    let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["demo", "--drill", "--drill-secs", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start switchyard demo");
+    let mut child = KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "demo did not finish within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "demo failed: {status}\n{out}\n{err}");
+    assert!(out.contains("result: PASS"), "{out}");
+    assert!(out.contains("eu-west"), "{out}");
+    // It printed what to try, with the ports it bound.
+    assert!(out.contains("dig @127.0.0.1 -p "), "{out}");
+}
