@@ -208,6 +208,106 @@ pub(super) fn attempt<'a>(
     }
 }
 
+/// A region write's body: the fields every such write shares, and the
+/// change it asks for.
+trait RegionWrite: DeserializeOwned {
+    /// Seconds until the override lapses; `None` for never.
+    fn expires_in_secs(&self) -> Option<u64>;
+    /// Whether the caller overrides the safety rule.
+    fn force(&self) -> bool;
+    /// The change for `region`, or 422 when the body's values are wrong.
+    fn kind(&self, region: String) -> Result<RequestKind, ApiError>;
+}
+
+impl RegionWrite for WeightBody {
+    fn expires_in_secs(&self) -> Option<u64> {
+        self.expires_in_secs
+    }
+    fn force(&self) -> bool {
+        self.force
+    }
+    fn kind(&self, region: String) -> Result<RequestKind, ApiError> {
+        if self.weight > MAX_WEIGHT {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                format!("`weight` must be between 0 and {MAX_WEIGHT}"),
+            ));
+        }
+        let action = Action::Weight {
+            weight: self.weight,
+        };
+        Ok(RequestKind::Set { region, action })
+    }
+}
+
+impl RegionWrite for DrainBody {
+    fn expires_in_secs(&self) -> Option<u64> {
+        self.expires_in_secs
+    }
+    fn force(&self) -> bool {
+        self.force
+    }
+    fn kind(&self, region: String) -> Result<RequestKind, ApiError> {
+        Ok(RequestKind::Set {
+            region,
+            action: Action::Drain,
+        })
+    }
+}
+
+impl RegionWrite for ForceBody {
+    fn expires_in_secs(&self) -> Option<u64> {
+        self.expires_in_secs
+    }
+    fn force(&self) -> bool {
+        self.force
+    }
+    fn kind(&self, region: String) -> Result<RequestKind, ApiError> {
+        let state = match self.state {
+            ForceArg::Up => ForceState::Up,
+            ForceArg::Down => ForceState::Down,
+            ForceArg::Clear if self.expires_in_secs.is_some() => {
+                return Err(ApiError::invalid(
+                    "invalid_field",
+                    "`expires_in_secs` does not apply to `clear`",
+                ));
+            }
+            ForceArg::Clear => return Ok(RequestKind::ClearForce { region }),
+        };
+        let action = Action::Force { state };
+        Ok(RequestKind::Set { region, action })
+    }
+}
+
+/// The shared path of every region write: validate the region and the
+/// body (auditing a refusal), then hand the change to the publisher.
+async fn region_write<B: RegionWrite>(
+    ctx: ApiContext,
+    writer: Writer,
+    method: Method,
+    uri: Uri,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let at = attempt(&ctx, &writer, &method, &uri);
+    let (kind, body, why) = (|| {
+        let region = param(path)?;
+        known_region(&ctx, &region)?;
+        let (body, why): (B, String) = parse_body(body)?;
+        check_expiry(body.expires_in_secs())?;
+        Ok((body.kind(region)?, body, why))
+    })()
+    .map_err(|e| at.invalid(e))?;
+    let request = Request {
+        kind,
+        who: writer.0,
+        why,
+        force: body.force(),
+        expires_in_secs: body.expires_in_secs(),
+    };
+    submit(&ctx, request).await
+}
+
 /// `PUT /v1/regions/{region}/weight`.
 pub async fn put_weight(
     State(ctx): State<ApiContext>,
@@ -217,34 +317,7 @@ pub async fn put_weight(
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let at = attempt(&ctx, &writer, &method, &uri);
-    let (region, body, why) = (|| {
-        let region = param(path)?;
-        known_region(&ctx, &region)?;
-        let (body, why): (WeightBody, String) = parse_body(body)?;
-        if body.weight > MAX_WEIGHT {
-            return Err(ApiError::invalid(
-                "invalid_field",
-                format!("`weight` must be between 0 and {MAX_WEIGHT}"),
-            ));
-        }
-        check_expiry(body.expires_in_secs)?;
-        Ok((region, body, why))
-    })()
-    .map_err(|e| at.invalid(e))?;
-    let request = Request {
-        kind: RequestKind::Set {
-            region,
-            action: Action::Weight {
-                weight: body.weight,
-            },
-        },
-        who: writer.0,
-        why,
-        force: body.force,
-        expires_in_secs: body.expires_in_secs,
-    };
-    submit(&ctx, request).await
+    region_write::<WeightBody>(ctx, writer, method, uri, path, body).await
 }
 
 /// `POST /v1/regions/{region}/drain`.
@@ -256,26 +329,7 @@ pub async fn post_drain(
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let at = attempt(&ctx, &writer, &method, &uri);
-    let (region, body, why) = (|| {
-        let region = param(path)?;
-        known_region(&ctx, &region)?;
-        let (body, why): (DrainBody, String) = parse_body(body)?;
-        check_expiry(body.expires_in_secs)?;
-        Ok((region, body, why))
-    })()
-    .map_err(|e| at.invalid(e))?;
-    let request = Request {
-        kind: RequestKind::Set {
-            region,
-            action: Action::Drain,
-        },
-        who: writer.0,
-        why,
-        force: body.force,
-        expires_in_secs: body.expires_in_secs,
-    };
-    submit(&ctx, request).await
+    region_write::<DrainBody>(ctx, writer, method, uri, path, body).await
 }
 
 /// `POST /v1/regions/{region}/force`.
@@ -287,42 +341,7 @@ pub async fn post_force(
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let at = attempt(&ctx, &writer, &method, &uri);
-    let (region, body, why) = (|| {
-        let region = param(path)?;
-        known_region(&ctx, &region)?;
-        let (body, why): (ForceBody, String) = parse_body(body)?;
-        check_expiry(body.expires_in_secs)?;
-        if matches!(body.state, ForceArg::Clear) && body.expires_in_secs.is_some() {
-            return Err(ApiError::invalid(
-                "invalid_field",
-                "`expires_in_secs` does not apply to `clear`",
-            ));
-        }
-        Ok((region, body, why))
-    })()
-    .map_err(|e| at.invalid(e))?;
-    let kind = match body.state {
-        ForceArg::Up | ForceArg::Down => RequestKind::Set {
-            region,
-            action: Action::Force {
-                state: if matches!(body.state, ForceArg::Up) {
-                    ForceState::Up
-                } else {
-                    ForceState::Down
-                },
-            },
-        },
-        ForceArg::Clear => RequestKind::ClearForce { region },
-    };
-    let request = Request {
-        kind,
-        who: writer.0,
-        why,
-        force: body.force,
-        expires_in_secs: body.expires_in_secs,
-    };
-    submit(&ctx, request).await
+    region_write::<ForceBody>(ctx, writer, method, uri, path, body).await
 }
 
 /// `DELETE /v1/overrides/{id}`.
