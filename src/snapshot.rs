@@ -18,6 +18,7 @@ use crate::api::auth::Tokens;
 use crate::config::{Config, ConfigError};
 use crate::geo::GeoDb;
 use crate::health::HealthPlan;
+use crate::metrics::answers::AnswerMetrics;
 use crate::overrides::OverrideSet;
 use crate::traffic::{HealthInputs, TrafficPlan, TrafficState, compile};
 use crate::zone::{Zone, ZoneError, load_zones_dir};
@@ -62,7 +63,11 @@ impl ZoneSet {
 }
 
 /// The immutable routing table: everything a query needs, precompiled.
-#[derive(Debug)]
+///
+/// Cloning is cheap (shared parts are `Arc`s; the per-region state is
+/// copied) and is for `explain`, which answers from a copy that records no
+/// metrics.
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Increases by one with every publish, so operators can see swaps happen.
     pub generation: u64,
@@ -82,6 +87,8 @@ pub struct Snapshot {
     pub fast: Arc<FastTable>,
     /// The operator overrides `state` was computed with (for the API).
     pub overrides: Arc<OverrideSet>,
+    /// Where managed answers are counted (laid out like `plan`).
+    pub answers: Arc<AnswerMetrics>,
 }
 
 impl Snapshot {
@@ -115,6 +122,16 @@ impl Snapshot {
             geo: inputs.geo.clone(),
             edns_udp_payload: inputs.config.server.edns_udp_payload.max(512),
             fast: inputs.fast.clone(),
+            answers: inputs.answers.clone(),
+        }
+    }
+
+    /// A copy that answers identically but counts nothing, for `explain`
+    /// (asking why must not look like traffic).
+    pub fn without_metrics(&self) -> Snapshot {
+        Snapshot {
+            answers: Arc::new(AnswerMetrics::disabled()),
+            ..self.clone()
         }
     }
 }
@@ -157,6 +174,9 @@ pub struct Inputs {
     pub health: Arc<HealthPlan>,
     /// Control API tokens from `[api]` (control plane only; never in a snapshot).
     pub tokens: Arc<Tokens>,
+    /// Answer counters for `plan` (disabled when `[metrics] query_metrics`
+    /// is off).
+    pub answers: Arc<AnswerMetrics>,
 }
 
 impl Inputs {
@@ -193,11 +213,16 @@ impl Inputs {
             fast: Arc::new(FastTable::default()),
             health: Arc::new(health),
             tokens: Arc::new(tokens),
+            answers: Arc::new(AnswerMetrics::disabled()),
         };
         // Templates come from the full path, which needs a snapshot to run on;
         // health does not matter for them (policy answers are never templated).
+        // Its answer counters stay disabled: precompiling is not traffic.
         let probe = Snapshot::build(&inputs, &HealthInputs::new(), 0, SystemTime::UNIX_EPOCH);
         inputs.fast = Arc::new(FastTable::build(&probe));
+        if inputs.config.metrics.query_metrics {
+            inputs.answers = Arc::new(AnswerMetrics::register(&inputs.plan));
+        }
         Ok(inputs)
     }
 }

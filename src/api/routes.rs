@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::auth::Reader;
 use super::errors::{self, ApiError};
-use super::{ApiContext, BODY_LIMIT, openapi, views, writes};
+use super::{ApiContext, BODY_LIMIT, explain, openapi, prometheus, views, writes};
 
 /// A router that remembers what it serves.
 struct Routes {
@@ -77,6 +77,8 @@ fn routes() -> Routes {
         "/v1/overrides/{id}",
         delete(writes::delete_override),
     )
+    .add("GET", "/metrics", get(prometheus::on_api))
+    .add("GET", "/v1/explain", get(explain::explain))
 }
 
 /// The `(method, path)` pairs the API serves.
