@@ -83,6 +83,7 @@ pub fn install() -> bool {
             match metrics::set_global_recorder(recorder) {
                 Ok(()) => {
                     names::describe();
+                    names::preregister();
                     metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"))
                         .set(1.0);
                     Some(handle)

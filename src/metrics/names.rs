@@ -123,6 +123,25 @@ pub(super) fn describe() {
     describe_gauge!(BUILD_INFO, "Switchyard version (always 1)");
 }
 
+/// Registers the control-plane counters whose labels are known up front,
+/// so their series exist (at 0) from the start and `rate()` and
+/// dashboards see them before the first event.
+pub(super) fn preregister() {
+    for to in ["up", "down"] {
+        metrics::counter!(TRANSITIONS, "to" => to).increment(0);
+    }
+    for result in ["success", "failure"] {
+        metrics::counter!(RELOADS, "result" => result).increment(0);
+    }
+    for result in ["ok", "refused", "failed", "expired"] {
+        metrics::counter!(OVERRIDE_CHANGES, "result" => result).increment(0);
+    }
+    metrics::counter!(QUERY_LOG_DROPPED).increment(0);
+    metrics::counter!(SNAPSHOT_PUBLISHES).increment(0);
+    metrics::gauge!(OVERRIDES_ACTIVE).set(0.0);
+    metrics::gauge!(TCP_OPEN).set(0.0);
+}
+
 /// The `# HELP` text of the query latency histogram, which the exporter
 /// does not render (see [`super::histogram`]).
 pub const QUERY_DURATION_HELP: &str =
