@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use crate::answer::{Transport, read_client_subnet};
 use crate::config::QueryLogConfig;
 use crate::metrics::names;
+use crate::metrics::query::rcode_name;
 
 /// Bytes of a query or response kept per entry; longer messages are cut
 /// (the writer then logs what it can decode).
@@ -101,7 +102,7 @@ impl Entry {
             (None, _) => (Value::Null, Value::Null),
             (Some(_), None) => (json!("unparsed"), Value::Null),
             (Some(_), Some(r)) => (
-                json!(r.metadata.response_code.to_string()),
+                json!(rcode_name(u16::from(r.metadata.response_code))),
                 r.answers
                     .iter()
                     .map(|rr| json!(format!("{} {}", rr.record_type(), rr.data)))

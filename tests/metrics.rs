@@ -537,7 +537,7 @@ fn the_query_log_samples_one_in_n() {
     for line in &lines {
         assert_eq!(line["qname"], "ns1.example.com.");
         assert_eq!(line["qtype"], "A");
-        assert_eq!(line["rcode"], "No Error");
+        assert_eq!(line["rcode"], "NOERROR");
         assert_eq!(line["answer"], json!(["A 192.0.2.53"]));
         assert_eq!(line["client"], "127.0.0.1");
         assert_eq!(line["transport"], "tcp");

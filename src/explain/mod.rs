@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 
 use crate::answer::{QueryMeta, Transport, respond};
 use crate::geo::code_str;
+use crate::metrics::query::rcode_name;
 use crate::snapshot::Snapshot;
 use crate::traffic::Client;
 use crate::traffic::policy::{Family, decide};
@@ -218,7 +219,7 @@ fn answer(snapshot: &Snapshot, question: &Question, seed: u64) -> Value {
             _ => None,
         });
     json!({
-        "rcode": response.metadata.response_code.to_string(),
+        "rcode": rcode_name(u16::from(response.metadata.response_code)),
         "authoritative": response.metadata.authoritative,
         "records": records(&response.answers),
         "authority": records(&response.authorities),

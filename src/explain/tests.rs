@@ -96,7 +96,7 @@ fn static_names_and_unparsable_clients() {
         1,
     );
     assert_eq!(value["service"], Value::Null);
-    assert_eq!(value["answer"]["rcode"], "No Error");
+    assert_eq!(value["answer"]["rcode"], "NOERROR");
     assert!(ClientSpec::parse("nope").is_err());
     assert_eq!(
         ClientSpec::parse("81.2.69.77/24"),

@@ -57,6 +57,16 @@ const RCODES: [&str; 8] = [
 const BADVERS: usize = 6;
 const OTHER_RCODE: usize = 7;
 
+/// The conventional mnemonic of a response code (`NOERROR`, `NXDOMAIN`,
+/// ...), as in metric labels, explain and the query log.
+pub fn rcode_name(code: u16) -> String {
+    match code {
+        0..=5 => RCODES[code as usize].to_string(),
+        16 => "BADVERS".to_string(),
+        other => format!("RCODE{other}"),
+    }
+}
+
 /// Cells in a transport's table.
 const CELLS: usize = QTYPES.len() * RCODES.len();
 
