@@ -11,6 +11,8 @@
 //!                                  v                                           |
 //!                              publisher (sole writer) --ArcSwap::store--------+
 //! DNS packet --> server::{udp,tcp} --> answer::respond(snapshot.load(), ..) --> packet
+//!                      \--> metrics::query::QueryRecorder (per worker, flushed per batch)
+//!                      \--> querylog (sampled, try_send) --> writer thread --> JSON lines
 //!
 //! HTTP --> api --Request--> publisher: safety rule, overrides::store (fsync), publish, overrides::audit
 //! ```
@@ -30,6 +32,11 @@
 //! - [`api`]: the HTTP control API and its OpenAPI document.
 //! - [`control`]: control-plane status shared by the publisher and the API.
 //! - [`ctl`]: `switchyard ctl`, the API's command-line client.
+//! - [`metrics`]: Prometheus metrics; recording on the query path without
+//!   allocating or locking.
+//! - [`explain`]: why a client gets its answer, from the query path itself.
+//! - [`querylog`]: the sampled query log and its background writer.
+//! - [`logging`]: the `tracing` subscriber from `[log]`.
 
 #![forbid(unsafe_code)]
 
