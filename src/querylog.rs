@@ -57,7 +57,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Copies (up to [`MAX_BYTES`] of) a query and its response.
+    /// Copies (up to 512 bytes of) a query and its response.
     pub fn new(
         transport: Transport,
         source: SocketAddr,

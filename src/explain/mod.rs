@@ -6,7 +6,7 @@
 //! as a real query and answered by [`crate::answer::respond`] on the
 //! current snapshot; the policy's [`decide`] is run again with the same
 //! random seed, which reproduces the decision the answer was built from.
-//! Around those two results, [`candidates`] describes every region the
+//! Around those two results, `candidates` describes every region the
 //! policy considered: its health, weight, overrides, and why it was or was
 //! not chosen.
 //!
