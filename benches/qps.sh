@@ -18,6 +18,10 @@
 #   (QPS median/min/max, ratio vs NSD, latency, CPU, server µs/query, loss).
 #
 # Environment:
+#   SWITCHYARD_METRICS_AB=1  also run a second Switchyard target,
+#                     `switchyard-nometrics`, with `[metrics] query_metrics = false`,
+#                     interleaved with `switchyard` (query metrics on, the default):
+#                     what recording per-query metrics costs in QPS
 #   PEERS_SH          peers.sh to use (default: ../../shared/bench/peers.sh
 #                     relative to this script, i.e. next to the repository)
 #   SWITCHYARD_BIN    use this binary instead of building one
@@ -56,7 +60,7 @@ trap 'rm -f "$LAUNCHER"' EXIT
 cat > "$LAUNCHER" <<LAUNCH
 #!/bin/sh
 set -e
-zone=\$1 port=\$2 threads=\$3 dir=\$4
+zone=\$1 port=\$2 threads=\$3 dir=\$4 query_metrics=\${5:-true}
 mkdir -p "\$dir/zones" "\$dir/state"
 cat > "\$dir/switchyard.toml" <<CONF
 version = 1
@@ -66,6 +70,10 @@ api_listen = "127.0.0.1:0"
 zones_dir = "\$dir/zones"
 state_dir = "\$dir/state"
 udp_workers = \$threads
+[metrics]
+query_metrics = \$query_metrics
+[log]
+level = "warn"
 CONF
 if [ "${SWITCHYARD_APP:-weighted}" = weighted ]; then
     grep -v '^app ' "\$zone" > "\$dir/zones/example.test.zone"
@@ -91,6 +99,10 @@ exec "$BIN" serve --config "\$dir/switchyard.toml"
 LAUNCH
 chmod +x "$LAUNCHER"
 RUN="$LAUNCHER {zone} {port} {threads} {dir}"
+EXTRA=()
+if [ "${SWITCHYARD_METRICS_AB:-0}" = 1 ]; then
+    EXTRA=(--run "switchyard-nometrics=$RUN false")
+fi
 
 echo "qps.sh: $BIN ($(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)), peers: $PEERS_SH" >&2
-bash "$PEERS_SH" -s nsd,echo -m pinned,app,blast,tcp --run "switchyard=$RUN" "$@"
+bash "$PEERS_SH" -s nsd,echo -m pinned,app,blast,tcp --run "switchyard=$RUN" "${EXTRA[@]}" "$@"

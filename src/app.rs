@@ -3,13 +3,16 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::api::{ApiContext, ApiServer};
 use crate::drills::Drills;
 use crate::health::{self, HealthChecker};
+use crate::metrics::query::Observer;
 use crate::overrides::store::{StateError, restore};
 use crate::publisher::{Publisher, PublisherHandle};
+use crate::querylog::QueryLog;
 use crate::server::DnsServer;
 use crate::snapshot::{Inputs, LoadError, SnapshotHandle};
 
@@ -32,6 +35,10 @@ pub struct App {
     pub health: HealthChecker,
     /// Geo-failover drills (running, restored and scheduled).
     pub drills: Drills,
+    /// The `/metrics`-only listener of `[metrics] listen`, if configured.
+    pub metrics: Option<ApiServer>,
+    /// The sampled query log of `[log.queries]`, if configured.
+    pub query_log: Option<Arc<QueryLog>>,
 }
 
 /// How to start.
@@ -59,6 +66,22 @@ pub enum StartError {
     ApiBind {
         /// `server.api_listen`.
         addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The `[metrics] listen` address could not be bound.
+    #[error("cannot bind metrics listener {addr}: {source}")]
+    MetricsBind {
+        /// `metrics.listen`.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The query log file could not be opened.
+    #[error("cannot open the query log {path}: {source}")]
+    QueryLog {
+        /// `log.queries.path`.
+        path: String,
         /// Why.
         source: std::io::Error,
     },
@@ -90,7 +113,11 @@ impl App {
     /// restart never answers with a target that was down.
     pub fn start_with(config_path: &Path, options: StartOptions) -> Result<App, StartError> {
         let started = Instant::now();
+        // Before anything registers metric handles (loading registers the
+        // answer counters), or they would record nowhere.
+        crate::metrics::install();
         let inputs = Inputs::load(config_path)?;
+        let observe = (inputs.config.metrics.clone(), inputs.config.log.clone());
         let server_config = inputs.config.server.clone();
         let durable = restore(
             &server_config.state_dir,
@@ -109,7 +136,20 @@ impl App {
         let snapshot = publisher.snapshot();
         let control = publisher.control();
         let plans = publisher.health_plan();
-        let dns = DnsServer::bind(&server_config, snapshot.clone())?;
+        let query_log = match &observe.1.queries {
+            Some(config) => {
+                Some(
+                    QueryLog::start(config).map_err(|source| StartError::QueryLog {
+                        path: config.path.display().to_string(),
+                        source,
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let observer = Observer::new(observe.0.query_metrics, query_log.clone());
+        let dns = DnsServer::bind(&server_config, snapshot.clone(), observer)?;
+        crate::metrics::spawn_upkeep();
         let publisher = publisher.spawn();
         let health = HealthChecker::start(
             plans,
@@ -148,6 +188,13 @@ impl App {
                 source,
             }
         })?;
+        let metrics = match observe.0.listen {
+            Some(addr) => Some(
+                ApiServer::bind_metrics(addr)
+                    .map_err(|source| StartError::MetricsBind { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(App {
             dns,
             api_addr: api.local_addr,
@@ -156,6 +203,8 @@ impl App {
             snapshot,
             health,
             drills,
+            metrics,
+            query_log,
         })
     }
 }

@@ -56,6 +56,28 @@ pub struct Located {
     pub prefix: Option<u8>,
 }
 
+/// Where a client location came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocationSource {
+    /// A `[geo.networks]` entry from the config.
+    Networks,
+    /// The MaxMind-format database.
+    Database,
+    /// No source knows the address.
+    Unknown,
+}
+
+impl LocationSource {
+    /// The name `explain` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocationSource::Networks => "geo.networks",
+            LocationSource::Database => "database",
+            LocationSource::Unknown => "unknown",
+        }
+    }
+}
+
 /// A longest-prefix-match table from networks to values.
 #[derive(Debug, Clone)]
 pub struct CidrTable<T> {
@@ -293,6 +315,17 @@ impl GeoDb {
             };
         }
         self.locate_in_database(addr).unwrap_or_default()
+    }
+
+    /// Which source [`GeoDb::locate`] answers `addr` from, for `explain`.
+    pub fn source_of(&self, addr: IpAddr) -> LocationSource {
+        if self.networks.lookup(addr).is_some() {
+            return LocationSource::Networks;
+        }
+        match self.locate_in_database(addr) {
+            Some(found) if found.location != Location::default() => LocationSource::Database,
+            _ => LocationSource::Unknown,
+        }
     }
 
     fn locate_in_database(&self, addr: IpAddr) -> Option<Located> {

@@ -11,6 +11,8 @@
 //!                                  v                                           |
 //!                              publisher (sole writer) --ArcSwap::store--------+
 //! DNS packet --> server::{udp,tcp} --> answer::respond(snapshot.load(), ..) --> packet
+//!                      \--> metrics::query::QueryRecorder (per worker, flushed per batch)
+//!                      \--> querylog (sampled, try_send) --> writer thread --> JSON lines
 //!
 //! HTTP --> api --Request--> publisher: safety rule, overrides::store (fsync), publish, overrides::audit
 //! drills --StartDrill/EndDrill Request--> publisher; drills::verify --UDP+ECS--> own DNS listener
@@ -34,6 +36,11 @@
 //! - [`drills`]: geo-failover drills: forced-down overrides with an expiry,
 //!   verified by querying our own DNS listener from client vantages (ECS).
 //! - [`demo`]: `switchyard demo`, a self-contained local demo.
+//! - [`metrics`]: Prometheus metrics; recording on the query path without
+//!   allocating or locking.
+//! - [`explain`]: why a client gets its answer, from the query path itself.
+//! - [`querylog`]: the sampled query log and its background writer.
+//! - [`logging`]: the `tracing` subscriber from `[log]`.
 
 #![forbid(unsafe_code)]
 
@@ -45,10 +52,14 @@ pub mod control;
 pub mod ctl;
 pub mod demo;
 pub mod drills;
+pub mod explain;
 pub mod geo;
 pub mod health;
+pub mod logging;
+pub mod metrics;
 pub mod overrides;
 pub mod publisher;
+pub mod querylog;
 pub mod server;
 pub mod snapshot;
 pub mod traffic;

@@ -88,12 +88,8 @@ fn check(config: &std::path::Path) -> ExitCode {
 }
 
 fn serve(config: PathBuf, options: StartOptions) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    // `[log]` decides the format and level, so it is read before anything logs.
+    switchyard::logging::init_from(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -122,6 +118,9 @@ fn serve(config: PathBuf, options: StartOptions) -> ExitCode {
             tracing::info!(%addr, "serving DNS over UDP and TCP");
         }
         tracing::info!(addr = %app.api_addr, "serving the control API over HTTP");
+        if let Some(metrics) = &app.metrics {
+            tracing::info!(addr = %metrics.local_addr, "serving Prometheus metrics at /metrics");
+        }
         wait_for_signals(&app, signals).await;
         tracing::info!("shutting down");
         ExitCode::SUCCESS

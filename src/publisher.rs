@@ -177,8 +177,9 @@ impl Publisher {
     ) -> Publisher {
         let (health_plan, _) = watch::channel(inputs.health.clone());
         let overrides = Arc::new(std::mem::take(&mut durable.overrides));
+        let started = std::time::Instant::now();
         let first = Snapshot::build_with(&inputs, &health, &overrides, 1, SystemTime::now());
-        metrics::gauge!("switchyard_snapshot_generation").set(1.0);
+        crate::metrics::control::record_publish(None, &first, started.elapsed());
         let control = Arc::new(ArcSwap::from_pointee(ControlStatus {
             tokens: inputs.tokens.clone(),
             last_reload: None,
@@ -282,7 +283,9 @@ impl Publisher {
 
     /// Builds a snapshot from the current inputs and health and swaps it in.
     fn publish(&mut self) -> u64 {
-        let generation = self.snapshot.load().generation + 1;
+        let previous = self.snapshot.load_full();
+        let generation = previous.generation + 1;
+        let started = std::time::Instant::now();
         let next = Snapshot::build_with(
             &self.inputs,
             &self.health,
@@ -290,10 +293,19 @@ impl Publisher {
             generation,
             SystemTime::now(),
         );
+        let build = started.elapsed();
+        crate::metrics::control::record_publish(Some(&previous), &next, build);
+        let available = next.state.regions.iter().filter(|r| r.available()).count();
         self.snapshot.store(Arc::new(next));
         self.last_publish = Some(Instant::now());
-        metrics::gauge!("switchyard_snapshot_generation").set(generation as f64);
-        tracing::debug!(generation, "published snapshot");
+        tracing::info!(
+            generation,
+            build_us = build.as_micros() as u64,
+            regions_available = available,
+            regions = self.inputs.plan.regions.len(),
+            overrides = self.overrides.iter().count(),
+            "published snapshot"
+        );
         generation
     }
 

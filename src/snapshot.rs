@@ -19,6 +19,7 @@ use crate::config::{Config, ConfigError};
 use crate::drills::DrillPlan;
 use crate::geo::GeoDb;
 use crate::health::HealthPlan;
+use crate::metrics::answers::AnswerMetrics;
 use crate::overrides::OverrideSet;
 use crate::traffic::{HealthInputs, TrafficPlan, TrafficState, compile};
 use crate::zone::{Zone, ZoneError, load_zones_dir};
@@ -63,7 +64,11 @@ impl ZoneSet {
 }
 
 /// The immutable routing table: everything a query needs, precompiled.
-#[derive(Debug)]
+///
+/// Cloning is cheap (shared parts are `Arc`s; the per-region state is
+/// copied) and is for `explain`, which answers from a copy that records no
+/// metrics.
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Increases by one with every publish, so operators can see swaps happen.
     pub generation: u64,
@@ -86,6 +91,8 @@ pub struct Snapshot {
     /// Drill settings from `[drills]` (control plane only; carried here so
     /// drills follow reloads like everything else).
     pub drills: Arc<DrillPlan>,
+    /// Where managed answers are counted (laid out like `plan`).
+    pub answers: Arc<AnswerMetrics>,
 }
 
 impl Snapshot {
@@ -120,6 +127,16 @@ impl Snapshot {
             edns_udp_payload: inputs.config.server.edns_udp_payload.max(512),
             fast: inputs.fast.clone(),
             drills: inputs.drills.clone(),
+            answers: inputs.answers.clone(),
+        }
+    }
+
+    /// A copy that answers identically but counts nothing, for `explain`
+    /// (asking why must not look like traffic).
+    pub fn without_metrics(&self) -> Snapshot {
+        Snapshot {
+            answers: Arc::new(AnswerMetrics::disabled()),
+            ..self.clone()
         }
     }
 }
@@ -164,6 +181,9 @@ pub struct Inputs {
     pub tokens: Arc<Tokens>,
     /// `[drills]`, validated against the regions and services.
     pub drills: Arc<DrillPlan>,
+    /// Answer counters for `plan` (disabled when `[metrics] query_metrics`
+    /// is off).
+    pub answers: Arc<AnswerMetrics>,
 }
 
 impl Inputs {
@@ -208,11 +228,16 @@ impl Inputs {
             health: Arc::new(health),
             tokens: Arc::new(tokens),
             drills: Arc::new(drills),
+            answers: Arc::new(AnswerMetrics::disabled()),
         };
         // Templates come from the full path, which needs a snapshot to run on;
         // health does not matter for them (policy answers are never templated).
+        // Its answer counters stay disabled: precompiling is not traffic.
         let probe = Snapshot::build(&inputs, &HealthInputs::new(), 0, SystemTime::UNIX_EPOCH);
         inputs.fast = Arc::new(FastTable::build(&probe));
+        if inputs.config.metrics.query_metrics {
+            inputs.answers = Arc::new(AnswerMetrics::register(&inputs.plan));
+        }
         Ok(inputs)
     }
 }

@@ -1,5 +1,7 @@
 //! The fast path allocates nothing per query: a counting allocator watches
-//! `respond_into` answer static names, NXDOMAIN and managed names.
+//! `respond_into` answer static names, NXDOMAIN and managed names, and the
+//! listeners' recording of each query (metrics into pre-registered
+//! handles, answers by region, a query log sampling every query).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -7,6 +9,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use switchyard::answer::{QueryMeta, Transport, respond_into};
+use switchyard::metrics::query::Observer;
+use switchyard::querylog::QueryLog;
 use switchyard::snapshot::{Inputs, Snapshot};
 
 thread_local! {
@@ -92,6 +96,8 @@ fn fast_path_answers_without_allocating() {
         );
     let config = dir.path().join("switchyard.toml");
     std::fs::write(&config, text).unwrap();
+    // The real recorder, installed first, so answer counters are live handles.
+    assert!(switchyard::metrics::install());
     let inputs = Inputs::load(&config).unwrap();
     let snapshot = Snapshot::build(
         &inputs,
@@ -123,6 +129,9 @@ fn fast_path_answers_without_allocating() {
         ),
         ("multivalue", packet("pool.example.com.", 1, false)),
     ];
+    // Every query sampled into the log: the worst case for the query path.
+    let log = QueryLog::with_writer(1, 1024, Box::new(std::io::sink())).unwrap();
+    let mut recorder = Observer::new(true, Some(log.clone())).recorder(Transport::Udp);
     for (what, query) in &queries {
         // Warm up once (first use may size buffers), then count.
         assert!(
@@ -131,7 +140,11 @@ fn fast_path_answers_without_allocating() {
         );
         let before = allocations();
         for _ in 0..100 {
+            // As a UDP worker does it: time the batch, answer, record, flush.
+            let started = recorder.batch_start();
             assert!(respond_into(&snapshot, query, &meta, &mut rng, &mut out));
+            recorder.query(query, Some(&out), meta.source, started);
+            recorder.batch_end(started, 1);
         }
         assert_eq!(
             allocations() - before,
@@ -139,4 +152,16 @@ fn fast_path_answers_without_allocating() {
             "{what} allocated on the query path"
         );
     }
+    // The recording really happened.
+    let text = switchyard::metrics::render();
+    assert!(
+        text.contains("switchyard_queries_total{transport=\"udp\",qtype=\"A\",rcode=\"NOERROR\"}"),
+        "{text}"
+    );
+    assert!(text.contains("service=\"app.example.com\""), "{text}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while log.written() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(log.written() > 0, "nothing reached the query log");
 }

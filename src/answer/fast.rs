@@ -646,8 +646,16 @@ fn managed(
     }
     if count == 0 {
         negative(&snapshot.fast, entry, out, packet, q, 0);
+        snapshot
+            .answers
+            .record(service, svc, &snapshot.state, &decision);
         return Some(decision.scope);
     }
+    // Counted only once the fast path is sure to answer: a fallback
+    // decides (and counts) again on the full path.
+    snapshot
+        .answers
+        .record(service, svc, &snapshot.state, &decision);
     emit(out, packet, q, true, 0, [count as u16, 0, 0]);
     let ttl = svc.ttl.to_be_bytes();
     for octets in &found[..count] {

@@ -22,7 +22,8 @@ pub(crate) fn answer(
 ) {
     let snapshot = resolver.snapshot;
     let plan = &snapshot.plan;
-    let service = &plan.services[service];
+    let index = service;
+    let service = &plan.services[index];
     if !matches!(
         qtype,
         RecordType::A | RecordType::AAAA | RecordType::CNAME | RecordType::ANY
@@ -47,6 +48,9 @@ pub(crate) fn answer(
         &snapshot.geo,
         resolver.rng,
     );
+    snapshot
+        .answers
+        .record(index, service, &snapshot.state, &decision);
     resolver.out.ecs_scope = resolver.out.ecs_scope.max(decision.scope);
     resolver.out.dynamic = true;
 

@@ -8,11 +8,15 @@
 //! - [`errors`]: the one error shape.
 //! - `drills`: the drill endpoints (start, list, show, stop).
 //! - [`openapi`]: the OpenAPI 3 document served at `/v1/openapi.json`.
+//! - `prometheus`: `GET /metrics`, also servable on a listener of its own.
+//! - `explain`: `GET /v1/explain`, why a client gets the answer it gets.
 
 pub mod auth;
 mod drills;
 pub mod errors;
+mod explain;
 pub mod openapi;
+mod prometheus;
 pub mod routes;
 mod views;
 mod writes;
@@ -64,12 +68,22 @@ pub struct ApiServer {
 impl ApiServer {
     /// Binds `addr` and serves the API. Must run inside a tokio runtime.
     pub fn bind(addr: SocketAddr, context: ApiContext) -> io::Result<ApiServer> {
+        ApiServer::bind_router(addr, routes::router(context))
+    }
+
+    /// Binds `addr` and serves only `GET /metrics` (`[metrics] listen`).
+    /// Must run inside a tokio runtime.
+    pub fn bind_metrics(addr: SocketAddr) -> io::Result<ApiServer> {
+        ApiServer::bind_router(addr, prometheus::router())
+    }
+
+    /// Binds `addr` and serves `app` on it.
+    fn bind_router(addr: SocketAddr, app: axum::Router) -> io::Result<ApiServer> {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let local_addr = listener.local_addr()?;
         let (shutdown, stop) = oneshot::channel::<()>();
-        let app = routes::router(context);
         tokio::spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async {

@@ -23,6 +23,10 @@ fn param(name: &str, description: &str) -> Value {
     json!({"name": name, "in": "path", "required": true, "description": description, "schema": {"type": "string"}})
 }
 
+fn query_param(name: &str, description: &str, required: bool, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": required, "description": description, "schema": schema})
+}
+
 fn body(schema: &str) -> Value {
     json!({
         "required": true,
@@ -116,6 +120,29 @@ pub fn document() -> Value {
             "/v1/services": {"get": read("every managed name", "ServiceList", &[], false)},
             "/v1/services/{name}": {"get": read("one managed name", "Service", &[name], true)},
             "/v1/overrides": {"get": read("active overrides, oldest first", "OverrideList", &[], false)},
+            "/v1/explain": {"get": {
+                "summary": "why a client gets the answer it gets: its location, the policy, every candidate region and the final answer (from the query path itself)",
+                "parameters": [
+                    query_param("name", "the name asked (trailing dot optional)", true, json!({"type": "string"})),
+                    query_param("type", "the record type asked (default A)", false, json!({"type": "string", "default": "A"})),
+                    query_param("client", "a resolver's address (`81.2.69.7`), or a client subnet as sent in ECS (`81.2.69.0/24`)", true, json!({"type": "string"})),
+                    query_param("seed", "seed for weighted and multivalue draws (default random; echoed back)", false, json!({"type": "integer", "minimum": 0})),
+                ],
+                "security": [{}, {"bearer": []}],
+                "responses": {
+                    "200": ok("the explanation", "Explanation"),
+                    "400": error("missing or invalid name, type or client"),
+                    "401": error("reads are protected (`api.protect_reads`) and the token is missing or wrong"),
+                }
+            }},
+            "/metrics": {"get": {
+                "summary": "Prometheus metrics (text exposition format 0.0.4)",
+                "security": [{}, {"bearer": []}],
+                "responses": {
+                    "200": {"description": "the metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    "401": error("reads are protected (`api.protect_reads`) and the token is missing or wrong"),
+                }
+            }},
             "/v1/overrides/{id}": {
                 "get": read("one override", "Override", std::slice::from_ref(&id), true),
                 "delete": write("remove an override", "DeleteRequest", std::slice::from_ref(&id)),
@@ -129,9 +156,92 @@ pub fn document() -> Value {
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": schemas(),
+            "schemas": with_explain(schemas()),
         }
     })
+}
+
+/// `schemas` plus the explain answer's schemas (a separate `json!`, which
+/// would otherwise outgrow the macro's recursion limit).
+fn with_explain(mut schemas: Value) -> Value {
+    let extra = json!({
+        "Explanation": {
+            "type": "object",
+            "required": ["generation", "question", "client", "service", "answer", "seed"],
+            "properties": {
+                "generation": {"type": "integer", "description": "the snapshot explained"},
+                "seed": {"type": "integer"},
+                "question": {"type": "object", "properties": {"name": {"type": "string"}, "type": {"type": "string"}}},
+                "client": {"type": "object", "properties": {
+                    "address": {"type": "string", "description": "the address policies use"},
+                    "source": {"enum": ["ecs", "address"]},
+                    "subnet": {"type": ["string", "null"]},
+                    "location": {"type": "object", "properties": {
+                        "source": {"enum": ["geo.networks", "database", "unknown"]},
+                        "network": {"type": ["string", "null"], "description": "the matched network"},
+                        "prefix": {"type": ["integer", "null"]},
+                        "country": {"type": ["string", "null"]},
+                        "continent": {"type": ["string", "null"]},
+                        "coordinates": {"type": ["array", "null"], "items": {"type": "number"}},
+                    }},
+                }},
+                "service": {"type": ["object", "null"], "description": "null for names no policy answers", "properties": {
+                    "name": {"type": "string"},
+                    "policy": {"enum": ["failover", "weighted", "geo", "nearest", "multivalue"]},
+                    "ttl": {"type": "integer"},
+                    "rule": {"type": "object", "description": "geo: the matched rule (cidr, country, continent, default) and its regions"},
+                    "candidates": {"type": "array", "items": {"type": "object", "properties": {
+                        "region": {"type": "string"},
+                        "available": {"type": "boolean"},
+                        "healthy": {"type": "boolean"},
+                        "checks_healthy": {"type": "boolean"},
+                        "forced": {"enum": ["up", "down", null]},
+                        "configured_weight": {"type": "integer"},
+                        "effective_weight": {"type": "integer"},
+                        "endpoints_up": {"type": "integer"},
+                        "endpoints": {"type": "integer"},
+                        "overrides": {"type": "array"},
+                        "share": {"type": "number", "description": "weighted: probability of being drawn"},
+                        "tier": {"type": "integer", "description": "failover: 1-based tier"},
+                        "rank": {"type": "integer", "description": "geo: position in the matched list"},
+                        "distance_km": {"type": "number", "description": "nearest: great-circle distance"},
+                        "bias_km": {"type": "number"},
+                        "chosen": {"type": "boolean"},
+                        "why": {"type": "string"},
+                    }}},
+                    "decision": {"type": "object", "properties": {
+                        "reason": {"enum": ["policy", "all_down"]},
+                        "all_down": {"enum": ["fail_open", "fallback", "empty"]},
+                        "summary": {"type": "string"},
+                        "ecs_scope": {"type": "integer"},
+                        "endpoints": {"type": "array", "items": {"type": "object"}},
+                    }},
+                    "note": {"type": "string"},
+                }},
+                "answer": {"type": "object", "properties": {
+                    "rcode": {"type": "string"},
+                    "authoritative": {"type": "boolean"},
+                    "records": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
+                    "authority": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
+                    "ttl": {"type": ["integer", "null"], "description": "the smallest answer TTL"},
+                    "ecs_scope": {"type": ["integer", "null"], "description": "the ECS scope prefix the answer carries (ECS questions only)"},
+                }},
+            }
+        },
+        "Record": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "type": {"type": "string"},
+                "ttl": {"type": "integer"},
+                "data": {"type": "string"},
+            }
+        },
+    });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        schemas[k] = v.clone();
+    }
+    schemas
 }
 
 fn schemas() -> Value {

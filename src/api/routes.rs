@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::auth::Reader;
 use super::errors::{self, ApiError};
-use super::{ApiContext, BODY_LIMIT, drills, openapi, views, writes};
+use super::{ApiContext, BODY_LIMIT, drills, explain, openapi, prometheus, views, writes};
 
 /// A router that remembers what it serves.
 struct Routes {
@@ -81,6 +81,8 @@ fn routes() -> Routes {
     .add("GET", "/v1/drills", get(drills::list))
     .add("GET", "/v1/drills/{id}", get(drills::show))
     .add("POST", "/v1/drills/{id}/stop", post(drills::stop))
+    .add("GET", "/metrics", get(prometheus::on_api))
+    .add("GET", "/v1/explain", get(explain::explain))
 }
 
 /// The `(method, path)` pairs the API serves.

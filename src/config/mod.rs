@@ -19,11 +19,13 @@ use toml::Spanned;
 mod api;
 mod drills;
 mod health;
+mod observe;
 mod traffic;
 
 pub use api::ApiConfig;
 pub use drills::{DrillsConfig, ScheduleConfig};
 pub use health::{CheckConfig, CheckKind, HealthConfig, InitialState, StatusItem, StatusSpec};
+pub use observe::{LogConfig, LogFormat, MetricsConfig, QueryLogConfig};
 pub use traffic::{
     AllDownConfig, EndpointConfig, GeoConfig, GeoRulesConfig, NetworkLocation, PolicyKind,
     RegionConfig, ServiceConfig,
@@ -62,6 +64,12 @@ pub struct Config {
     /// Geo-failover drills: limits, vantages, schedule (`[drills]`).
     #[serde(default)]
     pub drills: DrillsConfig,
+    /// The Prometheus exposition (`[metrics]`).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// Log format and level, and the query log (`[log]`).
+    #[serde(default)]
+    pub log: LogConfig,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub source: PathBuf,
@@ -200,11 +208,30 @@ impl Config {
                 "at least one listen address is required".into(),
             ));
         }
+        if let Some(queries) = &config.log.queries {
+            for (key, value) in [
+                ("sample", queries.sample as usize),
+                ("queue", queries.queue),
+            ] {
+                if value == 0 {
+                    return Err(error_at(
+                        find_key(text, key),
+                        Some(format!("log.queries.{key}")),
+                        format!("{key} must be at least 1"),
+                    ));
+                }
+            }
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         config.server.zones_dir = base.join(&config.server.zones_dir);
         config.server.state_dir = base.join(&config.server.state_dir);
         if let Some(database) = &config.geo.database {
             config.geo.database = Some(base.join(database));
+        }
+        if let Some(queries) = &mut config.log.queries
+            && queries.path != Path::new("-")
+        {
+            queries.path = base.join(&queries.path);
         }
         if let Some(file) = &mut config.api.tokens_file {
             *file.get_mut() = base.join(file.get_ref());

@@ -112,6 +112,20 @@ pub enum CtlCommand {
         #[arg(long, value_parser = parse_expiry)]
         expires: Option<u64>,
     },
+    /// Why a client gets the answer it gets: location, policy, candidates, answer.
+    Explain {
+        /// The name asked (trailing dot optional).
+        name: String,
+        /// The resolver's address (`81.2.69.7`) or an ECS client subnet (`81.2.69.0/24`).
+        #[arg(long)]
+        client: String,
+        /// The record type asked.
+        #[arg(long = "type", default_value = "A")]
+        qtype: String,
+        /// Seed for weighted and multivalue draws (repeat a draw).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Remove an override by id.
     Clear {
         /// The override id (`ov-...`, from `ctl overrides`).
@@ -165,6 +179,23 @@ fn request_for(command: &CtlCommand) -> (&'static str, String, Option<Value>) {
         CtlCommand::Services => ("GET", "/v1/services".into(), None),
         CtlCommand::Service { name } => ("GET", format!("/v1/services/{}", segment(name)), None),
         CtlCommand::Overrides => ("GET", "/v1/overrides".into(), None),
+        CtlCommand::Explain {
+            name,
+            client,
+            qtype,
+            seed,
+        } => {
+            let mut path = format!(
+                "/v1/explain?name={}&type={}&client={}",
+                segment(name),
+                segment(qtype),
+                segment(client)
+            );
+            if let Some(seed) = seed {
+                path += &format!("&seed={seed}");
+            }
+            ("GET", path, None)
+        }
         CtlCommand::Weight {
             region,
             weight,
@@ -291,6 +322,20 @@ mod tests {
         assert_eq!(
             body.unwrap(),
             json!({"why": "maint", "force": false, "weight": 5, "expires_in_secs": 3600})
+        );
+        let (method, path, body) = request_for(&CtlCommand::Explain {
+            name: "www.example.com".into(),
+            client: "81.2.69.0/24".into(),
+            qtype: "AAAA".into(),
+            seed: None,
+        });
+        assert_eq!(
+            (method, path.as_str(), body),
+            (
+                "GET",
+                "/v1/explain?name=www.example.com&type=AAAA&client=81.2.69.0%2F24",
+                None
+            )
         );
         assert_eq!(parse_expiry("1h"), Ok(3600));
         assert_eq!(parse_expiry("90s"), Ok(90));

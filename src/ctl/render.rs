@@ -14,6 +14,7 @@ pub fn render(command: &CtlCommand, value: &Value) -> String {
         CtlCommand::Service { .. } => service(value),
         CtlCommand::Overrides => overrides(value["overrides"].as_array().map_or(&[][..], |v| v)),
         CtlCommand::Drill { command } => super::drill::render(command, value),
+        CtlCommand::Explain { .. } => explain(value),
         _ => change(value),
     }
 }
@@ -299,6 +300,122 @@ fn change(v: &Value) -> String {
             text(&o["id"]),
             action(o),
             text(&o["region"])
+        ));
+    }
+    lines.join("\n")
+}
+
+/// `ctl explain`: the client, the policy's candidates, the answer.
+fn explain(v: &Value) -> String {
+    let client = &v["client"];
+    let location = &client["location"];
+    let mut lines = vec![format!(
+        "{} {}  (snapshot {}, seed {})",
+        text(&v["question"]["name"]),
+        text(&v["question"]["type"]),
+        text(&v["generation"]),
+        text(&v["seed"])
+    )];
+    let source = match client["source"].as_str() {
+        Some("ecs") => format!("ECS subnet {}", text(&client["subnet"])),
+        _ => format!("source address {}", text(&client["address"])),
+    };
+    let coordinates = location["coordinates"]
+        .as_array()
+        .map(|c| format!("{}, {}", text(&c[0]), text(&c[1])))
+        .unwrap_or_else(|| "-".into());
+    lines.push(format!(
+        "client: {source}; location from {} (network {}): country {}, continent {}, coordinates {coordinates}",
+        text(&location["source"]),
+        text(&location["network"]),
+        text(&location["country"]),
+        text(&location["continent"]),
+    ));
+    let service = &v["service"];
+    if service.is_null() {
+        lines.push("not a managed name: answered from the zone files".into());
+    } else {
+        lines.push(format!(
+            "service: {} (policy {}, ttl {})",
+            text(&service["name"]),
+            text(&service["policy"]),
+            text(&service["ttl"])
+        ));
+        if let Some(note) = service["note"].as_str() {
+            lines.push(note.to_string());
+        }
+        let rule = &service["rule"];
+        if rule["kind"].is_string() && !rule["match"].is_null() || rule["kind"] == "default" {
+            let regions: Vec<String> = rule["regions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            lines.push(format!(
+                "rule: {} {} -> [{}]",
+                text(&rule["kind"]),
+                if rule["match"].is_null() {
+                    String::new()
+                } else {
+                    text(&rule["match"])
+                },
+                regions.join(", ")
+            ));
+        }
+        let rows = service["candidates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                vec![
+                    if c["chosen"] == true {
+                        "*".into()
+                    } else {
+                        String::new()
+                    },
+                    text(&c["region"]),
+                    text(&c["available"]),
+                    format!("{}/{}", text(&c["endpoints_up"]), text(&c["endpoints"])),
+                    text(&c["effective_weight"]),
+                    ids(&c["overrides"]),
+                    text(&c["why"]),
+                ]
+            })
+            .collect();
+        lines.push(String::new());
+        lines.push(table(
+            &[
+                "",
+                "REGION",
+                "AVAILABLE",
+                "UP",
+                "WEIGHT",
+                "OVERRIDES",
+                "WHY",
+            ],
+            rows,
+        ));
+        lines.push(String::new());
+        lines.push(format!(
+            "decision: {}",
+            text(&service["decision"]["summary"])
+        ));
+    }
+    let answer = &v["answer"];
+    lines.push(format!(
+        "answer: {} ttl {} ecs scope {}",
+        text(&answer["rcode"]),
+        text(&answer["ttl"]),
+        text(&answer["ecs_scope"])
+    ));
+    for record in answer["records"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "  {} {} {} {}",
+            text(&record["name"]),
+            text(&record["ttl"]),
+            text(&record["type"]),
+            text(&record["data"])
         ));
     }
     lines.join("\n")

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::config::ServerConfig;
+use crate::metrics::query::Observer;
 use crate::snapshot::SnapshotHandle;
 
 /// Running DNS listeners. Dropping it (or calling [`DnsServer::shutdown`])
@@ -30,8 +31,13 @@ pub struct DnsServer {
 
 impl DnsServer {
     /// Binds every `server.dns_listen` address for UDP and TCP and starts
-    /// answering from `snapshot`. Must run inside a tokio runtime.
-    pub fn bind(config: &ServerConfig, snapshot: SnapshotHandle) -> io::Result<DnsServer> {
+    /// answering from `snapshot`; `observer` says what to record about
+    /// queries (metrics, query log). Must run inside a tokio runtime.
+    pub fn bind(
+        config: &ServerConfig,
+        snapshot: SnapshotHandle,
+        observer: Observer,
+    ) -> io::Result<DnsServer> {
         let workers = match config.udp_workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -44,15 +50,17 @@ impl DnsServer {
             let (udp_sockets, tcp_listener, local) = bind_pair(addr, workers)?;
             for (i, socket) in udp_sockets.into_iter().enumerate() {
                 let (snapshot, stop) = (snapshot.clone(), stop.clone());
+                let recorder = observer.recorder(crate::answer::Transport::Udp);
                 std::thread::Builder::new()
                     .name(format!("dns-udp-{i}"))
-                    .spawn(move || udp::serve(socket, snapshot, stop))?;
+                    .spawn(move || udp::serve(socket, snapshot, stop, recorder))?;
             }
             tasks.spawn(tcp::serve(
                 tcp_listener,
                 snapshot.clone(),
                 tcp_slots.clone(),
                 config.tcp_idle_timeout(),
+                observer.clone(),
             ));
             local_addrs.push(local);
         }

@@ -10,6 +10,8 @@ use tokio::sync::Semaphore;
 use tokio::time::timeout;
 
 use crate::answer::{QueryMeta, Transport, respond_into};
+use crate::metrics::names;
+use crate::metrics::query::{Observer, QueryRecorder};
 use crate::snapshot::SnapshotHandle;
 
 /// Accepts connections while a slot is free and serves each in its own task.
@@ -18,7 +20,11 @@ pub async fn serve(
     snapshot: SnapshotHandle,
     slots: Arc<Semaphore>,
     idle: Duration,
+    observer: Observer,
 ) {
+    let open = metrics::gauge!(names::TCP_OPEN);
+    let accepted = metrics::counter!(names::TCP_CONNECTIONS, "result" => "accepted");
+    let refused = metrics::counter!(names::TCP_CONNECTIONS, "result" => "refused");
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             // Out of descriptors or similar: back off instead of spinning.
@@ -27,11 +33,17 @@ pub async fn serve(
         };
         // Over the limit: close at once rather than queue unbounded.
         let Ok(permit) = slots.clone().try_acquire_owned() else {
+            refused.increment(1);
             continue;
         };
+        accepted.increment(1);
+        open.increment(1.0);
         let snapshot = snapshot.clone();
+        let recorder = observer.recorder(Transport::Tcp);
+        let open = open.clone();
         tokio::spawn(async move {
-            let _ = connection(stream, snapshot, idle).await;
+            let _ = connection(stream, snapshot, idle, recorder).await;
+            open.decrement(1.0);
             drop(permit);
         });
     }
@@ -50,6 +62,7 @@ async fn connection(
     mut stream: TcpStream,
     snapshot: SnapshotHandle,
     idle: Duration,
+    mut recorder: QueryRecorder,
 ) -> std::io::Result<()> {
     let source = stream.peer_addr()?;
     let _ = stream.set_nodelay(true);
@@ -69,7 +82,9 @@ async fn connection(
             Ok(Ok(n)) => n,
         };
         input.extend_from_slice(&chunk[..read]);
+        let started = recorder.batch_start();
         let snapshot = snapshot.load();
+        let mut answered = 0;
         let mut consumed = 0;
         out.clear();
         while let Some(prefix) = input.get(consumed..consumed + 2) {
@@ -77,15 +92,19 @@ async fn connection(
             let Some(query) = input.get(consumed + 2..consumed + 2 + len) else {
                 break;
             };
-            if respond_into(&snapshot, query, &meta, &mut rng, &mut response) {
+            let ok = respond_into(&snapshot, query, &meta, &mut rng, &mut response);
+            if ok {
                 out.extend_from_slice(&(response.len() as u16).to_be_bytes());
                 out.extend_from_slice(&response);
+                answered += 1;
             }
+            recorder.query(query, ok.then_some(&response[..]), source, started);
             consumed += 2 + len;
         }
         input.drain(..consumed);
         if !out.is_empty() {
             stream.write_all(&out).await?;
         }
+        recorder.batch_end(started, answered);
     }
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 
 use crate::answer::{QueryMeta, Transport, respond_into};
+use crate::metrics::query::QueryRecorder;
 use crate::snapshot::SnapshotHandle;
 
 /// Largest datagram we accept; anything longer is not a DNS query we answer.
@@ -30,8 +31,14 @@ const BATCH: usize = 32;
 /// How often an idle worker looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
-/// Runs the receive-answer loop on `socket` until `stop` is set.
-pub fn serve(socket: UdpSocket, snapshot: SnapshotHandle, stop: Arc<AtomicBool>) {
+/// Runs the receive-answer loop on `socket` until `stop` is set, telling
+/// `recorder` about every query and batch.
+pub fn serve(
+    socket: UdpSocket,
+    snapshot: SnapshotHandle,
+    stop: Arc<AtomicBool>,
+    mut recorder: QueryRecorder,
+) {
     let _ = socket.set_read_timeout(Some(STOP_POLL));
     let fd = socket.as_raw_fd();
     let mut queries: Box<[[u8; MAX_QUERY]; BATCH]> = vec![[0u8; MAX_QUERY]; BATCH]
@@ -68,6 +75,7 @@ pub fn serve(socket: UdpSocket, snapshot: SnapshotHandle, stop: Arc<AtomicBool>)
                 Err(_) => continue,
             }
         };
+        let started = recorder.batch_start();
         // One snapshot for the batch: queries in a batch arrived together.
         let snapshot = snapshot.load();
         let mut replies = 0;
@@ -80,16 +88,13 @@ pub fn serve(socket: UdpSocket, snapshot: SnapshotHandle, stop: Arc<AtomicBool>)
                 source,
                 transport: Transport::Udp,
             };
-            if respond_into(
-                &snapshot,
-                &queries[i][..len],
-                &meta,
-                &mut rng,
-                &mut answers[i],
-            ) {
+            let query = &queries[i][..len];
+            let answered = respond_into(&snapshot, query, &meta, &mut rng, &mut answers[i]);
+            if answered {
                 order[replies] = i;
                 replies += 1;
             }
+            recorder.query(query, answered.then(|| &answers[i][..]), source, started);
         }
         send_all(
             fd,
@@ -98,6 +103,7 @@ pub fn serve(socket: UdpSocket, snapshot: SnapshotHandle, stop: Arc<AtomicBool>)
             &received,
             &order[..replies],
         );
+        recorder.batch_end(started, replies);
     }
 }
 

@@ -1,0 +1,32 @@
+//! `GET /metrics`: the Prometheus text exposition (format 0.0.4).
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::auth::Reader;
+
+/// The content type Prometheus expects for the text format.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// `GET /metrics` on the API listener: open unless `api.protect_reads`
+/// (Prometheus can send a bearer token).
+pub async fn on_api(_: Reader) -> Response {
+    exposition()
+}
+
+/// The exposition as an HTTP response.
+fn exposition() -> Response {
+    (
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        crate::metrics::render(),
+    )
+        .into_response()
+}
+
+/// A router serving only `GET /metrics`, unauthenticated (for
+/// `[metrics] listen`, an address only the scraper reaches).
+pub fn router() -> Router {
+    Router::new().route("/metrics", get(|| async { exposition() }))
+}

@@ -1,0 +1,317 @@
+//! Every region a policy considered, with its state and why it was or was
+//! not chosen. The choice itself comes from [`crate::traffic::policy::decide`];
+//! this only describes it, re-reading the same plan and state.
+
+use std::collections::BTreeSet;
+
+use ipnet::IpNet;
+use serde_json::{Value, json};
+
+use crate::geo::{code_str, distance_km};
+use crate::overrides::{Action, ForceState};
+use crate::snapshot::Snapshot;
+use crate::traffic::policy::{Decision, Picks, Reason};
+use crate::traffic::{AllDown, Client, Policy, RegionId, Service};
+
+/// The parts of an explanation about the policy.
+pub(super) struct Detail {
+    /// The rule that applied (geo: which location rule matched).
+    pub rule: Value,
+    /// One entry per region the service may answer with.
+    pub candidates: Value,
+    /// What the policy decided.
+    pub decision: Value,
+}
+
+/// Describes `decision` for `service` and `client` on `snapshot`.
+pub(super) fn describe(
+    snapshot: &Snapshot,
+    service: &Service,
+    client: &Client,
+    decision: &Decision,
+) -> Detail {
+    let plan = &snapshot.plan;
+    let states = &snapshot.state.regions;
+    let answered: Vec<(RegionId, usize)> = decision.endpoints(plan, &snapshot.state, service);
+    let chosen: BTreeSet<RegionId> = match decision.reason {
+        Reason::Chosen => answered.iter().map(|(r, _)| *r).collect(),
+        Reason::AllDown(_) => BTreeSet::new(),
+    };
+    let first_chosen = chosen.iter().next().copied();
+    let name = |r: RegionId| plan.regions[r].name.as_str();
+    let (rule, list) = matched_rule(snapshot, service, client);
+    let total_weight: u64 = service
+        .regions
+        .iter()
+        .filter(|r| states[**r].available())
+        .map(|r| u64::from(states[*r].weight))
+        .sum();
+    let located = snapshot.geo.locate(client.addr);
+    let distance = |r: RegionId| -> Option<f64> {
+        let here = located.location.coordinates?;
+        Some(distance_km(here, plan.regions[r].coordinates?))
+    };
+    let mut regions: Vec<RegionId> = service.regions.clone();
+    if let AllDown::Fallback(r) = service.all_down
+        && !regions.contains(&r)
+    {
+        regions.push(r);
+    }
+    let candidates: Vec<Value> = regions
+        .iter()
+        .map(|&r| {
+            let region = &plan.regions[r];
+            let state = &states[r];
+            let position = service.regions.iter().position(|x| *x == r);
+            let up = state.endpoints_up.iter().filter(|u| **u).count();
+            let mut entry = json!({
+                "region": region.name,
+                "available": state.available(),
+                "healthy": state.healthy,
+                "checks_healthy": state.checks_healthy,
+                "forced": state.forced.map(|f| f.as_str()),
+                "configured_weight": region.weight,
+                "effective_weight": state.weight,
+                "endpoints_up": up,
+                "endpoints": region.endpoints.len(),
+                "min_healthy": region.min_healthy,
+                "overrides": snapshot.overrides.for_region(&region.name)
+                    .map(|o| json!({"id": o.id, "action": o.action.describe(), "who": o.who, "why": o.why}))
+                    .collect::<Vec<_>>(),
+                "chosen": chosen.contains(&r),
+            });
+            let why = if position.is_none() {
+                // Only the fallback region is listed without being a candidate.
+                match decision.reason {
+                    Reason::AllDown(AllDown::Fallback(_)) if up > 0 => {
+                        "answers as the all-down fallback (no candidate was available)".to_string()
+                    }
+                    Reason::AllDown(AllDown::Fallback(_)) => {
+                        "answers as the all-down fallback with every endpoint (none is up)"
+                            .to_string()
+                    }
+                    _ => "the all-down fallback; not needed while a candidate is available"
+                        .to_string(),
+                }
+            } else if !state.available() {
+                unavailable(snapshot, r)
+            } else {
+                match &service.policy {
+                    Policy::Failover { tiers } => {
+                        let tier = tiers.iter().position(|t| t.contains(&r)).unwrap_or(0);
+                        entry["tier"] = json!(tier + 1);
+                        match decision.picks {
+                            Picks::Tier(n) if n == tier => format!(
+                                "available, in tier {}: the first tier with an available region",
+                                tier + 1
+                            ),
+                            Picks::Tier(n) => format!(
+                                "available, but tier {} comes first and has an available region",
+                                n + 1
+                            ),
+                            _ => "available".to_string(),
+                        }
+                    }
+                    Policy::Weighted => {
+                        let share = f64::from(state.weight) / total_weight.max(1) as f64;
+                        entry["share"] = json!(share);
+                        let drawn = if chosen.contains(&r) { " (drawn this time)" } else { "" };
+                        format!(
+                            "available: drawn with probability {share:.3} (weight {} of {total_weight}){drawn}",
+                            state.weight
+                        )
+                    }
+                    Policy::Geo(_) => match list.iter().position(|x| *x == r) {
+                        None => "available, but not in the matched rule's list".to_string(),
+                        Some(i) => {
+                            entry["rank"] = json!(i + 1);
+                            if chosen.contains(&r) {
+                                format!("the first available region of the matched list (position {})", i + 1)
+                            } else {
+                                format!(
+                                    "available, but {} comes earlier in the matched list",
+                                    first_chosen.map_or("another region", name)
+                                )
+                            }
+                        }
+                    },
+                    Policy::Nearest { bias_km } => {
+                        let bias = position.and_then(|p| bias_km.get(p)).copied().unwrap_or(0.0);
+                        entry["bias_km"] = json!(bias);
+                        match distance(r) {
+                            None if located.location.coordinates.is_none() => {
+                                if chosen.contains(&r) {
+                                    "client location unknown: the first available region in order".to_string()
+                                } else {
+                                    "client location unknown: an earlier available region is used".to_string()
+                                }
+                            }
+                            None => "available, but has no coordinates".to_string(),
+                            Some(km) => {
+                                entry["distance_km"] = json!(km.round());
+                                let effective = km + bias;
+                                if chosen.contains(&r) {
+                                    format!("nearest available: {:.0} km (with bias {bias:.0} km)", effective)
+                                } else {
+                                    let best = first_chosen.and_then(|c| {
+                                        let p = service.regions.iter().position(|x| *x == c)?;
+                                        Some(distance(c)? + bias_km.get(p).copied().unwrap_or(0.0))
+                                    });
+                                    match best {
+                                        Some(b) => format!(
+                                            "available, {:.0} km (with bias): farther than {} at {:.0} km",
+                                            effective,
+                                            first_chosen.map_or("the chosen region", name),
+                                            b
+                                        ),
+                                        None => format!("available, {effective:.0} km (with bias)"),
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Policy::Multivalue { max } => {
+                        if chosen.contains(&r) {
+                            format!("available: some of its up endpoints were drawn (up to {max} answers)")
+                        } else {
+                            format!("available: its endpoints were in the pool, none drawn this time (up to {max} answers)")
+                        }
+                    }
+                }
+            };
+            entry["why"] = json!(why);
+            entry
+        })
+        .collect();
+    let endpoints: Vec<Value> = answered
+        .iter()
+        .map(|(r, i)| json!({"region": name(*r), "endpoint": plan.regions[*r].endpoints[*i].id}))
+        .collect();
+    let decision_json = match decision.reason {
+        Reason::Chosen => json!({
+            "reason": "policy",
+            "summary": match &decision.picks {
+                Picks::Tier(n) => format!("failover tier {}", n + 1),
+                Picks::Region(r) => format!("region {}", name(*r)),
+                Picks::Endpoints { len, .. } => format!("{len} endpoint(s) drawn"),
+                _ => "chosen".to_string(),
+            },
+            "ecs_scope": decision.scope,
+            "endpoints": endpoints,
+        }),
+        Reason::AllDown(rule) => json!({
+            "reason": "all_down",
+            "all_down": match rule {
+                AllDown::FailOpen => "fail_open",
+                AllDown::Fallback(_) => "fallback",
+                AllDown::Empty => "empty",
+            },
+            "summary": match rule {
+                AllDown::FailOpen => "no candidate available: fail open answers every configured endpoint".to_string(),
+                AllDown::Fallback(r) => format!("no candidate available: the fallback region {} answers", name(r)),
+                AllDown::Empty => "no candidate available: the answer is empty (NODATA)".to_string(),
+            },
+            "ecs_scope": decision.scope,
+            "endpoints": endpoints,
+        }),
+    };
+    Detail {
+        rule,
+        candidates: Value::Array(candidates),
+        decision: decision_json,
+    }
+}
+
+/// Why an unavailable region cannot answer.
+fn unavailable(snapshot: &Snapshot, r: RegionId) -> String {
+    let region = &snapshot.plan.regions[r];
+    let state = &snapshot.state.regions[r];
+    let override_id = |pick: fn(&Action) -> bool| {
+        snapshot
+            .overrides
+            .for_region(&region.name)
+            .find(|o| pick(&o.action))
+            .map_or(String::new(), |o| format!(" (override {})", o.id))
+    };
+    if state.forced == Some(ForceState::Down) {
+        let by = override_id(|a| {
+            matches!(
+                a,
+                Action::Force {
+                    state: ForceState::Down
+                }
+            )
+        });
+        return format!("forced down by an operator{by}");
+    }
+    if !state.healthy {
+        let up = state.endpoints_up.iter().filter(|u| **u).count();
+        return format!(
+            "unhealthy: {up} of {} endpoints up, {} needed",
+            region.endpoints.len(),
+            region.min_healthy
+        );
+    }
+    if state.weight == 0 {
+        let by = if region.weight == 0 {
+            " (configured weight 0)".to_string()
+        } else {
+            override_id(Action::is_weight)
+        };
+        return format!("drained: effective weight 0{by}");
+    }
+    "unavailable".to_string()
+}
+
+/// For geo: which rule matched and its region list; for other policies,
+/// the policy's fixed order.
+fn matched_rule(snapshot: &Snapshot, service: &Service, client: &Client) -> (Value, Vec<RegionId>) {
+    let plan = &snapshot.plan;
+    let names = |list: &[RegionId]| -> Vec<String> {
+        list.iter().map(|r| plan.regions[*r].name.clone()).collect()
+    };
+    match &service.policy {
+        Policy::Geo(rules) => {
+            if let Some((list, prefix)) = rules.cidr.lookup(client.addr) {
+                let net = IpNet::new(client.addr, prefix)
+                    .map(|n| n.trunc().to_string())
+                    .unwrap_or_default();
+                return (
+                    json!({"kind": "cidr", "match": net, "regions": names(list)}),
+                    list.clone(),
+                );
+            }
+            let found = snapshot.geo.locate(client.addr);
+            if let Some(c) = found.location.country
+                && let Some(list) = rules.country.get(&c)
+            {
+                return (
+                    json!({"kind": "country", "match": code_str(&c), "regions": names(list)}),
+                    list.clone(),
+                );
+            }
+            if let Some(c) = found.location.continent
+                && let Some(list) = rules.continent.get(&c)
+            {
+                return (
+                    json!({"kind": "continent", "match": code_str(&c), "regions": names(list)}),
+                    list.clone(),
+                );
+            }
+            (
+                json!({"kind": "default", "match": null, "regions": names(&rules.default)}),
+                rules.default.clone(),
+            )
+        }
+        Policy::Failover { tiers } => (
+            json!({"kind": "tiers", "tiers": tiers.iter().map(|t| names(t)).collect::<Vec<_>>()}),
+            service.regions.clone(),
+        ),
+        Policy::Weighted => (json!({"kind": "weights"}), service.regions.clone()),
+        Policy::Nearest { .. } => (json!({"kind": "distance"}), service.regions.clone()),
+        Policy::Multivalue { max } => (
+            json!({"kind": "sample", "max_answers": max}),
+            service.regions.clone(),
+        ),
+    }
+}

@@ -1,0 +1,134 @@
+//! Prometheus metrics: what Switchyard counts, and the `/metrics` text.
+//!
+//! Everything goes through the `metrics` crate facade into one
+//! process-wide `metrics-exporter-prometheus` recorder ([`install`]), so
+//! control-plane code records with the usual macros. The query path is
+//! different: it must not allocate or lock, so
+//!
+//! - [`query`] pre-registers counter handles (plain atomics) per transport,
+//!   qtype bucket and rcode once, and each worker accumulates counts in a
+//!   local array that it adds to those handles once per batch;
+//! - [`answers`] holds per (service, region) handles built with the
+//!   traffic plan, bumped at the decision point;
+//! - query latency uses [`histogram::Histogram`], fixed buckets of
+//!   atomics, because the exporter's histograms keep raw samples until
+//!   scraped.
+//!
+//! [`render`] is the exporter's text followed by those histograms.
+//!
+//! # Layout
+//!
+//! - [`names`]: every metric name, in one place.
+//! - [`histogram`]: the fixed-bucket query latency histogram.
+//! - [`query`]: per-transport query counters and the per-worker recorder.
+//! - [`answers`]: answers by service, policy, region and reason.
+//! - [`control`]: publish-time gauges, health probes and transitions.
+
+pub mod answers;
+pub mod control;
+pub mod histogram;
+pub mod names;
+pub mod query;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::answer::Transport;
+
+/// The installed exporter, if this process installed one. `None` inside
+/// means another recorder was already global (a host application's), and
+/// `/metrics` then has nothing of its own to show.
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// How often histograms kept by the exporter are folded into their buckets
+/// when nobody scrapes.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Buckets for health probe latency (seconds): probes take milliseconds
+/// to their timeout.
+const PROBE_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Buckets for snapshot build time (seconds).
+const BUILD_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Installs the Prometheus recorder as the process's global `metrics`
+/// recorder (once; later calls do nothing) and describes every metric.
+/// Call before anything registers handles: handles taken from the facade
+/// before a recorder exists record nowhere.
+///
+/// Returns true when this process's recorder is the global one.
+pub fn install() -> bool {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new();
+            // Matchers are full names, so these calls cannot fail; a failure
+            // would only cost the buckets (the metric renders as a summary).
+            let builder = builder
+                .set_buckets_for_metric(Matcher::Full(names::PROBE_DURATION.into()), PROBE_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(names::SNAPSHOT_BUILD_DURATION.into()),
+                        BUILD_BUCKETS,
+                    )
+                })
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => {
+                    names::describe();
+                    names::preregister();
+                    metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"))
+                        .set(1.0);
+                    Some(handle)
+                }
+                Err(_) => None,
+            }
+        })
+        .is_some()
+}
+
+/// Folds the exporter's histogram samples into buckets every few seconds,
+/// so they stay bounded when nobody scrapes. Must run inside a tokio
+/// runtime; the task ends with the runtime.
+pub fn spawn_upkeep() {
+    let Some(Some(handle)) = HANDLE.get() else {
+        return;
+    };
+    let handle = handle.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(UPKEEP_INTERVAL);
+        loop {
+            ticks.tick().await;
+            handle.run_upkeep();
+        }
+    });
+}
+
+/// The Prometheus text exposition of every metric (empty when this
+/// process's recorder is not installed).
+pub fn render() -> String {
+    let Some(Some(handle)) = HANDLE.get() else {
+        return String::new();
+    };
+    let mut text = handle.render();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    query::render_latency(&mut text);
+    text
+}
+
+/// The label value for a transport.
+pub fn transport_label(transport: Transport) -> &'static str {
+    match transport {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+    }
+}
