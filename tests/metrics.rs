@@ -549,3 +549,37 @@ fn the_query_log_samples_one_in_n() {
     let log = app.query_log.as_ref().unwrap();
     assert_eq!(log.dropped(), 0);
 }
+
+#[test]
+fn drills_active_follows_a_drill() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let zones = zones_dir(&[("example.com", &zone())]);
+    let tokens = zones.path().join("tokens");
+    std::fs::write(&tokens, format!("alice:{ALICE}\n")).unwrap();
+    let config = format!(
+        "{}\n[drills]\nvantages = {{ anywhere = \"198.51.100.0/24\" }}\n",
+        traffic(&tokens, "")
+    );
+    let server = TestServer::start_traffic(zones.path(), &config);
+    let before = scrape(server.api);
+    assert_eq!(before.sum("switchyard_drills_active", &[]), 0.0);
+    let (code, drill) = call(
+        server.api,
+        "POST",
+        "/v1/drills",
+        Some(ALICE),
+        Some(json!({"regions": ["eu"], "duration_secs": 60, "why": "metrics test"})),
+    );
+    assert_eq!(code, 200, "{drill}");
+    assert_eq!(scrape(server.api).sum("switchyard_drills_active", &[]), 1.0);
+    let id = drill["id"].as_str().unwrap();
+    let (code, stopped) = call(
+        server.api,
+        "POST",
+        &format!("/v1/drills/{id}/stop"),
+        Some(ALICE),
+        Some(json!({"why": "done"})),
+    );
+    assert_eq!(code, 200, "{stopped}");
+    assert_eq!(scrape(server.api).sum("switchyard_drills_active", &[]), 0.0);
+}

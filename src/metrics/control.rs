@@ -24,6 +24,13 @@ pub fn record_publish(previous: Option<&Snapshot>, next: &Snapshot, build: Durat
     metrics::counter!(names::SNAPSHOT_PUBLISHES).increment(1);
     metrics::histogram!(names::SNAPSHOT_BUILD_DURATION).record(build.as_secs_f64());
     metrics::gauge!(names::OVERRIDES_ACTIVE).set(next.overrides.iter().count() as f64);
+    // A drill is running exactly while its forced-down overrides are in force.
+    let drills: std::collections::BTreeSet<&str> = next
+        .overrides
+        .iter()
+        .filter_map(|o| o.drill.as_deref())
+        .collect();
+    metrics::gauge!(names::DRILLS_ACTIVE).set(drills.len() as f64);
     let same_plan = previous.is_some_and(|p| std::sync::Arc::ptr_eq(&p.plan, &next.plan));
     for (r, region) in next.plan.regions.iter().enumerate() {
         let state = &next.state.regions[r];

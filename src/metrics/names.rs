@@ -51,6 +51,8 @@ pub const SNAPSHOT_PUBLISHES: &str = "switchyard_snapshot_publishes_total";
 pub const SNAPSHOT_BUILD_DURATION: &str = "switchyard_snapshot_build_duration_seconds";
 /// Gauge: operator overrides in force.
 pub const OVERRIDES_ACTIVE: &str = "switchyard_overrides_active";
+/// Gauge: drills running (distinct drills among the active overrides).
+pub const DRILLS_ACTIVE: &str = "switchyard_drills_active";
 /// Counter `{result}`: override changes (ok, refused, failed, expired).
 pub const OVERRIDE_CHANGES: &str = "switchyard_override_changes_total";
 /// Counter `{result}`: config reloads (success, failure).
@@ -118,6 +120,7 @@ pub(super) fn describe() {
         "Time to build a snapshot"
     );
     describe_gauge!(OVERRIDES_ACTIVE, "Operator overrides in force");
+    describe_gauge!(DRILLS_ACTIVE, "Geo-failover drills running");
     describe_counter!(OVERRIDE_CHANGES, "Override changes by result");
     describe_counter!(RELOADS, "Config and zone reloads by result");
     describe_gauge!(BUILD_INFO, "Switchyard version (always 1)");
@@ -139,6 +142,7 @@ pub(super) fn preregister() {
     metrics::counter!(QUERY_LOG_DROPPED).increment(0);
     metrics::counter!(SNAPSHOT_PUBLISHES).increment(0);
     metrics::gauge!(OVERRIDES_ACTIVE).set(0.0);
+    metrics::gauge!(DRILLS_ACTIVE).set(0.0);
     metrics::gauge!(TCP_OPEN).set(0.0);
 }
 
