@@ -106,6 +106,25 @@ pub struct PairReport {
 }
 
 impl PairReport {
+    /// A pair not yet probed: nothing observed, verdict pending.
+    pub fn pending(service: String, vantage: String, subnet: String) -> PairReport {
+        PairReport {
+            service,
+            vantage,
+            subnet,
+            before: Vec::new(),
+            was_on_drilled: false,
+            during: Vec::new(),
+            after: Vec::new(),
+            convergence_ms: None,
+            restore_ms: None,
+            last_on_drilled_ms: None,
+            probes: 0,
+            result: Verdict::Pending,
+            reason: None,
+        }
+    }
+
     /// Marks the pair failed, keeping the first reason.
     pub fn fail(&mut self, reason: String) {
         if self.result != Verdict::Fail {

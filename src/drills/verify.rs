@@ -148,21 +148,11 @@ impl Targets {
             .iter()
             .zip(observed)
             .map(|(t, (before, _))| {
-                let mut pair = PairReport {
-                    service: t.service.to_string(),
-                    vantage: t.vantage.clone(),
-                    subnet: t.subnet.to_string(),
-                    before: Vec::new(),
-                    was_on_drilled: false,
-                    during: Vec::new(),
-                    after: Vec::new(),
-                    convergence_ms: None,
-                    restore_ms: None,
-                    last_on_drilled_ms: None,
-                    probes: 0,
-                    result: Verdict::Pending,
-                    reason: None,
-                };
+                let mut pair = PairReport::pending(
+                    t.service.to_string(),
+                    t.vantage.clone(),
+                    t.subnet.to_string(),
+                );
                 match before {
                     Ok(answers) => {
                         pair.was_on_drilled = answers.iter().any(|a| self.drilled.contains(a));
@@ -635,21 +625,14 @@ mod tests {
     }
 
     fn pair(before: &[&str]) -> PairReport {
-        PairReport {
-            service: "geo.example.com.".into(),
-            vantage: "eu".into(),
-            subnet: "81.2.69.0/24".into(),
-            before: before.iter().map(|s| s.to_string()).collect(),
-            was_on_drilled: before.contains(&"198.51.100.1"),
-            during: Vec::new(),
-            after: Vec::new(),
-            convergence_ms: None,
-            restore_ms: None,
-            last_on_drilled_ms: None,
-            probes: 0,
-            result: Verdict::Pending,
-            reason: None,
-        }
+        let mut pair = PairReport::pending(
+            "geo.example.com.".into(),
+            "eu".into(),
+            "81.2.69.0/24".into(),
+        );
+        pair.before = before.iter().map(|s| s.to_string()).collect();
+        pair.was_on_drilled = before.contains(&"198.51.100.1");
+        pair
     }
 
     fn answers(list: &[&str]) -> Result<Answers, String> {
