@@ -50,7 +50,33 @@ const CLASSIC_UDP_LIMIT: usize = 512;
 /// Answers one DNS message into `out` (cleared first), by the fast path
 /// when it covers the query, else the full path. Returns false when the
 /// message must be dropped silently.
+///
+/// The answer path is written not to panic (and fuzzed for it); should a
+/// bug panic anyway, it costs that one query, never the listener: a panic
+/// unwinding out of here would end a UDP worker thread.
 pub fn respond_into(
+    snapshot: &Snapshot,
+    packet: &[u8],
+    meta: &QueryMeta,
+    rng: &mut fastrand::Rng,
+    out: &mut Vec<u8>,
+) -> bool {
+    let answer = std::panic::AssertUnwindSafe(|| answer_into(snapshot, packet, meta, rng, out));
+    match std::panic::catch_unwind(answer) {
+        Ok(answered) => answered,
+        Err(_) => {
+            out.clear();
+            tracing::error!(
+                len = packet.len(),
+                "bug: the query path panicked; query dropped"
+            );
+            false
+        }
+    }
+}
+
+/// [`respond_into`] without the panic guard.
+fn answer_into(
     snapshot: &Snapshot,
     packet: &[u8],
     meta: &QueryMeta,
