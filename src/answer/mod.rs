@@ -11,6 +11,7 @@ mod fast;
 mod fast_tests;
 mod lookup;
 mod managed;
+mod query;
 
 pub use ecs::{ClientSubnet, read_client_subnet};
 pub use fast::{Fast, FastTable};
