@@ -9,16 +9,14 @@ use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use std::path::Path;
 
 /// Starts the repo's `config/switchyard.toml` with its listeners moved to port 0.
-fn start_example() -> (TestServer, tempfile::TempDir) {
+fn start_example() -> TestServer {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(repo.join("config/switchyard.toml")).unwrap();
     let (_, tail) = text
         .split_once("\n# -----")
         .expect("traffic section marker");
     // The server table is rewritten by the harness; keep everything after it.
-    let zones = tempfile::tempdir().unwrap();
-    let server = TestServer::start_traffic(&repo.join("zones"), &format!("# -----{tail}"));
-    (server, zones)
+    TestServer::start_traffic(&repo.join("zones"), &format!("# -----{tail}"))
 }
 
 fn a_records(server: &TestServer, name: &str, subnet: Option<&str>) -> Vec<String> {
@@ -44,7 +42,7 @@ fn a_records(server: &TestServer, name: &str, subnet: Option<&str>) -> Vec<Strin
 
 #[test]
 fn readme_dig_examples_hold() {
-    let (server, _dir) = start_example();
+    let server = start_example();
     assert_eq!(
         a_records(&server, "www.example.com.", None),
         ["192.0.2.80", "192.0.2.81"]
