@@ -121,6 +121,12 @@ impl<T> CidrTable<T> {
         }
     }
 
+    /// How many networks the table holds.
+    pub fn len(&self) -> usize {
+        self.v4.iter().map(|(_, m)| m.len()).sum::<usize>()
+            + self.v6.iter().map(|(_, m)| m.len()).sum::<usize>()
+    }
+
     /// The value of the most specific network containing `addr`, with that
     /// network's prefix length.
     pub fn lookup(&self, addr: IpAddr) -> Option<(&T, u8)> {

@@ -10,6 +10,8 @@
 //! - [`openapi`]: the OpenAPI 3 document served at `/v1/openapi.json`.
 //! - `prometheus`: `GET /metrics`, also servable on a listener of its own.
 //! - `explain`: `GET /v1/explain`, why a client gets the answer it gets.
+//! - `traffic`: `GET /v1/traffic`, where answers went over the last minute.
+//! - [`ui`]: the read-only status page at `/` and `/ui/…`.
 
 pub mod auth;
 mod drills;
@@ -18,6 +20,8 @@ mod explain;
 pub mod openapi;
 mod prometheus;
 pub mod routes;
+mod traffic;
+pub mod ui;
 mod views;
 mod writes;
 

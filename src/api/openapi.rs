@@ -120,6 +120,7 @@ pub fn document() -> Value {
             "/v1/services": {"get": read("every managed name", "ServiceList", &[], false)},
             "/v1/services/{name}": {"get": read("one managed name", "Service", &[name], true)},
             "/v1/overrides": {"get": read("active overrides, oldest first", "OverrideList", &[], false)},
+            "/v1/traffic": {"get": read("where each service's answers went (per region, total and over the last minute, from the answer counters /metrics exposes), with its configured weights or rules", "Traffic", &[], false)},
             "/v1/explain": {"get": {
                 "summary": "why a client gets the answer it gets: its location, the policy, every candidate region and the final answer (from the query path itself)",
                 "parameters": [
@@ -241,6 +242,7 @@ fn with_explain(mut schemas: Value) -> Value {
     for (k, v) in extra.as_object().into_iter().flatten() {
         schemas[k] = v.clone();
     }
+    schemas["Traffic"] = super::traffic::schema();
     schemas
 }
 

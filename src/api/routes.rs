@@ -19,7 +19,9 @@ use serde_json::{Value, json};
 
 use super::auth::Reader;
 use super::errors::{self, ApiError};
-use super::{ApiContext, BODY_LIMIT, drills, explain, openapi, prometheus, views, writes};
+use super::{
+    ApiContext, BODY_LIMIT, drills, explain, openapi, prometheus, traffic, ui, views, writes,
+};
 
 /// A router that remembers what it serves.
 struct Routes {
@@ -83,6 +85,7 @@ fn routes() -> Routes {
     .add("POST", "/v1/drills/{id}/stop", post(drills::stop))
     .add("GET", "/metrics", get(prometheus::on_api))
     .add("GET", "/v1/explain", get(explain::explain))
+    .add("GET", "/v1/traffic", get(traffic::traffic))
 }
 
 /// The `(method, path)` pairs the API serves.
@@ -94,6 +97,8 @@ pub fn table() -> Vec<(&'static str, &'static str)> {
 pub fn router(context: ApiContext) -> Router {
     routes()
         .router
+        // The status page: HTML and static files, not JSON API routes.
+        .merge(ui::router())
         .fallback(errors::fallback)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Last, so it sees every answer, axum's own 404/405/413 included.

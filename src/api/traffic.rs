@@ -1,0 +1,398 @@
+//! `GET /v1/traffic`: where each service's answers went, total and over
+//! the last minute, next to its configured weights or rules (the status
+//! page's Traffic panel).
+//!
+//! The counts are the `switchyard_answers_total` counters `/metrics`
+//! exposes, read back from the exporter's text: the query path keeps no
+//! second set of counters, and the page cannot disagree with Prometheus.
+//! "The last minute" is the difference from a sample taken about a minute
+//! earlier: each request adds a sample to a small process-wide ring (at
+//! most one a second, none older than the window), so the window is full
+//! while someone watches and starts again after a pause; the answer says
+//! how long it actually is (`window_secs`).
+//!
+//! Cost: one rendering of the metrics text per request, the same work as
+//! a Prometheus scrape; nothing when nobody asks.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::ApiContext;
+use super::auth::Reader;
+use crate::geo::code_str;
+use crate::metrics::names;
+use crate::overrides::time::format as rfc3339;
+use crate::snapshot::Snapshot;
+use crate::traffic::{AllDown, Policy, Service};
+
+/// How far back "the last minute" reaches.
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// Samples closer together than this are not kept (a page polls every
+/// second; several viewers must not fill the ring faster).
+const SAMPLE_SPACING: Duration = Duration::from_millis(900);
+
+/// Most samples kept: the window at the spacing, plus slack. Bounds the
+/// ring whatever the request rate.
+const MAX_SAMPLES: usize = 80;
+
+/// One series of `switchyard_answers_total`: (service without the trailing
+/// dot, region label, reason label).
+type Series = (String, String, String);
+
+/// Counter values by series.
+type Counts = HashMap<Series, u64>;
+
+/// The counts at one moment.
+#[derive(Debug)]
+struct Sample {
+    at: Instant,
+    counts: Counts,
+}
+
+/// Recent samples, oldest first.
+#[derive(Debug, Default)]
+pub struct Ring {
+    samples: VecDeque<Sample>,
+}
+
+impl Ring {
+    /// Forgets samples older than the window, returns the oldest one left
+    /// (the base the window's counts are measured from) as `(age, counts)`,
+    /// and keeps `counts` as a new sample unless the newest is too recent.
+    fn observe(&mut self, now: Instant, counts: &Counts) -> Option<(Duration, Counts)> {
+        while self
+            .samples
+            .front()
+            .is_some_and(|s| now.saturating_duration_since(s.at) > WINDOW)
+            || self.samples.len() >= MAX_SAMPLES
+        {
+            self.samples.pop_front();
+        }
+        let base = self
+            .samples
+            .front()
+            .map(|s| (now.saturating_duration_since(s.at), s.counts.clone()));
+        if self
+            .samples
+            .back()
+            .is_none_or(|s| now.saturating_duration_since(s.at) >= SAMPLE_SPACING)
+        {
+            self.samples.push_back(Sample {
+                at: now,
+                counts: counts.clone(),
+            });
+        }
+        base
+    }
+}
+
+/// The process-wide ring: the counters are process-wide too.
+static RING: Mutex<Ring> = Mutex::new(Ring {
+    samples: VecDeque::new(),
+});
+
+/// `GET /v1/traffic`.
+pub async fn traffic(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
+    let snapshot = ctx.snapshot.load();
+    let counts = parse_answers(&crate::metrics::render());
+    let now = Instant::now();
+    // A poisoned lock only means a panic elsewhere mid-update; the ring is
+    // still a valid (if stale) set of samples.
+    let base = RING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .observe(now, &counts);
+    Json(traffic_json(&snapshot, &counts, base.as_ref(), SystemTime::now()))
+}
+
+/// The answer: per service, its configuration and its answers.
+fn traffic_json(
+    snapshot: &Snapshot,
+    counts: &Counts,
+    base: Option<&(Duration, Counts)>,
+    now: SystemTime,
+) -> Value {
+    let services: Vec<Value> = snapshot
+        .plan
+        .services
+        .iter()
+        .map(|s| service_json(snapshot, s, counts, base.map(|(_, c)| c)))
+        .collect();
+    json!({
+        "generation": snapshot.generation,
+        "built_at": rfc3339(snapshot.built_at),
+        "age_secs": now.duration_since(snapshot.built_at).map_or(0.0, |d| d.as_secs_f64()),
+        "window_secs": base.map_or(0.0, |(age, _)| age.as_secs_f64()),
+        "services": services,
+    })
+}
+
+/// One service: configured weights or rules, and answers per series.
+fn service_json(
+    snapshot: &Snapshot,
+    service: &Service,
+    counts: &Counts,
+    base: Option<&Counts>,
+) -> Value {
+    let plan = &snapshot.plan;
+    let label = service.name.to_string();
+    let label = label.trim_end_matches('.');
+    let names = |list: &[usize]| -> Vec<&str> {
+        list.iter()
+            .map(|&r| plan.regions[r].name.as_str())
+            .collect()
+    };
+    let regions: Vec<Value> = service
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| {
+            let state = &snapshot.state.regions[r];
+            let mut value = json!({
+                "name": plan.regions[r].name,
+                "configured_weight": plan.regions[r].weight,
+                "effective_weight": state.weight,
+                "available": state.available(),
+            });
+            if let Policy::Nearest { bias_km } = &service.policy {
+                value["bias_km"] = json!(bias_km.get(i));
+            }
+            value
+        })
+        .collect();
+    // Every series the answer counters register for this service, in a
+    // stable order: each region by policy, the fallback, fail open, empty.
+    let mut series: Vec<(String, &'static str)> = service
+        .regions
+        .iter()
+        .map(|&r| (plan.regions[r].name.clone(), "policy"))
+        .collect();
+    if let AllDown::Fallback(r) = service.all_down {
+        series.push((plan.regions[r].name.clone(), "fallback"));
+    }
+    series.push(("all".into(), "fail_open"));
+    series.push(("none".into(), "empty"));
+    let mut counted = false;
+    let rows: Vec<(String, &str, u64, u64)> = series
+        .into_iter()
+        .map(|(region, reason)| {
+            let key = (label.to_string(), region, reason.to_string());
+            let total = counts.get(&key).copied();
+            counted |= total.is_some();
+            let total = total.unwrap_or(0);
+            let before = base.and_then(|b| b.get(&key)).copied().unwrap_or(total);
+            (key.1, reason, total, total.saturating_sub(before))
+        })
+        .collect();
+    let window_total: u64 = rows.iter().map(|r| r.3).sum();
+    let answers: Vec<Value> = rows
+        .iter()
+        .map(|(region, reason, total, recent)| {
+            json!({
+                "region": region,
+                "reason": reason,
+                "total": total,
+                "last_minute": recent,
+                "share": if window_total == 0 { 0.0 } else { *recent as f64 / window_total as f64 },
+            })
+        })
+        .collect();
+    let mut value = json!({
+        "name": service.name.to_string(),
+        "policy": service.policy.name(),
+        "all_down": match service.all_down {
+            AllDown::FailOpen => "fail_open",
+            AllDown::Fallback(_) => "fallback",
+            AllDown::Empty => "empty",
+        },
+        "regions": regions,
+        "counted": counted,
+        "last_minute_total": window_total,
+        "answers": answers,
+    });
+    match &service.policy {
+        Policy::Failover { tiers } => {
+            value["tiers"] = json!(tiers.iter().map(|t| names(t)).collect::<Vec<_>>());
+        }
+        Policy::Geo(rules) => {
+            let table = |map: &HashMap<[u8; 2], Vec<usize>>| -> serde_json::Map<String, Value> {
+                map.iter()
+                    .map(|(code, list)| (code_str(code).to_string(), json!(names(list))))
+                    .collect()
+            };
+            value["rules"] = json!({
+                "networks": rules.cidr.len(),
+                "country": table(&rules.country),
+                "continent": table(&rules.continent),
+                "default": names(&rules.default),
+            });
+        }
+        Policy::Multivalue { max } => value["max_answers"] = json!(max),
+        Policy::Weighted | Policy::Nearest { .. } => {}
+    }
+    value
+}
+
+/// The OpenAPI schema of the answer (`Traffic`).
+pub fn schema() -> Value {
+    let names = json!({"type": "array", "items": {"type": "string"}});
+    let service = json!({"type": "object", "properties": {
+        "name": {"type": "string"},
+        "policy": {"enum": ["failover", "weighted", "geo", "nearest", "multivalue"]},
+        "all_down": {"enum": ["fail_open", "fallback", "empty"]},
+        "regions": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"},
+            "configured_weight": {"type": "integer"},
+            "effective_weight": {"type": "integer"},
+            "available": {"type": "boolean"},
+            "bias_km": {"type": ["number", "null"], "description": "nearest only"},
+        }}},
+        "tiers": {"type": "array", "items": names, "description": "failover only"},
+        "rules": {"type": "object", "description": "geo only", "properties": {
+            "networks": {"type": "integer", "description": "how many subnet rules"},
+            "country": {"type": "object", "additionalProperties": names},
+            "continent": {"type": "object", "additionalProperties": names},
+            "default": names,
+        }},
+        "max_answers": {"type": "integer", "description": "multivalue only"},
+        "counted": {"type": "boolean", "description": "false when answer counting is off (`[metrics] query_metrics = false`)"},
+        "last_minute_total": {"type": "integer"},
+        "answers": {"type": "array", "items": {"type": "object", "properties": {
+            "region": {"type": "string", "description": "`all` for fail_open, `none` for empty"},
+            "reason": {"enum": ["policy", "fallback", "fail_open", "empty"]},
+            "total": {"type": "integer", "description": "since the process started"},
+            "last_minute": {"type": "integer", "description": "over the last `window_secs`"},
+            "share": {"type": "number", "description": "of the service's answers over the window"},
+        }}},
+    }});
+    json!({"type": "object", "properties": {
+        "generation": {"type": "integer"},
+        "built_at": {"type": "string", "format": "date-time"},
+        "age_secs": {"type": "number", "description": "snapshot age"},
+        "window_secs": {"type": "number", "description": "how far back `last_minute` reaches (up to 60; less when nobody asked a minute ago)"},
+        "services": {"type": "array", "items": service},
+    }})
+}
+
+/// The `switchyard_answers_total` series in Prometheus text `text`.
+fn parse_answers(text: &str) -> Counts {
+    let mut counts = Counts::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(names::ANSWERS) else {
+            continue;
+        };
+        let Some((labels, value)) = rest.strip_prefix('{').and_then(|r| r.rsplit_once('}')) else {
+            continue;
+        };
+        let Some(value) = value.trim().parse::<f64>().ok().filter(|v| *v >= 0.0) else {
+            continue;
+        };
+        let labels = parse_labels(labels);
+        let get = |name: &str| {
+            labels
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        if let (Some(service), Some(region), Some(reason)) =
+            (get("service"), get("region"), get("reason"))
+        {
+            // Counters render as integers; a float is only ever a whole number.
+            *counts.entry((service, region, reason)).or_default() += value as u64;
+        }
+    }
+    counts
+}
+
+/// `a="x",b="y\"z"` as `[(a, x), (b, y"z)]` (Prometheus text escapes:
+/// `\\`, `\"`, `\n`). Stops at the first malformed pair.
+fn parse_labels(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start_matches([',', ' ']);
+        let Some((name, after)) = rest.split_once("=\"") else {
+            return out;
+        };
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, other)) => value.push(other),
+                    None => return out,
+                },
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        let Some(end) = end else {
+            return out;
+        };
+        out.push((name.trim().to_string(), value));
+        rest = &after[end + 1..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_answer_series_and_ignores_the_rest() {
+        let text = "\
+# HELP switchyard_answers_total Managed-name answers
+# TYPE switchyard_answers_total counter
+switchyard_answers_total{service=\"w.example.com\",policy=\"weighted\",region=\"us\",reason=\"policy\"} 7
+switchyard_answers_total{reason=\"fail_open\",region=\"all\",service=\"w.example.com\",policy=\"weighted\"} 2
+switchyard_answers_totally{service=\"x\",region=\"y\",reason=\"z\"} 9
+switchyard_queries_total{transport=\"udp\"} 100
+switchyard_answers_total{service=\"q\\\"s\",region=\"r\",reason=\"policy\"} 1
+switchyard_answers_total{service=\"broken} 1
+";
+        let counts = parse_answers(text);
+        let key = |s: &str, r: &str, why: &str| (s.to_string(), r.to_string(), why.to_string());
+        assert_eq!(counts.get(&key("w.example.com", "us", "policy")), Some(&7));
+        assert_eq!(
+            counts.get(&key("w.example.com", "all", "fail_open")),
+            Some(&2)
+        );
+        assert_eq!(counts.get(&key("q\"s", "r", "policy")), Some(&1));
+        assert_eq!(counts.len(), 3, "{counts:?}");
+    }
+
+    #[test]
+    fn the_window_is_measured_from_the_oldest_sample_within_a_minute() {
+        let mut ring = Ring::default();
+        let t0 = Instant::now();
+        let counts = |n: u64| Counts::from([(("s".into(), "r".into(), "policy".into()), n)]);
+        assert!(ring.observe(t0, &counts(0)).is_none(), "no base yet");
+        // Samples closer than the spacing are not kept.
+        let (age, base) = ring
+            .observe(t0 + Duration::from_millis(100), &counts(1))
+            .unwrap();
+        assert_eq!((age, base), (Duration::from_millis(100), counts(0)));
+        assert_eq!(ring.samples.len(), 1);
+        for s in 1..=70u64 {
+            ring.observe(t0 + Duration::from_secs(s), &counts(s * 10));
+        }
+        // At 70 s, the oldest sample within the window is the one from 10 s.
+        let (age, base) = ring.observe(t0 + Duration::from_secs(70), &counts(700)).unwrap();
+        assert_eq!((age, base), (Duration::from_secs(60), counts(100)));
+        assert!(ring.samples.len() <= MAX_SAMPLES);
+        // After a pause longer than the window, the window starts again.
+        assert!(ring.observe(t0 + Duration::from_secs(500), &counts(900)).is_none());
+        assert_eq!(ring.samples.len(), 1);
+    }
+}
