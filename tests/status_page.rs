@@ -9,9 +9,9 @@
 //! `SWITCHYARD_SCREENSHOTS=docs cargo test --test status_page screenshots`
 //! rewrites the README's screenshots.
 
-mod common;
 #[path = "common/browser.rs"]
 mod browser;
+mod common;
 #[path = "common/targets.rs"]
 mod targets;
 
@@ -49,6 +49,11 @@ struct Setup {
 impl Setup {
     /// `extra_api`: more `[api]` lines; `api_listen`: where the API binds.
     fn start(extra_api: &str, api_listen: &str) -> Setup {
+        Setup::start_with(extra_api, api_listen, "")
+    }
+
+    /// Like [`Setup::start`], with more tables at the end of the config.
+    fn start_with(extra_api: &str, api_listen: &str, tail: &str) -> Setup {
         let runtime = target_runtime();
         let targets: Vec<Target> = (0..4)
             .map(|_| Target::http(runtime.handle(), Behavior::Healthy))
@@ -66,7 +71,7 @@ impl Setup {
                 extra_api,
                 api_listen,
                 &targets.iter().map(|t| t.addr).collect::<Vec<_>>(),
-            ),
+            ) + tail,
         )
         .unwrap();
         let server = TestServer::start_in(dir, config_path);
@@ -175,12 +180,6 @@ fallback = "us-east"
 default = ["us-east", "eu-west"]
 country = {{ GB = ["eu-west", "us-east"] }}
 continent = {{ AS = ["ap-south", "us-east"], NA = ["us-east", "eu-west"] }}
-
-# Queried only by the traffic endpoint test, so its counts are its own.
-[services."count.example.com"]
-policy = "weighted"
-ttl = 30
-regions = ["us-east", "eu-west"]
 "#,
         zones = zones.display().to_string(),
         tokens = tokens.display().to_string(),
@@ -252,14 +251,9 @@ fn page_loads_clean_on_its_own_origin() {
     let setup = Setup::start("", "127.0.0.1:0");
 
     // The page's security headers.
-    let response = switchyard::ctl::http::request(
-        &setup.server.api.to_string(),
-        "GET",
-        "/",
-        None,
-        None,
-    )
-    .unwrap();
+    let response =
+        switchyard::ctl::http::request(&setup.server.api.to_string(), "GET", "/", None, None)
+            .unwrap();
     assert_eq!(response.status, 200);
     let csp = response.header("content-security-policy").unwrap();
     for directive in [
@@ -303,18 +297,54 @@ fn page_loads_clean_on_its_own_origin() {
     browser.wait_for(
         "traffic cards",
         Duration::from_secs(5),
-        "return document.querySelectorAll('#traffic-services .card').length === 4;",
+        "return document.querySelectorAll('#traffic-services .card').length === 3;",
     );
     let config = browser.text("#traffic-services .card[data-service='api.example.com.'] .config");
     assert!(
         config.contains("1. us-east") && config.contains("2. eu-west, ap-south"),
         "{config}"
     );
-    // No instances list on a server that does not report one.
+    // No instances list on a server that does not report one...
     assert_eq!(
-        browser.eval("return document.getElementById('instances').hidden;", vec![]),
+        browser.eval(
+            "return document.getElementById('instances').hidden;",
+            vec![]
+        ),
         json!(true)
     );
+    // ... and one when `/v1/status` lists them (the cluster's `instances`;
+    // added here to the real answer on its way into the page).
+    browser.eval(
+        "const real = window.fetch;
+         window.fetch = async (url, options) => {
+           const response = await real(url, options);
+           if (!String(url).startsWith('/v1/status')) return response;
+           const body = await response.json();
+           body.instances = [
+             {instance: 'dns-a', live: true, config_digest: 'sha256:0123456789abcdef0123', generation: 7, last_contact: new Date().toISOString(), config_matches: true},
+             {instance: 'dns-b', live: false, config_digest: 'sha256:fedcba9876543210fedc', generation: 6, last_contact: Date.now() - 90000, config_matches: false},
+           ];
+           return new Response(JSON.stringify(body), {status: response.status, headers: response.headers});
+         };",
+        vec![],
+    );
+    browser.wait_for(
+        "the instances list",
+        Duration::from_secs(3),
+        "return !document.getElementById('instances').hidden && document.querySelectorAll('#instances tr[data-instance]').length === 2;",
+    );
+    let a = browser.text("#instances tr[data-instance='dns-a']");
+    assert!(
+        a.contains("live") && a.contains("sha256:01234567") && a.contains("matches"),
+        "{a}"
+    );
+    let b = browser.text("#instances tr[data-instance='dns-b']");
+    assert!(
+        b.contains("gone") && b.contains("differs") && b.contains("1m 30s ago"),
+        "{b}"
+    );
+    browser.eval("location.reload();", vec![]);
+    wait_for_regions(&browser);
     // A few polls later: no console errors, and every request the page
     // made went to the API's own origin.
     std::thread::sleep(Duration::from_millis(2500));
@@ -331,7 +361,12 @@ fn page_loads_clean_on_its_own_origin() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    for wanted in ["/ui/app.js", "/ui/style.css", "/ui/world.svg", "/v1/traffic"] {
+    for wanted in [
+        "/ui/app.js",
+        "/ui/style.css",
+        "/ui/world.svg",
+        "/v1/traffic",
+    ] {
         assert!(
             requests.iter().any(|r| r.ends_with(wanted)),
             "{wanted} not loaded: {requests:?}"
@@ -341,7 +376,10 @@ fn page_loads_clean_on_its_own_origin() {
         .iter()
         .filter(|r| !r.starts_with(&format!("{origin}/")))
         .collect();
-    assert!(elsewhere.is_empty(), "requests off the API's origin: {elsewhere:?}");
+    assert!(
+        elsewhere.is_empty(),
+        "requests off the API's origin: {elsewhere:?}"
+    );
     assert_eq!(
         browser.eval("return document.location.origin;", vec![]),
         json!(origin)
@@ -376,7 +414,11 @@ fn a_stopped_backend_turns_its_region_down_within_3s() {
     let failing = browser.text("#regions tr[data-region='eu-west'] li[data-endpoint='euw-1']");
     assert!(failing.contains("connection refused"), "{failing}");
     assert!(failing.contains("last probe"), "{failing}");
-    assert!(browser.text("#regions tr[data-region='eu-west']").contains("0 / 1"));
+    assert!(
+        browser
+            .text("#regions tr[data-region='eu-west']")
+            .contains("0 / 1")
+    );
     // The others are untouched; one of us-east's two backends failing
     // leaves it up with 1 of 2 endpoints.
     setup.targets[0].set(Behavior::Status(503));
@@ -386,7 +428,10 @@ fn a_stopped_backend_turns_its_region_down_within_3s() {
         "const li = document.querySelector('#regions tr[data-region=\"us-east\"] li[data-endpoint=\"use-1\"]'); return li ? li.innerText : null;",
     );
     let us = browser.text("#regions tr[data-region='us-east']");
-    assert!(us.contains("unexpected status 503") && us.contains("1 / 2"), "{us}");
+    assert!(
+        us.contains("unexpected status 503") && us.contains("1 / 2"),
+        "{us}"
+    );
     assert_eq!(
         browser.eval(&region_state_js("us-east"), vec![]),
         json!("up")
@@ -422,12 +467,21 @@ fn an_override_counts_down_and_goes_at_expiry() {
     );
     eprintln!("override written to shown: {shown:?}");
     let text = browser.text(&row);
-    for part in ["ap-south", "drain", "alice", "page test: maintenance window"] {
+    for part in [
+        "ap-south",
+        "drain",
+        "alice",
+        "page test: maintenance window",
+    ] {
         assert!(text.contains(part), "{part} in {text}");
     }
     // The region shows drained, weight 0 of 10.
     wait_for_state(&browser, "ap-south", "drained", Duration::from_secs(2));
-    assert!(browser.text("#regions tr[data-region='ap-south']").contains("0 / 10"));
+    assert!(
+        browser
+            .text("#regions tr[data-region='ap-south']")
+            .contains("0 / 10")
+    );
 
     // A live countdown: whole seconds, going down between polls.
     let countdown = |browser: &Browser| -> u64 {
@@ -453,10 +507,12 @@ fn an_override_counts_down_and_goes_at_expiry() {
     eprintln!("override with 5 s expiry gone from the page after {gone:?}");
     assert!(gone >= Duration::from_secs(4), "left early: {gone:?}");
     assert!(gone < Duration::from_secs(5 + 3), "{gone:?}");
-    assert!(setup.api("GET", "/v1/overrides", None)["overrides"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(
+        setup.api("GET", "/v1/overrides", None)["overrides"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     wait_for_state(&browser, "ap-south", "up", Duration::from_secs(2));
     assert!(browser.text("#overrides").contains("No overrides in force"));
 }
@@ -525,7 +581,10 @@ fn the_explain_form_shows_what_the_api_answers() {
         Duration::from_secs(5),
         "return document.getElementById('explain-error').textContent;",
     );
-    assert!(error.as_str().unwrap().contains("not-an-address"), "{error}");
+    assert!(
+        error.as_str().unwrap().contains("not-an-address"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -558,8 +617,17 @@ fn protected_reads_show_nothing_without_a_token() {
         assert_eq!(shown["overrides"], json!(0), "{shown}");
         assert_eq!(shown["cards"], json!(0), "{shown}");
         let text = shown["text"].as_str().unwrap();
-        for secret in ["us-east", "eu-west", "192.0.2.1", "app.example.com", "generation"] {
-            assert!(!text.contains(secret), "{secret} shown without a token: {text}");
+        for secret in [
+            "us-east",
+            "eu-west",
+            "192.0.2.1",
+            "app.example.com",
+            "generation",
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{secret} shown without a token: {text}"
+            );
         }
     };
     nothing(&browser);
@@ -630,7 +698,10 @@ fn the_page_reconnects_after_a_server_restart() {
     );
     assert!(browser.text("#conn").contains("retrying"));
     assert_eq!(
-        browser.eval("return document.querySelectorAll('#regions tbody tr').length;", vec![]),
+        browser.eval(
+            "return document.querySelectorAll('#regions tbody tr').length;",
+            vec![]
+        ),
         json!(4),
         "the last view stays"
     );
@@ -650,7 +721,12 @@ fn the_page_reconnects_after_a_server_restart() {
 
 #[test]
 fn traffic_counts_answers_per_region_over_the_last_minute() {
-    let setup = Setup::start("", "127.0.0.1:0");
+    // A service only this test queries: the counters are process-wide.
+    let setup = Setup::start_with(
+        "",
+        "127.0.0.1:0",
+        "[services.\"count.example.com\"]\npolicy = \"weighted\"\nregions = [\"us-east\", \"eu-west\"]\n",
+    );
     let before = setup.api("GET", "/v1/traffic", None);
     let service = |traffic: &Value| -> Value {
         traffic["services"]
@@ -682,7 +758,11 @@ fn traffic_counts_answers_per_region_over_the_last_minute() {
     for _ in 0..200 {
         let reply = query(setup.server.addr, "count.example.com", RecordType::A);
         let data = reply.answers[0].data.to_string();
-        let region = if data.starts_with("192.0.2.") { "us-east" } else { "eu-west" };
+        let region = if data.starts_with("192.0.2.") {
+            "us-east"
+        } else {
+            "eu-west"
+        };
         *answered.entry(region.to_string()).or_default() += 1;
     }
     let after = setup.api("GET", "/v1/traffic", None);
@@ -707,9 +787,15 @@ fn traffic_counts_answers_per_region_over_the_last_minute() {
     assert!((shares - 1.0).abs() < 1e-9, "{shares}");
     // Same numbers as /metrics.
     let metrics = String::from_utf8(
-        switchyard::ctl::http::request(&setup.server.api.to_string(), "GET", "/metrics", None, None)
-            .unwrap()
-            .body,
+        switchyard::ctl::http::request(
+            &setup.server.api.to_string(),
+            "GET",
+            "/metrics",
+            None,
+            None,
+        )
+        .unwrap()
+        .body,
     )
     .unwrap();
     let line = metrics
@@ -731,8 +817,9 @@ fn traffic_counts_answers_per_region_over_the_last_minute() {
     let (status, _) = call(guarded.server.api, "GET", "/v1/traffic", Some(ALICE), None);
     assert_eq!(status, 200);
     // The page's files are not data: they load without a token.
-    let page = switchyard::ctl::http::request(&guarded.server.api.to_string(), "GET", "/", None, None)
-        .unwrap();
+    let page =
+        switchyard::ctl::http::request(&guarded.server.api.to_string(), "GET", "/", None, None)
+            .unwrap();
     assert_eq!(page.status, 200);
 }
 
@@ -814,7 +901,7 @@ fn full_page(browser: &Browser) -> Vec<u8> {
         .eval("return document.documentElement.scrollHeight;", vec![])
         .as_u64()
         .unwrap();
-    browser.set_window(1400, height as u32 + 140);
+    browser.set_window(1400, height as u32);
     std::thread::sleep(Duration::from_millis(300));
     let png = browser.screenshot();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");

@@ -108,7 +108,12 @@ pub async fn traffic(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .observe(now, &counts);
-    Json(traffic_json(&snapshot, &counts, base.as_ref(), SystemTime::now()))
+    Json(traffic_json(
+        &snapshot,
+        &counts,
+        base.as_ref(),
+        SystemTime::now(),
+    ))
 }
 
 /// The answer: per service, its configuration and its answers.
@@ -186,8 +191,8 @@ fn service_json(
             let total = counts.get(&key).copied();
             counted |= total.is_some();
             let total = total.unwrap_or(0);
-            let before = base.and_then(|b| b.get(&key)).copied().unwrap_or(total);
-            (key.1, reason, total, total.saturating_sub(before))
+            let recent = since(base, &key, total);
+            (key.1, reason, total, recent)
         })
         .collect();
     let window_total: u64 = rows.iter().map(|r| r.3).sum();
@@ -237,6 +242,16 @@ fn service_json(
         Policy::Weighted | Policy::Nearest { .. } => {}
     }
     value
+}
+
+/// How much `series` grew since `base`, now that it reads `total`. No
+/// base: nothing to measure from yet (0). A series the base lacks was
+/// registered since (the service came with a reload, or other servers in
+/// the process loaded it later): it started from zero.
+fn since(base: Option<&Counts>, series: &Series, total: u64) -> u64 {
+    base.map_or(0, |b| {
+        total.saturating_sub(b.get(series).copied().unwrap_or(0))
+    })
 }
 
 /// The OpenAPI schema of the answer (`Traffic`).
@@ -373,6 +388,16 @@ switchyard_answers_total{service=\"broken} 1
     }
 
     #[test]
+    fn growth_is_measured_from_the_base_or_from_zero() {
+        let key = ("s".to_string(), "r".to_string(), "policy".to_string());
+        let base = Counts::from([(key.clone(), 40)]);
+        assert_eq!(since(Some(&base), &key, 55), 15);
+        assert_eq!(since(None, &key, 55), 0, "no base, no window");
+        assert_eq!(since(Some(&Counts::new()), &key, 55), 55, "new series");
+        assert_eq!(since(Some(&base), &key, 10), 0, "never negative");
+    }
+
+    #[test]
     fn the_window_is_measured_from_the_oldest_sample_within_a_minute() {
         let mut ring = Ring::default();
         let t0 = Instant::now();
@@ -388,11 +413,16 @@ switchyard_answers_total{service=\"broken} 1
             ring.observe(t0 + Duration::from_secs(s), &counts(s * 10));
         }
         // At 70 s, the oldest sample within the window is the one from 10 s.
-        let (age, base) = ring.observe(t0 + Duration::from_secs(70), &counts(700)).unwrap();
+        let (age, base) = ring
+            .observe(t0 + Duration::from_secs(70), &counts(700))
+            .unwrap();
         assert_eq!((age, base), (Duration::from_secs(60), counts(100)));
         assert!(ring.samples.len() <= MAX_SAMPLES);
         // After a pause longer than the window, the window starts again.
-        assert!(ring.observe(t0 + Duration::from_secs(500), &counts(900)).is_none());
+        assert!(
+            ring.observe(t0 + Duration::from_secs(500), &counts(900))
+                .is_none()
+        );
         assert_eq!(ring.samples.len(), 1);
     }
 }

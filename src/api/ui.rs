@@ -107,7 +107,10 @@ fn serve(asset: &Asset) -> Response {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ),
-        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
         // For browsers that predate `frame-ancestors`.
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         // Revalidate, so an upgraded server's page is never mixed with a
@@ -147,8 +150,7 @@ mod tests {
             for outside in ["http://", "https://", "//fonts.", "@import"] {
                 let hits = asset.body.matches(outside).count();
                 // The SVG names its namespace; nothing is fetched from it.
-                let allowed =
-                    usize::from(asset.name.ends_with(".svg") && outside == "http://");
+                let allowed = usize::from(asset.name.ends_with(".svg") && outside == "http://");
                 assert_eq!(hits, allowed, "{} mentions {outside}", asset.name);
             }
         }

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use switchyard::ctl::http;
 
 /// The W3C element reference key.
-const ELEMENT: &str = "element-6066-11e4-a4a3-4b6d4b7e4d4e";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// One browser at a time per test binary: the machine has two cores, and
 /// timing assertions ("down within 3 s") need a browser that is not
@@ -47,12 +47,7 @@ pub struct Browser {
 
 /// Where Chromium and ChromeDriver are, if installed.
 fn installed() -> Result<(PathBuf, PathBuf), String> {
-    let find = |candidates: &[&str]| {
-        candidates
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-    };
+    let find = |candidates: &[&str]| candidates.iter().map(PathBuf::from).find(|p| p.is_file());
     // Debian's /usr/bin/chromium is a wrapper script; the binary is what
     // ChromeDriver should start.
     let chromium = find(&[

@@ -289,7 +289,7 @@
           e.check ? h("span", { class: "muted" }, " · last probe ", ago(e.check.last_probe_unix_ms)) : null)))
         : h("span", { class: "muted" }, "none");
       return h("tr", { "data-region": r.name, "data-state": state },
-        h("td", {}, h("strong", {}, r.name)),
+        h("td", { class: "name" }, h("strong", {}, r.name)),
         h("td", {}, h("span", { class: "state " + state }, STATE_TEXT[state])),
         h("td", { class: "num" }, r.effective_weight + " / " + r.configured_weight),
         h("td", { class: "num" }, r.endpoints_up + " / " + total),
@@ -346,7 +346,7 @@
     $("traffic-meta").textContent =
       "Snapshot generation " + traffic.generation + ", built " + duration(traffic.age_secs || 0) +
       " ago. Answers over the last " + (windowSecs ? windowSecs + "s" : "moment (collecting)") +
-      ", from the counters /metrics exposes.";
+      ", from the counters /metrics exposes; a tick marks a weighted region's configured share.";
     const cards = (traffic.services || []).map((s) => {
       const effective = new Map(s.regions.map((r) => [r.name, r]));
       const expected = expectedShares(s);
