@@ -54,6 +54,12 @@ impl Setup {
 
     /// Like [`Setup::start`], with more tables at the end of the config.
     fn start_with(extra_api: &str, api_listen: &str, tail: &str) -> Setup {
+        // Open reads are said, not assumed from the default.
+        let extra_api = if extra_api.contains("protect_reads") {
+            extra_api
+        } else {
+            "protect_reads = false"
+        };
         let runtime = target_runtime();
         let targets: Vec<Target> = (0..4)
             .map(|_| Target::http(runtime.handle(), Behavior::Healthy))
@@ -897,10 +903,12 @@ fn screenshots() {
 
 /// A PNG of the whole page (the window grown to its height).
 fn full_page(browser: &Browser) -> Vec<u8> {
-    let height = browser
-        .eval("return document.documentElement.scrollHeight;", vec![])
-        .as_u64()
-        .unwrap();
+    // The window's height less its viewport's is what the frame takes.
+    let sizes = browser.eval(
+        "return [document.documentElement.scrollHeight, window.outerHeight - window.innerHeight];",
+        vec![],
+    );
+    let height = sizes[0].as_u64().unwrap() + sizes[1].as_u64().unwrap_or(0);
     browser.set_window(1400, height as u32);
     std::thread::sleep(Duration::from_millis(300));
     let png = browser.screenshot();
