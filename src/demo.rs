@@ -239,6 +239,7 @@ fn print_intro(dir: &Path, dns: SocketAddr, api: SocketAddr, token: &str, backen
     println!("Switchyard demo");
     println!("  DNS (UDP+TCP): {dns}");
     println!("  control API:   http://{api}   token: {token}");
+    println!("  status page:   http://{api}/");
     println!(
         "  config:        {}/switchyard.toml (removed on exit)",
         dir.display()
