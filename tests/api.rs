@@ -476,7 +476,8 @@ fn bad_requests_get_the_right_4xx_in_the_error_shape() {
         ("GET", "/v1/services/..", "", 404, "unknown_service"),
         ("GET", "/v1/regions/mars", "", 404, "unknown_region"),
         ("GET", "/v1/nothing", "", 404, "no_route"),
-        ("GET", "/", "", 404, "no_route"),
+        // `/` is the status page; its missing files get the error shape too.
+        ("GET", "/ui/nothing.js", "", 404, "no_route"),
         ("GET", weight, "", 405, "method_not_allowed"),
         ("POST", "/v1/status", "{}", 405, "method_not_allowed"),
         ("PATCH", "/v1/overrides", "{}", 405, "method_not_allowed"),
