@@ -425,6 +425,10 @@ fn a_stopped_backend_turns_its_region_down_within_3s() {
             .text("#regions tr[data-region='eu-west']")
             .contains("0 / 1")
     );
+    assert_eq!(
+        browser.eval("return document.title;", vec![]),
+        json!("1 of 4 regions not up · Switchyard status")
+    );
     // The others are untouched; one of us-east's two backends failing
     // leaves it up with 1 of 2 endpoints.
     setup.targets[0].set(Behavior::Status(503));

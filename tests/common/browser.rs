@@ -98,6 +98,8 @@ impl Browser {
             "--disable-extensions",
             "--disable-default-apps",
             "--disable-dev-shm-usage",
+            // Loopback only, whatever proxy the environment names.
+            "--no-proxy-server",
             "--window-size=1400,1000",
             &format!("--user-data-dir={}", browser._profile.path().display()),
         ];

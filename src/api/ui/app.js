@@ -224,11 +224,13 @@
         sessionStorage.removeItem(TOKEN_KEY);
         showLogin(had ? "That token was refused: " + e.message : "");
       } else {
-        // The server is away (restarting, unreachable): keep the last view,
-        // marked stale, and keep trying.
+        // The server is away (restarting, unreachable) or failing: keep
+        // the last view, marked stale, and keep trying.
         $("main").classList.add("stale");
         const since = view.lastOk ? " since " + new Date(view.lastOk).toLocaleTimeString() : "";
-        setConn("down", "disconnected" + since + ": retrying");
+        const what = e.status ? "server error (" + e.message + ")" : "disconnected";
+        setConn("down", what + since + ": retrying");
+        document.title = "(stale) Switchyard status";
         timer = setTimeout(poll, POLL_MS);
       }
     } finally {
@@ -278,6 +280,9 @@
   }
 
   function renderRegions(regions) {
+    // The tab title says at a glance whether anything is wrong.
+    const notUp = regions.filter((r) => regionState(r) !== "up").length;
+    document.title = (notUp ? notUp + " of " + regions.length + " regions not up · " : "") + "Switchyard status";
     const rows = regions.map((r) => {
       const state = regionState(r);
       const total = (r.endpoints || []).length;
@@ -325,7 +330,7 @@
     const rows = instances.map((i) => h("tr", { "data-instance": i.instance },
       h("td", {}, h("strong", {}, i.instance)),
       h("td", {}, h("span", { class: "state " + (i.live ? "up" : "down") }, i.live ? "live" : "gone")),
-      h("td", {}, h("code", {}, String(i.config_digest || "-").slice(0, 16))),
+      h("td", {}, h("code", { title: i.config_digest || "" }, String(i.config_digest || "-").slice(0, 16))),
       h("td", { class: "num" }, i.generation === undefined || i.generation === null ? "-" : i.generation),
       h("td", {}, contact(i.last_contact)),
       h("td", {}, i.config_matches === false
