@@ -883,11 +883,14 @@ fn screenshots() {
         "/v1/regions/ap-south/drain",
         Some(json!({"why": "kernel upgrade", "expires_in_secs": 1800})),
     );
-    setup.api(
+    let drill = setup.api(
         "POST",
         "/v1/drills",
         Some(json!({"regions": ["sa-east"], "duration_secs": 600, "why": "quarterly failover drill"})),
-    );
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     wait_for_state(&browser, "eu-west", "down", Duration::from_secs(5));
     wait_for_state(&browser, "ap-south", "drained", Duration::from_secs(5));
     wait_for_state(&browser, "sa-east", "forced-down", Duration::from_secs(5));
@@ -897,6 +900,47 @@ fn screenshots() {
         "the drill's verification",
         Duration::from_secs(10),
         "const r = document.querySelector('#drill-report'); return !!r && r.innerText.includes('verified');",
+    );
+    // The drill's report on the page is the API's: its timeline events and
+    // one row per (service, vantage) with the same answers.
+    let report = setup.api("GET", &format!("/v1/drills/{drill}"), None);
+    let shown = browser.eval(
+        "const r = document.querySelector('#drill-report .report');
+         const tables = r.querySelectorAll('table');
+         return {
+           id: r.dataset.drill,
+           events: [...tables[0].querySelectorAll('tbody tr')].map(t => t.cells[1].innerText),
+           pairs: [...tables[1].querySelectorAll('tbody tr')].map(t => [t.dataset.vantage, t.cells[3].innerText]),
+         };",
+        vec![],
+    );
+    assert_eq!(shown["id"], json!(drill));
+    let events: Vec<&Value> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["what"])
+        .collect();
+    assert_eq!(shown["events"], json!(events), "{shown}");
+    let pairs: Vec<Value> = report["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let during: Vec<&str> = p["during"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            json!([p["vantage"], during.join(" ")])
+        })
+        .collect();
+    assert_eq!(shown["pairs"], json!(pairs), "{shown}");
+    assert!(
+        browser
+            .text(&format!("#drills-table tr[data-drill='{drill}']"))
+            .contains("running")
     );
     std::thread::sleep(Duration::from_millis(1200));
     let degraded = full_page(&browser);
