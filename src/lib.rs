@@ -20,6 +20,7 @@
 //!
 //! # Layout
 //!
+//! - [`cluster`]: the etcd store client that several instances share state through.
 //! - [`config`]: the TOML config model and its file:line:field errors.
 //! - [`zone`]: master-file parsing with line tracking, validation, the name tree.
 //! - [`snapshot`]: the immutable routing table and the pure function building it.
@@ -47,6 +48,7 @@
 pub mod answer;
 pub mod api;
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod ctl;
