@@ -177,7 +177,7 @@ impl Database {
                 .lookup(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
                 .and_then(|r| r.network())
                 .is_ok_and(|n| n.is_ipv4());
-            (v4, true)
+            (v4, has_ipv6_data(&reader))
         };
         Ok(Database {
             path: path.to_path_buf(),
@@ -229,6 +229,23 @@ impl Database {
             },
         }
     }
+}
+
+/// True when an IPv6 database has a record for some IPv6 network outside
+/// `::/8` (where the IPv4 subtree lives; aliases of it are skipped). A file
+/// with IPv4 data only must not make IPv6 answers depend on its empty tree.
+fn has_ipv6_data(reader: &Reader<Vec<u8>>) -> bool {
+    // ::/0 without ::/8, as the eight blocks 100::/8 .. 8000::/1.
+    (0..8u8).any(|i| {
+        let len = 8 - i;
+        let first = 1u128 << (127 - (len - 1) as u32);
+        let Ok(net) = ipnetwork::Ipv6Network::new(std::net::Ipv6Addr::from(first), len) else {
+            return false;
+        };
+        reader
+            .within(ipnetwork::IpNetwork::V6(net), WithinOptions::default())
+            .is_ok_and(|mut networks| networks.next().is_some_and(|r| r.is_ok()))
+    })
 }
 
 /// Which fields the services need, so a missing default field is worth a
