@@ -248,17 +248,32 @@ fn has_ipv6_data(reader: &Reader<Vec<u8>>) -> bool {
     })
 }
 
-/// Which fields the services need, so a missing default field is worth a
-/// warning only when something uses it.
-fn used(config: &Config, field: GeoField) -> bool {
-    config.services.values().any(|s| {
-        let s = s.get_ref();
-        match field {
-            GeoField::Country => s.geo.as_ref().is_some_and(|g| !g.country.is_empty()),
-            GeoField::Continent => s.geo.as_ref().is_some_and(|g| !g.continent.is_empty()),
-            GeoField::Latitude | GeoField::Longitude => s.policy == PolicyKind::Nearest,
-        }
+/// The first service setting that uses `field` (a country or continent
+/// rule, a `nearest` policy), as (position, dotted field): a missing field
+/// is worth a warning only when something uses it, and the warning points
+/// at that use.
+fn first_use(config: &Config, field: GeoField) -> Option<(std::ops::Range<usize>, String)> {
+    config.services.iter().find_map(|(name, s)| {
+        let service = s.get_ref();
+        let rules = service.geo.as_ref();
+        let (key, table) = match field {
+            GeoField::Country => ("country", rules.map(|g| &g.country)),
+            GeoField::Continent => ("continent", rules.map(|g| &g.continent)),
+            GeoField::Latitude | GeoField::Longitude => {
+                return (service.policy == PolicyKind::Nearest)
+                    .then(|| (s.span(), format!("services.\"{name}\".policy")));
+            }
+        };
+        let code = table?.keys().next()?;
+        Some((
+            code.span(),
+            format!("services.\"{name}\".geo.{key}.{}", code.get_ref()),
+        ))
     })
+}
+
+fn used(config: &Config, field: GeoField) -> bool {
+    first_use(config, field).is_some()
 }
 
 /// Reads a sample of every database's records with every configured path.
@@ -368,14 +383,20 @@ pub(super) fn validate(
                 .collect::<Vec<_>>()
                 .join(" or ")
         );
-        if field == GeoField::Continent && used(config, field) {
-            message += ": continent rules will never match";
-        } else if field == GeoField::Country && used(config, field) {
-            message += ": country rules will never match";
-        } else if used(config, field) {
-            message += ": nearest cannot place clients";
+        if used(config, field) {
+            message += match field {
+                GeoField::Continent => ": continent rules will never match",
+                GeoField::Country => ": country rules will never match",
+                _ => ": nearest cannot place clients",
+            };
         }
-        warnings.push(at(field, message));
+        // Point at the key that names the path, or else at the rule
+        // that needs the field.
+        let warning = match (geo.field(field), first_use(config, field)) {
+            (None, Some((span, use_field))) => config.error_at(span, use_field, message),
+            _ => at(field, message),
+        };
+        warnings.push(warning);
     }
     warnings
 }
