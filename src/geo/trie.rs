@@ -219,7 +219,7 @@ impl<T> PrefixTrie<T> {
         self.entries.len()
     }
 
-    /// Every stored value with its network, in insertion order.
+    /// Every stored value, in insertion order.
     pub fn values(&self) -> impl Iterator<Item = &T> {
         self.entries.iter().map(|e| &e.value)
     }
