@@ -203,5 +203,104 @@ fn bench_recorded(c: &mut Criterion) {
     assert!(switchyard::metrics::render().contains("switchyard_queries_total"));
 }
 
-criterion_group!(benches, bench_respond, bench_recorded);
+/// A geo service with `rules` /24 CIDR rules (10.0.0.0/24, 10.0.1.0/24, ...)
+/// and the same `[geo.networks]`, loaded from a temp config.
+fn geo_snapshot(rules: usize) -> (Snapshot, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("zones")).unwrap();
+    std::fs::write(
+        dir.path().join("zones/example.com.zone"),
+        "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\n",
+    )
+    .unwrap();
+    let mut cidr = String::new();
+    for i in 0..rules {
+        let region = ["a", "b", "c"][i % 3];
+        cidr += &format!("\"10.{}.{}.0/24\" = [\"{region}\"]\n", i / 256, i % 256);
+    }
+    let config = format!(
+        r#"version = 1
+[server]
+dns_listen = ["127.0.0.1:0"]
+api_listen = "127.0.0.1:0"
+zones_dir = "zones"
+state_dir = "state"
+[geo.networks]
+"100.64.0.0/10" = {{ country = "US", continent = "NA" }}
+[regions.a]
+endpoints = [{{ address = "192.0.2.1" }}]
+[regions.b]
+endpoints = [{{ address = "192.0.2.2" }}]
+[regions.c]
+endpoints = [{{ address = "192.0.2.3" }}]
+[services."geo.example.com"]
+policy = "geo"
+[services."geo.example.com".geo]
+default = ["a"]
+country = {{ US = ["b"] }}
+[services."geo.example.com".geo.cidr]
+{cidr}"#
+    );
+    let path = dir.path().join("switchyard.toml");
+    std::fs::write(&path, config).unwrap();
+    let inputs = Inputs::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let snapshot = Snapshot::build(&inputs, &Default::default(), 1, SystemTime::now());
+    (snapshot, dir)
+}
+
+/// Geo decisions with 3 CIDR rules and with 20,000: the rules live in a
+/// prefix trie, so the cost must not grow with their number. `hit` is a
+/// client inside a rule, `miss` one that leaves the trie deep (at the last
+/// bits of a /24 beside the rules) and falls through to the location.
+fn bench_geo_rules(c: &mut Criterion) {
+    let meta = QueryMeta {
+        source: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        transport: Transport::Udp,
+    };
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut out = Vec::with_capacity(4096);
+    let mut group = c.benchmark_group("geo_rules");
+    group.throughput(Throughput::Elements(1));
+    for rules in [3usize, 20_000] {
+        let (snapshot, _dir) = geo_snapshot(rules);
+        // The first /24 past the last rule: same depth of walk in both.
+        let miss = format!("10.{}.{}.0/24", rules / 256, rules % 256 + 1);
+        for (what, subnet, expect) in [
+            ("hit", "10.0.1.0/24".to_string(), "192.0.2.2"),
+            ("miss", miss, "192.0.2.1"),
+        ] {
+            let subnet: &'static str = Box::leak(subnet.into_boxed_str());
+            let packet = encode(&case(
+                "geo",
+                "geo.example.com.",
+                RecordType::A,
+                Some(1232),
+                Some(subnet),
+                ResponseCode::NoError,
+                true,
+            ));
+            assert!(respond_into(&snapshot, &packet, &meta, &mut rng, &mut out));
+            let reply = Message::from_vec(&out).expect("decodable reply");
+            assert_eq!(
+                reply.answers.first().map(|r| r.data.to_string()).as_deref(),
+                Some(expect),
+                "{rules} rules, {what}"
+            );
+            group.bench_function(format!("{rules}_rules_{what}"), |b| {
+                b.iter(|| {
+                    respond_into(
+                        black_box(&snapshot),
+                        black_box(&packet),
+                        black_box(&meta),
+                        &mut rng,
+                        &mut out,
+                    )
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_respond, bench_recorded, bench_geo_rules);
 criterion_main!(benches);

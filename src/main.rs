@@ -59,6 +59,9 @@ fn main() -> ExitCode {
 fn check(config: &std::path::Path) -> ExitCode {
     match Inputs::load(config) {
         Ok(inputs) => {
+            for warning in inputs.geo.warnings() {
+                eprintln!("warning: {warning}");
+            }
             // Build the first snapshot too, exactly as `serve` would.
             let snapshot = Snapshot::build(
                 &inputs,

@@ -383,15 +383,17 @@ fn a_restart_mid_drill_resumes_and_rolls_back_on_time() {
 
 #[test]
 fn a_drill_on_a_service_without_fallback_fails_naming_the_vantage() {
-    // Europe's only region is eu-west, and all_down is fail_open: with
-    // eu-west out, Europe is answered with every endpoint, eu-west's too.
+    // Europe's only region is eu-west, no more general rule has another
+    // (there is no default list to fall through to), and all_down is
+    // fail_open: with eu-west out, Europe is answered with every endpoint,
+    // eu-west's too.
     let bad = r#"
 [services."bad.example.com"]
 policy = "geo"
 all_down = "fail_open"
 [services."bad.example.com".geo]
-default = ["us-east"]
-continent = { EU = ["eu-west"] }
+cidr = { "100.64.0.0/24" = ["us-east"] }
+continent = { EU = ["eu-west"], NA = ["us-east"], AS = ["ap-south"] }
 "#;
     let s = Setup::start("converge_timeout_secs = 1", bad);
     let started = s.start_drill(json!({

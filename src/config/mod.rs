@@ -29,8 +29,8 @@ pub use drills::{DrillsConfig, ScheduleConfig};
 pub use health::{CheckConfig, CheckKind, HealthConfig, InitialState, StatusItem, StatusSpec};
 pub use observe::{LogConfig, LogFormat, MetricsConfig, QueryLogConfig};
 pub use traffic::{
-    AllDownConfig, EndpointConfig, GeoConfig, GeoRulesConfig, NetworkLocation, PolicyKind,
-    RegionConfig, ServiceConfig,
+    AllDownConfig, EndpointConfig, GeoConfig, GeoField, GeoRulesConfig, NetworkLocation, OneOrMany,
+    PolicyKind, RegionConfig, ServiceConfig,
 };
 
 /// The only configuration format version this build understands.
@@ -233,9 +233,7 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         config.server.zones_dir = base.join(&config.server.zones_dir);
         config.server.state_dir = base.join(&config.server.state_dir);
-        if let Some(database) = &config.geo.database {
-            config.geo.database = Some(base.join(database));
-        }
+        config.geo.resolve_paths(base);
         if let Some(queries) = &mut config.log.queries
             && queries.path != Path::new("-")
         {

@@ -113,9 +113,9 @@ pub struct ServiceConfig {
     /// `nearest` only: kilometres added to a region's distance (negative
     /// values attract traffic).
     #[serde(default)]
-    pub bias_km: BTreeMap<String, f64>,
+    pub bias_km: BTreeMap<String, Spanned<f64>>,
     /// `multivalue` only: most endpoints per answer.
-    pub max_answers: Option<usize>,
+    pub max_answers: Option<Spanned<usize>>,
 }
 
 fn default_service_ttl() -> u32 {
@@ -127,71 +127,143 @@ fn default_service_ttl() -> u32 {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeoRulesConfig {
-    /// Client networks (`"81.2.69.0/24"`) to regions.
+    /// Client networks (`"81.2.69.0/24"`) to regions. Keys keep their
+    /// position so errors about them name their line.
     #[serde(default)]
-    pub cidr: BTreeMap<String, Vec<Spanned<String>>>,
+    pub cidr: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     /// ISO 3166 country codes (`"GB"`) to regions.
     #[serde(default)]
-    pub country: BTreeMap<String, Vec<Spanned<String>>>,
+    pub country: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     /// Continent codes (`"EU"`, `"NA"`, `"AS"`, ...) to regions.
     #[serde(default)]
-    pub continent: BTreeMap<String, Vec<Spanned<String>>>,
+    pub continent: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     /// Regions for clients no other rule matches.
     #[serde(default)]
     pub default: Vec<Spanned<String>>,
 }
 
-/// The `[geo]` table: where client locations come from.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GeoConfig {
-    /// A MaxMind-format (`.mmdb`) database: GeoLite2/GeoIP2 Country or City,
-    /// or DB-IP Lite. Relative to the config file.
-    pub database: Option<PathBuf>,
-    /// Dotted path of the ISO country code inside a database record.
-    #[serde(default = "default_country_field")]
-    pub country_field: String,
-    /// Dotted path of the continent code.
-    #[serde(default = "default_continent_field")]
-    pub continent_field: String,
-    /// Dotted path of the latitude.
-    #[serde(default = "default_latitude_field")]
-    pub latitude_field: String,
-    /// Dotted path of the longitude.
-    #[serde(default = "default_longitude_field")]
-    pub longitude_field: String,
-    /// Explicit client networks; they win over the database.
-    #[serde(default)]
-    pub networks: BTreeMap<String, Spanned<NetworkLocation>>,
+/// One value or a list of them (`database = "a.mmdb"` or
+/// `database = ["v4.mmdb", "v6.mmdb"]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// A single value.
+    One(T),
+    /// A list, in preference order.
+    Many(Vec<T>),
 }
 
-impl Default for GeoConfig {
-    fn default() -> Self {
-        GeoConfig {
-            database: None,
-            country_field: default_country_field(),
-            continent_field: default_continent_field(),
-            latitude_field: default_latitude_field(),
-            longitude_field: default_longitude_field(),
-            networks: BTreeMap::new(),
+impl<T> OneOrMany<T> {
+    /// The values in order.
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            OneOrMany::One(v) => std::slice::from_ref(v),
+            OneOrMany::Many(v) => v,
+        }
+    }
+
+    /// The values in order, mutably.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        match self {
+            OneOrMany::One(v) => std::slice::from_mut(v),
+            OneOrMany::Many(v) => v,
         }
     }
 }
 
-fn default_country_field() -> String {
-    "country.iso_code".into()
+/// The `[geo]` table: where client locations come from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoConfig {
+    /// MaxMind-format (`.mmdb`) databases: GeoLite2/GeoIP2 Country or City,
+    /// DB-IP Lite, ip-location-db. One path or a list; for each address the
+    /// first database holding data for it answers (so a per-family pair of
+    /// files works). Relative to the config file.
+    pub database: Option<Spanned<OneOrMany<PathBuf>>>,
+    /// Dotted path(s) of the ISO country code inside a database record;
+    /// alternatives are tried in order. Default `country.iso_code`.
+    pub country_field: Option<Spanned<OneOrMany<String>>>,
+    /// Dotted path(s) of the continent code. Default `continent.code`.
+    pub continent_field: Option<Spanned<OneOrMany<String>>>,
+    /// Dotted path(s) of the latitude. Default `location.latitude`.
+    pub latitude_field: Option<Spanned<OneOrMany<String>>>,
+    /// Dotted path(s) of the longitude. Default `location.longitude`.
+    pub longitude_field: Option<Spanned<OneOrMany<String>>>,
+    /// Explicit client networks; they win over the database.
+    #[serde(default)]
+    pub networks: BTreeMap<Spanned<String>, Spanned<NetworkLocation>>,
 }
 
-fn default_continent_field() -> String {
-    "continent.code".into()
+/// Which database field a `*_field` key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeoField {
+    /// `country_field`.
+    Country,
+    /// `continent_field`.
+    Continent,
+    /// `latitude_field`.
+    Latitude,
+    /// `longitude_field`.
+    Longitude,
 }
 
-fn default_latitude_field() -> String {
-    "location.latitude".into()
+impl GeoField {
+    /// All four, in a fixed order.
+    pub const ALL: [GeoField; 4] = [
+        GeoField::Country,
+        GeoField::Continent,
+        GeoField::Latitude,
+        GeoField::Longitude,
+    ];
+
+    /// The config key.
+    pub fn key(self) -> &'static str {
+        match self {
+            GeoField::Country => "country_field",
+            GeoField::Continent => "continent_field",
+            GeoField::Latitude => "latitude_field",
+            GeoField::Longitude => "longitude_field",
+        }
+    }
+
+    /// The path used when the key is absent (GeoLite2's layout).
+    pub fn default_path(self) -> &'static str {
+        match self {
+            GeoField::Country => "country.iso_code",
+            GeoField::Continent => "continent.code",
+            GeoField::Latitude => "location.latitude",
+            GeoField::Longitude => "location.longitude",
+        }
+    }
 }
 
-fn default_longitude_field() -> String {
-    "location.longitude".into()
+impl GeoConfig {
+    /// The configured value of `field`, if the key is present.
+    pub fn field(&self, field: GeoField) -> Option<&Spanned<OneOrMany<String>>> {
+        match field {
+            GeoField::Country => self.country_field.as_ref(),
+            GeoField::Continent => self.continent_field.as_ref(),
+            GeoField::Latitude => self.latitude_field.as_ref(),
+            GeoField::Longitude => self.longitude_field.as_ref(),
+        }
+    }
+
+    /// The dotted paths to try for `field`, in order.
+    pub fn paths(&self, field: GeoField) -> Vec<String> {
+        match self.field(field) {
+            Some(spanned) => spanned.get_ref().as_slice().to_vec(),
+            None => vec![field.default_path().to_string()],
+        }
+    }
+
+    /// Makes database paths relative to `base` (the config file's folder).
+    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        if let Some(database) = &mut self.database {
+            for path in database.get_mut().as_mut_slice() {
+                *path = base.join(&*path);
+            }
+        }
+    }
 }
 
 /// Where an explicitly mapped network is.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::geo::{code_str, distance_km};
 use crate::overrides::{Action, ForceState};
 use crate::snapshot::Snapshot;
-use crate::traffic::policy::{Decision, Picks, Reason};
+use crate::traffic::policy::{Decision, GeoStep, Picks, Reason, geo_walk};
 use crate::traffic::{AllDown, Client, Policy, RegionId, Service};
 
 /// The parts of an explanation about the policy.
@@ -46,7 +46,7 @@ pub(super) fn describe(
         .filter(|r| states[**r].available())
         .map(|r| u64::from(states[*r].weight))
         .sum();
-    let located = snapshot.geo.locate(client.addr);
+    let located = snapshot.geo.locate(client.effective().0.addr);
     let distance = |r: RegionId| -> Option<f64> {
         let here = located.location.coordinates?;
         Some(distance_km(here, plan.regions[r].coordinates?))
@@ -272,36 +272,50 @@ fn matched_rule(snapshot: &Snapshot, service: &Service, client: &Client) -> (Val
     };
     match &service.policy {
         Policy::Geo(rules) => {
-            if let Some((list, prefix)) = rules.cidr.lookup(client.addr) {
-                let net = IpNet::new(client.addr, prefix)
-                    .map(|n| n.trunc().to_string())
-                    .unwrap_or_default();
-                return (
-                    json!({"kind": "cidr", "match": net, "regions": names(list)}),
-                    list.clone(),
-                );
-            }
-            let found = snapshot.geo.locate(client.addr);
-            if let Some(c) = found.location.country
-                && let Some(list) = rules.country.get(&c)
-            {
-                return (
-                    json!({"kind": "country", "match": code_str(&c), "regions": names(list)}),
-                    list.clone(),
-                );
-            }
-            if let Some(c) = found.location.continent
-                && let Some(list) = rules.continent.get(&c)
-            {
-                return (
-                    json!({"kind": "continent", "match": code_str(&c), "regions": names(list)}),
-                    list.clone(),
-                );
-            }
-            (
-                json!({"kind": "default", "match": null, "regions": names(&rules.default)}),
-                rules.default.clone(),
-            )
+            // The same walk `decide` makes, recording each rule tried.
+            let (client, _) = client.effective();
+            let states = &snapshot.state.regions;
+            let mut steps = Vec::new();
+            let mut lists: Vec<Vec<RegionId>> = Vec::new();
+            let walk = geo_walk(rules, &snapshot.geo, client.addr, |step, list| {
+                let first = list.iter().copied().find(|r| states[*r].available());
+                let (kind, matched) = match step {
+                    GeoStep::Cidr(id) => {
+                        let prefix = rules.cidr.get(id).1;
+                        let net = IpNet::new(client.addr, prefix)
+                            .map(|n| n.trunc().to_string())
+                            .unwrap_or_default();
+                        ("cidr", json!(net))
+                    }
+                    GeoStep::Country(c) => ("country", json!(code_str(&c))),
+                    GeoStep::Continent(c) => ("continent", json!(code_str(&c))),
+                    GeoStep::Default => ("default", Value::Null),
+                };
+                let result = match first {
+                    Some(r) => format!("answered by {}", plan.regions[r].name),
+                    None if list.is_empty() => "no regions: fall through".to_string(),
+                    None => "every region unavailable: fall through".to_string(),
+                };
+                steps.push(json!({
+                    "kind": kind,
+                    "match": matched,
+                    "regions": names(list),
+                    "result": result,
+                }));
+                lists.push(list.to_vec());
+                first.is_some()
+            });
+            // The rule that answered, or (all down) the first one matched.
+            let at = if walk.stopped.is_some() {
+                steps.len() - 1
+            } else {
+                0
+            };
+            let mut rule = steps[at].clone();
+            rule["fell_through"] = json!(at > 0);
+            rule["all_down"] = json!(walk.stopped.is_none());
+            rule["steps"] = Value::Array(steps);
+            (rule, lists.swap_remove(at))
         }
         Policy::Failover { tiers } => (
             json!({"kind": "tiers", "tiers": tiers.iter().map(|t| names(t)).collect::<Vec<_>>()}),

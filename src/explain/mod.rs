@@ -24,7 +24,7 @@ use ipnet::IpNet;
 use serde_json::{Value, json};
 
 use crate::answer::{QueryMeta, Transport, respond};
-use crate::geo::code_str;
+use crate::geo::{LocationSource, code_str};
 use crate::metrics::query::rcode_name;
 use crate::snapshot::Snapshot;
 use crate::traffic::Client;
@@ -156,7 +156,7 @@ pub fn explain(snapshot: &Snapshot, question: &Question, seed: u64) -> Value {
 /// The client as Switchyard resolves it: where its address came from, and
 /// where the location sources place it.
 fn client_json(snapshot: &Snapshot, spec: &ClientSpec) -> Value {
-    let client = spec.client();
+    let (client, mapped_bits) = spec.client().effective();
     let (source, subnet) = match spec {
         ClientSpec::Address(_) => ("address", Value::Null),
         ClientSpec::Subnet { addr, prefix } => ("ecs", json!(format!("{addr}/{prefix}"))),
@@ -166,14 +166,24 @@ fn client_json(snapshot: &Snapshot, spec: &ClientSpec) -> Value {
         .prefix
         .and_then(|p| IpNet::new(client.addr, p).ok())
         .map(|n| n.trunc().to_string());
+    let database = match located.source {
+        LocationSource::Database(i) => snapshot
+            .geo
+            .database_path(i)
+            .map(|p| p.display().to_string()),
+        _ => None,
+    };
     json!({
         "address": client.addr.to_string(),
+        "ipv4_mapped": mapped_bits > 0,
         "source": source,
         "subnet": subnet,
         "location": {
-            "source": snapshot.geo.source_of(client.addr).as_str(),
+            "source": located.source.as_str(),
+            "database": database,
             "network": network,
             "prefix": located.prefix,
+            "depth": located.depth,
             "country": located.location.country.as_ref().map(code_str),
             "continent": located.location.continent.as_ref().map(code_str),
             "coordinates": located.location.coordinates.map(|(lat, lon)| [lat, lon]),

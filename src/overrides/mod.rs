@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::traffic::TrafficPlan;
+use crate::traffic::{HealthInputs, TrafficPlan, TrafficState};
 
 /// Largest weight an override may set (keeps weighted sums far from overflow).
 pub const MAX_WEIGHT: u32 = 1_000_000;
@@ -385,30 +385,40 @@ impl OverrideSet {
     }
 }
 
-/// Services left with no available region by overrides alone: every one of
-/// their regions is forced down or has effective weight 0 (drained, or
-/// configured at 0 and not raised). Health is left out on purpose: the rule
-/// guards against operator mistakes, and must not start or stop refusing a
-/// change because a check flapped.
-pub fn starved_services(plan: &TrafficPlan, overrides: &OverrideSet) -> Vec<String> {
-    let out_of_service = |r: usize| {
-        let region = &plan.regions[r];
-        overrides.force_of(&region.name) == Some(ForceState::Down)
-            || overrides.weight_of(&region.name).unwrap_or(region.weight) == 0
+/// Services left with no region that can really serve: one that is
+/// available (not forced down, effective weight above 0) **and** passing its
+/// health checks (endpoints without checks, and checked ones before their
+/// first verdict, count as passing). A region forced up while its checks
+/// fail does not count: answering from it means answering from dead
+/// endpoints.
+pub fn starved_services(
+    plan: &TrafficPlan,
+    health: &HealthInputs,
+    overrides: &OverrideSet,
+) -> Vec<String> {
+    let state = TrafficState::compute(plan, health, overrides);
+    let serving = |r: usize| {
+        let region = &state.regions[r];
+        region.available() && region.checks_healthy
     };
     plan.services
         .iter()
-        .filter(|s| s.regions.iter().all(|&r| out_of_service(r)))
+        .filter(|s| !s.regions.iter().any(|&r| serving(r)))
         .map(|s| s.name.to_string())
         .collect()
 }
 
-/// The safety rule: services that `after` starves and `before` did not.
-/// A service already starved (by an earlier forced change, or by its
-/// config) does not block unrelated changes.
-pub fn newly_starved(plan: &TrafficPlan, before: &OverrideSet, after: &OverrideSet) -> Vec<String> {
-    let already: HashSet<String> = starved_services(plan, before).into_iter().collect();
-    starved_services(plan, after)
+/// The safety rule: services that `after` starves and `before` did not,
+/// under the same health. A service already starved (by an earlier forced
+/// change, its config, or failing checks) does not block unrelated changes.
+pub fn newly_starved(
+    plan: &TrafficPlan,
+    health: &HealthInputs,
+    before: &OverrideSet,
+    after: &OverrideSet,
+) -> Vec<String> {
+    let already: HashSet<String> = starved_services(plan, health, before).into_iter().collect();
+    starved_services(plan, health, after)
         .into_iter()
         .filter(|s| !already.contains(s))
         .collect()

@@ -145,23 +145,50 @@ fn expiry_drops_only_the_due() {
 #[test]
 fn safety_rule_names_newly_starved_services_only() {
     let plan = plan();
+    let healthy = HealthInputs::new();
     let none = OverrideSet::default();
     // z. is starved by its config (weight 0) and never blocks anything.
-    assert_eq!(starved_services(&plan, &none), ["z."]);
+    assert_eq!(starved_services(&plan, &healthy, &none), ["z."]);
     let a_down = OverrideSet::from_vec(vec![ov("1", "a", DOWN, None)]);
-    assert_eq!(newly_starved(&plan, &none, &a_down), ["a."]);
+    assert_eq!(newly_starved(&plan, &healthy, &none, &a_down), ["a."]);
     let both = OverrideSet::from_vec(vec![
         ov("1", "a", DOWN, None),
         ov("2", "b", Action::Drain, None),
     ]);
-    assert_eq!(newly_starved(&plan, &a_down, &both), ["ab."]);
+    assert_eq!(newly_starved(&plan, &healthy, &a_down, &both), ["ab."]);
     // Raising z's weight un-starves it; taking that back starves it anew.
     let z_up = OverrideSet::from_vec(vec![ov("3", "z", Action::Weight { weight: 10 }, None)]);
-    assert!(newly_starved(&plan, &none, &z_up).is_empty());
-    assert_eq!(newly_starved(&plan, &z_up, &none), ["z."]);
+    assert!(newly_starved(&plan, &healthy, &none, &z_up).is_empty());
+    assert_eq!(newly_starved(&plan, &healthy, &z_up, &none), ["z."]);
     // Force up does not count as out of service.
     let a_up = OverrideSet::from_vec(vec![ov("1", "a", UP, None)]);
-    assert!(newly_starved(&plan, &none, &a_up).is_empty());
+    assert!(newly_starved(&plan, &healthy, &none, &a_up).is_empty());
+}
+
+#[test]
+fn safety_rule_counts_only_regions_passing_their_checks() {
+    let plan = plan();
+    let none = OverrideSet::default();
+    // b fails its checks: ab. now rests on a alone.
+    let mut b_failing = HealthInputs::new();
+    for e in &plan.regions[plan.region_index["b"]].endpoints {
+        b_failing.insert(("b".to_string(), e.id.clone()), false);
+    }
+    let a_down = OverrideSet::from_vec(vec![ov("1", "a", DOWN, None)]);
+    let mut starved = newly_starved(&plan, &b_failing, &none, &a_down);
+    starved.sort();
+    assert_eq!(starved, ["a.", "ab."]);
+    // Draining a is as bad as forcing it down.
+    let a_drained = OverrideSet::from_vec(vec![ov("1", "a", Action::Drain, None)]);
+    assert!(newly_starved(&plan, &b_failing, &none, &a_drained).contains(&"ab.".to_string()));
+    // Forcing the failing b up does not make it a region that can serve.
+    let b_up_a_down = OverrideSet::from_vec(vec![ov("1", "a", DOWN, None), ov("2", "b", UP, None)]);
+    assert!(newly_starved(&plan, &b_failing, &none, &b_up_a_down).contains(&"ab.".to_string()));
+    // With both healthy, taking a out leaves b: only a. is starved.
+    assert_eq!(
+        newly_starved(&plan, &HealthInputs::new(), &none, &a_down),
+        ["a."]
+    );
 }
 
 #[test]

@@ -68,7 +68,7 @@ impl Publisher {
             .overrides
             .apply(plan, &change)
             .and_then(|(next, applied)| {
-                let starved = newly_starved(plan, &self.overrides, &next);
+                let starved = newly_starved(plan, &self.health, &self.overrides, &next);
                 if !starved.is_empty() {
                     if !request.force {
                         return Err(ChangeError::Unsafe(starved));

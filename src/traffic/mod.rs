@@ -24,7 +24,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use hickory_proto::rr::Name;
 
-use crate::geo::{CidrTable, Code};
+use crate::geo::{Code, PrefixTrie};
 use crate::overrides::{ForceState, OverrideSet};
 
 /// Index of a region in [`TrafficPlan::regions`].
@@ -70,8 +70,9 @@ pub struct Region {
 /// The location rules of a `geo` service.
 #[derive(Debug, Clone, Default)]
 pub struct GeoRules {
-    /// Client networks to regions (most specific wins).
-    pub cidr: CidrTable<Vec<RegionId>>,
+    /// Client networks to regions (most specific first, then the networks
+    /// enclosing it).
+    pub cidr: PrefixTrie<Vec<RegionId>>,
     /// Country codes to regions.
     pub country: HashMap<Code, Vec<RegionId>>,
     /// Continent codes to regions.
@@ -253,4 +254,27 @@ pub struct Client {
     pub addr: IpAddr,
     /// The ECS source prefix, when the query carried ECS.
     pub ecs_source_prefix: Option<u8>,
+}
+
+/// Length of the `::ffff:0:0/96` prefix of IPv4-mapped IPv6 addresses.
+pub const MAPPED_PREFIX: u8 = 96;
+
+impl Client {
+    /// The client as policies look it up: an IPv4-mapped IPv6 address
+    /// (`::ffff:192.0.2.1`, with an ECS source prefix of at least 96) is its
+    /// IPv4 address, with the prefix shortened by 96. Returns that client
+    /// and how many bits to add back to a scope computed for it (96 or 0).
+    pub fn effective(&self) -> (Client, u8) {
+        if let IpAddr::V6(v6) = self.addr
+            && let Some(v4) = v6.to_ipv4_mapped()
+            && self.ecs_source_prefix.is_none_or(|p| p >= MAPPED_PREFIX)
+        {
+            let client = Client {
+                addr: IpAddr::V4(v4),
+                ecs_source_prefix: self.ecs_source_prefix.map(|p| p - MAPPED_PREFIX),
+            };
+            return (client, MAPPED_PREFIX);
+        }
+        (*self, 0)
+    }
 }

@@ -8,7 +8,7 @@ use hickory_proto::rr::{Name, RecordType};
 use toml::Spanned;
 
 use crate::config::{AllDownConfig, Config, ConfigError, PolicyKind, ServiceConfig};
-use crate::geo::{parse_code, parse_net};
+use crate::geo::{check_continent, check_country, check_net};
 use crate::snapshot::ZoneSet;
 use crate::traffic::policy::MAX_MULTIVALUE;
 use crate::traffic::{
@@ -279,22 +279,47 @@ fn compile_service(
             };
             Policy::Failover { tiers }
         }
-        PolicyKind::Weighted => Policy::Weighted,
+        PolicyKind::Weighted => {
+            // Weight 0 drains a region; all of them at 0 is a service that
+            // can only ever answer through its all-down rule.
+            if !regions.is_empty() && regions.iter().all(|&r| plan.regions[r].weight == 0) {
+                let span = service.regions.first().map_or(spanned.span(), |r| r.span());
+                errors.push(config.error_at(
+                    span,
+                    format!("{field}.regions"),
+                    "every region of this weighted service has weight 0: it would never answer from a healthy region",
+                ));
+            }
+            Policy::Weighted
+        }
         PolicyKind::Multivalue => {
-            let max = service.max_answers.unwrap_or(DEFAULT_MULTIVALUE_MAX);
-            if max == 0 || max > MAX_MULTIVALUE {
-                errors.push(at(
-                    ".max_answers",
+            let max = service
+                .max_answers
+                .as_ref()
+                .map_or(DEFAULT_MULTIVALUE_MAX, |m| *m.get_ref());
+            if let Some(spanned) = &service.max_answers
+                && (max == 0 || max > MAX_MULTIVALUE)
+            {
+                errors.push(config.error_at(
+                    spanned.span(),
+                    format!("{field}.max_answers"),
                     format!("must be between 1 and {MAX_MULTIVALUE}"),
                 ));
             }
             Policy::Multivalue { max }
         }
         PolicyKind::Nearest => {
-            for &r in &regions {
+            for (i, &r) in regions.iter().enumerate() {
                 if plan.regions[r].coordinates.is_none() {
-                    errors.push(at(
-                        ".regions",
+                    // Point at the region's name in this service's list.
+                    let span = service
+                        .regions
+                        .iter()
+                        .find(|name| name.get_ref() == &plan.regions[r].name)
+                        .map_or(spanned.span(), |name| name.span());
+                    errors.push(config.error_at(
+                        span,
+                        format!("{field}.regions[{i}]"),
                         format!(
                             "policy nearest needs coordinates on region {}",
                             plan.regions[r].name
@@ -302,16 +327,20 @@ fn compile_service(
                     ));
                 }
             }
-            for key in service.bias_km.keys() {
+            for (key, value) in &service.bias_km {
+                let at_value = |message: String| {
+                    config.error_at(value.span(), format!("{field}.bias_km.{key}"), message)
+                };
                 if !plan
                     .region_index
                     .get(key)
                     .is_some_and(|r| regions.contains(r))
                 {
-                    errors.push(at(
-                        ".bias_km",
-                        format!("{key:?} is not one of this service's regions"),
-                    ));
+                    errors.push(at_value(format!(
+                        "{key:?} is not one of this service's regions"
+                    )));
+                } else if !value.get_ref().is_finite() {
+                    errors.push(at_value("must be a finite number of kilometres".into()));
                 }
             }
             let bias_km = regions
@@ -320,8 +349,7 @@ fn compile_service(
                     service
                         .bias_km
                         .get(&plan.regions[r].name)
-                        .copied()
-                        .unwrap_or(0.0)
+                        .map_or(0.0, |b| *b.get_ref())
                 })
                 .collect();
             Policy::Nearest { bias_km }
@@ -340,29 +368,61 @@ fn compile_service(
             };
             let mut cidr_regions = Vec::new();
             for (net, targets) in &geo.cidr {
-                let ids = list(targets, &format!(".geo.cidr.\"{net}\""), &mut errors);
+                let what = format!(".geo.cidr.\"{}\"", net.get_ref());
+                let ids = list(targets, &what, &mut errors);
                 cidr_regions.extend(ids.iter().copied());
-                match parse_net(net) {
-                    Some(parsed) => rules.cidr.insert(parsed, ids),
-                    None => errors.push(at(
-                        ".geo.cidr",
-                        format!("{net:?} is not a network (expected e.g. 81.2.69.0/24)"),
-                    )),
+                match check_net(net.get_ref(), "81.2.69.0/24") {
+                    Ok(parsed) => {
+                        if rules.cidr.insert(parsed, ids).is_some() {
+                            errors.push(config.error_at(
+                                net.span(),
+                                format!("{field}{what}"),
+                                format!(
+                                    "{parsed} has a rule already (the same network written twice)"
+                                ),
+                            ));
+                        }
+                    }
+                    Err(message) => {
+                        errors.push(config.error_at(net.span(), format!("{field}{what}"), message))
+                    }
                 }
             }
-            for (table, key, dest) in [
-                (&geo.country, "country", &mut rules.country),
-                (&geo.continent, "continent", &mut rules.continent),
+            type Check = fn(&str) -> Result<crate::geo::Code, String>;
+            for (table, key, dest, check) in [
+                (
+                    &geo.country,
+                    "country",
+                    &mut rules.country,
+                    check_country as Check,
+                ),
+                (
+                    &geo.continent,
+                    "continent",
+                    &mut rules.continent,
+                    check_continent,
+                ),
             ] {
                 for (code, targets) in table {
-                    let ids = list(targets, &format!(".geo.{key}.{code}"), &mut errors);
-                    match parse_code(code) {
-                        Some(parsed) => {
-                            dest.insert(parsed, ids);
+                    let what = format!(".geo.{key}.{}", code.get_ref());
+                    let ids = list(targets, &what, &mut errors);
+                    match check(code.get_ref()) {
+                        Ok(parsed) => {
+                            if dest.insert(parsed, ids).is_some() {
+                                errors.push(config.error_at(
+                                    code.span(),
+                                    format!("{field}{what}"),
+                                    format!(
+                                        "{} has a rule already (written twice)",
+                                        code.get_ref()
+                                    ),
+                                ));
+                            }
                         }
-                        None => errors.push(at(
-                            &format!(".geo.{key}"),
-                            format!("{code:?} is not a two-letter code"),
+                        Err(message) => errors.push(config.error_at(
+                            code.span(),
+                            format!("{field}{what}"),
+                            message,
                         )),
                     }
                 }

@@ -6,9 +6,11 @@
 //! [`Decision::for_each_endpoint`] walks it. The random source is passed in
 //! so tests can seed it.
 
-use crate::geo::{GeoDb, Located, distance_km};
+use std::net::IpAddr;
+
+use crate::geo::{Code, GeoDb, Located, distance_km};
 use crate::traffic::{
-    AllDown, Client, EndpointAnswer, Policy, RegionId, Service, TrafficPlan, TrafficState,
+    AllDown, Client, EndpointAnswer, GeoRules, Policy, RegionId, Service, TrafficPlan, TrafficState,
 };
 
 /// Which endpoints the query can use: `multivalue` samples only those, so
@@ -79,7 +81,8 @@ pub struct Decision {
     /// What to answer with.
     pub picks: Picks,
     /// How many leading bits of the client address the decision depended
-    /// on (the ECS scope before clamping to the source prefix).
+    /// on: every address sharing them gets the same decision. Never more
+    /// than the ECS source prefix; 0 when the policy ignores location.
     pub scope: u8,
     /// Chosen by policy, or by the all-down rule.
     pub reason: Reason,
@@ -136,6 +139,83 @@ impl Decision {
     }
 }
 
+/// One rule a `geo` policy tries, in the order it tries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeoStep {
+    /// A CIDR rule (an entry of [`GeoRules::cidr`]): the most specific one
+    /// containing the client first, then the ones enclosing it.
+    Cidr(u32),
+    /// The country rule for the client's country.
+    Country(Code),
+    /// The continent rule for the client's continent.
+    Continent(Code),
+    /// The `default` list.
+    Default,
+}
+
+/// What walking the geo rules for one client saw.
+#[derive(Debug, Clone, Copy)]
+pub struct GeoWalk {
+    /// The step whose list `visit` accepted, if any.
+    pub stopped: Option<GeoStep>,
+    /// The client location, when the walk got past the CIDR rules.
+    pub located: Option<Located>,
+    /// How many leading bits of the address the steps taken depended on.
+    pub depth: u8,
+}
+
+/// Walks the geo rules matching `addr`, most specific first (CIDR rules
+/// from the narrowest to the widest containing the client, then country,
+/// continent, default), calling `visit` with each rule's region list until
+/// it returns true. The location is looked up only if the CIDR rules do
+/// not settle it. [`decide`] and `explain` both walk through here, so the
+/// fall-through they show cannot differ. Allocation-free.
+pub fn geo_walk(
+    rules: &GeoRules,
+    geo: &GeoDb,
+    addr: IpAddr,
+    mut visit: impl FnMut(GeoStep, &[RegionId]) -> bool,
+) -> GeoWalk {
+    let cidr = rules.cidr.walk(addr);
+    let mut walk = GeoWalk {
+        stopped: None,
+        located: None,
+        // Every address within `depth` bits has the same chain of CIDR
+        // rules, so a decision made by one of them holds for all.
+        depth: cidr.depth,
+    };
+    let mut entry = cidr.best;
+    while let Some(id) = entry {
+        if visit(GeoStep::Cidr(id), rules.cidr.get(id).0) {
+            walk.stopped = Some(GeoStep::Cidr(id));
+            return walk;
+        }
+        entry = rules.cidr.parent(id);
+    }
+    let found = geo.locate(addr);
+    walk.located = Some(found);
+    walk.depth = walk.depth.max(found.depth);
+    let by_country = found
+        .location
+        .country
+        .and_then(|c| Some((GeoStep::Country(c), rules.country.get(&c)?)));
+    let by_continent = found
+        .location
+        .continent
+        .and_then(|c| Some((GeoStep::Continent(c), rules.continent.get(&c)?)));
+    let steps = by_country
+        .into_iter()
+        .chain(by_continent)
+        .chain([(GeoStep::Default, &rules.default)]);
+    for (step, list) in steps {
+        if visit(step, list) {
+            walk.stopped = Some(step);
+            return walk;
+        }
+    }
+    walk
+}
+
 /// Runs `service`'s policy for `client`.
 pub fn decide(
     plan: &TrafficPlan,
@@ -147,51 +227,30 @@ pub fn decide(
     rng: &mut fastrand::Rng,
 ) -> Decision {
     let available = |r: &RegionId| state.regions[*r].available();
-    let full_scope = client.ecs_source_prefix.unwrap_or(0);
+    // IPv4-mapped clients are looked up as IPv4; the scope is put back in
+    // the client's own terms at the end.
+    let (client, mapped_bits) = client.effective();
     let mut located = None;
-    let (picks, scope) = match &service.policy {
+    // How many leading bits the decision depended on; `None` when it does
+    // not depend on the client at all.
+    let (picks, depth) = match &service.policy {
         Policy::Failover { tiers } => {
             let tier = tiers.iter().position(|tier| tier.iter().any(available));
-            (tier.map(Picks::Tier), 0)
+            (tier.map(Picks::Tier), None)
         }
-        Policy::Weighted => (weighted_pick(service, state, rng).map(Picks::Region), 0),
+        Policy::Weighted => (weighted_pick(service, state, rng).map(Picks::Region), None),
         Policy::Geo(rules) => {
-            let (candidates, scope) = match rules.cidr.lookup(client.addr) {
-                Some((regions, prefix)) => (regions, prefix),
-                None => {
-                    let found = geo.locate(client.addr);
-                    located = Some(found);
-                    let by_country = found.location.country.and_then(|c| rules.country.get(&c));
-                    let by_continent = found
-                        .location
-                        .continent
-                        .and_then(|c| rules.continent.get(&c));
-                    let regions = by_country.or(by_continent).unwrap_or(&rules.default);
-                    // Without a known network the answer may depend on every
-                    // bit the client gave us; and a narrower CIDR rule inside
-                    // the network means the answer holds only for part of it.
-                    let scope = found.prefix.unwrap_or(full_scope);
-                    let scope = rules
-                        .cidr
-                        .longest_inside(client.addr, scope)
-                        .unwrap_or(scope)
-                        .max(scope);
-                    (regions, scope)
-                }
-            };
-            (
-                candidates
-                    .iter()
-                    .copied()
-                    .find(available)
-                    .map(Picks::Region),
-                scope,
-            )
+            let mut pick = None;
+            let walk = geo_walk(rules, geo, client.addr, |_, list| {
+                pick = list.iter().copied().find(available);
+                pick.is_some()
+            });
+            located = walk.located;
+            (pick.map(Picks::Region), Some(walk.depth))
         }
         Policy::Nearest { bias_km } => {
             let found = geo.locate(client.addr);
             located = Some(found);
-            let scope = found.prefix.unwrap_or(full_scope);
             let pick = match found.location.coordinates {
                 Some(here) => service
                     .regions
@@ -207,10 +266,18 @@ pub fn decide(
                 // Unknown location: the first available region, in order.
                 None => service.regions.iter().copied().find(available),
             };
-            (pick.map(Picks::Region), scope)
+            (pick.map(Picks::Region), Some(found.depth))
         }
-        Policy::Multivalue { max } => {
-            (sample_endpoints(plan, service, state, family, *max, rng), 0)
+        Policy::Multivalue { max } => (
+            sample_endpoints(plan, service, state, family, *max, rng),
+            None,
+        ),
+    };
+    let scope = match depth {
+        None => 0,
+        Some(depth) => {
+            let depth = client.ecs_source_prefix.map_or(depth, |p| depth.min(p));
+            depth + mapped_bits
         }
     };
     match picks {

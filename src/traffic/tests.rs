@@ -278,18 +278,80 @@ fn geo_uses_the_most_specific_rule_and_reports_its_scope() {
     assert_eq!((f.regions(&d), d.scope), (vec!["c".to_string()], 25));
     // Country (GB from the /24 network) beats continent EU; the /25 CIDR
     // rule inside that /24 narrows the scope to 25 bits.
+    // The /25 rule inside that /24 would need 25 bits, but the scope never
+    // exceeds the 24 bits the resolver sent.
     let d = f.decide(&up, "81.2.69.10", Some(24), 1);
+    assert_eq!((f.regions(&d), d.scope), (vec!["b".to_string()], 24));
+    let d = f.decide(&up, "81.2.69.10", Some(32), 1);
     assert_eq!((f.regions(&d), d.scope), (vec!["b".to_string()], 25));
-    // FR only matches the continent rule; the /16 network would set the
-    // scope, but it too contains the /25 rule.
+    // FR only matches the continent rule. 81.2.1.0/24 is in the /16
+    // network; the GB /24 and the /25 rule inside it branch off at bit 17,
+    // so every address of 81.2.0.0/18 is decided the same way.
     let d = f.decide(&up, "81.2.1.0", Some(24), 1);
-    assert_eq!((f.regions(&d), d.scope), (vec!["a".to_string()], 25));
+    assert_eq!((f.regions(&d), d.scope), (vec!["a".to_string()], 18));
     // US: the /24 network holds no narrower rule, so its prefix is the scope.
     let d = f.decide(&up, "216.160.83.0", Some(24), 1);
     assert_eq!((f.regions(&d), d.scope), (vec!["a".to_string()], 24));
-    // Unknown client: default, scope as wide as the client sent.
+    // Unknown client: default. No configured network lies in
+    // 192.0.0.0/5 (the nearest, 202.196.224.0/24, differs in bit 4).
     let d = f.decide(&up, "198.51.100.0", Some(24), 1);
-    assert_eq!((f.regions(&d), d.scope), (vec!["a".to_string()], 24));
+    assert_eq!((f.regions(&d), d.scope), (vec!["a".to_string()], 5));
+    // A scope never exceeds the source prefix.
+    let d = f.decide(&up, "81.2.69.0", Some(20), 1);
+    assert_eq!(d.scope, 20);
+    // No IPv6 network anywhere: nothing depends on an IPv6 client's address.
+    let d = f.decide(&up, "2001:db8:1::", Some(48), 1);
+    assert_eq!((f.regions(&d), d.scope), (vec!["a".to_string()], 0));
+    // IPv4-mapped ECS addresses are IPv4 clients: the CIDR rule applies,
+    // and the scope counts the 96 bits of the mapping.
+    let d = f.decide(&up, "::ffff:81.2.69.200", Some(128), 1);
+    assert_eq!((f.regions(&d), d.scope), (vec!["c".to_string()], 121));
+}
+
+const GEO_FALL_THROUGH: &str = r#"[services."g.example.com"]
+policy = "geo"
+[services."g.example.com".geo]
+default = ["a"]
+cidr = { "81.2.69.192/26" = ["b"], "81.2.69.128/25" = ["c"] }
+country = { GB = ["b"] }
+continent = { EU = ["c"] }
+"#;
+
+#[test]
+fn geo_falls_through_to_more_general_rules_before_all_down() {
+    let f = fixture(GEO_FALL_THROUGH);
+    let down = |regions: &[&str]| {
+        let mut endpoints = Vec::new();
+        for r in regions {
+            for e in &f.plan.regions[f.plan.region_index[*r]].endpoints {
+                endpoints.push((*r, e.id.clone()));
+            }
+        }
+        let list: Vec<(&str, &str)> = endpoints.iter().map(|(r, e)| (*r, e.as_str())).collect();
+        f.state(&list, &[])
+    };
+    let pick = |state: &TrafficState, client: &str| {
+        let d = f.decide(state, client, Some(32), 1);
+        (f.regions(&d), d.reason)
+    };
+    let chosen = |r: &str| (vec![r.to_string()], Reason::Chosen);
+    // CIDR /26, then the enclosing /25, then country, continent, default.
+    assert_eq!(pick(&down(&[]), "81.2.69.200"), chosen("b"));
+    assert_eq!(pick(&down(&["b"]), "81.2.69.200"), chosen("c"));
+    assert_eq!(pick(&down(&["b", "c"]), "81.2.69.200"), chosen("a"));
+    // GB client outside the CIDR rules: country, then continent, then default.
+    assert_eq!(pick(&down(&[]), "81.2.69.10"), chosen("b"));
+    assert_eq!(pick(&down(&["b"]), "81.2.69.10"), chosen("c"));
+    assert_eq!(pick(&down(&["b", "c"]), "81.2.69.10"), chosen("a"));
+    // Everything down: only now the all-down rule answers.
+    let d = f.decide(&down(&["a", "b", "c"]), "81.2.69.10", Some(32), 1);
+    assert_eq!(d.reason, Reason::AllDown(AllDown::FailOpen));
+    // Falling through to the location makes the answer depend on it: the
+    // scope covers the /24 network, not just the CIDR rule.
+    let d = f.decide(&down(&["b", "c"]), "81.2.69.200", Some(32), 1);
+    assert_eq!(d.scope, 26);
+    let d = f.decide(&down(&["b", "c"]), "81.2.69.10", Some(32), 1);
+    assert_eq!(d.scope, 25);
 }
 
 #[test]
