@@ -41,12 +41,16 @@
 //! - [`explain`]: why a client gets its answer, from the query path itself.
 //! - [`querylog`]: the sampled query log and its background writer.
 //! - [`logging`]: the `tracing` subscriber from `[log]`.
+//! - [`cluster`]: operator state shared through etcd (`[cluster] store =
+//!   "etcd"`): the compare-and-swap write path and the watcher feeding the
+//!   publisher.
 
 #![forbid(unsafe_code)]
 
 pub mod answer;
 pub mod api;
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod ctl;
