@@ -60,3 +60,77 @@ impl Publisher {
         generation
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overrides::{Action, Override};
+    use crate::snapshot::Inputs;
+    use crate::traffic::HealthInputs;
+    use std::time::Duration;
+
+    fn publisher(dir: &std::path::Path) -> Publisher {
+        std::fs::create_dir_all(dir.join("zones")).unwrap();
+        std::fs::write(
+            dir.join("zones/c.test.zone"),
+            "$ORIGIN c.test.\n@ 300 SOA ns1 host 1 7200 900 1209600 60\n@ 300 NS ns1\nns1 300 A 127.0.0.53\n",
+        )
+        .unwrap();
+        let path = dir.join("switchyard.toml");
+        std::fs::write(
+            &path,
+            "version = 1\n[server]\ndns_listen = [\"127.0.0.1:0\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = \"zones\"\nstate_dir = \"state\"\n[regions.r]\nendpoints = [{ address = \"192.0.2.1\" }]\n",
+        )
+        .unwrap();
+        let durable =
+            crate::overrides::store::restore(&dir.join("state"), false, SystemTime::now()).unwrap();
+        Publisher::new(
+            path.clone(),
+            Inputs::load(&path).unwrap(),
+            HealthInputs::new(),
+            durable,
+        )
+    }
+
+    fn set(ids: &[&str], expires: Option<SystemTime>) -> OverrideSet {
+        OverrideSet::from_vec(
+            ids.iter()
+                .map(|id| Override {
+                    id: id.to_string(),
+                    region: "r".into(),
+                    action: Action::Weight { weight: 5 },
+                    who: "alice".into(),
+                    why: "test".into(),
+                    created: SystemTime::UNIX_EPOCH,
+                    expires,
+                    drill: None,
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn newer_cluster_state_replaces_ours_older_is_ignored_and_it_is_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = publisher(dir.path());
+        let now = SystemTime::now();
+        assert_eq!(p.cluster_state(set(&["ov-1"], None), 5, now), 2);
+        assert_eq!(p.snapshot.load().overrides.len(), 1);
+        // The watcher delivering the same revision again publishes nothing.
+        assert_eq!(p.cluster_state(set(&["ov-1"], None), 5, now), 2);
+        // An older revision (a late watch event) never rolls us back.
+        assert_eq!(p.cluster_state(set(&[], None), 4, now), 2);
+        assert_eq!(p.snapshot.load().overrides.len(), 1);
+        assert_eq!(p.cluster_state(set(&["ov-1", "ov-2"], None), 9, now), 3);
+        // Saved locally, for a restart while the store is unreachable.
+        let saved = crate::overrides::store::OverrideStore::open(&dir.path().join("state"))
+            .unwrap()
+            .load()
+            .unwrap();
+        assert_eq!(saved, set(&["ov-1", "ov-2"], None));
+        // An override already expired by our clock is not served.
+        let past = now - Duration::from_secs(1);
+        p.cluster_state(set(&["ov-3"], Some(past)), 10, now);
+        assert!(p.snapshot.load().overrides.is_empty());
+    }
+}
