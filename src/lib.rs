@@ -20,6 +20,9 @@
 //!
 //! # Layout
 //!
+//! - [`cluster`]: state shared by several instances through etcd: the
+//!   store client, the compare-and-swap write path for overrides and the
+//!   watcher feeding the publisher.
 //! - [`config`]: the TOML config model and its file:line:field errors.
 //! - [`zone`]: master-file parsing with line tracking, validation, the name tree.
 //! - [`snapshot`]: the immutable routing table and the pure function building it.
@@ -41,9 +44,6 @@
 //! - [`explain`]: why a client gets its answer, from the query path itself.
 //! - [`querylog`]: the sampled query log and its background writer.
 //! - [`logging`]: the `tracing` subscriber from `[log]`.
-//! - [`cluster`]: operator state shared through etcd (`[cluster] store =
-//!   "etcd"`): the compare-and-swap write path and the watcher feeding the
-//!   publisher.
 
 #![forbid(unsafe_code)]
 
