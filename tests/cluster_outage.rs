@@ -163,6 +163,12 @@ fn an_instance_cut_off_alone_resumes_its_watch_without_losing_updates() {
         let list = fleet.at(2).ok("GET", "/v1/overrides", None);
         list["overrides"].as_array().unwrap().len() == 1 && list["overrides"][0]["weight"] == 7
     }));
+    // (It took the resynchronisation path, not the resume.)
+    let log = fleet.at(2).log();
+    assert!(
+        log.contains("cluster watch compacted: reading everything again"),
+        "{log}"
+    );
 }
 
 #[test]

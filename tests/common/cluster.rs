@@ -82,7 +82,7 @@ impl Instance {
         self.child.is_some()
     }
 
-    /// The process's log (stderr).
+    /// The process's log (stdout and stderr).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
     }
@@ -94,7 +94,7 @@ impl Instance {
             .arg(self.config())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
             .stderr(log)
             .spawn()
             .expect("spawn switchyard serve");
