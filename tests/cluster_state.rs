@@ -120,6 +120,10 @@ fn conflicting_writes_on_two_instances_cannot_both_pass_the_safety_rule() {
             .is_empty()));
         }
     }
+    let lost: usize = (0..2)
+        .map(|i| fleet.at(i).log().matches("compare-and-swap lost").count())
+        .sum();
+    eprintln!("CAS LOST: {lost}");
 }
 
 #[test]

@@ -92,7 +92,7 @@ impl Instance {
         let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args(["serve", "--config"])
             .arg(self.config())
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,switchyard::cluster=debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
