@@ -497,3 +497,87 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drills::report::{Impact, PairReport};
+    use std::time::UNIX_EPOCH;
+
+    fn drill(verifier: &str) -> SharedDrill {
+        let start = UNIX_EPOCH + Duration::from_secs(1_000);
+        SharedDrill {
+            verifier: verifier.into(),
+            report: DrillReport {
+                id: "dr-1".into(),
+                regions: vec!["us".into()],
+                services: vec!["fo.example.com.".into()],
+                who: "alice".into(),
+                why: "practice".into(),
+                duration_secs: 60,
+                scheduled: None,
+                phase: Phase::Running,
+                result: Verdict::Pending,
+                created: start,
+                started: start,
+                ends_at: start + Duration::from_secs(60),
+                rolled_back: None,
+                rollback_reason: None,
+                finished: None,
+                overrides: vec!["ov-1".into()],
+                timeline: Vec::new(),
+                pairs: vec![PairReport::pending(
+                    "fo.example.com.".into(),
+                    "any".into(),
+                    "198.18.0.0/24".into(),
+                )],
+                impact: Impact {
+                    detection_ms: 0,
+                    max_ttl_secs: 5,
+                    max_convergence_ms: None,
+                    worst_case_ms: None,
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn a_verifier_is_lost_only_well_after_the_end_or_when_it_left() {
+        let d = drill("a");
+        let end = d.report.ends_at;
+        let restore = Duration::from_secs(2);
+        let none = BTreeSet::new();
+        let live: BTreeSet<String> = ["a".to_string(), "b".to_string()].into();
+        let gone: BTreeSet<String> = ["b".to_string()].into();
+        // Before the end plus restore plus grace, a silent verifier may
+        // still be finishing.
+        assert!(verifier_lost(&d, true, &none, restore, end).is_none());
+        assert!(verifier_lost(&d, false, &none, restore, end + Duration::from_secs(6)).is_none());
+        assert!(verifier_lost(&d, false, &none, restore, end + Duration::from_secs(7)).is_some());
+        // Membership says it left, and its overrides are gone: now.
+        assert!(verifier_lost(&d, false, &live, restore, end).is_none());
+        assert!(verifier_lost(&d, true, &gone, restore, end).is_none());
+        let why = verifier_lost(&d, false, &gone, restore, end).unwrap();
+        assert!(why.contains("verifier a lost"), "{why}");
+    }
+
+    #[test]
+    fn an_orphaned_report_is_finished_rolled_back_at_its_deadline() {
+        let d = drill("a");
+        let now = d.report.ends_at + Duration::from_secs(10);
+        let report = finish_report(&d.report, "a", "verifier a lost", "b", now);
+        assert_eq!(report.phase, Phase::Finished);
+        assert_eq!(report.finished, Some(now));
+        assert_eq!(report.rolled_back, Some(d.report.ends_at));
+        assert_eq!(report.result, Verdict::Fail);
+        assert!(report.has_event("verifier_lost") && report.has_event("finished"));
+        assert!(
+            report.pairs[0]
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("not verified to the end")),
+            "{:?}",
+            report.pairs[0]
+        );
+    }
+}
