@@ -93,6 +93,14 @@ fn quorum_lost_answers_keep_flowing_writes_are_refused_and_nothing_is_lost() {
         "{text}"
     );
 
+    let ctl = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["ctl", "status", "--api"])
+        .arg(format!("http://{}", fleet.at(0).api))
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&ctl.stdout);
+    assert!(shown.contains("STALE since"), "{shown}");
+
     // Quorum back: every instance catches up, the old state is intact,
     // and writes flow again.
     fleet.etcd.restart(1);
@@ -202,5 +210,39 @@ fn an_instance_restarted_while_etcd_is_down_serves_its_saved_state() {
         &format!("/v1/overrides/{id}"),
         Some(json!({"why": "back"})),
     );
+    fleet.wait_answers(FO, &[US], WAIT);
+}
+
+#[test]
+fn a_corrupt_document_in_etcd_is_never_served() {
+    let Some(fleet) = Fleet::start(1) else { return };
+    force_down_us(&fleet, 0);
+    fleet.wait_answers(FO, &[EU], WAIT);
+    let key = format!("{}overrides", common::cluster::PREFIX);
+    let put = fleet.etcd.etcdctl(&["put", &key, "{not json"], &[]);
+    assert!(put.status.success());
+    assert!(wait_until(WAIT, || {
+        fleet.at(0).cluster_status()["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("corrupt"))
+    }));
+    // The last good set keeps serving; writes say why they cannot land.
+    assert_eq!(fleet.at(0).answers(FO), [EU]);
+    let (status, body) = fleet.at(0).call(
+        "POST",
+        "/v1/regions/eu/drain",
+        Some(json!({"why": "on a corrupt store"})),
+    );
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("corrupt"),
+        "{body}"
+    );
+    // Deleting the document is an empty set.
+    let del = fleet.etcd.etcdctl(&["del", &key], &[]);
+    assert!(del.status.success());
     fleet.wait_answers(FO, &[US], WAIT);
 }

@@ -17,13 +17,31 @@ use super::doc::{decode_overrides, encode_overrides};
 use super::etcd::{Compare, CompareOp, CompareTarget, Etcd, EtcdError, TxnOp};
 use super::keys::Keys;
 use crate::overrides::audit::{AuditLog, Entry, Outcome};
-use crate::overrides::{ChangeError, OverrideSet, Report, Request, newly_starved};
+use crate::overrides::{Applied, ChangeError, OverrideSet, Report, Request, newly_starved};
 use crate::publisher::{PublisherHandle, SharedOverrides, change_for};
 use crate::snapshot::SnapshotHandle;
 
 /// Attempts before a write gives up under contention (each attempt is one
 /// read and one transaction; losing means another write landed).
 const MAX_ATTEMPTS: u32 = 32;
+
+/// How long a write keeps retrying while etcd is briefly unavailable (a
+/// leader election after a member is lost takes about a second) before it
+/// answers 503.
+const PATIENCE: Duration = Duration::from_secs(3);
+
+/// Pause between retries while etcd is unavailable.
+const RETRY: Duration = Duration::from_millis(100);
+
+/// A store error worth retrying within [`PATIENCE`]: no endpoint could
+/// serve right now. (A corrupt document or refused credentials will not fix
+/// themselves by waiting.)
+fn transient(e: &ChangeError) -> bool {
+    matches!(e, ChangeError::ClusterUnavailable(m) if m.starts_with(UNAVAILABLE))
+}
+
+/// Prefix of the messages of [`transient`] errors.
+const UNAVAILABLE: &str = "etcd unavailable";
 
 /// The set in the store and the revision to compare against (0: no
 /// document yet, which etcd compares as `mod_revision` 0).
@@ -43,7 +61,8 @@ pub async fn read_overrides(etcd: &Etcd, keys: &Keys) -> Result<(OverrideSet, i6
     }
 }
 
-/// Maps a store error to the API's 503.
+/// Maps a store error to the API's 503 (keeping etcd's wording, which
+/// [`transient`] relies on: `etcd unavailable: ...`).
 pub fn unavailable(e: EtcdError) -> ChangeError {
     ChangeError::ClusterUnavailable(e.to_string())
 }
@@ -130,154 +149,218 @@ impl ClusterWriter {
     }
 
     /// Read, check, compare-and-swap, publish; see the module docs.
+    /// Retries while etcd is briefly unavailable (up to [`PATIENCE`]); a
+    /// transaction whose outcome is unknown (the answer was lost) is
+    /// recognised on the next read, so a retry never applies it twice.
     pub async fn apply(&self, request: Request) -> Result<Report, ChangeError> {
-        for attempt in 0..MAX_ATTEMPTS {
-            let (stored, revision) = read_overrides(&self.etcd, &self.keys).await?;
-            let now = SystemTime::now();
-            // Expired overrides are gone for the rule, and this write
-            // removes them from the store (audited once, here).
-            let (current, gone) = stored.expire(now);
-            let change = {
-                let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-                change_for(&request, &current, &mut rng, now)
-            };
-            let entry = |result: Outcome, detail: String| Entry {
-                time: now,
-                who: request.who.clone(),
-                what: change.describe(),
-                why: request.why.clone(),
-                result,
-                detail: Some(detail),
-            };
-            let plan = self.snapshot.load().plan.clone();
-            let mut forced_past = Vec::new();
-            let outcome = current.apply(&plan, &change).and_then(|(next, applied)| {
-                let starved = newly_starved(&plan, &current, &next);
-                if !starved.is_empty() {
-                    if !request.force {
-                        return Err(ChangeError::Unsafe(starved));
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        // The set a transaction with an unknown outcome would have stored.
+        let mut in_doubt: Option<(OverrideSet, Applied, Entry)> = None;
+        let mut attempts = 0;
+        loop {
+            match self.attempt(&request, &mut in_doubt).await {
+                Attempt::Done(result) => return result,
+                Attempt::Lost => {
+                    attempts += 1;
+                    if attempts >= MAX_ATTEMPTS {
+                        return Err(ChangeError::ClusterUnavailable(format!(
+                            "{MAX_ATTEMPTS} compare-and-swap attempts lost to other writes; try again"
+                        )));
                     }
-                    forced_past = starved;
+                    // Another write landed first: re-read and decide again.
+                    let jitter = self
+                        .rng
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .u64(1..20);
+                    tokio::time::sleep(Duration::from_millis(jitter)).await;
                 }
-                Ok((next, applied))
-            });
-            let (next, applied) = match outcome {
-                Ok(done) => done,
-                Err(e) => {
-                    let result = match e {
-                        ChangeError::Unsafe(_) => Outcome::Refused,
-                        _ => Outcome::Failed,
-                    };
-                    let line = entry(result, format!("{e} (store revision {revision})"));
-                    self.audit.record_or_log(&line);
-                    // Refusals are part of the cluster's trail too; best effort.
-                    let _ = self
-                        .etcd
-                        .txn(
-                            Vec::new(),
-                            vec![audit_put(&self.keys, &self.instance, &line)],
-                            Vec::new(),
-                        )
-                        .await;
-                    tracing::warn!(who = request.who, what = change.describe(), error = %e, "override change not applied");
-                    return Err(e);
+                Attempt::Unavailable(e) => {
+                    if tokio::time::Instant::now() + RETRY >= deadline {
+                        return Err(e);
+                    }
+                    tracing::debug!(error = %e, "cluster store unavailable; retrying the write");
+                    tokio::time::sleep(RETRY).await;
                 }
-            };
-            if next == current && gone.is_empty() {
-                // Nothing to write (ending a drill already rolled back).
-                let generation = self.snapshot.load().generation;
-                return Ok(Report {
-                    generation,
-                    applied,
-                });
             }
-            let mut detail = format!("instance {}", self.instance);
-            if let Some(created) = &applied.created {
-                let ids: Vec<&str> = if applied.drill_created.is_empty() {
-                    vec![created.id.as_str()]
-                } else {
-                    applied
-                        .drill_created
-                        .iter()
-                        .map(|o| o.id.as_str())
-                        .collect()
+        }
+    }
+
+    /// One read-decide-swap round.
+    async fn attempt(
+        &self,
+        request: &Request,
+        in_doubt: &mut Option<(OverrideSet, Applied, Entry)>,
+    ) -> Attempt {
+        let (stored, revision) = match read_overrides(&self.etcd, &self.keys).await {
+            Ok(read) => read,
+            Err(e) if transient(&e) => return Attempt::Unavailable(e),
+            Err(e) => return Attempt::Done(Err(e)),
+        };
+        if let Some((next, applied, line)) = in_doubt.take()
+            && stored == next
+        {
+            // The earlier transaction did land.
+            return Attempt::Done(self.landed(next, applied, &line, &[], revision).await);
+        }
+        let now = SystemTime::now();
+        // Expired overrides are gone for the rule, and this write removes
+        // them from the store (audited once, here).
+        let (current, gone) = stored.expire(now);
+        let change = {
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            change_for(request, &current, &mut rng, now)
+        };
+        let entry = |result: Outcome, detail: String| Entry {
+            time: now,
+            who: request.who.clone(),
+            what: change.describe(),
+            why: request.why.clone(),
+            result,
+            detail: Some(detail),
+        };
+        let plan = self.snapshot.load().plan.clone();
+        let mut forced_past = Vec::new();
+        let outcome = current.apply(&plan, &change).and_then(|(next, applied)| {
+            let starved = newly_starved(&plan, &current, &next);
+            if !starved.is_empty() {
+                if !request.force {
+                    return Err(ChangeError::Unsafe(starved));
+                }
+                forced_past = starved;
+            }
+            Ok((next, applied))
+        });
+        let (next, applied) = match outcome {
+            Ok(done) => done,
+            Err(e) => {
+                let result = match e {
+                    ChangeError::Unsafe(_) => Outcome::Refused,
+                    _ => Outcome::Failed,
                 };
-                detail += &format!("; created {}", ids.join(" "));
+                let line = entry(result, format!("{e} (store revision {revision})"));
+                self.audit.record_or_log(&line);
+                // Refusals are part of the cluster's trail too; best effort.
+                let _ = self
+                    .etcd
+                    .txn(
+                        Vec::new(),
+                        vec![audit_put(&self.keys, &self.instance, &line)],
+                        Vec::new(),
+                    )
+                    .await;
+                tracing::warn!(who = request.who, what = change.describe(), error = %e, "override change not applied");
+                return Attempt::Done(Err(e));
             }
-            for removed in &applied.removed {
-                detail += &format!("; removed {}", removed.describe());
-            }
-            if !forced_past.is_empty() {
-                detail += &format!(
-                    "; forced past the safety rule: {} left with no available region",
-                    forced_past.join(", ")
-                );
-            }
-            let line = entry(Outcome::Ok, detail);
-            let expired = expired_entries(&gone, now, &self.instance);
-            let mut ops = vec![TxnOp::Put {
-                key: self.keys.overrides(),
-                value: encode_overrides(&next),
-                lease: None,
-            }];
-            ops.push(audit_put(&self.keys, &self.instance, &line));
-            ops.extend(
-                expired
-                    .iter()
-                    .map(|e| audit_put(&self.keys, &self.instance, e)),
-            );
-            let response = self
-                .etcd
-                .txn(unchanged(&self.keys, revision), ops, Vec::new())
-                .await
-                .map_err(unavailable)?;
-            if !response.succeeded {
-                // Another write landed first: re-read and decide again.
-                tracing::debug!(
-                    attempt,
-                    revision,
-                    "override compare-and-swap lost; retrying"
-                );
-                let jitter = self
-                    .rng
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .u64(1..20);
-                tokio::time::sleep(Duration::from_millis(jitter)).await;
-                continue;
-            }
-            let generation = self
-                .publisher
-                .cluster_state(next, response.revision)
-                .await?;
-            self.audit.record_or_log(&Entry {
-                detail: Some(format!(
-                    "{}; generation {generation}; store revision {}",
-                    line.detail.clone().unwrap_or_default(),
-                    response.revision
-                )),
-                ..line.clone()
-            });
-            for e in &expired {
-                self.audit.record_or_log(e);
-            }
-            tracing::info!(
-                who = request.who,
-                what = change.describe(),
-                revision = response.revision,
-                generation,
-                "override change applied to the cluster"
-            );
-            metrics::counter!("switchyard_override_changes_total", "result" => "ok").increment(1);
-            return Ok(Report {
+        };
+        if next == current && gone.is_empty() {
+            // Nothing to write (ending a drill already rolled back).
+            let generation = self.snapshot.load().generation;
+            return Attempt::Done(Ok(Report {
                 generation,
                 applied,
-            });
+            }));
         }
-        Err(ChangeError::ClusterUnavailable(format!(
-            "{MAX_ATTEMPTS} compare-and-swap attempts lost to other writes; try again"
-        )))
+        let mut detail = format!("instance {}", self.instance);
+        if let Some(created) = &applied.created {
+            let ids: Vec<&str> = if applied.drill_created.is_empty() {
+                vec![created.id.as_str()]
+            } else {
+                applied
+                    .drill_created
+                    .iter()
+                    .map(|o| o.id.as_str())
+                    .collect()
+            };
+            detail += &format!("; created {}", ids.join(" "));
+        }
+        for removed in &applied.removed {
+            detail += &format!("; removed {}", removed.describe());
+        }
+        if !forced_past.is_empty() {
+            detail += &format!(
+                "; forced past the safety rule: {} left with no available region",
+                forced_past.join(", ")
+            );
+        }
+        let line = entry(Outcome::Ok, detail);
+        let expired = expired_entries(&gone, now, &self.instance);
+        let mut ops = vec![TxnOp::Put {
+            key: self.keys.overrides(),
+            value: encode_overrides(&next),
+            lease: None,
+        }];
+        ops.push(audit_put(&self.keys, &self.instance, &line));
+        ops.extend(
+            expired
+                .iter()
+                .map(|e| audit_put(&self.keys, &self.instance, e)),
+        );
+        match self
+            .etcd
+            .txn(unchanged(&self.keys, revision), ops, Vec::new())
+            .await
+        {
+            Ok(response) if response.succeeded => Attempt::Done(
+                self.landed(next, applied, &line, &expired, response.revision)
+                    .await,
+            ),
+            Ok(_) => {
+                tracing::debug!(revision, "override compare-and-swap lost; retrying");
+                Attempt::Lost
+            }
+            Err(e) => {
+                // It may or may not have landed: the next read tells.
+                *in_doubt = Some((next, applied, line));
+                Attempt::Unavailable(unavailable(e))
+            }
+        }
     }
+
+    /// The change is in the store at `revision`: publish it here, audit it
+    /// locally, report it.
+    async fn landed(
+        &self,
+        next: OverrideSet,
+        applied: Applied,
+        line: &Entry,
+        expired: &[Entry],
+        revision: i64,
+    ) -> Result<Report, ChangeError> {
+        let generation = self.publisher.cluster_state(next, revision).await?;
+        self.audit.record_or_log(&Entry {
+            detail: Some(format!(
+                "{}; generation {generation}; store revision {revision}",
+                line.detail.clone().unwrap_or_default(),
+            )),
+            ..line.clone()
+        });
+        for e in expired {
+            self.audit.record_or_log(e);
+        }
+        tracing::info!(
+            who = line.who,
+            what = line.what,
+            revision,
+            generation,
+            "override change applied to the cluster"
+        );
+        metrics::counter!("switchyard_override_changes_total", "result" => "ok").increment(1);
+        Ok(Report {
+            generation,
+            applied,
+        })
+    }
+}
+
+/// How one round of [`ClusterWriter::apply`] ended.
+enum Attempt {
+    /// Finished: applied, refused or failed for good.
+    Done(Result<Report, ChangeError>),
+    /// The compare-and-swap lost to another write.
+    Lost,
+    /// etcd could not serve; worth retrying for a while.
+    Unavailable(ChangeError),
 }
 
 impl SharedOverrides for ClusterWriter {
