@@ -177,6 +177,9 @@ impl ClusterWriter {
                 }
                 Attempt::Unavailable(e) => {
                     if tokio::time::Instant::now() + RETRY >= deadline {
+                        metrics::counter!("switchyard_override_changes_total", "result" => "failed")
+                            .increment(1);
+                        tracing::warn!(who = request.who, error = %e, "override change not applied: the cluster store is unavailable");
                         return Err(e);
                     }
                     tracing::debug!(error = %e, "cluster store unavailable; retrying the write");
@@ -238,6 +241,13 @@ impl ClusterWriter {
                     ChangeError::Unsafe(_) => Outcome::Refused,
                     _ => Outcome::Failed,
                 };
+                let label = if result == Outcome::Refused {
+                    "refused"
+                } else {
+                    "failed"
+                };
+                metrics::counter!("switchyard_override_changes_total", "result" => label)
+                    .increment(1);
                 let line = entry(result, format!("{e} (store revision {revision})"));
                 self.audit.record_or_log(&line);
                 // Refusals are part of the cluster's trail too; best effort.
