@@ -180,6 +180,19 @@ impl ClusterWriter {
                         metrics::counter!("switchyard_override_changes_total", "result" => "failed")
                             .increment(1);
                         tracing::warn!(who = request.who, error = %e, "override change not applied: the cluster store is unavailable");
+                        let now = SystemTime::now();
+                        let what = {
+                            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+                            change_for(&request, &OverrideSet::default(), &mut rng, now).describe()
+                        };
+                        self.audit.record_or_log(&Entry {
+                            time: now,
+                            who: request.who.clone(),
+                            what,
+                            why: request.why.clone(),
+                            result: Outcome::Failed,
+                            detail: Some(e.to_string()),
+                        });
                         return Err(e);
                     }
                     tracing::debug!(error = %e, "cluster store unavailable; retrying the write");
