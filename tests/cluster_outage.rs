@@ -77,6 +77,13 @@ fn quorum_lost_answers_keep_flowing_writes_are_refused_and_nothing_is_lost() {
     );
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "cluster_unavailable", "{body}");
+    let audit = std::fs::read_to_string(fleet.at(1).state_dir().join("audit.log")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"result\":\"failed\"") && l.contains("etcd unavailable")),
+        "{audit}"
+    );
     // Ready (it serves), and saying the cluster state is stale.
     let (ready, body) = fleet.at(2).call("GET", "/readyz", None);
     assert_eq!(ready, 200, "{body}");
