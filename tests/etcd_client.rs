@@ -515,7 +515,18 @@ async fn one_member_down_everything_works_two_down_unavailable_then_recovers() {
 
     // Two of three down: no quorum. Calls fail with Unavailable instead of
     // hanging (each endpoint gets at most one timeout).
+    // A watch held on the member that survives alone.
+    let mut settings = EtcdSettings::new(vec![cluster.client_url(2)]);
+    settings.request_timeout = TIMEOUT;
+    let survivor = Etcd::new(settings).unwrap();
+    let mut lonely_watch = survivor.watch_prefix(b"/f/", 0).await.unwrap();
     blocking(|| cluster.kill(1));
+    // Its member loses the leader and ends the stream (`hasleader`), so a
+    // watcher cut off from the quorum learns it instead of waiting forever.
+    match next(&mut lonely_watch).await {
+        Err(EtcdError::Unavailable(m)) => assert!(m.contains("no leader"), "{m}"),
+        other => panic!("watch on a member without quorum: {other:?}"),
+    }
     let bound = TIMEOUT * 3 + Duration::from_secs(3);
     let get = tokio::time::timeout(bound, etcd.get(b"/f/before"))
         .await
@@ -658,4 +669,106 @@ async fn auth_tokens_wrong_passwords_and_reauthentication() {
         .await
         .expect("re-authenticated watch");
     assert!(!next(&mut watch).await.unwrap().events.is_empty());
+}
+
+/// Writes a CA, a server certificate for 127.0.0.1 and a client
+/// certificate (all signed by the CA) into `dir`.
+fn write_pki(dir: &std::path::Path) -> common::etcd::EtcdTls {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+        ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    };
+    // Distinct subject names: a leaf whose subject equals its issuer's
+    // looks self-signed to verifiers.
+    let named = |cn: &str| {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, cn);
+        dn
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.distinguished_name = named("switchyard test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |names: Vec<String>, usages: Vec<ExtendedKeyUsagePurpose>| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(names.clone()).unwrap();
+        params.distinguished_name = named(&names[0]);
+        params.extended_key_usages = usages;
+        (
+            params.signed_by(&key, &ca).unwrap().pem(),
+            key.serialize_pem(),
+        )
+    };
+    // With --client-cert-auth, etcd's JSON gateway connects to its own gRPC
+    // server presenting the server certificate, so that certificate needs
+    // the clientAuth usage too (etcd's documented requirement).
+    let (server_cert, server_key) = leaf(
+        vec!["127.0.0.1".into(), "localhost".into()],
+        vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+    );
+    let (client_cert, client_key) = leaf(
+        vec!["switchyard".into()],
+        vec![ExtendedKeyUsagePurpose::ClientAuth],
+    );
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    common::etcd::EtcdTls {
+        ca: write("ca.pem", &ca.pem()),
+        server_cert: write("server.pem", &server_cert),
+        server_key: write("server.key", &server_key),
+        client_cert: write("client.pem", &client_cert),
+        client_key: write("client.key", &client_key),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_private_ca_and_client_certificates() {
+    let pki = tempfile::tempdir().unwrap();
+    let tls = write_pki(pki.path());
+    let Some(cluster) = EtcdCluster::start_tls(1, &tls) else {
+        return;
+    };
+    let settings = |ca: bool, identity: bool| {
+        let mut s = EtcdSettings::new(cluster.client_urls());
+        s.request_timeout = TIMEOUT;
+        if ca {
+            s.ca_file = Some(tls.ca.clone());
+        }
+        if identity {
+            s.cert_file = Some(tls.client_cert.clone());
+            s.key_file = Some(tls.client_key.clone());
+        }
+        Etcd::new(s).unwrap()
+    };
+    let etcd = settings(true, true);
+    let rev = etcd.put(b"/tls/a", b"secure", None).await.unwrap();
+    assert_eq!(
+        value_of(&etcd.get(b"/tls/a").await.unwrap().0),
+        Some(&b"secure"[..])
+    );
+    let mut watch = etcd.watch_prefix(b"/tls/", rev).await.unwrap();
+    assert!(!next(&mut watch).await.unwrap().events.is_empty());
+
+    // Without the CA the server is not trusted; without a client
+    // certificate etcd refuses the connection. Neither reaches etcd.
+    for (ca, identity) in [(false, true), (true, false)] {
+        match settings(ca, identity).get(b"/tls/a").await {
+            Err(EtcdError::Unavailable(m)) => eprintln!("ca={ca} identity={identity}: {m}"),
+            other => panic!("ca={ca} identity={identity}: {other:?}"),
+        }
+    }
+    // Unreadable or mismatched credential files fail at construction.
+    let mut s = EtcdSettings::new(cluster.client_urls());
+    s.cert_file = Some(tls.client_cert.clone());
+    s.key_file = Some(pki.path().join("missing.key"));
+    assert!(matches!(Etcd::new(s), Err(EtcdError::Auth(_))));
+    let mut s = EtcdSettings::new(cluster.client_urls());
+    s.ca_file = Some(tls.server_key.clone());
+    assert!(matches!(Etcd::new(s), Err(EtcdError::Auth(_))));
 }

@@ -400,11 +400,19 @@ impl Etcd {
             // Watches sit idle for long stretches; keep-alive probes notice a
             // peer that vanished without closing the connection.
             .tcp_keepalive(Duration::from_secs(5))
+            .tcp_keepalive_interval(Duration::from_secs(2))
+            .tcp_keepalive_retries(3u32)
             .no_proxy()
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &settings.ca_file {
             let certs = reqwest::Certificate::from_pem_bundle(&read(ca, "ca_file")?)
                 .map_err(|e| EtcdError::Auth(format!("ca_file {}: {}", ca.display(), chain(&e))))?;
+            if certs.is_empty() {
+                return Err(EtcdError::Auth(format!(
+                    "ca_file {} holds no PEM certificate",
+                    ca.display()
+                )));
+            }
             // A private CA signs etcd's certificates: trust it, and only it.
             builder = builder.tls_certs_only(certs);
         }
