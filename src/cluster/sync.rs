@@ -129,13 +129,17 @@ impl Watcher {
             };
             tracing::info!(from_revision = start, "watching the cluster store");
             self.status.watch(true, None);
-            backoff = BACKOFF.0;
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     batch = watch.next() => match batch {
-                        Ok(batch) => self.apply(&mut mirror, batch).await,
+                        Ok(batch) => {
+                            // A watch that delivers is healthy again: the
+                            // next break starts backing off from the start.
+                            backoff = BACKOFF.0;
+                            self.apply(&mut mirror, batch).await;
+                        }
                         Err(EtcdError::Compacted { compact_revision }) => {
                             tracing::warn!(compact_revision, "cluster watch compacted: reading everything again");
                             synced = false;
@@ -144,6 +148,10 @@ impl Watcher {
                         Err(e) => {
                             tracing::warn!(error = %e, revision = mirror.revision, "cluster watch broke; resuming from the last revision");
                             self.status.watch(false, Some(e.to_string()));
+                            // A member that accepts a watch and ends it at
+                            // once must not turn this into a busy loop.
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(BACKOFF.1);
                             break;
                         }
                     },
