@@ -210,3 +210,38 @@ fn a_drill_started_on_one_instance_moves_every_answer_and_rolls_back_after_it_di
     assert!(events.contains(&"verifier_lost"), "{report}");
     assert!(report["rolled_back"].is_string(), "{report}");
 }
+
+#[test]
+fn a_drill_started_on_one_instance_can_be_stopped_on_another() {
+    let Some(fleet) = Fleet::start(2) else { return };
+    fleet.wait_answers(FO, &[US], WAIT);
+    let started = fleet.at(0).ok(
+        "POST",
+        "/v1/drills",
+        Some(json!({"regions": ["us"], "duration_secs": 300, "why": "long practice"})),
+    );
+    let id = started["id"].as_str().unwrap().to_string();
+    fleet.wait_answers(FO, &[EU], WAIT);
+    let path = format!("/v1/drills/{id}");
+    assert!(wait_until(WAIT, || fleet.at(1).call("GET", &path, None).0 == 200));
+    let stopped = fleet.at(1).ok(
+        "POST",
+        &format!("{path}/stop"),
+        Some(json!({"why": "enough"})),
+    );
+    assert_eq!(stopped["phase"], "rolling_back", "{stopped}");
+    fleet.wait_answers(FO, &[US], WAIT);
+    // The verifier on a sees its overrides gone, checks the restore and
+    // finishes the report, which b shows too.
+    assert!(
+        wait_until(Duration::from_secs(15), || fleet
+            .at(1)
+            .ok("GET", &path, None)["phase"]
+            == "finished"),
+        "{}",
+        fleet.at(1).ok("GET", &path, None)
+    );
+    let report = fleet.at(1).ok("GET", &path, None);
+    assert_eq!(report["result"], "pass", "{report}");
+    assert!(report["rolled_back"].is_string(), "{report}");
+}
