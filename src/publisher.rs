@@ -34,7 +34,7 @@ use crate::traffic::HealthInputs;
 mod overrides;
 // Overrides shared through a cluster store (etcd): publisher/cluster.rs.
 mod cluster;
-pub use cluster::{BoxFuture, SharedOverrides};
+pub use cluster::{BoxFuture, Evaluated, Evaluation, SharedOverrides};
 pub(crate) use overrides::change_for;
 
 /// Commands queued before senders wait; health checkers send bursts.
@@ -86,6 +86,16 @@ pub enum Command {
         revision: i64,
         /// Replies with the generation that serves it.
         reply: Option<oneshot::Sender<u64>>,
+    },
+    /// Evaluate an override change against the cluster's set (the safety
+    /// rule with this instance's plan and health), changing nothing.
+    Evaluate {
+        /// The change asked for.
+        request: Request,
+        /// The cluster's set it applies to.
+        base: OverrideSet,
+        /// Replies with the change's description and outcome.
+        reply: oneshot::Sender<Evaluated>,
     },
 }
 
@@ -175,6 +185,24 @@ impl PublisherHandle {
             commands: self.commands.clone(),
             shared: None,
         }
+    }
+
+    /// Evaluates `request` against `base` (see [`Publisher::evaluate`]).
+    pub async fn evaluate(
+        &self,
+        request: Request,
+        base: OverrideSet,
+    ) -> Result<Evaluated, ChangeError> {
+        let (reply, outcome) = oneshot::channel();
+        self.commands
+            .send(Command::Evaluate {
+                request,
+                base,
+                reply,
+            })
+            .await
+            .map_err(|_| ChangeError::Stopped)?;
+        outcome.await.map_err(|_| ChangeError::Stopped)
     }
 
     /// Hands the publisher the cluster's override set at `revision`; returns
@@ -450,6 +478,13 @@ impl Publisher {
                         if let Some(reply) = reply {
                             let _ = reply.send(generation);
                         }
+                    }
+                    Command::Evaluate {
+                        request,
+                        base,
+                        reply,
+                    } => {
+                        let _ = reply.send(self.evaluate(&request, &base, SystemTime::now()));
                     }
                 }
             }

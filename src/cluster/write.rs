@@ -17,8 +17,8 @@ use super::doc::{decode_overrides, encode_overrides};
 use super::etcd::{Compare, CompareOp, CompareTarget, Etcd, EtcdError, TxnOp};
 use super::keys::Keys;
 use crate::overrides::audit::{AuditLog, Entry, Outcome};
-use crate::overrides::{Applied, ChangeError, OverrideSet, Report, Request, newly_starved};
-use crate::publisher::{PublisherHandle, SharedOverrides, change_for};
+use crate::overrides::{Applied, ChangeError, OverrideSet, Report, Request};
+use crate::publisher::{Evaluation, PublisherHandle, SharedOverrides, change_for};
 use crate::snapshot::SnapshotHandle;
 
 /// Attempts before a write gives up under contention (each attempt is one
@@ -223,32 +223,30 @@ impl ClusterWriter {
         // Expired overrides are gone for the rule, and this write removes
         // them from the store (audited once, here).
         let (current, gone) = stored.expire(now);
-        let change = {
-            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-            change_for(request, &current, &mut rng, now)
+        // The publisher judges the change (plan, health, safety rule).
+        let (what, outcome) = match self
+            .publisher
+            .evaluate(request.clone(), current.clone())
+            .await
+        {
+            Ok(evaluated) => evaluated,
+            Err(e) => return Attempt::Done(Err(e)),
         };
         let entry = |result: Outcome, detail: String| Entry {
             time: now,
             who: request.who.clone(),
-            what: change.describe(),
+            what: what.clone(),
             why: request.why.clone(),
             result,
             detail: Some(detail),
         };
-        let plan = self.snapshot.load().plan.clone();
-        let mut forced_past = Vec::new();
-        let outcome = current.apply(&plan, &change).and_then(|(next, applied)| {
-            let starved = newly_starved(&plan, &current, &next);
-            if !starved.is_empty() {
-                if !request.force {
-                    return Err(ChangeError::Unsafe(starved));
-                }
-                forced_past = starved;
-            }
-            Ok((next, applied))
-        });
-        let (next, applied) = match outcome {
-            Ok(done) => done,
+        let Evaluation {
+            next,
+            applied,
+            forced_past,
+            ..
+        } = match outcome {
+            Ok(evaluation) => evaluation,
             Err(e) => {
                 let result = match e {
                     ChangeError::Unsafe(_) => Outcome::Refused,
@@ -272,7 +270,7 @@ impl ClusterWriter {
                         Vec::new(),
                     )
                     .await;
-                tracing::warn!(who = request.who, what = change.describe(), error = %e, "override change not applied");
+                tracing::warn!(who = request.who, what, error = %e, "override change not applied");
                 return Attempt::Done(Err(e));
             }
         };

@@ -10,8 +10,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::Publisher;
-use crate::overrides::{ChangeError, OverrideSet, Report, Request};
+use super::{Publisher, change_for};
+use crate::overrides::{Applied, Change, ChangeError, OverrideSet, Report, Request, newly_starved};
 
 /// A boxed, sendable future (the trait below must be object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -25,7 +25,57 @@ pub trait SharedOverrides: Send + Sync + Debug {
     fn change(&self, request: Request) -> BoxFuture<'_, Result<Report, ChangeError>>;
 }
 
+/// What a request would do to a cluster's set, as the publisher judges it.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// The change (ids and times minted).
+    pub change: Change,
+    /// The set it leaves.
+    pub next: OverrideSet,
+    /// What it did.
+    pub applied: Applied,
+    /// Services it leaves with no region because the caller forced it.
+    pub forced_past: Vec<String>,
+}
+
+/// A request's description (for the audit trail) and how it evaluates.
+pub type Evaluated = (String, Result<Evaluation, ChangeError>);
+
 impl Publisher {
+    /// Evaluates `request` against `base` (the cluster's set as just read):
+    /// the change, the set it leaves and the safety rule, with the plan and
+    /// health this instance serves. Pure with respect to what is served:
+    /// nothing is stored or published here. The cluster write path calls it
+    /// through [`Command::Evaluate`](super::Command::Evaluate) so the rule
+    /// lives in the publisher for both stores.
+    pub fn evaluate(
+        &mut self,
+        request: &Request,
+        base: &OverrideSet,
+        now: SystemTime,
+    ) -> Evaluated {
+        let change = change_for(request, base, &mut self.rng, now);
+        let what = change.describe();
+        let plan = &self.inputs.plan;
+        let outcome = base.apply(plan, &change).and_then(|(next, applied)| {
+            let starved = newly_starved(plan, base, &next);
+            let mut forced_past = Vec::new();
+            if !starved.is_empty() {
+                if !request.force {
+                    return Err(ChangeError::Unsafe(starved));
+                }
+                forced_past = starved;
+            }
+            Ok(Evaluation {
+                change: change.clone(),
+                next,
+                applied,
+                forced_past,
+            })
+        });
+        (what, outcome)
+    }
+
     /// Takes the cluster's set at `revision` (ignored when older than the
     /// one served: the watcher and the write path race), drops what has
     /// expired by our clock (the cluster removes it too, once), saves it
@@ -131,6 +181,49 @@ mod tests {
         // An override already expired by our clock is not served.
         let past = now - Duration::from_secs(1);
         p.cluster_state(set(&["ov-3"], Some(past)), 10, now);
+        assert!(p.snapshot.load().overrides.is_empty());
+    }
+
+    #[test]
+    fn evaluation_applies_the_safety_rule_to_the_given_set_and_changes_nothing() {
+        use crate::overrides::RequestKind;
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = publisher(dir.path());
+        let drain = Request {
+            kind: RequestKind::Set {
+                region: "r".into(),
+                action: Action::Drain,
+            },
+            who: "alice".into(),
+            why: "test".into(),
+            force: false,
+            expires_in_secs: None,
+        };
+        let now = SystemTime::now();
+        // (No service uses `r` here, so the rule has nothing to refuse;
+        // the cluster tests cover refusals between instances.)
+        let (what, outcome) = p.evaluate(&drain, &OverrideSet::default(), now);
+        assert_eq!(what, "drain r");
+        let evaluation = outcome.unwrap();
+        assert_eq!(evaluation.next.weight_of("r"), Some(0));
+        assert!(evaluation.applied.created.is_some());
+        // Judged against the given set: an existing weight is replaced.
+        let (_, outcome) = p.evaluate(&drain, &set(&["ov-1"], None), now);
+        assert_eq!(outcome.unwrap().applied.removed.len(), 1);
+        // Unknown regions fail; nothing was published either way.
+        let unknown = Request {
+            kind: RequestKind::ClearForce {
+                region: "nope".into(),
+            },
+            ..drain.clone()
+        };
+        assert_eq!(
+            p.evaluate(&unknown, &OverrideSet::default(), now)
+                .1
+                .unwrap_err(),
+            ChangeError::UnknownRegion("nope".into())
+        );
+        assert_eq!(p.snapshot.load().generation, 1);
         assert!(p.snapshot.load().overrides.is_empty());
     }
 }
