@@ -424,6 +424,39 @@ async fn watch_from_a_revision_gets_every_event_in_order() {
         .collect();
     expected.push(("/w/live".into(), live));
     assert_eq!(seen, expected);
+
+    // `next` is cancel-safe: a select! that often gives up on it loses nothing.
+    let writer = etcd.clone();
+    let writes = tokio::spawn(async move {
+        let mut revisions = Vec::new();
+        for i in 0..10 {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            revisions.push(
+                writer
+                    .put(b"/w/sel", format!("{i}").as_bytes(), None)
+                    .await
+                    .unwrap(),
+            );
+        }
+        revisions
+    });
+    let mut got = Vec::new();
+    let mut cancelled = 0;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while got.len() < 10 && Instant::now() < deadline {
+        tokio::select! {
+            batch = watch.next() => {
+                for event in batch.unwrap().events {
+                    if let WatchEvent::Put(kv) = event {
+                        got.push(kv.mod_revision);
+                    }
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(3)) => cancelled += 1,
+        }
+    }
+    assert_eq!(got, writes.await.unwrap());
+    assert!(cancelled > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -270,6 +270,9 @@ impl Watch {
     /// was compacted away; `Err(Unavailable)` when the stream breaks (the
     /// member died or lost its leader). After an error the watch is done:
     /// open a new one from the last revision seen plus one.
+    ///
+    /// Cancel-safe: dropping the future (say, in `tokio::select!`) loses
+    /// no event; the next call picks up where it stopped.
     pub async fn next(&mut self) -> Result<WatchBatch, EtcdError> {
         loop {
             if let Some(batch) = self.ready.pop_front() {
