@@ -11,6 +11,7 @@
 //!   revision after an outage, and housekeeping (expiry, orphaned drills,
 //!   audit cap).
 //! - [`mirror`]: drill reports into the store.
+//! - [`orphans`]: finishing the reports of drills whose verifier is gone.
 //! - [`status`]: connected / stale-since / revision, for the API and metrics.
 //! - [`import`]: `switchyard cluster import`.
 
@@ -19,6 +20,7 @@ pub mod etcd;
 pub mod import;
 pub mod keys;
 pub mod mirror;
+pub mod orphans;
 pub mod status;
 pub mod sync;
 pub mod write;
