@@ -39,6 +39,9 @@ pub struct App {
     pub metrics: Option<ApiServer>,
     /// The sampled query log of `[log.queries]`, if configured.
     pub query_log: Option<Arc<QueryLog>>,
+    /// With `[cluster] store = "etcd"`: the watcher, write path and drill
+    /// mirror (their tasks stop when this is dropped).
+    pub cluster: Option<crate::cluster::ClusterLink>,
 }
 
 /// How to start.
@@ -77,6 +80,10 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The etcd client could not be set up from `[cluster]` (a bad
+    /// certificate, say; an unreachable etcd is not an error at start).
+    #[error("cannot set up the etcd client: {0}")]
+    Cluster(#[from] crate::cluster::etcd::EtcdError),
     /// The query log file could not be opened.
     #[error("cannot open the query log {path}: {source}")]
     QueryLog {
@@ -118,6 +125,7 @@ impl App {
         crate::metrics::install();
         let inputs = Inputs::load(config_path)?;
         let observe = (inputs.config.metrics.clone(), inputs.config.log.clone());
+        let cluster_config = inputs.config.cluster.clone();
         let server_config = inputs.config.server.clone();
         let durable = restore(
             &server_config.state_dir,
@@ -151,6 +159,13 @@ impl App {
         let dns = DnsServer::bind(&server_config, snapshot.clone(), observer)?;
         crate::metrics::spawn_upkeep();
         let publisher = publisher.spawn();
+        // With etcd, override changes go through the cluster's write path,
+        // and the watcher feeds the publisher (the saved state serves until then).
+        let cluster = crate::cluster::start(&cluster_config, &publisher, &snapshot, &audit)?;
+        let publisher = match &cluster {
+            Some(link) => publisher.with_shared(link.writer.clone()),
+            None => publisher,
+        };
         let health = HealthChecker::start(
             plans,
             initial,
@@ -158,11 +173,12 @@ impl App {
             server_config.state_dir.clone(),
         );
         // After the DNS listeners are bound: drills verify by querying them.
-        let drills = Drills::open(
+        let drills = Drills::open_shared(
             &server_config.state_dir,
             publisher.clone(),
             snapshot.clone(),
             dns.local_addrs[0],
+            cluster.as_ref().map(|link| link.drills.clone()),
         )
         .map_err(|source| {
             StartError::State(StateError::Dir {
@@ -181,6 +197,11 @@ impl App {
             started_at: SystemTime::now(),
             health: health.registry().clone(),
             drills: drills.clone(),
+            cluster: cluster
+                .as_ref()
+                .map_or_else(crate::cluster::status::local_handle, |link| {
+                    link.status.clone()
+                }),
         };
         let api = ApiServer::bind(server_config.api_listen, context).map_err(|source| {
             StartError::ApiBind {
@@ -205,6 +226,7 @@ impl App {
             drills,
             metrics,
             query_log,
+            cluster,
         })
     }
 }

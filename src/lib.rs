@@ -20,7 +20,9 @@
 //!
 //! # Layout
 //!
-//! - [`cluster`]: the etcd store client that several instances share state through.
+//! - [`cluster`]: state shared by several instances through etcd: the
+//!   store client, the compare-and-swap write path for overrides and the
+//!   watcher feeding the publisher.
 //! - [`config`]: the TOML config model and its file:line:field errors.
 //! - [`zone`]: master-file parsing with line tracking, validation, the name tree.
 //! - [`snapshot`]: the immutable routing table and the pure function building it.

@@ -41,6 +41,8 @@ enum Command {
     /// A self-contained local demo: three loopback backends, a demo config,
     /// Switchyard on free ports, and what to try (`--drill` runs a drill).
     Demo(switchyard::demo::DemoArgs),
+    /// Cluster tools: `import` copies a local state dir into an empty etcd prefix.
+    Cluster(switchyard::cluster::import::ClusterArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         } => serve(config, StartOptions { start_clean }),
         Command::Ctl(args) => switchyard::ctl::run(args),
         Command::Demo(args) => switchyard::demo::run(args),
+        Command::Cluster(args) => switchyard::cluster::import::run(args),
     }
 }
 

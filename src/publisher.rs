@@ -32,6 +32,10 @@ use crate::traffic::HealthInputs;
 
 // Override changes and expiry: `impl Publisher` continued in publisher/overrides.rs.
 mod overrides;
+// Overrides shared through a cluster store (etcd): publisher/cluster.rs.
+mod cluster;
+pub use cluster::{BoxFuture, Evaluated, Evaluation, SharedOverrides};
+pub(crate) use overrides::change_for;
 
 /// Commands queued before senders wait; health checkers send bursts.
 const COMMAND_QUEUE: usize = 1024;
@@ -72,12 +76,36 @@ pub enum Command {
     },
     /// Some override may have reached its expiry: drop the expired ones.
     ExpireDue,
+    /// The cluster store's override set (`[cluster] store = "etcd"`): it
+    /// replaces ours unless older than what we hold. Sent by the cluster
+    /// watcher and by the cluster write path after its compare-and-swap.
+    ClusterState {
+        /// The whole set as stored in the cluster.
+        overrides: OverrideSet,
+        /// Its revision in the store (newer wins; older is ignored).
+        revision: i64,
+        /// Replies with the generation that serves it.
+        reply: Option<oneshot::Sender<u64>>,
+    },
+    /// Evaluate an override change against the cluster's set (the safety
+    /// rule with this instance's plan and health), changing nothing.
+    Evaluate {
+        /// The change asked for.
+        request: Request,
+        /// The cluster's set it applies to.
+        base: OverrideSet,
+        /// Replies with the change's description and outcome.
+        reply: oneshot::Sender<Evaluated>,
+    },
 }
 
 /// A cheap, cloneable way to send the publisher commands.
 #[derive(Debug, Clone)]
 pub struct PublisherHandle {
     commands: mpsc::Sender<Command>,
+    /// With `[cluster] store = "etcd"`, where override changes go instead
+    /// of the local store (see [`SharedOverrides`]).
+    shared: Option<Arc<dyn SharedOverrides>>,
 }
 
 impl PublisherHandle {
@@ -133,12 +161,68 @@ impl PublisherHandle {
     /// Applies an override change; returns once it is persisted and
     /// published, or why it was not.
     pub async fn change_overrides(&self, request: Request) -> Result<Report, ChangeError> {
+        if let Some(shared) = &self.shared {
+            return shared.change(request).await;
+        }
         let (reply, outcome) = oneshot::channel();
         self.commands
             .send(Command::Override { request, reply })
             .await
             .map_err(|_| ChangeError::Stopped)?;
         outcome.await.map_err(|_| ChangeError::Stopped)?
+    }
+
+    /// Routes override changes to `shared` (the cluster store) from now on.
+    pub fn with_shared(mut self, shared: Arc<dyn SharedOverrides>) -> PublisherHandle {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// This handle without the cluster routing: what the cluster write
+    /// path itself uses to reach the publisher.
+    pub fn local(&self) -> PublisherHandle {
+        PublisherHandle {
+            commands: self.commands.clone(),
+            shared: None,
+        }
+    }
+
+    /// Evaluates `request` against `base` (see [`Publisher::evaluate`]).
+    pub async fn evaluate(
+        &self,
+        request: Request,
+        base: OverrideSet,
+    ) -> Result<Evaluated, ChangeError> {
+        let (reply, outcome) = oneshot::channel();
+        self.commands
+            .send(Command::Evaluate {
+                request,
+                base,
+                reply,
+            })
+            .await
+            .map_err(|_| ChangeError::Stopped)?;
+        outcome.await.map_err(|_| ChangeError::Stopped)
+    }
+
+    /// Hands the publisher the cluster's override set at `revision`; returns
+    /// the generation serving it (or the current one when it was older or
+    /// the same as what is served).
+    pub async fn cluster_state(
+        &self,
+        overrides: OverrideSet,
+        revision: i64,
+    ) -> Result<u64, ChangeError> {
+        let (reply, published) = oneshot::channel();
+        self.commands
+            .send(Command::ClusterState {
+                overrides,
+                revision,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| ChangeError::Stopped)?;
+        published.await.map_err(|_| ChangeError::Stopped)
     }
 }
 
@@ -163,6 +247,9 @@ pub struct Publisher {
     rng: fastrand::Rng,
     /// Lets expiry timers reach the command loop without keeping it alive.
     expiry_tx: Option<mpsc::WeakSender<Command>>,
+    /// Revision of the cluster override set served (0: none yet, or the
+    /// local store).
+    cluster_revision: i64,
 }
 
 impl Publisher {
@@ -196,6 +283,7 @@ impl Publisher {
             control,
             rng: fastrand::Rng::new(),
             expiry_tx: None,
+            cluster_revision: 0,
         }
     }
 
@@ -381,6 +469,23 @@ impl Publisher {
                         let _ = reply.send(self.change_overrides(request, SystemTime::now()));
                     }
                     Command::ExpireDue => self.expire_overrides(SystemTime::now()),
+                    Command::ClusterState {
+                        overrides,
+                        revision,
+                        reply,
+                    } => {
+                        let generation = self.cluster_state(overrides, revision, SystemTime::now());
+                        if let Some(reply) = reply {
+                            let _ = reply.send(generation);
+                        }
+                    }
+                    Command::Evaluate {
+                        request,
+                        base,
+                        reply,
+                    } => {
+                        let _ = reply.send(self.evaluate(&request, &base, SystemTime::now()));
+                    }
                 }
             }
             // Handles are gone; publish what is still held back.
@@ -388,7 +493,10 @@ impl Publisher {
                 self.publish();
             }
         });
-        PublisherHandle { commands }
+        PublisherHandle {
+            commands,
+            shared: None,
+        }
     }
 
     /// Publishes recorded health changes now, or at the end of the

@@ -64,6 +64,9 @@ impl From<ChangeError> for ApiError {
             ChangeError::AlreadyForced(_) => (StatusCode::CONFLICT, "region_forced"),
             ChangeError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_failed"),
             ChangeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            ChangeError::ClusterUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable")
+            }
         };
         ApiError::new(status, code, e.to_string())
     }

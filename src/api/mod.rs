@@ -58,6 +58,8 @@ pub struct ApiContext {
     pub health: crate::health::HealthRegistry,
     /// Geo-failover drills.
     pub drills: crate::drills::Drills,
+    /// Whether the cluster state served is current (`store: local` without `[cluster]`).
+    pub cluster: crate::cluster::status::ClusterStatusHandle,
 }
 
 /// The running API listener. Dropping it (or [`ApiServer::shutdown`])

@@ -67,6 +67,7 @@ fn write(summary: &str, request: &str, params: &[Value]) -> Value {
             "413": error("body too large"),
             "422": error("valid JSON with invalid values (types, ranges, unknown fields)"),
             "500": error("the change could not be persisted; nothing changed"),
+            "503": error("`cluster_unavailable`: the cluster store (etcd) cannot take writes now; nothing changed, answers continue from the last known state"),
         }
     })
 }
@@ -431,7 +432,23 @@ fn schemas() -> Value {
                         "error": {"type": ["string", "null"]},
                     }},
     }});
+    schemas["Status"]["properties"]["cluster"] = cluster_schema();
     schemas
+}
+
+/// `cluster` in `/v1/status` and `/readyz`: where operator state lives and
+/// whether this instance's copy is current.
+fn cluster_schema() -> Value {
+    json!({"type": "object", "properties": {
+        "store": {"enum": ["local", "etcd"]},
+        "instance": {"type": ["string", "null"]},
+        "prefix": {"type": ["string", "null"]},
+        "connected": {"type": "boolean", "description": "etcd answers and the watch runs (always true for `local`)"},
+        "stale": {"type": "boolean", "description": "answers may lag the cluster: etcd is unreachable or has no quorum"},
+        "stale_since": {"type": ["string", "null"], "format": "date-time"},
+        "revision": {"type": "integer", "description": "the etcd revision applied here"},
+        "last_error": {"type": ["string", "null"]},
+    }})
 }
 
 /// The drill report and list shapes (built in parts: one `json!` for all

@@ -115,9 +115,15 @@ async fn healthz() -> Json<Value> {
 async fn readyz(State(ctx): State<ApiContext>) -> Response {
     let snapshot = ctx.snapshot.load();
     match views::ready(&snapshot) {
-        Ok(()) => {
-            Json(json!({"status": "ready", "generation": snapshot.generation})).into_response()
-        }
+        // Stale cluster state keeps the instance ready: answering from the
+        // last known state is what it should do while etcd is away; the
+        // body says since when, for operators and probes that care.
+        Ok(()) => Json(json!({
+            "status": "ready",
+            "generation": snapshot.generation,
+            "cluster": ctx.cluster.load().json(),
+        }))
+        .into_response(),
         Err(why) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why).into_response()
         }

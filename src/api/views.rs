@@ -209,6 +209,7 @@ pub fn status_json(ctx: &ApiContext, snapshot: &Snapshot, now: SystemTime) -> Va
             "protect_reads": control.tokens.protect_reads,
         },
         "drills": ctx.drills.status_json(),
+        "cluster": ctx.cluster.load().json(),
     })
 }
 

@@ -123,8 +123,31 @@ fn status(v: &Value) -> String {
             text(&c["overrides"])
         ),
         format!("last reload  {reload}"),
+        format!("cluster      {}", cluster_line(&v["cluster"])),
     ]
     .join("\n")
+}
+
+/// Where operator state lives and whether this instance's copy is current.
+fn cluster_line(c: &Value) -> String {
+    if c["store"] != "etcd" {
+        return "local store (state_dir)".into();
+    }
+    let at = format!(
+        "etcd {} as {}, revision {}",
+        text(&c["prefix"]),
+        text(&c["instance"]),
+        text(&c["revision"])
+    );
+    if c["stale"] == Value::Bool(true) {
+        format!(
+            "{at}: STALE since {} (serving the last known state): {}",
+            text(&c["stale_since"]),
+            text(&c["last_error"])
+        )
+    } else {
+        format!("{at}: current")
+    }
 }
 
 fn region_row(r: &Value) -> Vec<String> {

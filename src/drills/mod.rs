@@ -17,6 +17,7 @@
 
 pub mod report;
 pub mod schedule;
+pub mod shared;
 pub mod store;
 pub mod verify;
 
@@ -321,6 +322,8 @@ struct Inner {
     dns: SocketAddr,
     state: Mutex<State>,
     rng: Mutex<fastrand::Rng>,
+    /// Reports other instances put in the cluster store (none locally).
+    remote: Option<watch::Receiver<Arc<BTreeMap<String, DrillReport>>>>,
 }
 
 /// The drill manager: starts, stops, lists drills; cheap to clone.
@@ -340,7 +343,25 @@ impl Drills {
         snapshot: SnapshotHandle,
         dns: SocketAddr,
     ) -> std::io::Result<Drills> {
-        let store = DrillStore::open(state_dir)?;
+        Drills::open_shared(state_dir, publisher, snapshot, dns, None)
+    }
+
+    /// Like [`Drills::open`], sharing reports through a cluster store when
+    /// `shared` is given: saved reports are mirrored there, and the other
+    /// instances' reports are listed beside ours.
+    pub fn open_shared(
+        state_dir: &std::path::Path,
+        publisher: PublisherHandle,
+        snapshot: SnapshotHandle,
+        dns: SocketAddr,
+        shared: Option<shared::SharedDrills>,
+    ) -> std::io::Result<Drills> {
+        let mut store = DrillStore::open(state_dir)?;
+        let mut remote = None;
+        if let Some(shared) = shared {
+            store = store.with_mirror(shared.mirror);
+            remote = Some(shared.remote);
+        }
         let restored = store.load_all();
         let drills = Drills {
             inner: Arc::new(Inner {
@@ -350,6 +371,7 @@ impl Drills {
                 dns: verify::loopback_for(dns),
                 state: Mutex::new(State::default()),
                 rng: Mutex::new(fastrand::Rng::new()),
+                remote,
             }),
         };
         for mut report in restored {
@@ -496,7 +518,7 @@ impl Drills {
             Ok(applied) => applied,
             Err(e) => {
                 // Nothing happened: forget the drill.
-                let _ = std::fs::remove_file(self.inner.store.path(&id));
+                self.inner.store.forget(&id);
                 return Err(e.into());
             }
         };
@@ -531,6 +553,9 @@ impl Drills {
     /// Stops a running drill now: its overrides are removed (audited as
     /// `who`'s change), and verification moves on to the restore phase.
     pub async fn stop(&self, id: &str, who: &str, why: &str) -> Result<DrillReport, DrillError> {
+        if !self.state().reports.contains_key(id) {
+            return self.stop_remote(id, who, why).await;
+        }
         let signal = {
             let state = self.state();
             let report = state
@@ -568,14 +593,62 @@ impl Drills {
         Ok(report)
     }
 
+    /// Stops a drill another instance verifies: its overrides are removed
+    /// through the cluster; that instance's verifier sees them gone and
+    /// rolls back (or, if it is dead, the cluster finishes the report).
+    async fn stop_remote(&self, id: &str, who: &str, why: &str) -> Result<DrillReport, DrillError> {
+        let mut report = self
+            .remote(id)
+            .ok_or_else(|| DrillError::UnknownDrill(id.into()))?;
+        if report.phase != Phase::Running {
+            return Err(DrillError::NotRunning(id.into()));
+        }
+        self.inner
+            .publisher
+            .change_overrides(Request {
+                kind: RequestKind::EndDrill { drill: id.into() },
+                who: who.into(),
+                why: format!("stop drill {id}: {why}"),
+                force: false,
+                expires_in_secs: None,
+            })
+            .await?;
+        report.phase = Phase::RollingBack;
+        report.rolled_back = Some(SystemTime::now());
+        report.rollback_reason = Some(format!("stopped by {who}: {why}"));
+        Ok(report)
+    }
+
+    /// A report from the cluster store, if there is one.
+    fn remote(&self, id: &str) -> Option<DrillReport> {
+        self.inner.remote.as_ref()?.borrow().get(id).cloned()
+    }
+
+    /// Every report: ours, and (with a cluster store) the others'. Ours
+    /// wins for a drill we verify: it is the freshest copy.
+    fn all_reports(&self) -> BTreeMap<String, DrillReport> {
+        let mut all = match &self.inner.remote {
+            Some(remote) => (**remote.borrow()).clone(),
+            None => BTreeMap::new(),
+        };
+        all.extend(
+            self.state()
+                .reports
+                .iter()
+                .map(|(id, r)| (id.clone(), r.clone())),
+        );
+        all
+    }
+
     /// One report.
     pub fn get(&self, id: &str) -> Option<DrillReport> {
-        self.state().reports.get(id).cloned()
+        let local = self.state().reports.get(id).cloned();
+        local.or_else(|| self.remote(id))
     }
 
     /// Every report, oldest first.
     pub fn list(&self) -> Vec<DrillReport> {
-        let mut list: Vec<DrillReport> = self.state().reports.values().cloned().collect();
+        let mut list: Vec<DrillReport> = self.all_reports().into_values().collect();
         list.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
         list
     }
@@ -594,9 +667,9 @@ impl Drills {
     /// The `drills` section of `/v1/status`: active drills and the latest
     /// scheduled outcome.
     pub fn status_json(&self) -> Value {
+        let all = self.all_reports();
         let state = self.state();
-        let active: Vec<Value> = state
-            .reports
+        let active: Vec<Value> = all
             .values()
             .filter(|r| r.phase != Phase::Finished)
             .map(|r| json!({"id": r.id, "regions": r.regions, "phase": r.phase.as_str(), "ends_at": rfc3339(r.ends_at)}))

@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::report::DrillReport;
+use super::shared::MirrorOp;
 
 /// The sub-directory of the state dir holding reports.
 pub const DRILLS_DIR: &str = "drills";
@@ -16,6 +17,8 @@ pub const DRILLS_DIR: &str = "drills";
 #[derive(Debug, Clone)]
 pub struct DrillStore {
     dir: PathBuf,
+    /// With a cluster store, every saved report is also sent here.
+    mirror: Option<tokio::sync::mpsc::UnboundedSender<MirrorOp>>,
 }
 
 impl DrillStore {
@@ -23,7 +26,25 @@ impl DrillStore {
     pub fn open(state_dir: &Path) -> io::Result<DrillStore> {
         let dir = state_dir.join(DRILLS_DIR);
         fs::create_dir_all(&dir)?;
-        Ok(DrillStore { dir })
+        Ok(DrillStore { dir, mirror: None })
+    }
+
+    /// Also sends every saved (or forgotten) report to `mirror`.
+    pub fn with_mirror(
+        mut self,
+        mirror: tokio::sync::mpsc::UnboundedSender<MirrorOp>,
+    ) -> DrillStore {
+        self.mirror = Some(mirror);
+        self
+    }
+
+    /// Removes the report of a drill that never started (locally and, with
+    /// a cluster store, there too).
+    pub fn forget(&self, id: &str) {
+        let _ = fs::remove_file(self.path(id));
+        if let Some(mirror) = &self.mirror {
+            let _ = mirror.send(MirrorOp::Forget(id.to_string()));
+        }
     }
 
     /// The report file of drill `id`.
@@ -42,7 +63,11 @@ impl DrillStore {
             file.sync_all()?;
         }
         fs::rename(&tmp, self.path(&report.id))?;
-        File::open(&self.dir)?.sync_all()
+        File::open(&self.dir)?.sync_all()?;
+        if let Some(mirror) = &self.mirror {
+            let _ = mirror.send(MirrorOp::Save(Box::new(report.clone())));
+        }
+        Ok(())
     }
 
     /// Every readable report, oldest first. Unreadable files are logged and

@@ -253,6 +253,11 @@ pub enum ChangeError {
     /// The publisher is gone (shutting down).
     #[error("the publisher has stopped")]
     Stopped,
+    /// The cluster store (etcd) cannot take the change now; nothing changed.
+    #[error(
+        "the cluster store is unavailable, nothing changed (answers keep coming from the last known state): {0}"
+    )]
+    ClusterUnavailable(String),
 }
 
 /// The active overrides, oldest first.

@@ -21,47 +21,7 @@ impl Publisher {
         request: Request,
         now: SystemTime,
     ) -> Result<Report, ChangeError> {
-        let change = match request.kind {
-            RequestKind::Set { region, action } => Change::Create(Override {
-                id: new_id(&self.overrides, &mut self.rng),
-                region,
-                action,
-                who: request.who.clone(),
-                why: request.why.clone(),
-                created: now,
-                expires: request.expires_in_secs.map(|secs| expiry_after(now, secs)),
-                drill: None,
-            }),
-            RequestKind::Delete { id } => Change::Delete(id),
-            RequestKind::ClearForce { region } => Change::ClearForce(region),
-            RequestKind::StartDrill { drill, regions } => {
-                // Ids are minted against the set growing as we go, so the
-                // drill's own overrides never collide with each other.
-                let mut ids = (*self.overrides).clone();
-                let list = regions
-                    .into_iter()
-                    .map(|region| {
-                        let o = Override {
-                            id: new_id(&ids, &mut self.rng),
-                            region,
-                            action: Action::Force {
-                                state: ForceState::Down,
-                            },
-                            who: request.who.clone(),
-                            why: request.why.clone(),
-                            created: now,
-                            expires: request.expires_in_secs.map(|secs| expiry_after(now, secs)),
-                            drill: Some(drill.clone()),
-                        };
-                        ids =
-                            OverrideSet::from_vec(ids.iter().cloned().chain([o.clone()]).collect());
-                        o
-                    })
-                    .collect();
-                Change::StartDrill(list)
-            }
-            RequestKind::EndDrill { drill } => Change::EndDrill(drill),
-        };
+        let change = change_for(&request, &self.overrides, &mut self.rng, now);
         let plan = &self.inputs.plan;
         let mut forced_past = Vec::new();
         let outcome = self
@@ -204,5 +164,56 @@ impl Publisher {
                 let _ = tx.send(Command::ExpireDue).await;
             }
         });
+    }
+}
+
+/// The [`Change`] a request asks for against `current`: mints ids (unique
+/// in `current`) and times. Shared by the local path here and the cluster
+/// write path, which computes it against the cluster's set.
+pub(crate) fn change_for(
+    request: &Request,
+    current: &OverrideSet,
+    rng: &mut fastrand::Rng,
+    now: SystemTime,
+) -> Change {
+    match request.kind.clone() {
+        RequestKind::Set { region, action } => Change::Create(Override {
+            id: new_id(current, rng),
+            region,
+            action,
+            who: request.who.clone(),
+            why: request.why.clone(),
+            created: now,
+            expires: request.expires_in_secs.map(|secs| expiry_after(now, secs)),
+            drill: None,
+        }),
+        RequestKind::Delete { id } => Change::Delete(id),
+        RequestKind::ClearForce { region } => Change::ClearForce(region),
+        RequestKind::StartDrill { drill, regions } => {
+            // Ids are minted against the set growing as we go, so the
+            // drill's own overrides never collide with each other.
+            let mut ids = current.clone();
+            let list = regions
+                .into_iter()
+                .map(|region| {
+                    let o = Override {
+                        id: new_id(&ids, rng),
+                        region,
+                        action: Action::Force {
+                            state: ForceState::Down,
+                        },
+                        who: request.who.clone(),
+                        why: request.why.clone(),
+                        created: now,
+                        expires: request.expires_in_secs.map(|secs| expiry_after(now, secs)),
+                        drill: Some(drill.clone()),
+                    };
+                    ids = OverrideSet::from_vec(ids.iter().cloned().chain([o.clone()]).collect());
+                    o
+                })
+                .collect();
+            Change::StartDrill(list)
+        }
+        RequestKind::EndDrill { drill } => Change::EndDrill(drill),
     }
 }
