@@ -26,7 +26,7 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
         /// If the saved overrides file is corrupt or unreadable, move it aside
-        /// (as overrides.json.corrupt-<unix time>) and start with no overrides.
+        /// (as overrides.json.corrupt-<RFC 3339 time>-<n>) and start with no overrides.
         #[arg(long)]
         start_clean: bool,
     },
@@ -50,7 +50,13 @@ fn main() -> ExitCode {
         Command::Serve {
             config,
             start_clean,
-        } => serve(config, StartOptions { start_clean }),
+        } => serve(
+            config,
+            StartOptions {
+                start_clean,
+                ..StartOptions::default()
+            },
+        ),
         Command::Ctl(args) => switchyard::ctl::run(args),
         Command::Demo(args) => switchyard::demo::run(args),
     }

@@ -3,10 +3,11 @@
 //! constant time.
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::Instant;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Method, Uri, header};
 use subtle::ConstantTimeEq;
@@ -14,7 +15,6 @@ use subtle::ConstantTimeEq;
 use super::ApiContext;
 use super::errors::ApiError;
 use crate::config::{Config, ConfigError};
-use crate::overrides::audit::{Entry, Outcome};
 
 /// Shortest token accepted: anything shorter is guessable.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -181,8 +181,10 @@ impl Tokens {
 }
 
 /// A request carrying a valid token: the token's name, who the override
-/// and audit trail say acted. Rejects with 401, audited, when missing or
-/// wrong, before the body is even read.
+/// and audit trail say acted. Rejects with 401 when missing or wrong
+/// (logged, bounded, in `audit-rejected.log`) before the body is even
+/// read, and with 429 while the client's address is locked out after too
+/// many failures ([`super::guard`]).
 #[derive(Debug, Clone)]
 pub struct Writer(pub String);
 
@@ -190,26 +192,12 @@ impl FromRequestParts<ApiContext> for Writer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Writer, ApiError> {
-        let tokens = ctx.control.load().tokens.clone();
-        match check(&tokens, parts) {
-            Ok(name) => Ok(Writer(name)),
-            Err(e) => {
-                ctx.audit.record_or_log(&Entry {
-                    time: SystemTime::now(),
-                    who: "-".into(),
-                    what: request_line(&parts.method, &parts.uri),
-                    why: String::new(),
-                    result: Outcome::Unauthorized,
-                    detail: Some(e.message.clone()),
-                });
-                Err(e)
-            }
-        }
+        authorize(ctx, parts, Access::Write).map(Writer)
     }
 }
 
-/// Read access: open unless `api.protect_reads`, then like [`Writer`] (but
-/// not audited: reads change nothing).
+/// Read access: needs a token like [`Writer`] unless `api.protect_reads =
+/// false` (then open).
 #[derive(Debug, Clone)]
 pub struct Reader;
 
@@ -217,20 +205,61 @@ impl FromRequestParts<ApiContext> for Reader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Reader, ApiError> {
-        let tokens = ctx.control.load().tokens.clone();
-        if tokens.protect_reads {
-            check(&tokens, parts)?;
+        if ctx.control.load().tokens.protect_reads {
+            authorize(ctx, parts, Access::Read)?;
         }
         Ok(Reader)
     }
 }
 
+/// What a request asks to do, for its error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// The client address the accept loop attached to the request.
+pub(crate) fn client_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The token name for the request, or 429 (address locked out) or 401
+/// (counted against the address, and logged).
+fn authorize(ctx: &ApiContext, parts: &Parts, access: Access) -> Result<String, ApiError> {
+    let client = client_ip(parts);
+    let now = Instant::now();
+    ctx.guard
+        .admit(client, now)
+        .map_err(ApiError::too_many_attempts)?;
+    let tokens = ctx.control.load().tokens.clone();
+    match check(&tokens, parts, access) {
+        Ok(name) => {
+            ctx.guard.succeeded(client);
+            Ok(name)
+        }
+        Err(e) => {
+            let what = request_line(&parts.method, &parts.uri);
+            ctx.guard.failed(client, &what, &e.message, now);
+            Err(e)
+        }
+    }
+}
+
 /// The token name for a request's `Authorization` header, or why not.
-fn check(tokens: &Tokens, parts: &Parts) -> Result<String, ApiError> {
+fn check(tokens: &Tokens, parts: &Parts, access: Access) -> Result<String, ApiError> {
     if tokens.is_empty() {
-        return Err(ApiError::unauthorized(
-            "no API tokens are configured ([api] tokens_file or tokens_env): changes are disabled",
-        ));
+        return Err(ApiError::unauthorized(match access {
+            Access::Write => {
+                "no API tokens are configured ([api] tokens_file or tokens_env): changes are disabled"
+            }
+            Access::Read => {
+                "no API tokens are configured ([api] tokens_file or tokens_env) and reads are protected (set [api] protect_reads = false to open them)"
+            }
+        }));
     }
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::unauthorized(
