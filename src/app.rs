@@ -58,6 +58,10 @@ pub struct StartOptions {
     /// Descriptors set aside for the control API's connections (from the
     /// process's descriptor budget); caps `[api] max_connections`.
     pub api_connection_budget: Option<usize>,
+    /// Refuse to start while the API accepts the shipped example token
+    /// (the Docker image sets this). Without it, the example token is
+    /// refused only when the API listens beyond loopback, and warned about.
+    pub refuse_example_token: bool,
 }
 
 /// Why the server could not start.
@@ -72,6 +76,9 @@ pub enum StartError {
     /// `[server] user`/`group` could not be taken on.
     #[error("{0}\nrefusing to start: the config asks not to run as root")]
     Privileges(#[from] PrivilegeError),
+    /// The API would accept the shipped example token where it must not.
+    #[error("{0}")]
+    ExampleToken(String),
     /// The state dir or the overrides file in it cannot be used.
     #[error("{}", state_message(.0))]
     State(#[from] StateError),
@@ -137,6 +144,24 @@ impl App {
         let observe = (inputs.config.metrics.clone(), inputs.config.log.clone());
         let server_config = inputs.config.server.clone();
         let api_config = inputs.config.api.clone();
+        if let Some(warning) = inputs.tokens.example_token_warning() {
+            let exposed = !server_config.api_listen.ip().is_loopback();
+            if options.refuse_example_token || exposed {
+                let why = if exposed {
+                    format!(
+                        "the API listens on {}, beyond loopback",
+                        server_config.api_listen
+                    )
+                } else {
+                    "--refuse-example-token (SWITCHYARD_REFUSE_EXAMPLE_TOKEN) is set".to_string()
+                };
+                return Err(StartError::ExampleToken(format!(
+                    "{warning}\nrefusing to start: {why}"
+                )));
+            }
+            tracing::warn!("{warning}");
+            eprintln!("{warning}");
+        }
         // Before anything reads or writes state: one instance per state dir.
         let state_lock = StateLock::acquire(&server_config.state_dir)?;
         // Ours alone now, so any temp file is a leftover (crash, full disk).

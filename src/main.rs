@@ -29,6 +29,11 @@ enum Command {
         /// (as overrides.json.corrupt-<RFC 3339 time>-<n>) and start with no overrides.
         #[arg(long)]
         start_clean: bool,
+        /// Refuse to start while the API accepts the example token from
+        /// config/tokens.example (always refused when the API listens beyond
+        /// loopback).
+        #[arg(long, env = "SWITCHYARD_REFUSE_EXAMPLE_TOKEN")]
+        refuse_example_token: bool,
     },
     /// Validate config and zones exactly as `serve` would, without binding anything.
     Check {
@@ -50,10 +55,12 @@ fn main() -> ExitCode {
         Command::Serve {
             config,
             start_clean,
+            refuse_example_token,
         } => serve(
             config,
             StartOptions {
                 start_clean,
+                refuse_example_token,
                 ..StartOptions::default()
             },
         ),
@@ -65,6 +72,15 @@ fn main() -> ExitCode {
 fn check(config: &std::path::Path) -> ExitCode {
     match Inputs::load(config) {
         Ok(inputs) => {
+            if let Some(warning) = inputs.tokens.example_token_warning() {
+                eprintln!("{warning}");
+            }
+            if !inputs.config.api.protect_reads {
+                eprintln!(
+                    "note: [api] protect_reads = false: anyone who reaches {} can read probe addresses, operator names and reasons",
+                    inputs.config.server.api_listen
+                );
+            }
             // Build the first snapshot too, exactly as `serve` would.
             let snapshot = Snapshot::build(
                 &inputs,

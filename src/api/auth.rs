@@ -16,6 +16,10 @@ use super::ApiContext;
 use super::errors::ApiError;
 use crate::config::{Config, ConfigError};
 
+/// The tokens file shipped as `config/tokens.example`: a server that
+/// accepts its token accepts anyone who has read the repository.
+pub const EXAMPLE_TOKENS_FILE: &str = include_str!("../../config/tokens.example");
+
 /// Shortest token accepted: anything shorter is guessable.
 pub const MIN_TOKEN_LEN: usize = 16;
 
@@ -159,6 +163,31 @@ impl Tokens {
     /// True when no token is configured (every write is refused).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Names of configured tokens that are the shipped example's token
+    /// (compared by content, whatever name or file they come from).
+    pub fn example_token_names(&self) -> Vec<&str> {
+        let Ok(example) = Tokens::parse(EXAMPLE_TOKENS_FILE) else {
+            return Vec::new();
+        };
+        self.entries
+            .iter()
+            .filter(|(_, token)| example.entries.iter().any(|(_, t)| t == token))
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// The loud warning for a config that accepts the example token, if it does.
+    pub fn example_token_warning(&self) -> Option<String> {
+        let names = self.example_token_names();
+        (!names.is_empty()).then(|| {
+            format!(
+                "WARNING: the API accepts the example token from config/tokens.example (token name(s): {}). \
+                 Anyone who has read the repository can drain regions. Replace it, e.g. `echo \"alice:$(openssl rand -hex 32)\" > tokens`.",
+                names.join(", ")
+            )
+        })
     }
 
     /// The name of the token an `Authorization` header value presents, if
@@ -328,6 +357,23 @@ mod tests {
                 .unwrap_err();
         let lines: Vec<usize> = errors.iter().map(|e| e.0).collect();
         assert_eq!(lines, [2, 3, 4, 5, 6], "{errors:?}");
+    }
+
+    #[test]
+    fn the_shipped_example_token_is_recognised_by_content() {
+        let example = Tokens::parse(EXAMPLE_TOKENS_FILE).unwrap();
+        assert_eq!(example.example_token_names(), ["operator"]);
+        let token = EXAMPLE_TOKENS_FILE
+            .lines()
+            .find(|l| !l.starts_with('#'))
+            .and_then(|l| l.split_once(':'))
+            .unwrap()
+            .1;
+        let renamed = Tokens::parse(&format!("bob:{token}\nalice:aaaaaaaaaaaaaaaaaaaa\n")).unwrap();
+        assert_eq!(renamed.example_token_names(), ["bob"]);
+        assert!(renamed.example_token_warning().unwrap().contains("bob"));
+        let own = Tokens::parse("alice:aaaaaaaaaaaaaaaaaaaa\n").unwrap();
+        assert!(own.example_token_warning().is_none());
     }
 
     #[test]
