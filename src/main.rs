@@ -32,7 +32,7 @@ enum Command {
         /// Refuse to start while the API accepts the example token from
         /// config/tokens.example (always refused when the API listens beyond
         /// loopback).
-        #[arg(long, env = "SWITCHYARD_REFUSE_EXAMPLE_TOKEN")]
+        #[arg(long, env = "SWITCHYARD_REFUSE_EXAMPLE_TOKEN", value_parser = clap::builder::BoolishValueParser::new())]
         refuse_example_token: bool,
     },
     /// Validate config and zones exactly as `serve` would, without binding anything.
