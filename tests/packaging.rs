@@ -264,3 +264,104 @@ fn started_as_root_with_a_user_it_cannot_become_it_refuses_to_run() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_full_disk_fails_the_write_cleanly_and_leaves_no_temp_file() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let api_port = free_port();
+    let token = "alice-token-0123456789";
+    let config = setup(
+        dir.path(),
+        &format!("127.0.0.1:{port}"),
+        &format!("127.0.0.1:{api_port}"),
+        &format!("alice:{token}\n"),
+        "",
+    );
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    // The server gets a 1 MiB state dir in a mount namespace of its own
+    // (the host's mounts are untouched); the test reaches it through
+    // /proc/<pid>/root.
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs '{}' && exec '{BIN}' serve --config '{}'",
+        state.display(),
+        config.display()
+    );
+    let mut server = Server(
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_dns(SocketAddr::from(([127, 0, 0, 1], port)), &mut server);
+    let seen = PathBuf::from(format!("/proc/{}/root", server.0.id()))
+        .join(state.strip_prefix("/").unwrap());
+    let api = SocketAddr::from(([127, 0, 0, 1], api_port));
+    let change = |path: &str, body: serde_json::Value| {
+        common::api::call(
+            api,
+            if path.ends_with("weight") {
+                "PUT"
+            } else {
+                "POST"
+            },
+            path,
+            Some(token),
+            Some(body),
+        )
+    };
+    let temp_files = || -> Vec<String> {
+        std::fs::read_dir(&seen)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect()
+    };
+    assert_eq!(
+        change("/v1/regions/us/drain", serde_json::json!({"why": "before"})).0,
+        200
+    );
+    let saved = std::fs::read(seen.join("overrides.json")).unwrap();
+
+    // Fill the state dir's filesystem.
+    let mut filler = std::fs::File::create(seen.join("filler")).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+    drop(filler);
+
+    let (status, body) = change(
+        "/v1/regions/eu/weight",
+        serde_json::json!({"weight": 5, "why": "full"}),
+    );
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"]["code"], "storage_failed");
+    assert!(temp_files().is_empty(), "{:?}", temp_files());
+    assert_eq!(
+        std::fs::read(seen.join("overrides.json")).unwrap(),
+        saved,
+        "the saved set is untouched"
+    );
+    // Still serving, and the drain still in force.
+    let reply = common::query(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        "fo.example.com.",
+        RecordType::A,
+    );
+    assert_eq!(reply.answers[0].data.to_string(), "10.1.0.1");
+
+    // Space again: writes work again.
+    std::fs::remove_file(seen.join("filler")).unwrap();
+    let (status, body) = change(
+        "/v1/regions/eu/weight",
+        serde_json::json!({"weight": 5, "why": "space again"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(temp_files().is_empty());
+}
