@@ -147,6 +147,22 @@ fn connections_beyond_the_cap_are_closed_at_once() {
     assert!(held <= 256, "{held} connections held open");
     assert!(held >= 200, "the first connections are kept: {held}");
     drop(clients);
+    let refused = |api: &Api| -> f64 {
+        let text = switchyard::ctl::http::request(
+            &api.server.api.to_string(),
+            "GET",
+            "/metrics",
+            None,
+            None,
+        )
+        .unwrap()
+        .body;
+        String::from_utf8_lossy(&text)
+            .lines()
+            .find_map(|l| l.strip_prefix("switchyard_api_connections_refused_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
     // Slots come back as clients leave.
     let deadline = Instant::now() + Duration::from_secs(10);
     while switchyard::ctl::http::request(&addr.to_string(), "GET", "/healthz", None, None)
@@ -157,6 +173,7 @@ fn connections_beyond_the_cap_are_closed_at_once() {
         assert!(Instant::now() < deadline, "the API did not recover");
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert!(refused(&api) >= 44.0, "refusals are counted");
 }
 
 #[test]

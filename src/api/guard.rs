@@ -97,7 +97,7 @@ impl AuthGuard {
             entry.count += 1;
             entry.count
         };
-        metrics::counter!("switchyard_api_auth_failures_total").increment(1);
+        metrics::counter!(super::listener::AUTH_FAILURES).increment(1);
         let client = client.map_or_else(|| "-".to_string(), |ip| ip.to_string());
         if count < self.limit {
             self.log.record(&Rejected {
@@ -108,7 +108,7 @@ impl AuthGuard {
                 detail: detail.to_string(),
             });
         } else if count == self.limit {
-            metrics::counter!("switchyard_api_auth_lockouts_total").increment(1);
+            metrics::counter!(super::listener::AUTH_LOCKOUTS).increment(1);
             tracing::warn!(%client, failures = count, window_secs = self.window.as_secs(), "control API: too many failed authentications; answering 429 until the window ends");
             self.log.record(&Rejected {
                 time: SystemTime::now(),

@@ -29,6 +29,43 @@ use tower::ServiceExt;
 use super::errors::ApiError;
 use crate::config::ApiConfig;
 
+/// Gauge: open control API connections.
+pub const CONNECTIONS_OPEN: &str = "switchyard_api_connections_open";
+/// Counter: control API connections closed at once over the cap.
+pub const CONNECTIONS_REFUSED: &str = "switchyard_api_connections_refused_total";
+/// Counter: failed authentications (401).
+pub const AUTH_FAILURES: &str = "switchyard_api_auth_failures_total";
+/// Counter: client addresses locked out (429) after too many failures.
+pub const AUTH_LOCKOUTS: &str = "switchyard_api_auth_lockouts_total";
+/// Counter: rejected attempts not written to `audit-rejected.log` (over its rate).
+pub const REJECTED_AUDIT_DROPPED: &str = "switchyard_api_rejected_audit_dropped_total";
+
+/// Gives the API's metrics their `# HELP` text and their first samples
+/// (this component owns them; `metrics::names` holds the query path's).
+fn describe_metrics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use metrics::{describe_counter, describe_gauge};
+        describe_gauge!(CONNECTIONS_OPEN, "Open control API connections");
+        describe_counter!(
+            CONNECTIONS_REFUSED,
+            "Control API connections closed at once because [api] max_connections were open"
+        );
+        describe_counter!(AUTH_FAILURES, "Control API requests refused for a missing or wrong token (401)");
+        describe_counter!(
+            AUTH_LOCKOUTS,
+            "Control API client addresses locked out (429) after too many failed authentications"
+        );
+        describe_counter!(
+            REJECTED_AUDIT_DROPPED,
+            "Rejected control API attempts not logged because audit-rejected.log was at its rate limit"
+        );
+        for counter in [CONNECTIONS_REFUSED, AUTH_FAILURES, AUTH_LOCKOUTS, REJECTED_AUDIT_DROPPED] {
+            metrics::counter!(counter).increment(0);
+        }
+    });
+}
+
 /// The listener's limits (from `[api]`, possibly lowered by the descriptor
 /// budget).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +122,9 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
-    let gauge = metrics::gauge!("switchyard_api_connections");
-    let refused = metrics::counter!("switchyard_api_connections_refused_total");
+    describe_metrics();
+    let gauge = metrics::gauge!(CONNECTIONS_OPEN);
+    let refused = metrics::counter!(CONNECTIONS_REFUSED);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

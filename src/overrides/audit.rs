@@ -273,7 +273,7 @@ impl RejectedLog {
         inner.tokens =
             (inner.tokens + elapsed * RejectedLog::LINES_PER_SEC).min(RejectedLog::BURST);
         if inner.tokens < 1.0 {
-            metrics::counter!("switchyard_api_rejected_audit_dropped_total").increment(1);
+            metrics::counter!(crate::api::listener::REJECTED_AUDIT_DROPPED).increment(1);
             return false;
         }
         inner.tokens -= 1.0;
