@@ -97,6 +97,56 @@ fn slow_headers_idle_clients_and_idle_keep_alive_are_closed_at_the_deadline() {
 }
 
 #[test]
+fn a_client_that_pipelines_requests_and_never_reads_is_closed() {
+    let api = Api::start_with("header_timeout_secs = 1");
+    let mut client = TcpStream::connect(api.server.api).unwrap();
+    // Far more responses than the socket buffers hold (bounded in count and time).
+    let request = b"GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n";
+    client
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut sent = 0;
+    let started = Instant::now();
+    while sent < 20_000 && started.elapsed() < Duration::from_secs(10) {
+        match client.write_all(request) {
+            Ok(()) => sent += 1,
+            // Our send buffer is full too: the server stopped reading
+            // because its writes are stuck, or it closed the connection.
+            Err(_) => break,
+        }
+    }
+    // Past the write deadline, the connection is gone: reading gets the
+    // responses the kernel still holds, then the end, well before all.
+    std::thread::sleep(Duration::from_secs(3));
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut received = 0usize;
+    let ended = loop {
+        match client.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => received += n,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(
+        ended,
+        "the connection was still open after {received} bytes"
+    );
+    let one = api
+        .call("GET", "/v1/openapi.json", None, None)
+        .1
+        .to_string()
+        .len();
+    assert!(
+        received < sent * one,
+        "every response was delivered ({sent} requests, {received} bytes)"
+    );
+}
+
+#[test]
 fn a_slow_body_gets_408_and_a_large_one_413() {
     let api = Api::start_with("body_timeout_secs = 1");
     let addr = api.server.api;

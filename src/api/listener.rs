@@ -7,6 +7,10 @@
 //!   connections (and a half-sent request line or header block);
 //! - body: [`read_body`] reads the whole body within the body timeout and
 //!   the size limit before any handler runs (408 / 413);
+//! - writes: a response the client does not take (its socket buffer stays
+//!   full) for the header timeout closes the connection ([`WriteDeadline`]),
+//!   as NSD does for TCP: a client that pipelines requests and never reads
+//!   cannot hold a connection;
 //! - connections: at most `max_connections` open at once; one more is
 //!   accepted and closed at once (its descriptor is freed, the client sees
 //!   the connection end), and counted in a metric.
@@ -158,7 +162,8 @@ pub async fn serve(
                     request.extensions_mut().insert(ConnectInfo(peer));
                     app.clone().oneshot(request.map(Body::new))
                 });
-            let connection = http.serve_connection(TokioIo::new(stream), service);
+            let io = WriteDeadline::new(stream, limits.header_timeout);
+            let connection = http.serve_connection(TokioIo::new(io), service);
             tokio::pin!(connection);
             tokio::select! {
                 result = connection.as_mut() => log_end(peer, result),
@@ -242,4 +247,90 @@ fn close(mut response: Response) -> Response {
         axum::http::HeaderValue::from_static("close"),
     );
     response
+}
+
+/// A stream whose writes fail with `TimedOut` once the peer has taken no
+/// bytes for `limit` (a write stays pending that long). Reads pass through:
+/// their deadlines are hyper's header timeout and [`read_body`].
+#[derive(Debug)]
+pub struct WriteDeadline<S> {
+    inner: S,
+    limit: Duration,
+    /// Armed while a write is pending; cleared by any progress.
+    stalled: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, limit: Duration) -> WriteDeadline<S> {
+        WriteDeadline {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// After a pending write or flush: fail once the stall lasts `limit`.
+    fn pending<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client took no response bytes within the deadline",
+            ))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match std::pin::Pin::new(&mut self.inner).poll_write(cx, buf) {
+            std::task::Poll::Pending => self.pending(cx),
+            ready => {
+                self.stalled = None;
+                ready
+            }
+        }
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match std::pin::Pin::new(&mut self.inner).poll_flush(cx) {
+            std::task::Poll::Pending => self.pending(cx),
+            ready => {
+                self.stalled = None;
+                ready
+            }
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

@@ -32,7 +32,8 @@ pub struct ApiConfig {
     pub max_connections: usize,
     /// Seconds a client has to send a request's headers, counted from the
     /// connection's start or the end of the previous response, so an idle
-    /// keep-alive connection is closed after the same time.
+    /// keep-alive connection is closed after the same time. Also the most a
+    /// response write may wait for a client that does not read.
     #[serde(default = "default_header_timeout")]
     pub header_timeout_secs: u64,
     /// Seconds a client has to send a request's body once its headers are in.
