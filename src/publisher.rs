@@ -252,6 +252,24 @@ impl Publisher {
                 return Err(e);
             }
         };
+        if let Some(warning) = inputs.tokens.example_token_warning() {
+            let listen = self.inputs.config.server.api_listen;
+            if !listen.ip().is_loopback() {
+                let message = format!(
+                    "{warning}\nreload refused: the API listens on {listen}, beyond loopback; still serving the previous config"
+                );
+                metrics::counter!("switchyard_reloads_total", "result" => "failure").increment(1);
+                tracing::error!("{message}");
+                self.report_reload(Err(message.clone()));
+                return Err(LoadError::Config(vec![crate::config::ConfigError {
+                    file: self.config_path.clone(),
+                    line: None,
+                    field: Some("api.tokens_file".into()),
+                    message,
+                }]));
+            }
+            tracing::warn!("{warning}");
+        }
         if inputs.config.server.dns_listen != self.inputs.config.server.dns_listen {
             tracing::warn!("server.dns_listen changed: listeners change only on restart");
         }
