@@ -6,15 +6,19 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::api::{ApiContext, ApiServer};
+use crate::api::guard::AuthGuard;
+use crate::api::{ApiContext, ApiServer, ListenerLimits};
 use crate::drills::Drills;
 use crate::health::{self, HealthChecker};
 use crate::metrics::query::Observer;
+use crate::overrides::audit::RejectedLog;
 use crate::overrides::store::{StateError, restore};
+use crate::privileges::PrivilegeError;
 use crate::publisher::{Publisher, PublisherHandle};
 use crate::querylog::QueryLog;
 use crate::server::DnsServer;
 use crate::snapshot::{Inputs, LoadError, SnapshotHandle};
+use crate::statedir::{LockError, StateLock};
 
 /// A running Switchyard: DNS listeners and the control API, with the
 /// publisher behind them.
@@ -42,6 +46,10 @@ pub struct App {
     /// With `[cluster] store = "etcd"`: the watcher, write path and drill
     /// mirror (their tasks stop when this is dropped).
     pub cluster: Option<crate::cluster::ClusterLink>,
+    /// The state dir's exclusive lock, held while this app runs.
+    pub state_lock: StateLock,
+    /// Who the process runs as after `[server] user` took effect, if set.
+    pub identity: Option<crate::privileges::Identity>,
 }
 
 /// How to start.
@@ -50,6 +58,13 @@ pub struct StartOptions {
     /// Move an unreadable or corrupt overrides file aside (never deleting
     /// it) and start with no overrides, instead of refusing to start.
     pub start_clean: bool,
+    /// Descriptors set aside for the control API's connections (from the
+    /// process's descriptor budget); caps `[api] max_connections`.
+    pub api_connection_budget: Option<usize>,
+    /// Refuse to start while the API accepts the shipped example token
+    /// (the Docker image sets this). Without it, the example token is
+    /// refused only when the API listens beyond loopback, and warned about.
+    pub refuse_example_token: bool,
 }
 
 /// Why the server could not start.
@@ -58,6 +73,15 @@ pub enum StartError {
     /// Config or zones are invalid.
     #[error("{0}")]
     Load(#[from] LoadError),
+    /// Another instance holds the state dir (or it cannot be locked).
+    #[error("{0}")]
+    Lock(#[from] LockError),
+    /// `[server] user`/`group` could not be taken on.
+    #[error("{0}\nrefusing to start: the config asks not to run as root")]
+    Privileges(#[from] PrivilegeError),
+    /// The API would accept the shipped example token where it must not.
+    #[error("{0}")]
+    ExampleToken(String),
     /// The state dir or the overrides file in it cannot be used.
     #[error("{}", state_message(.0))]
     State(#[from] StateError),
@@ -98,7 +122,7 @@ fn state_message(e: &StateError) -> String {
     if e.is_bad_file() {
         format!(
             "{e}\nrefusing to start: serving without the saved overrides could send traffic where operators said it must not go. \
-             Fix the file, or start with --start-clean to move it aside (as overrides.json.corrupt-<unix time>, never deleted) and start with no overrides."
+             Fix the file, or start with --start-clean to move it aside (as overrides.json.corrupt-<RFC 3339 time>-<n>, never deleted) and start with no overrides."
         )
     } else {
         format!("{e}\nrefusing to start: overrides could not be saved")
@@ -127,12 +151,50 @@ impl App {
         let observe = (inputs.config.metrics.clone(), inputs.config.log.clone());
         let cluster_config = inputs.config.cluster.clone();
         let server_config = inputs.config.server.clone();
+        let api_config = inputs.config.api.clone();
+        if let Some(warning) = inputs.tokens.example_token_warning() {
+            let exposed = !server_config.api_listen.ip().is_loopback();
+            if options.refuse_example_token || exposed {
+                let why = if exposed {
+                    format!(
+                        "the API listens on {}, beyond loopback",
+                        server_config.api_listen
+                    )
+                } else {
+                    "--refuse-example-token (SWITCHYARD_REFUSE_EXAMPLE_TOKEN) is set".to_string()
+                };
+                return Err(StartError::ExampleToken(format!(
+                    "{warning}\nrefusing to start: {why}"
+                )));
+            }
+            tracing::warn!("{warning}");
+            eprintln!("{warning}");
+        }
+        // Before anything reads or writes state: one instance per state dir.
+        let state_lock = StateLock::acquire(&server_config.state_dir)?;
+        // Ours alone now, so any temp file is a leftover (crash, full disk).
+        for dir in [
+            server_config.state_dir.clone(),
+            server_config
+                .state_dir
+                .join(crate::drills::store::DRILLS_DIR),
+        ] {
+            for file in crate::statedir::clean_temp_files(&dir) {
+                tracing::info!(file = %file.display(), "removed a leftover temp file");
+            }
+        }
         let durable = restore(
             &server_config.state_dir,
             options.start_clean,
             SystemTime::now(),
         )?;
         let audit = durable.audit.clone();
+        audit.set_rotation(api_config.audit_max_mib << 20, api_config.audit_keep);
+        let rejected =
+            RejectedLog::open(&server_config.state_dir).map_err(|source| StateError::Dir {
+                dir: server_config.state_dir.clone(),
+                source,
+            })?;
         let persisted = health::store::load(&server_config.state_dir);
         let initial = health::initial_states(&inputs.health, &persisted);
         let publisher = Publisher::new(
@@ -202,8 +264,13 @@ impl App {
                 .map_or_else(crate::cluster::status::local_handle, |link| {
                     link.status.clone()
                 }),
+            guard: Arc::new(AuthGuard::new(&api_config, rejected)),
         };
-        let api = ApiServer::bind(server_config.api_listen, context).map_err(|source| {
+        let mut limits = ListenerLimits::from_config(&api_config);
+        if let Some(budget) = options.api_connection_budget {
+            limits = limits.within_budget(budget);
+        }
+        let api = ApiServer::bind(server_config.api_listen, context, limits).map_err(|source| {
             StartError::ApiBind {
                 addr: server_config.api_listen,
                 source,
@@ -211,9 +278,27 @@ impl App {
         })?;
         let metrics = match observe.0.listen {
             Some(addr) => Some(
-                ApiServer::bind_metrics(addr)
+                ApiServer::bind_metrics(addr, limits)
                     .map_err(|source| StartError::MetricsBind { addr, source })?,
             ),
+            None => None,
+        };
+        // Every socket is bound: root is no longer needed.
+        let identity = match &server_config.user {
+            Some(user) => {
+                let identity = crate::privileges::drop_to(
+                    user,
+                    server_config.group.as_deref(),
+                    &server_config.state_dir,
+                )?;
+                tracing::info!(
+                    user,
+                    uid = identity.uid,
+                    gid = identity.gid,
+                    "dropped privileges"
+                );
+                Some(identity)
+            }
             None => None,
         };
         Ok(App {
@@ -227,6 +312,8 @@ impl App {
             metrics,
             query_log,
             cluster,
+            state_lock,
+            identity,
         })
     }
 }

@@ -26,9 +26,11 @@
 //! - [`config`]: the TOML config model and its file:line:field errors.
 //! - [`zone`]: master-file parsing with line tracking, validation, the name tree.
 //! - [`snapshot`]: the immutable routing table and the pure function building it.
+//! - [`statedir`]: the state dir's lock, temp-file cleanup and atomic writes.
 //! - [`answer`]: the query path: decode, look up, encode within size limits.
 //! - [`server`]: UDP and TCP listeners feeding [`answer::respond`].
 //! - [`app`]: start-up wiring shared by `serve` and the tests.
+//! - [`privileges`]: `[server] user`/`group`: leaving root after binding.
 //! - [`publisher`]: the single writer that loads inputs and swaps snapshots in.
 //! - [`health`]: health checks whose verdicts the publisher turns into snapshots.
 //! - [`overrides`]: operator overrides (weight, drain, force), the safety
@@ -62,9 +64,11 @@ pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod overrides;
+pub mod privileges;
 pub mod publisher;
 pub mod querylog;
 pub mod server;
 pub mod snapshot;
+pub mod statedir;
 pub mod traffic;
 pub mod zone;

@@ -26,9 +26,14 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
         /// If the saved overrides file is corrupt or unreadable, move it aside
-        /// (as overrides.json.corrupt-<unix time>) and start with no overrides.
+        /// (as overrides.json.corrupt-<RFC 3339 time>-<n>) and start with no overrides.
         #[arg(long)]
         start_clean: bool,
+        /// Refuse to start while the API accepts the example token from
+        /// config/tokens.example (always refused when the API listens beyond
+        /// loopback).
+        #[arg(long, env = "SWITCHYARD_REFUSE_EXAMPLE_TOKEN", value_parser = clap::builder::BoolishValueParser::new())]
+        refuse_example_token: bool,
     },
     /// Validate config and zones exactly as `serve` would, without binding anything.
     Check {
@@ -52,7 +57,15 @@ fn main() -> ExitCode {
         Command::Serve {
             config,
             start_clean,
-        } => serve(config, StartOptions { start_clean }),
+            refuse_example_token,
+        } => serve(
+            config,
+            StartOptions {
+                start_clean,
+                refuse_example_token,
+                ..StartOptions::default()
+            },
+        ),
         Command::Ctl(args) => switchyard::ctl::run(args),
         Command::Demo(args) => switchyard::demo::run(args),
         Command::Cluster(args) => switchyard::cluster::import::run(args),
@@ -64,6 +77,15 @@ fn check(config: &std::path::Path) -> ExitCode {
         Ok(inputs) => {
             for warning in inputs.geo.warnings() {
                 eprintln!("warning: {warning}");
+            }
+            if let Some(warning) = inputs.tokens.example_token_warning() {
+                eprintln!("{warning}");
+            }
+            if !inputs.config.api.protect_reads {
+                eprintln!(
+                    "note: [api] protect_reads = false: anyone who reaches {} can read probe addresses, operator names and reasons",
+                    inputs.config.server.api_listen
+                );
             }
             // Build the first snapshot too, exactly as `serve` would.
             let snapshot = Snapshot::build(

@@ -14,6 +14,14 @@
 //! audited, all inside this one task, so no two changes interleave and a
 //! refused or failed change leaves nothing half-applied. Expiries come back
 //! as [`Command::ExpireDue`] from timers the publisher sets itself.
+//!
+//! Reloads read and compile config and zones on a blocking thread, off this
+//! task: while a large zone loads, overrides and health changes keep being
+//! applied and published against the config in force, and the loaded
+//! inputs are applied against whatever overrides and health are current
+//! when they land. A reload asked for while one is loading is coalesced
+//! into one more load after it (the files may have changed since the
+//! running load read them); every caller gets that load's outcome.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -308,10 +316,22 @@ impl Publisher {
     }
 
     /// Reloads config and zones and publishes a new snapshot; on error the
-    /// current snapshot stays.
+    /// current snapshot stays. (Loads on the calling thread; the running
+    /// publisher loads on a blocking thread instead.)
     pub fn reload(&mut self) -> Result<u64, LoadError> {
         let started = Instant::now();
-        let inputs = match Inputs::load(&self.config_path) {
+        let loaded = Inputs::load(&self.config_path);
+        self.apply_reload(loaded, started)
+    }
+
+    /// Applies loaded inputs (or a load error) against the health and
+    /// overrides current now, and publishes.
+    fn apply_reload(
+        &mut self,
+        loaded: Result<Inputs, LoadError>,
+        started: Instant,
+    ) -> Result<u64, LoadError> {
+        let inputs = match loaded {
             Ok(inputs) => inputs,
             Err(e) => {
                 metrics::counter!("switchyard_reloads_total", "result" => "failure").increment(1);
@@ -320,6 +340,24 @@ impl Publisher {
                 return Err(e);
             }
         };
+        if let Some(warning) = inputs.tokens.example_token_warning() {
+            let listen = self.inputs.config.server.api_listen;
+            if !listen.ip().is_loopback() {
+                let message = format!(
+                    "{warning}\nreload refused: the API listens on {listen}, beyond loopback; still serving the previous config"
+                );
+                metrics::counter!("switchyard_reloads_total", "result" => "failure").increment(1);
+                tracing::error!("{message}");
+                self.report_reload(Err(message.clone()));
+                return Err(LoadError::Config(vec![crate::config::ConfigError {
+                    file: self.config_path.clone(),
+                    line: None,
+                    field: Some("api.tokens_file".into()),
+                    message,
+                }]));
+            }
+            tracing::warn!("{warning}");
+        }
         if inputs.config.server.dns_listen != self.inputs.config.server.dns_listen {
             tracing::warn!("server.dns_listen changed: listeners change only on restart");
         }
@@ -329,11 +367,17 @@ impl Publisher {
         self.health
             .retain(|key, _| !old.is_checked(key) || new.is_checked(key));
         let plan_changed = old != new;
-        self.inputs = inputs;
+        let previous = self.snapshot.load_full();
+        let old_inputs = std::mem::replace(&mut self.inputs, inputs);
         if plan_changed {
             self.health_plan.send_replace(self.inputs.health.clone());
         }
         let generation = self.publish();
+        // Freeing a large zone set takes as long as building it: not here.
+        // (Inside a runtime; `reload` may also be called outside one.)
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::task::spawn_blocking(move || drop((previous, old_inputs)));
+        }
         self.report_reload(Ok(generation));
         metrics::counter!("switchyard_reloads_total", "result" => "success").increment(1);
         tracing::info!(
@@ -414,9 +458,38 @@ impl Publisher {
         tokio::spawn(async move {
             // Health changes recorded but not yet published, and who waits.
             let mut pending = Pending::default();
+            // The reload loading on a blocking thread, if any.
+            let mut loading: Option<Loading> = None;
             loop {
                 let command = tokio::select! {
                     command = rx.recv() => command,
+                    loaded = async {
+                        match loading.as_mut() {
+                            Some(l) => (&mut l.task).await,
+                            None => std::future::pending().await,
+                        }
+                    }, if loading.is_some() => {
+                        let Some(done) = loading.take() else { continue };
+                        let loaded = loaded.unwrap_or_else(|e| {
+                            Err(LoadError::Config(vec![crate::config::ConfigError {
+                                file: self.config_path.clone(),
+                                line: None,
+                                field: None,
+                                message: format!("the reload task failed: {e}"),
+                            }]))
+                        });
+                        let outcome = self.apply_reload(loaded, done.started).map_err(|e| e.to_string());
+                        if let Ok(generation) = outcome {
+                            pending.published(generation);
+                        }
+                        for reply in done.replies {
+                            let _ = reply.send(outcome.clone());
+                        }
+                        if done.again_asked {
+                            loading = Some(Loading::start(&self.config_path, done.again));
+                        }
+                        continue;
+                    }
                     _ = tokio::time::sleep_until(pending.deadline.unwrap_or_else(Instant::now)),
                         if pending.deadline.is_some() =>
                     {
@@ -429,15 +502,20 @@ impl Publisher {
                     break;
                 };
                 match command {
-                    Command::Reload(reply) => {
-                        let outcome = self.reload().map_err(|e| e.to_string());
-                        if let Ok(generation) = outcome {
-                            pending.published(generation);
+                    Command::Reload(reply) => match loading.as_mut() {
+                        // One load at a time; this one runs after it.
+                        Some(running) => {
+                            running.again_asked = true;
+                            running.again.extend(reply);
+                            metrics::counter!("switchyard_reloads_coalesced_total").increment(1);
                         }
-                        if let Some(reply) = reply {
-                            let _ = reply.send(outcome);
+                        None => {
+                            loading = Some(Loading::start(
+                                &self.config_path,
+                                reply.into_iter().collect(),
+                            ));
                         }
-                    }
+                    },
                     Command::ReportHealth {
                         region,
                         endpoint,
@@ -510,6 +588,34 @@ impl Publisher {
         } else if pending.deadline.is_none() {
             let last = self.last_publish.unwrap_or_else(Instant::now);
             pending.deadline = Some(last + window);
+        }
+    }
+}
+
+/// Replies owed for a reload.
+type ReloadReplies = Vec<oneshot::Sender<Result<u64, String>>>;
+
+/// A reload whose inputs are loading on a blocking thread.
+struct Loading {
+    task: tokio::task::JoinHandle<Result<Inputs, LoadError>>,
+    started: Instant,
+    /// Who asked for this load.
+    replies: ReloadReplies,
+    /// Reloads asked for while this one loads: one more load follows.
+    again_asked: bool,
+    /// Who asked for the next one.
+    again: ReloadReplies,
+}
+
+impl Loading {
+    fn start(config_path: &std::path::Path, replies: ReloadReplies) -> Loading {
+        let path = config_path.to_path_buf();
+        Loading {
+            task: tokio::task::spawn_blocking(move || Inputs::load(&path)),
+            started: Instant::now(),
+            replies,
+            again_asked: false,
+            again: Vec::new(),
         }
     }
 }
@@ -644,5 +750,18 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
         // The reload's publish carries the held-back change.
         assert_eq!(handle.reload().await, Ok(3));
         assert_eq!(up(&snapshot), [false, false, true, true]);
+    }
+
+    #[tokio::test]
+    async fn reloads_asked_for_during_a_load_are_coalesced_into_one_more() {
+        let (handle, snapshot, _dir) = start(0);
+        let (a, b, c) = tokio::join!(handle.reload(), handle.reload(), handle.reload());
+        // The first loads alone; the two asked for meanwhile share the next.
+        assert_eq!(a, Ok(2));
+        assert_eq!((b, c), (Ok(3), Ok(3)));
+        assert_eq!(snapshot.load().generation, 3);
+        // Health changes still apply against the reloaded inputs.
+        assert_eq!(handle.set_health("r", "127.0.0.1", false).await, Ok(4));
+        assert_eq!(up(&snapshot), [false, true, true, true]);
     }
 }

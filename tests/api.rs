@@ -298,14 +298,16 @@ fn writes_without_a_valid_token_get_401_and_change_nothing() {
     assert!(api.overrides().is_empty());
     assert!(api.state_file().is_empty(), "no state written");
     assert_eq!(api.answers("fo.example.com."), ["10.2.0.1"]);
-    let audit = api.audit();
-    assert_eq!(audit.len(), 5);
+    // Rejected attempts go to their own bounded log, with the client address.
+    assert!(api.audit().is_empty());
+    let rejected = api.rejected();
+    assert_eq!(rejected.len(), 5);
     assert!(
-        audit
+        rejected
             .iter()
-            .all(|e| e["result"] == "unauthorized" && e["who"] == "-")
+            .all(|e| e["result"] == "unauthorized" && e["client"] == "127.0.0.1")
     );
-    assert_eq!(audit[0]["what"], "POST /v1/regions/us/drain");
+    assert_eq!(rejected[0]["what"], "POST /v1/regions/us/drain");
 }
 
 #[test]

@@ -215,7 +215,15 @@ fn start_clean_in_process_serves_with_no_overrides_and_saves_afresh() {
     let message = refused.unwrap_err().to_string();
     assert!(message.contains("refusing to start"), "{message}");
     let app = runtime
-        .block_on(async { App::start_with(&config, StartOptions { start_clean: true }) })
+        .block_on(async {
+            App::start_with(
+                &config,
+                StartOptions {
+                    start_clean: true,
+                    ..Default::default()
+                },
+            )
+        })
         .unwrap();
     assert!(app.snapshot.load().overrides.is_empty());
     assert_eq!(quarantined(dir.path()).len(), 1);

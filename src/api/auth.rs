@@ -3,10 +3,11 @@
 //! constant time.
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::Instant;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Method, Uri, header};
 use subtle::ConstantTimeEq;
@@ -14,7 +15,10 @@ use subtle::ConstantTimeEq;
 use super::ApiContext;
 use super::errors::ApiError;
 use crate::config::{Config, ConfigError};
-use crate::overrides::audit::{Entry, Outcome};
+
+/// The tokens file shipped as `config/tokens.example`: a server that
+/// accepts its token accepts anyone who has read the repository.
+pub const EXAMPLE_TOKENS_FILE: &str = include_str!("../../config/tokens.example");
 
 /// Shortest token accepted: anything shorter is guessable.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -161,6 +165,31 @@ impl Tokens {
         self.entries.is_empty()
     }
 
+    /// Names of configured tokens that are the shipped example's token
+    /// (compared by content, whatever name or file they come from).
+    pub fn example_token_names(&self) -> Vec<&str> {
+        let Ok(example) = Tokens::parse(EXAMPLE_TOKENS_FILE) else {
+            return Vec::new();
+        };
+        self.entries
+            .iter()
+            .filter(|(_, token)| example.entries.iter().any(|(_, t)| t == token))
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// The loud warning for a config that accepts the example token, if it does.
+    pub fn example_token_warning(&self) -> Option<String> {
+        let names = self.example_token_names();
+        (!names.is_empty()).then(|| {
+            format!(
+                "WARNING: the API accepts the example token from config/tokens.example (token name(s): {}). \
+                 Anyone who has read the repository can drain regions. Replace it, e.g. `echo \"alice:$(openssl rand -hex 32)\" > tokens`.",
+                names.join(", ")
+            )
+        })
+    }
+
     /// The name of the token an `Authorization` header value presents, if
     /// it is `Bearer <a configured token>`.
     pub fn authenticate(&self, authorization: Option<&[u8]>) -> Option<&str> {
@@ -181,8 +210,10 @@ impl Tokens {
 }
 
 /// A request carrying a valid token: the token's name, who the override
-/// and audit trail say acted. Rejects with 401, audited, when missing or
-/// wrong, before the body is even read.
+/// and audit trail say acted. Rejects with 401 when missing or wrong
+/// (logged, bounded, in `audit-rejected.log`) before the body is even
+/// read, and with 429 while the client's address is locked out after too
+/// many failures ([`super::guard`]).
 #[derive(Debug, Clone)]
 pub struct Writer(pub String);
 
@@ -190,26 +221,12 @@ impl FromRequestParts<ApiContext> for Writer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Writer, ApiError> {
-        let tokens = ctx.control.load().tokens.clone();
-        match check(&tokens, parts) {
-            Ok(name) => Ok(Writer(name)),
-            Err(e) => {
-                ctx.audit.record_or_log(&Entry {
-                    time: SystemTime::now(),
-                    who: "-".into(),
-                    what: request_line(&parts.method, &parts.uri),
-                    why: String::new(),
-                    result: Outcome::Unauthorized,
-                    detail: Some(e.message.clone()),
-                });
-                Err(e)
-            }
-        }
+        authorize(ctx, parts, Access::Write).map(Writer)
     }
 }
 
-/// Read access: open unless `api.protect_reads`, then like [`Writer`] (but
-/// not audited: reads change nothing).
+/// Read access: needs a token like [`Writer`] unless `api.protect_reads =
+/// false` (then open).
 #[derive(Debug, Clone)]
 pub struct Reader;
 
@@ -217,20 +234,61 @@ impl FromRequestParts<ApiContext> for Reader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Reader, ApiError> {
-        let tokens = ctx.control.load().tokens.clone();
-        if tokens.protect_reads {
-            check(&tokens, parts)?;
+        if ctx.control.load().tokens.protect_reads {
+            authorize(ctx, parts, Access::Read)?;
         }
         Ok(Reader)
     }
 }
 
+/// What a request asks to do, for its error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// The client address the accept loop attached to the request.
+pub(crate) fn client_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The token name for the request, or 429 (address locked out) or 401
+/// (counted against the address, and logged).
+fn authorize(ctx: &ApiContext, parts: &Parts, access: Access) -> Result<String, ApiError> {
+    let client = client_ip(parts);
+    let now = Instant::now();
+    ctx.guard
+        .admit(client, now)
+        .map_err(ApiError::too_many_attempts)?;
+    let tokens = ctx.control.load().tokens.clone();
+    match check(&tokens, parts, access) {
+        Ok(name) => {
+            ctx.guard.succeeded(client);
+            Ok(name)
+        }
+        Err(e) => {
+            let what = request_line(&parts.method, &parts.uri);
+            ctx.guard.failed(client, &what, &e.message, now);
+            Err(e)
+        }
+    }
+}
+
 /// The token name for a request's `Authorization` header, or why not.
-fn check(tokens: &Tokens, parts: &Parts) -> Result<String, ApiError> {
+fn check(tokens: &Tokens, parts: &Parts, access: Access) -> Result<String, ApiError> {
     if tokens.is_empty() {
-        return Err(ApiError::unauthorized(
-            "no API tokens are configured ([api] tokens_file or tokens_env): changes are disabled",
-        ));
+        return Err(ApiError::unauthorized(match access {
+            Access::Write => {
+                "no API tokens are configured ([api] tokens_file or tokens_env): changes are disabled"
+            }
+            Access::Read => {
+                "no API tokens are configured ([api] tokens_file or tokens_env) and reads are protected (set [api] protect_reads = false to open them)"
+            }
+        }));
     }
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::unauthorized(
@@ -299,6 +357,23 @@ mod tests {
                 .unwrap_err();
         let lines: Vec<usize> = errors.iter().map(|e| e.0).collect();
         assert_eq!(lines, [2, 3, 4, 5, 6], "{errors:?}");
+    }
+
+    #[test]
+    fn the_shipped_example_token_is_recognised_by_content() {
+        let example = Tokens::parse(EXAMPLE_TOKENS_FILE).unwrap();
+        assert_eq!(example.example_token_names(), ["operator"]);
+        let token = EXAMPLE_TOKENS_FILE
+            .lines()
+            .find(|l| !l.starts_with('#'))
+            .and_then(|l| l.split_once(':'))
+            .unwrap()
+            .1;
+        let renamed = Tokens::parse(&format!("bob:{token}\nalice:aaaaaaaaaaaaaaaaaaaa\n")).unwrap();
+        assert_eq!(renamed.example_token_names(), ["bob"]);
+        assert!(renamed.example_token_warning().unwrap().contains("bob"));
+        let own = Tokens::parse("alice:aaaaaaaaaaaaaaaaaaaa\n").unwrap();
+        assert!(own.example_token_warning().is_none());
     }
 
     #[test]

@@ -12,11 +12,17 @@
 //! - `explain`: `GET /v1/explain`, why a client gets the answer it gets.
 //! - `traffic`: `GET /v1/traffic`, where answers went over the last minute.
 //! - [`ui`]: the read-only status page at `/` and `/ui/…`.
+//! - [`listener`]: the accept loop: header, idle and body deadlines, and a
+//!   connection cap.
+//! - [`guard`]: the failed-authentication limit per client address and the
+//!   bounded audit of rejected attempts.
 
 pub mod auth;
 mod drills;
 pub mod errors;
 mod explain;
+pub mod guard;
+pub mod listener;
 pub mod openapi;
 mod prometheus;
 pub mod routes;
@@ -29,7 +35,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 use crate::control::ControlHandle;
 use crate::overrides::audit::AuditLog;
@@ -60,7 +66,12 @@ pub struct ApiContext {
     pub drills: crate::drills::Drills,
     /// Whether the cluster state served is current (`store: local` without `[cluster]`).
     pub cluster: crate::cluster::status::ClusterStatusHandle,
+    /// Failed authentications per client address, and the bounded log of
+    /// rejected attempts.
+    pub guard: std::sync::Arc<guard::AuthGuard>,
 }
+
+pub use listener::ListenerLimits;
 
 /// The running API listener. Dropping it (or [`ApiServer::shutdown`])
 /// stops accepting.
@@ -68,38 +79,38 @@ pub struct ApiContext {
 pub struct ApiServer {
     /// The bound address (port 0 resolved).
     pub local_addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Option<watch::Sender<bool>>,
 }
 
 impl ApiServer {
-    /// Binds `addr` and serves the API. Must run inside a tokio runtime.
-    pub fn bind(addr: SocketAddr, context: ApiContext) -> io::Result<ApiServer> {
-        ApiServer::bind_router(addr, routes::router(context))
+    /// Binds `addr` and serves the API under `limits`. Must run inside a
+    /// tokio runtime.
+    pub fn bind(
+        addr: SocketAddr,
+        context: ApiContext,
+        limits: ListenerLimits,
+    ) -> io::Result<ApiServer> {
+        ApiServer::bind_router(addr, routes::router(context), limits)
     }
 
-    /// Binds `addr` and serves only `GET /metrics` (`[metrics] listen`).
-    /// Must run inside a tokio runtime.
-    pub fn bind_metrics(addr: SocketAddr) -> io::Result<ApiServer> {
-        ApiServer::bind_router(addr, prometheus::router())
+    /// Binds `addr` and serves only `GET /metrics` (`[metrics] listen`)
+    /// under `limits`. Must run inside a tokio runtime.
+    pub fn bind_metrics(addr: SocketAddr, limits: ListenerLimits) -> io::Result<ApiServer> {
+        ApiServer::bind_router(addr, prometheus::router(), limits)
     }
 
     /// Binds `addr` and serves `app` on it.
-    fn bind_router(addr: SocketAddr, app: axum::Router) -> io::Result<ApiServer> {
+    fn bind_router(
+        addr: SocketAddr,
+        app: axum::Router,
+        limits: ListenerLimits,
+    ) -> io::Result<ApiServer> {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let local_addr = listener.local_addr()?;
-        let (shutdown, stop) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "control API stopped");
-            }
-        });
+        let (shutdown, stop) = watch::channel(false);
+        tokio::spawn(listener::serve(listener, app, limits, stop));
         Ok(ApiServer {
             local_addr,
             shutdown: Some(shutdown),
@@ -109,7 +120,7 @@ impl ApiServer {
     /// Stops accepting connections (requests in flight finish).
     pub fn shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
     }
 }

@@ -38,7 +38,8 @@ fn body(schema: &str) -> Value {
 fn read(summary: &str, schema: &str, params: &[Value], not_found: bool) -> Value {
     let mut responses = json!({
         "200": ok(summary, schema),
-        "401": error("reads are protected (`api.protect_reads`) and the token is missing or wrong"),
+        "401": error("reads are protected (`api.protect_reads`, the default) and the token is missing or wrong"),
+        "429": error("too many failed authentications from this address; see `Retry-After`"),
     });
     if not_found {
         responses["404"] = error("no such object");
@@ -63,6 +64,8 @@ fn write(summary: &str, request: &str, params: &[Value]) -> Value {
             "400": error("body is not JSON, or `why` is missing or empty"),
             "401": error("missing or wrong bearer token; nothing changed"),
             "404": error("unknown region or override"),
+            "408": error("the body did not arrive within `api.body_timeout_secs`"),
+            "429": error("too many failed authentications from this address; see `Retry-After`"),
             "409": error("refused by the safety rule: a service would be left with no available region (repeat with `force: true`)"),
             "413": error("body too large"),
             "422": error("valid JSON with invalid values (types, ranges, unknown fields)"),
@@ -134,7 +137,7 @@ pub fn document() -> Value {
                 "responses": {
                     "200": ok("the explanation", "Explanation"),
                     "400": error("missing or invalid name, type or client"),
-                    "401": error("reads are protected (`api.protect_reads`) and the token is missing or wrong"),
+                    "401": error("reads are protected (`api.protect_reads`, the default) and the token is missing or wrong"),
                 }
             }},
             "/metrics": {"get": {
@@ -142,7 +145,7 @@ pub fn document() -> Value {
                 "security": [{}, {"bearer": []}],
                 "responses": {
                     "200": {"description": "the metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                    "401": error("reads are protected (`api.protect_reads`) and the token is missing or wrong"),
+                    "401": error("reads are protected (`api.protect_reads`, the default) and the token is missing or wrong"),
                 }
             }},
             "/v1/overrides/{id}": {

@@ -112,6 +112,13 @@ pub struct ServerConfig {
     /// (1232 avoids IP fragmentation, per DNS Flag Day 2020).
     #[serde(default = "default_edns_udp_payload")]
     pub edns_udp_payload: u16,
+    /// User to run as after binding the sockets, when started as root
+    /// (`setgroups([])`, `setgid`, `setuid`); start-up fails if it cannot.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Group to run as with `user` (default: the user's primary group).
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 fn default_tcp_idle_timeout() -> u64 {
@@ -229,6 +236,30 @@ impl Config {
                     ));
                 }
             }
+        }
+        let api = &config.api;
+        for (key, value) in [
+            ("max_connections", api.max_connections as u64),
+            ("header_timeout_secs", api.header_timeout_secs),
+            ("body_timeout_secs", api.body_timeout_secs),
+            ("max_auth_failures", u64::from(api.max_auth_failures)),
+            ("auth_window_secs", api.auth_window_secs),
+            ("audit_max_mib", api.audit_max_mib),
+        ] {
+            if value == 0 {
+                return Err(error_at(
+                    find_key(text, key),
+                    Some(format!("api.{key}")),
+                    format!("{key} must be at least 1"),
+                ));
+            }
+        }
+        if config.server.group.is_some() && config.server.user.is_none() {
+            return Err(error_at(
+                find_key(text, "group"),
+                Some("server.group".into()),
+                "`group` needs `user`: privileges are dropped to a user and its group".into(),
+            ));
         }
         let base = path.parent().unwrap_or(Path::new("."));
         config.server.zones_dir = base.join(&config.server.zones_dir);

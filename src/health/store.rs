@@ -7,7 +7,7 @@
 //! seconds, but the evidence of what went wrong is kept.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,7 +51,7 @@ pub fn path(state_dir: &Path) -> PathBuf {
 
 /// Reads the persisted verdicts. A missing file is an empty result; an
 /// unreadable or corrupt one is logged, moved aside to
-/// `health.json.corrupt-<unix seconds>`, and also gives an empty result.
+/// `health.json.corrupt-<RFC 3339 time>-<n>`, and also gives an empty result.
 pub fn load(state_dir: &Path) -> HashMap<EndpointKey, HealthState> {
     let file = path(state_dir);
     let text = match std::fs::read(&file) {
@@ -80,14 +80,15 @@ pub fn load(state_dir: &Path) -> HashMap<EndpointKey, HealthState> {
             .map(|e| ((e.region, e.endpoint), e.state))
             .collect(),
         Err(error) => {
-            let secs = unix_ms(SystemTime::now()) / 1000;
-            let aside = state_dir.join(format!("{FILE_NAME}.corrupt-{secs}"));
-            let moved = std::fs::rename(&file, &aside);
+            // A unique name (time to the nanosecond and a counter): two
+            // corrupt files moved aside in the same second both survive.
+            let moved =
+                crate::statedir::move_aside(state_dir, FILE_NAME, "corrupt", SystemTime::now());
             tracing::warn!(
                 path = %file.display(),
                 %error,
-                moved_to = %aside.display(),
-                move_error = moved.err().map(|e| e.to_string()),
+                moved_to = moved.as_ref().ok().map(|p| p.display().to_string()),
+                move_error = moved.as_ref().err().map(|e| e.to_string()),
                 "corrupt persisted health state; starting from configured initial states"
             );
             HashMap::new()
@@ -111,15 +112,8 @@ pub fn save(state_dir: &Path, verdicts: &BTreeMap<EndpointKey, HealthState>) -> 
             .collect(),
     };
     let bytes = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
-    let tmp = state_dir.join(format!("{FILE_NAME}.tmp"));
-    {
-        let mut out = std::fs::File::create(&tmp)?;
-        out.write_all(&bytes)?;
-        out.sync_all()?;
-    }
-    std::fs::rename(&tmp, path(state_dir))?;
-    // The rename is durable only once the directory entry is.
-    std::fs::File::open(state_dir)?.sync_all()
+    // A failed write (a full disk) leaves no temp file behind.
+    crate::statedir::write_atomic(state_dir, FILE_NAME, &bytes)
 }
 
 /// Asks the writer task for a write; shared by the probe tasks.

@@ -6,10 +6,10 @@
 //! parsed is never overwritten or deleted: start-up refuses, or, when told
 //! to start clean, moves it aside first.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -150,48 +150,16 @@ impl OverrideStore {
         };
         let mut text = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
         text.push(b'\n');
-        let tmp = self.dir.join(format!("{OVERRIDES_FILE}.tmp"));
-        {
-            let mut file = File::create(&tmp)?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, self.path())?;
-        File::open(&self.dir)?.sync_all()
+        // A failed write (a full disk) removes its temp file: nothing is
+        // left behind and the previous file stays as it was.
+        crate::statedir::write_atomic(&self.dir, OVERRIDES_FILE, &text)
     }
 
-    /// Moves a bad overrides file aside as `overrides.json.corrupt-<unix
-    /// time>` (with `-1`, `-2`... if that exists), never overwriting
-    /// anything; returns the new path.
+    /// Moves a bad overrides file aside as `overrides.json.corrupt-<RFC
+    /// 3339 time with nanoseconds>-<n>`, never overwriting anything;
+    /// returns the new path.
     pub fn quarantine(&self, now: SystemTime) -> io::Result<PathBuf> {
-        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let base = format!("{OVERRIDES_FILE}.corrupt-{secs}");
-        // Bounded: a hundred bad files in the same second is not a real case.
-        for n in 0..100 {
-            let name = if n == 0 {
-                base.clone()
-            } else {
-                format!("{base}-{n}")
-            };
-            let target = self.dir.join(name);
-            // create_new reserves the name atomically, so nothing is overwritten.
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&target)
-            {
-                Ok(_) => {
-                    fs::rename(self.path(), &target)?;
-                    File::open(&self.dir)?.sync_all()?;
-                    return Ok(target);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(io::Error::other(
-            "too many quarantined overrides files with the same time",
-        ))
+        crate::statedir::move_aside(&self.dir, OVERRIDES_FILE, "corrupt", now)
     }
 }
 
@@ -272,7 +240,7 @@ pub fn restore(dir: &Path, start_clean: bool, now: SystemTime) -> Result<Durable
 mod tests {
     use super::*;
     use crate::overrides::ForceState;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn sample(id: &str) -> Override {
         Override {
@@ -317,12 +285,11 @@ mod tests {
         );
 
         let now = UNIX_EPOCH + Duration::from_secs(1234);
-        fs::write(dir.path().join("overrides.json.corrupt-1234"), "older").unwrap();
         let moved = store.quarantine(now).unwrap();
-        assert_eq!(moved, dir.path().join("overrides.json.corrupt-1234-1"));
-        assert_eq!(
-            fs::read_to_string(dir.path().join("overrides.json.corrupt-1234")).unwrap(),
-            "older"
+        let name = moved.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("overrides.json.corrupt-1970-01-01T00:20:34.000000000Z-"),
+            "{name}"
         );
         assert!(fs::read_to_string(moved).unwrap().ends_with('['));
         assert!(store.load().unwrap().is_empty());

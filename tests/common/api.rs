@@ -135,6 +135,15 @@ impl Api {
             .collect()
     }
 
+    /// The rejected-attempts log's lines (`audit-rejected.log`), parsed.
+    pub fn rejected(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.state_dir().join("audit-rejected.log"))
+            .unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     /// The saved overrides file's bytes (empty when absent).
     pub fn state_file(&self) -> Vec<u8> {
         std::fs::read(self.state_dir().join("overrides.json")).unwrap_or_default()

@@ -84,6 +84,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("switchyard.toml");
         let state_dir = state_dir.map_or("state".to_string(), |d| d.display().to_string());
+        let tail = open_reads(tail);
         let config = format!(
             "version = 1\n[server]\ndns_listen = [\"{listen}\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = {zones:?}\nstate_dir = {state_dir:?}\nudp_workers = 2\n{server_extra}\n{tail}\n",
             zones = zones_dir.display().to_string(),
@@ -169,6 +170,18 @@ impl Drop for TestServer {
             app.health.shutdown();
             app.api.shutdown();
         }
+    }
+}
+
+/// Reads are protected by default; most tests read without a token, so
+/// the harness opens them unless the test's `[api]` table says otherwise.
+pub fn open_reads(tail: &str) -> String {
+    if tail.contains("protect_reads") {
+        tail.to_string()
+    } else if tail.contains("[api]\n") {
+        tail.replacen("[api]\n", "[api]\nprotect_reads = false\n", 1)
+    } else {
+        format!("{tail}\n[api]\nprotect_reads = false\n")
     }
 }
 
