@@ -9,6 +9,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::api::ALICE;
 use common::cluster::{EU, Fleet, US, wait_until};
 use serde_json::json;
 
@@ -88,9 +89,14 @@ fn quorum_lost_answers_keep_flowing_writes_are_refused_and_nothing_is_lost() {
     let (ready, body) = fleet.at(2).call("GET", "/readyz", None);
     assert_eq!(ready, 200, "{body}");
     assert_eq!(body["cluster"]["stale"], true, "{body}");
-    let metrics =
-        switchyard::ctl::http::request(&fleet.at(2).api.to_string(), "GET", "/metrics", None, None)
-            .unwrap();
+    let metrics = switchyard::ctl::http::request(
+        &fleet.at(2).api.to_string(),
+        "GET",
+        "/metrics",
+        Some(ALICE),
+        None,
+    )
+    .unwrap();
     let text = String::from_utf8_lossy(&metrics.body);
     assert!(text.contains("switchyard_cluster_connected 0"), "{text}");
     assert!(
@@ -103,6 +109,7 @@ fn quorum_lost_answers_keep_flowing_writes_are_refused_and_nothing_is_lost() {
     let ctl = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["ctl", "status", "--api"])
         .arg(format!("http://{}", fleet.at(0).api))
+        .env("SWITCHYARD_TOKEN", ALICE)
         .output()
         .unwrap();
     let shown = String::from_utf8_lossy(&ctl.stdout);

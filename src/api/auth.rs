@@ -272,7 +272,14 @@ fn authorize(ctx: &ApiContext, parts: &Parts, access: Access) -> Result<String, 
         }
         Err(e) => {
             let what = request_line(&parts.method, &parts.uri);
-            ctx.guard.failed(client, &what, &e.message, now);
+            if parts
+                .headers
+                .contains_key(axum::http::header::AUTHORIZATION)
+            {
+                ctx.guard.failed(client, &what, &e.message, now);
+            } else {
+                ctx.guard.missing(client, &what, &e.message);
+            }
             Err(e)
         }
     }

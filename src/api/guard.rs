@@ -123,6 +123,22 @@ impl AuthGuard {
         }
     }
 
+    /// A request that presented no token at all: logged (within the global
+    /// bound) but not counted towards a lockout, because it guesses nothing.
+    /// A browser opening the status page before its operator has typed a
+    /// token, or a script that forgot its header, must not lock the address
+    /// out for the operator's next, correct attempt.
+    pub fn missing(&self, client: Option<IpAddr>, what: &str, detail: &str) {
+        metrics::counter!(super::listener::AUTH_FAILURES).increment(1);
+        self.log.record(&Rejected {
+            time: SystemTime::now(),
+            client: client.map_or_else(|| "-".to_string(), |ip| ip.to_string()),
+            what: what.to_string(),
+            result: "unauthorized".into(),
+            detail: detail.to_string(),
+        });
+    }
+
     /// A valid token from `client`: its failures are forgotten.
     pub fn succeeded(&self, client: Option<IpAddr>) {
         let key = self.key(client);

@@ -201,9 +201,11 @@
     view.polling = true;
     clearTimeout(timer);
     try {
-      const [status, regions, traffic, overrides, drills] = await Promise.all([
-        get("/v1/status"), get("/v1/regions"), get("/v1/traffic"),
-        get("/v1/overrides"), get("/v1/drills"),
+      // One request first: a refused token costs one failed attempt, not
+      // five (the API locks an address out after a few).
+      const status = await get("/v1/status");
+      const [regions, traffic, overrides, drills] = await Promise.all([
+        get("/v1/regions"), get("/v1/traffic"), get("/v1/overrides"), get("/v1/drills"),
       ]);
       let report = null;
       const chosen = chooseDrill(drills.drills || []);
