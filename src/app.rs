@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::api::{ApiContext, ApiServer};
+use crate::cluster::etcd::{Etcd, EtcdSettings};
+use crate::cluster::instance::{ClusterHealth, ClusterHealthView, HealthWiring};
 use crate::drills::Drills;
 use crate::health::{self, HealthChecker};
 use crate::metrics::query::Observer;
@@ -39,6 +41,9 @@ pub struct App {
     pub metrics: Option<ApiServer>,
     /// The sampled query log of `[log.queries]`, if configured.
     pub query_log: Option<Arc<QueryLog>>,
+    /// With `[cluster] store = "etcd"`: this instance's lease, membership
+    /// record and health votes.
+    pub cluster_health: Option<crate::cluster::instance::ClusterHealth>,
 }
 
 /// How to start.
@@ -77,6 +82,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The etcd client could not be set up from `[cluster]`.
+    #[error("cannot set up the etcd client: {0}")]
+    Etcd(crate::cluster::etcd::EtcdError),
     /// The query log file could not be opened.
     #[error("cannot open the query log {path}: {source}")]
     QueryLog {
@@ -118,6 +126,8 @@ impl App {
         crate::metrics::install();
         let inputs = Inputs::load(config_path)?;
         let observe = (inputs.config.metrics.clone(), inputs.config.log.clone());
+        let cluster = inputs.config.cluster.clone();
+        let quorum = inputs.config.health.quorum;
         let server_config = inputs.config.server.clone();
         let durable = restore(
             &server_config.state_dir,
@@ -127,10 +137,11 @@ impl App {
         let audit = durable.audit.clone();
         let persisted = health::store::load(&server_config.state_dir);
         let initial = health::initial_states(&inputs.health, &persisted);
+        let initial_health = health::health_inputs(&initial);
         let publisher = Publisher::new(
             config_path.to_path_buf(),
             inputs,
-            health::health_inputs(&initial),
+            initial_health.clone(),
             durable,
         );
         let snapshot = publisher.snapshot();
@@ -151,12 +162,29 @@ impl App {
         let dns = DnsServer::bind(&server_config, snapshot.clone(), observer)?;
         crate::metrics::spawn_upkeep();
         let publisher = publisher.spawn();
-        let health = HealthChecker::start(
+        // In a cluster the checker's verdicts are votes; the cluster's
+        // count of them is what reaches the publisher.
+        let (votes_tx, votes_rx) = tokio::sync::mpsc::unbounded_channel();
+        let health = HealthChecker::start_voting(
             plans,
             initial,
             publisher.clone(),
             server_config.state_dir.clone(),
+            cluster.is_etcd().then_some(votes_tx),
         );
+        let cluster_health = if cluster.is_etcd() {
+            let etcd = Etcd::new(EtcdSettings::from_config(&cluster)).map_err(StartError::Etcd)?;
+            let wiring = HealthWiring {
+                events: votes_rx,
+                registry: health.registry().clone(),
+                publisher: publisher.clone(),
+                initial: initial_health,
+                snapshot: snapshot.clone(),
+            };
+            Some(ClusterHealth::start(etcd, &cluster, quorum, wiring))
+        } else {
+            None
+        };
         // After the DNS listeners are bound: drills verify by querying them.
         let drills = Drills::open(
             &server_config.state_dir,
@@ -181,6 +209,10 @@ impl App {
             started_at: SystemTime::now(),
             health: health.registry().clone(),
             drills: drills.clone(),
+            cluster_health: match &cluster_health {
+                Some(cluster_health) => cluster_health.view(),
+                None => ClusterHealthView::local(&cluster.instance),
+            },
         };
         let api = ApiServer::bind(server_config.api_listen, context).map_err(|source| {
             StartError::ApiBind {
@@ -205,6 +237,7 @@ impl App {
             drills,
             metrics,
             query_log,
+            cluster_health,
         })
     }
 }

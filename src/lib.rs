@@ -41,12 +41,15 @@
 //! - [`explain`]: why a client gets its answer, from the query path itself.
 //! - [`querylog`]: the sampled query log and its background writer.
 //! - [`logging`]: the `tracing` subscriber from `[log]`.
+//! - [`cluster`]: many instances as one through etcd (membership, config
+//!   digest, health votes and their quorum).
 
 #![forbid(unsafe_code)]
 
 pub mod answer;
 pub mod api;
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod ctl;

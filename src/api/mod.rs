@@ -54,6 +54,8 @@ pub struct ApiContext {
     pub health: crate::health::HealthRegistry,
     /// Geo-failover drills.
     pub drills: crate::drills::Drills,
+    /// Cluster membership and health votes (just this instance in local mode).
+    pub cluster_health: crate::cluster::instance::ClusterHealthView,
 }
 
 /// The running API listener. Dropping it (or [`ApiServer::shutdown`])

@@ -209,6 +209,9 @@ pub fn status_json(ctx: &ApiContext, snapshot: &Snapshot, now: SystemTime) -> Va
             "protect_reads": control.tokens.protect_reads,
         },
         "drills": ctx.drills.status_json(),
+        "instance": ctx.cluster_health.members.instance(),
+        "instances": ctx.cluster_health.instances_json(snapshot, now),
+        "health_votes": ctx.cluster_health.votes_json(),
     })
 }
 

@@ -125,6 +125,7 @@ fn status(v: &Value) -> String {
         format!("last reload  {reload}"),
     ]
     .join("\n")
+        + &super::instances::render(v)
 }
 
 fn region_row(r: &Value) -> Vec<String> {
