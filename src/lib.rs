@@ -20,6 +20,8 @@
 //!
 //! # Layout
 //!
+//! - [`cluster`]: the etcd store client that several instances share state
+//!   through; membership, the config digest, health votes and their quorum.
 //! - [`config`]: the TOML config model and its file:line:field errors.
 //! - [`zone`]: master-file parsing with line tracking, validation, the name tree.
 //! - [`snapshot`]: the immutable routing table and the pure function building it.
@@ -41,8 +43,6 @@
 //! - [`explain`]: why a client gets its answer, from the query path itself.
 //! - [`querylog`]: the sampled query log and its background writer.
 //! - [`logging`]: the `tracing` subscriber from `[log]`.
-//! - [`cluster`]: many instances as one through etcd (membership, config
-//!   digest, health votes and their quorum).
 
 #![forbid(unsafe_code)]
 

@@ -12,7 +12,7 @@ use crate::cluster::etcd::Etcd;
 use crate::cluster::membership::{Members, Membership, MembershipSettings};
 use crate::cluster::quorum::Quorum;
 use crate::cluster::votes::{VoteSettings, Votes, VotesView};
-use crate::config::cluster::ClusterConfig;
+use crate::config::ClusterConfig;
 use crate::health::HealthRegistry;
 use crate::health::scheduler::HealthEvent;
 use crate::publisher::PublisherHandle;

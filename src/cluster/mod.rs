@@ -1,7 +1,12 @@
-//! Many instances acting as one traffic manager through etcd.
+//! Shared state for several Switchyard instances: many instances acting
+//! as one traffic manager through etcd.
 //!
 //! # Layout
 //!
+//! - [`etcd`]: a store client for etcd's v3 JSON gateway (key-value reads
+//!   and writes, transactions, leases, watches), with endpoint failover,
+//!   auth and TLS. It knows nothing about Switchyard's own data: the layers
+//!   above it decide what keys hold.
 //! - [`digest`]: the config digest each instance publishes (drift shows).
 //! - [`quorum`]: `[health] quorum`, the rule turning votes into a verdict.
 //! - [`mirror`]: a watched local copy of one etcd prefix.
@@ -10,6 +15,7 @@
 //! - [`instance`]: membership and votes started together, and their view.
 
 pub mod digest;
+pub mod etcd;
 pub mod instance;
 pub mod membership;
 pub mod mirror;

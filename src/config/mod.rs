@@ -17,12 +17,14 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod api;
+mod cluster;
 mod drills;
 mod health;
 mod observe;
 mod traffic;
 
 pub use api::ApiConfig;
+pub use cluster::{ClusterConfig, StoreKind, valid_instance};
 pub use drills::{DrillsConfig, ScheduleConfig};
 pub use health::{CheckConfig, CheckKind, HealthConfig, InitialState, StatusItem, StatusSpec};
 pub use observe::{LogConfig, LogFormat, MetricsConfig, QueryLogConfig};
@@ -70,6 +72,12 @@ pub struct Config {
     /// Log format and level, and the query log (`[log]`).
     #[serde(default)]
     pub log: LogConfig,
+    /// `[cluster]` as written; [`Config::cluster`] is its validated form.
+    #[serde(default, rename = "cluster")]
+    cluster_toml: cluster::ClusterToml,
+    /// Where shared state lives: local files or etcd (`[cluster]`), validated.
+    #[serde(skip)]
+    pub cluster: ClusterConfig,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub source: PathBuf,
@@ -236,6 +244,7 @@ impl Config {
         if let Some(file) = &mut config.api.tokens_file {
             *file.get_mut() = base.join(file.get_ref());
         }
+        config.cluster = cluster::resolve(&config.cluster_toml, &config, base)?;
         Ok(config)
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod api;
+pub mod etcd;
 pub mod instances;
 
 use std::io::{Read, Write};
