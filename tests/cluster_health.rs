@@ -88,7 +88,7 @@ struct Cluster {
     _us: PickyTarget,
     _dir: tempfile::TempDir,
     // Dropped last: instances go before their etcd.
-    _etcd: EtcdCluster,
+    etcd: EtcdCluster,
 }
 
 /// etcd, two targets, and instances a, b, c; `ttls` gives each instance's
@@ -116,7 +116,7 @@ fn start(ttls: [u32; 3], lease_secs: u32) -> Option<Cluster> {
         eu,
         _us: us,
         _dir: dir,
-        _etcd: etcd,
+        etcd,
     })
 }
 
@@ -281,7 +281,7 @@ fn membership_shows_every_instance_flags_config_drift_and_forgets_the_dead() {
     assert_eq!(live.len(), 2);
     // Straight from etcd: nothing of c's is left.
     let etcd = switchyard::cluster::etcd::Etcd::new(switchyard::cluster::etcd::EtcdSettings {
-        endpoints: cluster._etcd.client_urls(),
+        endpoints: cluster.etcd.client_urls(),
         username: None,
         password: None,
         ca_file: None,
@@ -306,4 +306,60 @@ fn membership_shows_every_instance_flags_config_drift_and_forgets_the_dead() {
         .block_on(etcd.get_prefix(b"/cluster-health-test/votes/a/"))
         .unwrap();
     assert_eq!(votes.len(), 2, "a votes on eu and us");
+}
+
+#[test]
+fn with_etcd_gone_each_instance_falls_back_to_its_own_verdicts_and_says_so() {
+    let Some(mut cluster) = start([30; 3], 10) else {
+        return;
+    };
+    wait_votes(&cluster, "eu", 3, 0);
+    cluster.eu.fail_from(&[SOURCES[2]]);
+    wait_votes(&cluster, "eu", 2, 1);
+    assert!(
+        all_answer(&cluster, EU),
+        "one checker of three moved an answer"
+    );
+
+    // No etcd at all: nobody can count votes, so each instance answers by
+    // its own probes (c alone cannot reach eu) and says so.
+    for member in 0..3 {
+        cluster.etcd.kill(member);
+    }
+    let (a, b, c) = (
+        &cluster.instances[0],
+        &cluster.instances[1],
+        &cluster.instances[2],
+    );
+    let local = wait_for(Duration::from_secs(15), || {
+        c.answers(NAME) == [US]
+            && cluster
+                .instances
+                .iter()
+                .all(|i| i.status()["health_votes"]["source"] == "local")
+    });
+    assert!(
+        local,
+        "no fallback to local verdicts: {}",
+        c.status()["health_votes"]
+    );
+    assert_eq!(a.answers(NAME), [EU]);
+    assert_eq!(b.answers(NAME), [EU]);
+    assert!(c.status()["health_votes"]["error"].is_string());
+
+    // etcd back: the votes count again and c follows the cluster.
+    cluster.etcd.restart_many(&[0, 1, 2]);
+    let back = wait_for(Duration::from_secs(20), || {
+        all_answer(&cluster, EU)
+            && cluster
+                .instances
+                .iter()
+                .all(|i| i.status()["health_votes"]["source"] == "cluster")
+    });
+    assert!(
+        back,
+        "c never followed the cluster again: {}",
+        c.status()["health_votes"]
+    );
+    wait_votes(&cluster, "eu", 2, 1);
 }
