@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::cluster::etcd::{Etcd, EtcdError};
-use crate::cluster::mirror::{self, MirrorState};
+use crate::cluster::watched_prefix::{self, PrefixState};
 use crate::overrides::time::format as rfc3339;
 use crate::snapshot::{Snapshot, SnapshotHandle};
 
@@ -60,7 +60,7 @@ struct Inner {
     /// When this instance started.
     started: SystemTime,
     /// The mirror of `{prefix}instances/`; `None` in local mode.
-    mirror: Option<(String, watch::Receiver<Arc<MirrorState>>)>,
+    mirror: Option<(String, watch::Receiver<Arc<PrefixState>>)>,
     /// Every instance seen since start, with its last record, so that one
     /// whose lease ran out still shows (as not live).
     seen: Mutex<BTreeMap<String, InstanceRecord>>,
@@ -176,7 +176,7 @@ impl Membership {
     /// for etcd (a missing etcd shows as no lease and a stale view).
     pub fn start(etcd: Etcd, settings: MembershipSettings, snapshot: SnapshotHandle) -> Membership {
         let instances = format!("{}instances/", settings.prefix);
-        let mirror = mirror::spawn(etcd.clone(), instances.clone().into_bytes());
+        let mirror = watched_prefix::spawn(etcd.clone(), instances.clone().into_bytes());
         let started = SystemTime::now();
         let members = Members {
             inner: Arc::new(Inner {

@@ -9,7 +9,7 @@
 //!   above it decide what keys hold.
 //! - [`digest`]: the config digest each instance publishes (drift shows).
 //! - [`quorum`]: `[health] quorum`, the rule turning votes into a verdict.
-//! - [`mirror`]: a watched local copy of one etcd prefix.
+//! - [`watched_prefix`]: a watched local copy of one etcd prefix.
 //! - [`membership`]: the instance's lease and `instances/` record.
 //! - [`votes`]: health votes written under the lease and counted.
 //! - [`instance`]: membership and votes started together, and their view.
@@ -18,6 +18,6 @@ pub mod digest;
 pub mod etcd;
 pub mod instance;
 pub mod membership;
-pub mod mirror;
 pub mod quorum;
 pub mod votes;
+pub mod watched_prefix;

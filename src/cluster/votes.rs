@@ -26,8 +26,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cluster::etcd::Etcd;
 use crate::cluster::membership::LeaseWatch;
-use crate::cluster::mirror::{self, MirrorState};
 use crate::cluster::quorum::Quorum;
+use crate::cluster::watched_prefix::{self, PrefixState};
 use crate::health::scheduler::HealthEvent;
 use crate::health::{EndpointKey, HealthRegistry, HealthState};
 use crate::overrides::time::format as rfc3339;
@@ -132,7 +132,7 @@ impl Votes {
             registry,
             local_tx,
         ));
-        let mirror = mirror::spawn(etcd, prefix.clone().into_bytes());
+        let mirror = watched_prefix::spawn(etcd, prefix.clone().into_bytes());
         let (view_tx, view) = watch::channel(Arc::new(View {
             connected: false,
             since: SystemTime::now(),
@@ -315,7 +315,7 @@ fn apply(local: &mut HashMap<EndpointKey, Vote>, event: HealthEvent) {
 }
 
 /// Counts the live votes in `state` per endpoint: (up, down).
-fn tally(state: &MirrorState, prefix: &str) -> HashMap<EndpointKey, (usize, usize)> {
+fn tally(state: &PrefixState, prefix: &str) -> HashMap<EndpointKey, (usize, usize)> {
     let mut tallies: HashMap<EndpointKey, (usize, usize)> = HashMap::new();
     for kv in state.entries.values() {
         let Some(rest) = kv.key.strip_prefix(prefix.as_bytes()) else {
@@ -348,7 +348,7 @@ fn tally(state: &MirrorState, prefix: &str) -> HashMap<EndpointKey, (usize, usiz
 /// The counter: recomputes every endpoint's verdict when the votes or this
 /// instance's verdicts change, and tells the publisher what changed.
 async fn count_votes(
-    mut mirror: watch::Receiver<Arc<MirrorState>>,
+    mut mirror: watch::Receiver<Arc<PrefixState>>,
     mut local: watch::Receiver<Arc<HashMap<EndpointKey, bool>>>,
     prefix: String,
     quorum: Quorum,
@@ -454,7 +454,7 @@ mod tests {
 
     #[test]
     fn tallies_votes_per_endpoint_across_instances() {
-        let state = MirrorState {
+        let state = PrefixState {
             entries: [
                 entry("/p/votes/a/eu/127.0.0.1:80", true),
                 entry("/p/votes/b/eu/127.0.0.1:80", false),

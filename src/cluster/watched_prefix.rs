@@ -6,7 +6,7 @@
 //! key set, so a full read loses nothing.
 //!
 //! Membership and health votes each keep one; readers get
-//! [`MirrorState`]s through a `watch` channel and never wait on etcd.
+//! [`PrefixState`]s through a `watch` channel and never wait on etcd.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// The copy at one moment.
 #[derive(Debug, Clone)]
-pub struct MirrorState {
+pub struct PrefixState {
     /// Every key under the prefix (full keys) with its value and lease.
     pub entries: BTreeMap<Vec<u8>, KeyValue>,
     /// True while the watch is running; false before the first read and
@@ -38,9 +38,9 @@ pub struct MirrorState {
     pub error: Option<String>,
 }
 
-impl MirrorState {
-    fn empty() -> MirrorState {
-        MirrorState {
+impl PrefixState {
+    fn empty() -> PrefixState {
+        PrefixState {
             entries: BTreeMap::new(),
             connected: false,
             since: SystemTime::now(),
@@ -51,15 +51,15 @@ impl MirrorState {
 }
 
 /// Starts mirroring `prefix`; the task stops when every receiver is gone.
-pub fn spawn(etcd: Etcd, prefix: Vec<u8>) -> watch::Receiver<Arc<MirrorState>> {
-    let (tx, rx) = watch::channel(Arc::new(MirrorState::empty()));
+pub fn spawn(etcd: Etcd, prefix: Vec<u8>) -> watch::Receiver<Arc<PrefixState>> {
+    let (tx, rx) = watch::channel(Arc::new(PrefixState::empty()));
     tokio::spawn(run(etcd, prefix, tx));
     rx
 }
 
-async fn run(etcd: Etcd, prefix: Vec<u8>, tx: watch::Sender<Arc<MirrorState>>) {
+async fn run(etcd: Etcd, prefix: Vec<u8>, tx: watch::Sender<Arc<PrefixState>>) {
     let mut backoff = MIN_BACKOFF;
-    let mut state = MirrorState::empty();
+    let mut state = PrefixState::empty();
     while !tx.is_closed() {
         let error = match follow(&etcd, &prefix, &tx, &mut state).await {
             Ok(()) => return,
@@ -85,8 +85,8 @@ async fn run(etcd: Etcd, prefix: Vec<u8>, tx: watch::Sender<Arc<MirrorState>>) {
 async fn follow(
     etcd: &Etcd,
     prefix: &[u8],
-    tx: &watch::Sender<Arc<MirrorState>>,
-    state: &mut MirrorState,
+    tx: &watch::Sender<Arc<PrefixState>>,
+    state: &mut PrefixState,
 ) -> Result<(), EtcdError> {
     let (entries, revision) = etcd.get_prefix(prefix).await?;
     let mut watch = etcd.watch_prefix(prefix, revision + 1).await?;
