@@ -211,15 +211,52 @@ pub fn run() -> Result<ExitCode, String> {
         ),
     );
 
+    // The lost instance's lease (3 s) runs out: its record and its votes go.
+    wait(
+        Duration::from_secs(15),
+        "the lost instance's lease to expire",
+        || {
+            call(survivors[0].api, &token, "GET", "/v1/status", None).is_ok_and(|status| {
+                status["instances"].as_array().is_some_and(|list| {
+                    list.iter()
+                        .any(|i| i["instance"] == REGIONS[LOST].0 && i["live"] == false)
+                })
+            })
+        },
+    )?;
     let status = call(survivors[0].api, &token, "GET", "/v1/status", None)?;
-    println!("\nWhat {} knows of the instances:", survivors[0].name);
+    println!(
+        "\nWhat {} knows of the instances (the lost one's lease has expired):",
+        survivors[0].name
+    );
     for i in status["instances"].as_array().into_iter().flatten() {
         println!(
-            "  {:<8} live {:<5} generation {:<4} last contact {}",
+            "  {:<8} live {:<5} generation {:<4} last contact {}  config {}",
             i["instance"].as_str().unwrap_or("?"),
             i["live"],
             i["generation"],
-            i["last_contact"].as_str().unwrap_or("-")
+            i["last_contact"].as_str().unwrap_or("-"),
+            if i["config_matches"] == true {
+                "same"
+            } else {
+                "DIFFERS"
+            },
+        );
+    }
+    let votes = &status["health_votes"];
+    println!(
+        "Health verdicts: {} (quorum {}):",
+        votes["source"].as_str().unwrap_or("?"),
+        votes["quorum"].as_str().unwrap_or("?")
+    );
+    for e in votes["endpoints"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<8} {:<13} up votes {}  down votes {}  -> {}",
+            e["region"].as_str().unwrap_or("?"),
+            e["endpoint"].as_str().unwrap_or("?"),
+            e["up_votes"],
+            e["down_votes"],
+            if e["up"] == true { "up" } else { "DOWN" }
         );
     }
     println!("\ndemo passed; stopping every etcd member, instance and backend.");
