@@ -405,6 +405,20 @@ mod tests {
         assert_eq!(tls_name("127.0.0.1:80"), None);
     }
 
+    #[tokio::test]
+    async fn tcp_probes_leave_from_the_source_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = listener.local_addr().unwrap();
+        let source: IpAddr = "127.0.0.7".parse().unwrap();
+        let _stream = connect(target, Some(source)).await.unwrap();
+        let (_, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer.ip(), source);
+        // No source: the default (127.0.0.1 for a loopback target).
+        let _stream = connect(target, None).await.unwrap();
+        let (_, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer.ip(), "127.0.0.1".parse::<IpAddr>().unwrap());
+    }
+
     #[test]
     fn failure_reasons_serialize_with_a_kind() {
         let json = serde_json::to_string(&FailureReason::Status { code: 503 }).unwrap();
