@@ -119,3 +119,42 @@ impl ClusterHealthView {
         }
     }
 }
+
+/// Adds `instance`, `instances` and `health_votes` to the OpenAPI schema
+/// of `/v1/status` (its `properties` object).
+pub fn add_status_schema(properties: &mut Value) {
+    let time = json!({"type": "string", "format": "date-time"});
+    properties["instance"] =
+        json!({"type": "string", "description": "this instance's `[cluster] instance`"});
+    properties["instances"] = json!({
+        "type": "array",
+        "description": "every instance seen (in local mode: this one), sorted by name",
+        "items": {"type": "object", "properties": {
+            "instance": {"type": "string"},
+            "live": {"type": "boolean", "description": "its lease-bound record exists in etcd (false: its lease expired)"},
+            "config_digest": {"type": "string", "description": "SHA-256 of its zones and shared config, hex"},
+            "generation": {"type": "integer", "description": "the snapshot generation it serves"},
+            "started": time,
+            "last_contact": time,
+            "config_matches": {"type": "boolean", "description": "same digest as the instance answering"},
+        }},
+    });
+    properties["health_votes"] = json!({
+        "type": ["object", "null"],
+        "description": "how health verdicts are counted across the cluster (null in local mode)",
+        "properties": {
+            "quorum": {"type": "string", "description": "`[health] quorum`"},
+            "source": {"enum": ["cluster", "local"], "description": "local: etcd cannot be followed, this instance's own verdicts apply"},
+            "since": time,
+            "error": {"type": ["string", "null"]},
+            "endpoints": {"type": "array", "items": {"type": "object", "properties": {
+                "region": {"type": "string"},
+                "endpoint": {"type": "string"},
+                "up_votes": {"type": "integer"},
+                "down_votes": {"type": "integer"},
+                "up": {"type": "boolean", "description": "the verdict given to the publisher"},
+                "source": {"enum": ["votes", "local"]},
+            }}},
+        },
+    });
+}
