@@ -2,8 +2,8 @@
 //! `[cluster] lease_ttl_secs`, kept alive at a third of it) and keeps
 //! `{prefix}instances/{instance}` bound to it, holding its config digest,
 //! the generation of the snapshot it serves, when it started and when it
-//! last reached etcd. The record is rewritten at every keepalive and as
-//! soon as a new snapshot is published. An instance that dies stops its
+//! last reached etcd. The record is rewritten at every keepalive and when
+//! a new snapshot is published (at most once a second for the latter). An instance that dies stops its
 //! keepalives; etcd deletes its record (and its health votes, bound to the
 //! same lease) when the lease runs out.
 //!
@@ -27,6 +27,10 @@ use crate::snapshot::{Snapshot, SnapshotHandle};
 
 /// How often the membership task looks for a newly published snapshot.
 const GENERATION_POLL: Duration = Duration::from_millis(100);
+/// At most one record write per this interval for new generations: under a
+/// stream of writes every instance publishes many times a second, and each
+/// record write is an fsync on every etcd member.
+const MIN_RECORD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The JSON stored at `{prefix}instances/{instance}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +233,7 @@ async fn hold_lease(
     let refresh = ttl / 3;
     let mut lease: Option<(i64, tokio::time::Instant)> = None;
     let mut written_generation = 0;
+    let mut last_write = tokio::time::Instant::now();
     let mut next_refresh = tokio::time::Instant::now();
     let mut poll = tokio::time::interval(GENERATION_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -236,7 +241,9 @@ async fn hold_lease(
         poll.tick().await;
         let now = tokio::time::Instant::now();
         let current = snapshot.load();
-        let new_generation = current.generation != written_generation && lease.is_some();
+        let new_generation = current.generation != written_generation
+            && lease.is_some()
+            && last_write.elapsed() >= MIN_RECORD_INTERVAL;
         if now < next_refresh && !new_generation {
             continue;
         }
@@ -286,6 +293,7 @@ async fn hold_lease(
             let value = serde_json::to_vec(&record).unwrap_or_default();
             etcd.put(key.as_bytes(), &value, Some(id)).await?;
             written_generation = current.generation;
+            last_write = tokio::time::Instant::now();
             Ok(())
         }
         .await;
