@@ -270,6 +270,9 @@ impl Watch {
     /// was compacted away; `Err(Unavailable)` when the stream breaks (the
     /// member died or lost its leader). After an error the watch is done:
     /// open a new one from the last revision seen plus one.
+    ///
+    /// Cancel-safe: dropping the future (say, in `tokio::select!`) loses
+    /// no event; the next call picks up where it stopped.
     pub async fn next(&mut self) -> Result<WatchBatch, EtcdError> {
         loop {
             if let Some(batch) = self.ready.pop_front() {
@@ -400,11 +403,19 @@ impl Etcd {
             // Watches sit idle for long stretches; keep-alive probes notice a
             // peer that vanished without closing the connection.
             .tcp_keepalive(Duration::from_secs(5))
+            .tcp_keepalive_interval(Duration::from_secs(2))
+            .tcp_keepalive_retries(3u32)
             .no_proxy()
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &settings.ca_file {
             let certs = reqwest::Certificate::from_pem_bundle(&read(ca, "ca_file")?)
                 .map_err(|e| EtcdError::Auth(format!("ca_file {}: {}", ca.display(), chain(&e))))?;
+            if certs.is_empty() {
+                return Err(EtcdError::Auth(format!(
+                    "ca_file {} holds no PEM certificate",
+                    ca.display()
+                )));
+            }
             // A private CA signs etcd's certificates: trust it, and only it.
             builder = builder.tls_certs_only(certs);
         }

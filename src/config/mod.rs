@@ -17,7 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod api;
-mod cluster;
+pub mod cluster;
 mod drills;
 mod health;
 mod observe;

@@ -30,11 +30,28 @@ struct Member {
     child: Option<Child>,
 }
 
+/// PEM files for a cluster that serves clients over TLS and requires
+/// client certificates (peers still talk plain HTTP on loopback).
+#[derive(Debug, Clone)]
+pub struct EtcdTls {
+    /// The CA that signed both certificates.
+    pub ca: PathBuf,
+    /// Server certificate (valid for 127.0.0.1) and its key.
+    pub server_cert: PathBuf,
+    /// The server certificate's key.
+    pub server_key: PathBuf,
+    /// A client certificate signed by the CA, for etcdctl.
+    pub client_cert: PathBuf,
+    /// The client certificate's key.
+    pub client_key: PathBuf,
+}
+
 /// A running etcd cluster on loopback.
 pub struct EtcdCluster {
     members: Vec<Member>,
     initial_cluster: String,
     token: String,
+    tls: Option<EtcdTls>,
     dir: tempfile::TempDir,
 }
 
@@ -43,6 +60,16 @@ impl EtcdCluster {
     /// `None` (with a printed reason) when `etcd` is not on PATH, unless
     /// `SWITCHYARD_REQUIRE_ETCD=1`, when that panics.
     pub fn start(members: usize) -> Option<EtcdCluster> {
+        EtcdCluster::start_with(members, None)
+    }
+
+    /// Like [`EtcdCluster::start`], serving clients over https with `tls`
+    /// and requiring client certificates.
+    pub fn start_tls(members: usize, tls: &EtcdTls) -> Option<EtcdCluster> {
+        EtcdCluster::start_with(members, Some(tls.clone()))
+    }
+
+    fn start_with(members: usize, tls: Option<EtcdTls>) -> Option<EtcdCluster> {
         assert!(members >= 1, "an etcd cluster needs at least one member");
         if let Err(e) = Command::new("etcd")
             .arg("--version")
@@ -63,7 +90,7 @@ impl EtcdCluster {
         // retried with fresh ports.
         let mut last = String::new();
         for _attempt in 0..3 {
-            match EtcdCluster::try_start(members) {
+            match EtcdCluster::try_start(members, tls.clone()) {
                 Ok(cluster) => return Some(cluster),
                 Err(e) => last = e,
             }
@@ -71,7 +98,7 @@ impl EtcdCluster {
         panic!("etcd cluster did not start: {last}");
     }
 
-    fn try_start(count: usize) -> Result<EtcdCluster, String> {
+    fn try_start(count: usize, tls: Option<EtcdTls>) -> Result<EtcdCluster, String> {
         let dir = tempfile::Builder::new()
             .prefix("switchyard-etcd")
             .tempdir()
@@ -110,6 +137,7 @@ impl EtcdCluster {
             members,
             initial_cluster,
             token,
+            tls,
             dir,
         };
         for i in 0..count {
@@ -134,9 +162,20 @@ impl EtcdCluster {
             .create(true)
             .append(true)
             .open(&member.log)?;
-        let client = format!("http://{}", member.client);
+        let client = self.url(member);
         let peer = format!("http://{}", member.peer);
-        let child = Command::new("etcd")
+        let mut command = Command::new("etcd");
+        if let Some(tls) = &self.tls {
+            command
+                .arg("--cert-file")
+                .arg(&tls.server_cert)
+                .arg("--key-file")
+                .arg(&tls.server_key)
+                .arg("--trusted-ca-file")
+                .arg(&tls.ca)
+                .arg("--client-cert-auth");
+        }
+        let child = command
             .arg("--name")
             .arg(&member.name)
             .arg("--data-dir")
@@ -161,15 +200,29 @@ impl EtcdCluster {
 
     /// The client URL of every member, in member order (killed ones too).
     pub fn client_urls(&self) -> Vec<String> {
-        self.members
-            .iter()
-            .map(|m| format!("http://{}", m.client))
-            .collect()
+        self.members.iter().map(|m| self.url(m)).collect()
     }
 
     /// The client URL of member `i`.
     pub fn client_url(&self, i: usize) -> String {
-        format!("http://{}", self.members[i].client)
+        self.url(&self.members[i])
+    }
+
+    fn url(&self, member: &Member) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", member.client)
+    }
+
+    /// Whether member `i` serves: `/health` says true (over TLS, etcdctl
+    /// asks, since this harness speaks only plain HTTP itself).
+    fn member_serves(&self, i: usize) -> bool {
+        match &self.tls {
+            None => member_healthy(self.members[i].client),
+            Some(_) => self
+                .etcdctl_at(&[self.client_url(i)], &["endpoint", "health"], &[])
+                .status
+                .success(),
+        }
     }
 
     /// Kills member `i` with SIGKILL (by PID) and reaps it.
@@ -187,7 +240,7 @@ impl EtcdCluster {
         self.spawn(member).expect("respawn etcd member");
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
-            if member_healthy(self.members[member].client) {
+            if self.member_serves(member) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -219,11 +272,9 @@ impl EtcdCluster {
     pub fn wait_healthy(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            let all = self
-                .members
-                .iter()
-                .filter(|m| m.child.is_some())
-                .all(|m| member_healthy(m.client));
+            let all = (0..self.members.len())
+                .filter(|&i| self.members[i].child.is_some())
+                .all(|i| self.member_serves(i));
             if all {
                 return true;
             }
@@ -237,20 +288,38 @@ impl EtcdCluster {
     /// Runs `etcdctl` against every member (e.g. `user add`, `auth enable`,
     /// `compaction`), with `extra_env` set. Panics when etcdctl is missing.
     pub fn etcdctl(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
-        let endpoints = self
+        let endpoints: Vec<String> = self
             .members
             .iter()
             .filter(|m| m.child.is_some())
-            .map(|m| format!("http://{}", m.client))
-            .collect::<Vec<_>>()
-            .join(",");
+            .map(|m| self.url(m))
+            .collect();
+        self.etcdctl_at(&endpoints, args, extra_env)
+    }
+
+    fn etcdctl_at(
+        &self,
+        endpoints: &[String],
+        args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Output {
         let mut command = Command::new("etcdctl");
         command
             .env("ETCDCTL_API", "3")
             .arg("--endpoints")
-            .arg(endpoints)
-            .args(args)
+            .arg(endpoints.join(","))
+            .args(["--dial-timeout", "2s", "--command-timeout", "3s"])
             .stdin(Stdio::null());
+        if let Some(tls) = &self.tls {
+            command
+                .arg("--cacert")
+                .arg(&tls.ca)
+                .arg("--cert")
+                .arg(&tls.client_cert)
+                .arg("--key")
+                .arg(&tls.client_key);
+        }
+        command.args(args);
         for (k, v) in extra_env {
             command.env(k, v);
         }
