@@ -57,14 +57,11 @@ pub(super) fn render(status: &Value) -> String {
         })
         .collect();
     let listing = table(
-        &["  INSTANCE", "LIVE", "GENERATION", "LAST CONTACT", "CONFIG"],
+        &["INSTANCE", "LIVE", "GENERATION", "LAST CONTACT", "CONFIG"],
         rows,
     );
-    // Indent the rows like the header.
-    for (i, line) in listing.lines().enumerate() {
-        if i > 0 {
-            out += "  ";
-        }
+    for line in listing.lines() {
+        out += "  ";
         out += line;
         out += "\n";
     }
