@@ -354,6 +354,12 @@ fn main() {
         local_qps.iter().map(|q| q.round()).collect::<Vec<_>>()
     );
     println!("  ratio etcd/local: {:.3}", cm / lm);
+    let km = median(&mut control_qps);
+    println!(
+        "  control: local store while the writes go to etcd through A instead: {km:.0} qps  {:?}  (ratio to local store under its own writes: {:.3})",
+        control_qps.iter().map(|q| q.round()).collect::<Vec<_>>(),
+        km / lm
+    );
 
     // 2. Quorum restored to writes accepted.
     let mut recover = Vec::new();
