@@ -323,12 +323,16 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(4.0);
-    let (mut cluster_qps, mut local_qps) = (Vec::new(), Vec::new());
+    let (mut cluster_qps, mut local_qps, mut control_qps) = (Vec::new(), Vec::new(), Vec::new());
     let mut accepted = (0, 0);
     for _ in 0..3 {
+        // The control: the local-store instance answering while the writes
+        // go to the etcd cluster through A (it takes no part in them): what
+        // etcd's own work on the shared cores costs any process.
         for (target, writes_to, out) in [
             (b, a.api, &mut cluster_qps),
             (&local, local.api, &mut local_qps),
+            (&local, a.api, &mut control_qps),
         ] {
             let stop = Arc::new(AtomicBool::new(false));
             let writer = write_stream(writes_to, stop.clone());
