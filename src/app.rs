@@ -8,6 +8,8 @@ use std::time::{Instant, SystemTime};
 
 use crate::api::guard::AuthGuard;
 use crate::api::{ApiContext, ApiServer, ListenerLimits};
+use crate::cluster::etcd::{Etcd, EtcdSettings};
+use crate::cluster::instance::{ClusterHealth, ClusterHealthView, HealthWiring};
 use crate::drills::Drills;
 use crate::health::{self, HealthChecker};
 use crate::metrics::query::Observer;
@@ -50,6 +52,9 @@ pub struct App {
     pub state_lock: StateLock,
     /// Who the process runs as after `[server] user` took effect, if set.
     pub identity: Option<crate::privileges::Identity>,
+    /// With `[cluster] store = "etcd"`: this instance's lease, membership
+    /// record and health votes.
+    pub cluster_health: Option<crate::cluster::instance::ClusterHealth>,
 }
 
 /// How to start.
@@ -150,6 +155,7 @@ impl App {
         let inputs = Inputs::load(config_path)?;
         let observe = (inputs.config.metrics.clone(), inputs.config.log.clone());
         let cluster_config = inputs.config.cluster.clone();
+        let quorum = inputs.config.health.quorum;
         let server_config = inputs.config.server.clone();
         let api_config = inputs.config.api.clone();
         if let Some(warning) = inputs.tokens.example_token_warning() {
@@ -197,10 +203,11 @@ impl App {
             })?;
         let persisted = health::store::load(&server_config.state_dir);
         let initial = health::initial_states(&inputs.health, &persisted);
+        let initial_health = health::health_inputs(&initial);
         let publisher = Publisher::new(
             config_path.to_path_buf(),
             inputs,
-            health::health_inputs(&initial),
+            initial_health.clone(),
             durable,
         );
         let snapshot = publisher.snapshot();
@@ -228,12 +235,29 @@ impl App {
             Some(link) => publisher.with_shared(link.writer.clone()),
             None => publisher,
         };
-        let health = HealthChecker::start(
+        // In a cluster the checker's verdicts are votes; the cluster's
+        // count of them is what reaches the publisher.
+        let (votes_tx, votes_rx) = tokio::sync::mpsc::unbounded_channel();
+        let health = HealthChecker::start_voting(
             plans,
             initial,
             publisher.clone(),
             server_config.state_dir.clone(),
+            cluster_config.is_etcd().then_some(votes_tx),
         );
+        let cluster_health = if cluster_config.is_etcd() {
+            let etcd = Etcd::new(EtcdSettings::from_config(&cluster_config))?;
+            let wiring = HealthWiring {
+                events: votes_rx,
+                registry: health.registry().clone(),
+                publisher: publisher.clone(),
+                initial: initial_health,
+                snapshot: snapshot.clone(),
+            };
+            Some(ClusterHealth::start(etcd, &cluster_config, quorum, wiring))
+        } else {
+            None
+        };
         // After the DNS listeners are bound: drills verify by querying them.
         let drills = Drills::open_shared(
             &server_config.state_dir,
@@ -265,6 +289,10 @@ impl App {
                     link.status.clone()
                 }),
             guard: Arc::new(AuthGuard::new(&api_config, rejected)),
+            cluster_health: match &cluster_health {
+                Some(cluster_health) => cluster_health.view(),
+                None => ClusterHealthView::local(&cluster_config.instance),
+            },
         };
         let mut limits = ListenerLimits::from_config(&api_config);
         if let Some(budget) = options.api_connection_budget {
@@ -314,6 +342,7 @@ impl App {
             cluster,
             state_lock,
             identity,
+            cluster_health,
         })
     }
 }

@@ -20,6 +20,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::app::App;
 use crate::ctl::{drill, http};
 
+// `switchyard demo --cluster`.
+mod cluster;
+
 /// The demo regions, with the documentation address each answers with.
 const REGIONS: [(&str, &str); 3] = [
     ("us-east", "192.0.2.1"),
@@ -47,6 +50,11 @@ pub struct DemoArgs {
     /// The region the drill takes out.
     #[arg(long, default_value = "eu-west")]
     pub drill_region: String,
+    /// Run the cluster demo instead: a 3-member etcd cluster and three
+    /// instances as three regions; a weight change through one instance
+    /// reaches all, and a lost region fails over (needs `etcd` on PATH).
+    #[arg(long, conflicts_with = "drill")]
+    pub cluster: bool,
 }
 
 /// A temp dir removed on drop (the crate's `tempfile` is a dev-dependency
@@ -79,7 +87,12 @@ pub fn run(args: DemoArgs) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .try_init();
-    match demo(&args) {
+    let outcome = if args.cluster {
+        cluster::run()
+    } else {
+        demo(&args)
+    };
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("demo failed: {e}");
@@ -102,7 +115,7 @@ fn demo(args: &DemoArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot start runtime: {e}"))?;
     let mut backends = Vec::new();
     for (region, _) in REGIONS {
-        let addr = runtime
+        let (addr, _) = runtime
             .block_on(backend(region))
             .map_err(|e| format!("cannot start the {region} backend: {e}"))?;
         backends.push(addr);
@@ -135,10 +148,11 @@ fn demo(args: &DemoArgs) -> Result<ExitCode, String> {
 }
 
 /// A backend: answers every HTTP request with 200 and the region's name.
-async fn backend(region: &'static str) -> std::io::Result<SocketAddr> {
+/// Aborting the returned handle closes its listener (a region lost).
+async fn backend(region: &'static str) -> std::io::Result<(SocketAddr, tokio::task::AbortHandle)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
                 let mut buf = [0u8; 2048];
@@ -154,7 +168,7 @@ async fn backend(region: &'static str) -> std::io::Result<SocketAddr> {
             });
         }
     });
-    Ok(addr)
+    Ok((addr, task.abort_handle()))
 }
 
 /// Writes the zone, tokens and config; returns the config's path.

@@ -21,8 +21,9 @@
 //! # Layout
 //!
 //! - [`cluster`]: state shared by several instances through etcd: the
-//!   store client, the compare-and-swap write path for overrides and the
-//!   watcher feeding the publisher.
+//!   store client, the compare-and-swap write path for overrides, the
+//!   watcher feeding the publisher, membership, the config digest, health
+//!   votes and their quorum.
 //! - [`config`]: the TOML config model and its file:line:field errors.
 //! - [`zone`]: master-file parsing with line tracking, validation, the name tree.
 //! - [`snapshot`]: the immutable routing table and the pure function building it.

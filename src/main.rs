@@ -151,6 +151,10 @@ fn serve(config: PathBuf, options: StartOptions) -> ExitCode {
         }
         wait_for_signals(&app, signals).await;
         tracing::info!("shutting down");
+        if let Some(cluster) = &app.cluster_health {
+            // Our votes and membership record go now, not at lease expiry.
+            cluster.membership.leave().await;
+        }
         ExitCode::SUCCESS
     })
 }

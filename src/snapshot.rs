@@ -93,6 +93,9 @@ pub struct Snapshot {
     pub drills: Arc<DrillPlan>,
     /// Where managed answers are counted (laid out like `plan`).
     pub answers: Arc<AnswerMetrics>,
+    /// The digest of the config and zones this was built from (control
+    /// plane only: a cluster's instances compare it).
+    pub config_digest: Arc<crate::cluster::digest::LazyDigest>,
 }
 
 impl Snapshot {
@@ -128,6 +131,7 @@ impl Snapshot {
             fast: inputs.fast.clone(),
             drills: inputs.drills.clone(),
             answers: inputs.answers.clone(),
+            config_digest: inputs.digest.clone(),
         }
     }
 
@@ -184,6 +188,8 @@ pub struct Inputs {
     /// Answer counters for `plan` (disabled when `[metrics] query_metrics`
     /// is off).
     pub answers: Arc<AnswerMetrics>,
+    /// The config digest (computed when first asked for).
+    pub digest: Arc<crate::cluster::digest::LazyDigest>,
 }
 
 impl Inputs {
@@ -219,9 +225,15 @@ impl Inputs {
                 return Err(LoadError::Config(errors));
             }
         };
+        let zones = Arc::new(zones);
+        let digest = Arc::new(crate::cluster::digest::LazyDigest::new(
+            &config,
+            zones.clone(),
+        ));
         let mut inputs = Inputs {
+            digest,
             config,
-            zones: Arc::new(zones),
+            zones,
             plan: Arc::new(plan),
             geo: Arc::new(geo),
             fast: Arc::new(FastTable::default()),

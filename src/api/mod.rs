@@ -69,6 +69,8 @@ pub struct ApiContext {
     /// Failed authentications per client address, and the bounded log of
     /// rejected attempts.
     pub guard: std::sync::Arc<guard::AuthGuard>,
+    /// Cluster membership and health votes (just this instance in local mode).
+    pub cluster_health: crate::cluster::instance::ClusterHealthView,
 }
 
 pub use listener::ListenerLimits;

@@ -436,6 +436,8 @@ fn schemas() -> Value {
                     }},
     }});
     schemas["Status"]["properties"]["cluster"] = cluster_schema();
+    // Membership and health votes (src/cluster/instance.rs).
+    crate::cluster::instance::add_status_schema(&mut schemas["Status"]["properties"]);
     schemas
 }
 

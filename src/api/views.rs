@@ -210,6 +210,9 @@ pub fn status_json(ctx: &ApiContext, snapshot: &Snapshot, now: SystemTime) -> Va
         },
         "drills": ctx.drills.status_json(),
         "cluster": ctx.cluster.load().json(),
+        "instance": ctx.cluster_health.members.instance(),
+        "instances": ctx.cluster_health.instances_json(snapshot, now),
+        "health_votes": ctx.cluster_health.votes_json(),
     })
 }
 

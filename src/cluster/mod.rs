@@ -14,6 +14,12 @@
 //! - [`orphans`]: finishing the reports of drills whose verifier is gone.
 //! - [`status`]: connected / stale-since / revision, for the API and metrics.
 //! - [`import`]: `switchyard cluster import`.
+//! - [`digest`]: the config digest each instance publishes (drift shows).
+//! - [`quorum`]: `[health] quorum`, the rule turning votes into a verdict.
+//! - [`watched_prefix`]: a watched local copy of one etcd prefix.
+//! - [`membership`]: the instance's lease and `instances/` record.
+//! - [`votes`]: health votes written under the lease and counted.
+//! - [`instance`]: membership and votes started together, and their view.
 
 pub mod doc;
 pub mod etcd;
@@ -24,6 +30,13 @@ pub mod orphans;
 pub mod status;
 pub mod sync;
 pub mod write;
+
+pub mod digest;
+pub mod instance;
+pub mod membership;
+pub mod quorum;
+pub mod votes;
+pub mod watched_prefix;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

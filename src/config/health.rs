@@ -109,6 +109,15 @@ pub struct HealthConfig {
     /// Most probes in flight at once, across all endpoints (applies on restart).
     #[serde(default = "default_max_concurrent_probes")]
     pub max_concurrent_probes: Spanned<usize>,
+    /// With `[cluster] store = "etcd"`: how many live instances' votes
+    /// must say down for the cluster to take an endpoint out (default
+    /// `majority`; see [`crate::cluster::quorum`]).
+    #[serde(default)]
+    pub quorum: crate::cluster::quorum::Quorum,
+    /// The local address probes are sent from (multi-homed hosts; tests give
+    /// each instance its own loopback address). Applies on restart.
+    #[serde(default)]
+    pub source_address: Option<std::net::IpAddr>,
 }
 
 impl Default for HealthConfig {
@@ -116,6 +125,8 @@ impl Default for HealthConfig {
         HealthConfig {
             coalesce_ms: default_coalesce_ms(),
             max_concurrent_probes: default_max_concurrent_probes(),
+            quorum: Default::default(),
+            source_address: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod drill;
 pub mod http;
+mod instances;
 mod render;
 
 use std::io::Write;

@@ -126,6 +126,7 @@ fn status(v: &Value) -> String {
         format!("cluster      {}", cluster_line(&v["cluster"])),
     ]
     .join("\n")
+        + &super::instances::render(v)
 }
 
 /// Where operator state lives and whether this instance's copy is current.

@@ -87,6 +87,8 @@ pub struct HealthPlan {
     pub coalesce: Duration,
     /// Most probes in flight at once.
     pub max_concurrent_probes: usize,
+    /// The local address probes are sent from (`[health] source_address`).
+    pub source_address: Option<std::net::IpAddr>,
     index: HashMap<EndpointKey, usize>,
 }
 
@@ -167,6 +169,7 @@ pub fn compile(config: &Config, traffic: &TrafficPlan) -> Result<HealthPlan, Vec
     let mut plan = HealthPlan {
         coalesce: Duration::from_millis(config.health.coalesce_ms),
         max_concurrent_probes: *max.get_ref(),
+        source_address: config.health.source_address,
         ..HealthPlan::default()
     };
     for (region_name, spanned_region) in &config.regions {

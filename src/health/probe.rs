@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -83,6 +83,9 @@ pub struct ProbeResult {
 /// without a name connect by IP and share one client per verification mode.
 #[derive(Debug)]
 pub struct Prober {
+    /// `[health] source_address`: probes to targets of its family are sent
+    /// from it.
+    source: Option<IpAddr>,
     verified: Result<reqwest::Client, String>,
     unverified: Result<reqwest::Client, String>,
     named: Mutex<HashMap<NamedClientKey, ClientOrError>>,
@@ -104,11 +107,18 @@ impl Prober {
     /// Creates the shared clients. Installs rustls' ring provider as the
     /// process default if none is installed yet.
     pub fn new() -> Prober {
+        Prober::from_source(None)
+    }
+
+    /// Like [`Prober::new`], sending probes from `source` (to targets of
+    /// the same address family; others go from the default address).
+    pub fn from_source(source: Option<IpAddr>) -> Prober {
         // Err means another provider is already installed: fine either way.
         let _ = rustls::crypto::ring::default_provider().install_default();
         Prober {
-            verified: build_client(true, None),
-            unverified: build_client(false, None),
+            source,
+            verified: build_client(true, None, source),
+            unverified: build_client(false, None, source),
             named: Mutex::new(HashMap::new()),
         }
     }
@@ -118,7 +128,10 @@ impl Prober {
         let check = &endpoint.check;
         let target = endpoint.target;
         let http = match (check.kind, &check.http) {
-            (CheckKind::Tcp, _) | (_, None) => return PreparedProbe::Tcp { target },
+            (CheckKind::Tcp, _) | (_, None) => {
+                let source = self.source.filter(|s| s.is_ipv4() == target.is_ipv4());
+                return PreparedProbe::Tcp { target, source };
+            }
             (kind, Some(http)) => (kind == CheckKind::Https, http),
         };
         let (tls, spec) = http;
@@ -138,7 +151,7 @@ impl Prober {
                 let mut named = self.named.lock().unwrap_or_else(|e| e.into_inner());
                 named
                     .entry((verify, name.clone(), target))
-                    .or_insert_with(|| build_client(verify, Some((name, target))))
+                    .or_insert_with(|| build_client(verify, Some((name, target)), self.source))
                     .clone()
             }
         };
@@ -189,6 +202,7 @@ fn tls_name(host: &str) -> Option<String> {
 fn build_client(
     verify: bool,
     resolve: Option<(&str, SocketAddr)>,
+    source: Option<IpAddr>,
 ) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("switchyard-health/", env!("CARGO_PKG_VERSION")))
@@ -198,7 +212,9 @@ fn build_client(
         // Probes go straight to the target, whatever the environment says.
         .no_proxy()
         .pool_idle_timeout(Duration::from_secs(30))
-        .danger_accept_invalid_certs(!verify);
+        .danger_accept_invalid_certs(!verify)
+        // Binds only connections to targets of the same address family.
+        .local_address(source);
     if let Some((name, addr)) = resolve {
         builder = builder.resolve(name, addr);
     }
@@ -222,6 +238,8 @@ pub enum PreparedProbe {
     Tcp {
         /// Where to connect.
         target: SocketAddr,
+        /// The local address to connect from (same family as `target`).
+        source: Option<IpAddr>,
     },
     /// Send a request and judge the response; `Err` when the request could
     /// not be built (every probe then fails with that reason).
@@ -234,7 +252,7 @@ pub enum PreparedProbe {
 impl Probe for PreparedProbe {
     async fn probe(&self) -> Result<(), FailureReason> {
         match self {
-            PreparedProbe::Tcp { target } => match tokio::net::TcpStream::connect(target).await {
+            PreparedProbe::Tcp { target, source } => match connect(*target, *source).await {
                 Ok(_) => Ok(()),
                 Err(e) => Err(classify_io(&e)),
             },
@@ -242,6 +260,20 @@ impl Probe for PreparedProbe {
             PreparedProbe::Http { request: Ok(http) } => http.send().await,
         }
     }
+}
+
+/// A TCP connection to `target`, from `source` when given.
+async fn connect(target: SocketAddr, source: Option<IpAddr>) -> io::Result<tokio::net::TcpStream> {
+    let Some(source) = source else {
+        return tokio::net::TcpStream::connect(target).await;
+    };
+    let socket = if target.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(target).await
 }
 
 impl HttpRequest {
@@ -371,6 +403,20 @@ mod tests {
             Some("app.example.com")
         );
         assert_eq!(tls_name("127.0.0.1:80"), None);
+    }
+
+    #[tokio::test]
+    async fn tcp_probes_leave_from_the_source_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = listener.local_addr().unwrap();
+        let source: IpAddr = "127.0.0.7".parse().unwrap();
+        let _stream = connect(target, Some(source)).await.unwrap();
+        let (_, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer.ip(), source);
+        // No source: the default (127.0.0.1 for a loopback target).
+        let _stream = connect(target, None).await.unwrap();
+        let (_, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer.ip(), "127.0.0.1".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -171,6 +171,19 @@ impl HealthChecker {
         publisher: PublisherHandle,
         state_dir: PathBuf,
     ) -> HealthChecker {
+        HealthChecker::start_voting(plans, initial, publisher, state_dir, None)
+    }
+
+    /// Like [`HealthChecker::start`]; with `votes`, verdict changes go
+    /// there instead of to the publisher (a cluster's vote counter decides
+    /// what the publisher hears; see [`crate::cluster::votes`]).
+    pub fn start_voting(
+        plans: watch::Receiver<Arc<HealthPlan>>,
+        initial: HashMap<EndpointKey, HealthState>,
+        publisher: PublisherHandle,
+        state_dir: PathBuf,
+        votes: Option<mpsc::UnboundedSender<HealthEvent>>,
+    ) -> HealthChecker {
         let registry = HealthRegistry::new();
         // Listed before any task runs, so the control plane shows every
         // checked endpoint (with its starting state) from the first moment.
@@ -186,11 +199,12 @@ impl HealthChecker {
         let stats = Arc::new(ScheduleStats::default());
         let signal = Arc::new(StoreSignal::default());
         let supervisor = Supervisor {
-            prober: Prober::new(),
+            prober: Prober::from_source(plans.borrow().source_address),
             registry: registry.clone(),
             stats: stats.clone(),
             signal: signal.clone(),
             publisher,
+            votes,
             tasks: HashMap::new(),
             permits: Arc::new(Semaphore::new(plans.borrow().max_concurrent_probes.max(1))),
         };
@@ -246,6 +260,8 @@ struct Supervisor {
     stats: Arc<ScheduleStats>,
     signal: Arc<StoreSignal>,
     publisher: PublisherHandle,
+    /// In a cluster, where verdict changes go instead of the publisher.
+    votes: Option<mpsc::UnboundedSender<HealthEvent>>,
     tasks: HashMap<EndpointKey, Running>,
     permits: Arc<Semaphore>,
 }
@@ -292,6 +308,11 @@ impl Supervisor {
             return;
         }
         self.signal.mark_dirty();
+        if let Some(votes) = &self.votes {
+            // Every transition is a vote (unknown to up included).
+            let _ = votes.send(event);
+            return;
+        }
         if event.transition.changes_answers() {
             let (region, endpoint) = &event.key;
             let up = event.transition.to.counts_as_up();
@@ -347,7 +368,16 @@ impl Supervisor {
                         .unwrap_or(endpoint.check.initial),
                     None => {
                         let state = endpoint.check.initial;
-                        if state != HealthState::Unknown {
+                        if let Some(votes) = &self.votes {
+                            let _ = votes.send(HealthEvent {
+                                key: endpoint.key.clone(),
+                                transition: Transition {
+                                    from: HealthState::Unknown,
+                                    to: state,
+                                },
+                                reason: None,
+                            });
+                        } else if state != HealthState::Unknown {
                             let (region, id) = &endpoint.key;
                             let _ = self
                                 .publisher

@@ -251,6 +251,22 @@ impl EtcdCluster {
         );
     }
 
+    /// Restarts several members at once (same data dirs and ports) and
+    /// waits until every running member is healthy: after a lost quorum
+    /// no single member can serve on its own, so one-by-one
+    /// [`EtcdCluster::restart`] would wait in vain.
+    pub fn restart_many(&mut self, members: &[usize]) {
+        for &member in members {
+            self.kill(member);
+            self.spawn(member).expect("respawn etcd member");
+        }
+        assert!(
+            self.wait_healthy(START_TIMEOUT),
+            "etcd members {members:?} not healthy within {START_TIMEOUT:?} after restart; logs:\n{}",
+            self.logs()
+        );
+    }
+
     /// Waits until every running member reports healthy (it has a leader
     /// and serves linearizable reads); false on timeout.
     pub fn wait_healthy(&self, timeout: Duration) -> bool {

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod cluster;
 pub mod etcd;
+pub mod instances;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
