@@ -50,6 +50,9 @@ prefix = "/cluster-health-test/"
 instance = "{{instance}}"
 lease_ttl_secs = {lease_secs}
 
+[api]
+protect_reads = false
+
 [health]
 coalesce_ms = 0
 quorum = "majority"

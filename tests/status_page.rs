@@ -91,7 +91,7 @@ fn page_loads_clean_on_its_own_origin() {
         config.contains("1. us-east") && config.contains("2. eu-west, ap-south"),
         "{config}"
     );
-    // No instances list on a server that does not report one...
+    // No instances list on a lone server (it reports only itself)...
     assert_eq!(
         browser.eval(
             "return document.getElementById('instances').hidden;",

@@ -324,7 +324,9 @@
 
   function renderInstances(instances) {
     const section = $("instances");
-    if (!Array.isArray(instances)) {
+    // A lone instance (local store, or a cluster of one) has nothing to
+    // compare with: the section is for several nameservers.
+    if (!Array.isArray(instances) || instances.length < 2) {
       section.hidden = true;
       return;
     }
