@@ -219,6 +219,10 @@ impl Inputs {
                 return Err(LoadError::Config(errors));
             }
         };
+        // Which services `/metrics` shows per service (validated here so a
+        // bad name fails `check` and reloads like any config error).
+        let exported = crate::metrics::answers::Exported::resolve(&config, &plan)
+            .map_err(LoadError::Config)?;
         let mut inputs = Inputs {
             config,
             zones: Arc::new(zones),
@@ -236,7 +240,7 @@ impl Inputs {
         let probe = Snapshot::build(&inputs, &HealthInputs::new(), 0, SystemTime::UNIX_EPOCH);
         inputs.fast = Arc::new(FastTable::build(&probe));
         if inputs.config.metrics.query_metrics {
-            inputs.answers = Arc::new(AnswerMetrics::register(&inputs.plan));
+            inputs.answers = Arc::new(AnswerMetrics::register(&inputs.plan, &exported));
         }
         Ok(inputs)
     }

@@ -25,7 +25,7 @@ mod traffic;
 pub use api::ApiConfig;
 pub use drills::{DrillsConfig, ScheduleConfig};
 pub use health::{CheckConfig, CheckKind, HealthConfig, InitialState, StatusItem, StatusSpec};
-pub use observe::{LogConfig, LogFormat, MetricsConfig, QueryLogConfig};
+pub use observe::{LogConfig, LogFormat, MetricsConfig, PerServiceAnswers, QueryLogConfig};
 pub use traffic::{
     AllDownConfig, EndpointConfig, GeoConfig, GeoRulesConfig, NetworkLocation, PolicyKind,
     RegionConfig, ServiceConfig,
