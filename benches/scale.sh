@@ -121,7 +121,8 @@ measure() {
     local steady; steady=$(mem "$pid")
     [ -w "/proc/$pid/clear_refs" ] && echo 5 > "/proc/$pid/clear_refs" 2>/dev/null || true
     bump_serial "$file" 2
-    local t0 t1 peak=0 m
+    local t0 t1 peak m
+    peak=$(mem "$pid" | awk '{print $1}')
     t0=$(date +%s.%N)
     eval "$reload"
     while ! serial_is 2; do

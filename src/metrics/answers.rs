@@ -140,9 +140,10 @@ struct Key {
     reason: &'static str,
 }
 
-/// One per-service counter.
-#[derive(Debug, Default)]
+/// One per-service counter, with its labels.
+#[derive(Debug)]
 struct Series {
+    key: Key,
     count: AtomicU64,
     /// Rendered as a `switchyard_answers_total` series (set by the latest
     /// plan that has this series).
@@ -158,7 +159,6 @@ static TABLE: LazyLock<Mutex<HashMap<Key, Arc<Series>>>> =
 /// One counted outcome: the service's own counter and its region's total.
 #[derive(Debug)]
 struct Slot {
-    key: Key,
     series: Arc<Series>,
     region: Counter,
 }
@@ -241,7 +241,16 @@ impl AnswerMetrics {
                         region: region.clone(),
                         reason,
                     };
-                    let series = table.entry(key.clone()).or_default().clone();
+                    let series = table
+                        .entry(key.clone())
+                        .or_insert_with(|| {
+                            Arc::new(Series {
+                                key,
+                                count: AtomicU64::new(0),
+                                exported: AtomicBool::new(false),
+                            })
+                        })
+                        .clone();
                     series.exported.store(on, Ordering::Relaxed);
                     let region = totals
                         .entry((region.clone(), reason))
@@ -250,11 +259,7 @@ impl AnswerMetrics {
                                 "region" => region.to_string(), "reason" => reason)
                         })
                         .clone();
-                    Slot {
-                        key,
-                        series,
-                        region,
-                    }
+                    Slot { series, region }
                 };
                 ServiceCounters {
                     regions: service
@@ -331,10 +336,11 @@ impl AnswerMetrics {
     pub fn counts(&self) -> Counts {
         let mut counts = Counts::with_capacity(self.services.len() * 4);
         for slot in self.services.iter().flat_map(ServiceCounters::slots) {
+            let key = &slot.series.key;
             let key = (
-                slot.key.service.to_string(),
-                slot.key.region.to_string(),
-                slot.key.reason.to_string(),
+                key.service.to_string(),
+                key.region.to_string(),
+                key.reason.to_string(),
             );
             *counts.entry(key).or_default() += slot.series.count.load(Ordering::Relaxed);
         }
