@@ -11,7 +11,7 @@
 //! # Two exports, one table
 //!
 //! Every (service, policy, region, reason) has a counter of its own in a
-//! process-wide table ([`TABLE`]): plain atomics, not exporter series, so
+//! process-wide table (`TABLE`): plain atomics, not exporter series, so
 //! they cost no scrape time. `GET /v1/traffic` reads them directly. What
 //! `/metrics` shows is bounded:
 //!
