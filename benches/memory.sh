@@ -35,8 +35,8 @@ config() {  # $1 dir $2 port $3 services
     fi
 }
 
-rss() {  # $1 pid -> "VmRSS VmHWM" in MiB
-    awk '/^VmRSS|^VmHWM/ { printf "%.0f ", $2 / 1024 }' "/proc/$1/status"
+rss() {  # $1 pid -> "VmRSS VmHWM" in MiB (in that order: /proc lists VmHWM first)
+    awk '/^VmRSS/ { r = $2 } /^VmHWM/ { h = $2 } END { printf "%.0f %.0f", r / 1024, h / 1024 }' "/proc/$1/status"
 }
 
 wait_answer() {  # $1 port $2 name $3 pid

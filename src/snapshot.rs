@@ -230,6 +230,10 @@ impl Inputs {
             &config,
             zones.clone(),
         ));
+        // Which services `/metrics` shows per service (validated here so a
+        // bad name fails `check` and reloads like any config error).
+        let exported = crate::metrics::answers::Exported::resolve(&config, &plan)
+            .map_err(LoadError::Config)?;
         let mut inputs = Inputs {
             digest,
             config,
@@ -248,7 +252,7 @@ impl Inputs {
         let probe = Snapshot::build(&inputs, &HealthInputs::new(), 0, SystemTime::UNIX_EPOCH);
         inputs.fast = Arc::new(FastTable::build(&probe));
         if inputs.config.metrics.query_metrics {
-            inputs.answers = Arc::new(AnswerMetrics::register(&inputs.plan));
+            inputs.answers = Arc::new(AnswerMetrics::register(&inputs.plan, &exported));
         }
         Ok(inputs)
     }

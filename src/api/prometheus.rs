@@ -13,14 +13,15 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// `GET /metrics` on the API listener: open unless `api.protect_reads`
 /// (Prometheus can send a bearer token).
 pub async fn on_api(_: Reader) -> Response {
-    exposition()
+    exposition().await
 }
 
-/// The exposition as an HTTP response.
-fn exposition() -> Response {
+/// The exposition as an HTTP response, rendered off the async runtime
+/// and shared between concurrent scrapes (see `metrics::scrape`).
+async fn exposition() -> Response {
     (
         [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        crate::metrics::render(),
+        crate::metrics::scrape::exposition().await,
     )
         .into_response()
 }
@@ -28,5 +29,5 @@ fn exposition() -> Response {
 /// A router serving only `GET /metrics`, unauthenticated (for
 /// `[metrics] listen`, an address only the scraper reaches).
 pub fn router() -> Router {
-    Router::new().route("/metrics", get(|| async { exposition() }))
+    Router::new().route("/metrics", get(exposition))
 }

@@ -2,17 +2,18 @@
 //! the last minute, next to its configured weights or rules (the status
 //! page's Traffic panel).
 //!
-//! The counts are the `switchyard_answers_total` counters `/metrics`
-//! exposes, read back from the exporter's text: the query path keeps no
-//! second set of counters, and the page cannot disagree with Prometheus.
+//! The counts are the answer counters the query path bumps (the table
+//! behind `switchyard_answers_total`, see `metrics::answers`), read
+//! directly from their atomics: every service is counted whether or not
+//! `/metrics` exports its series, and nothing is rendered or parsed.
 //! "The last minute" is the difference from a sample taken about a minute
 //! earlier: each request adds a sample to a small process-wide ring (at
 //! most one a second, none older than the window), so the window is full
 //! while someone watches and starts again after a pause; the answer says
 //! how long it actually is (`window_secs`).
 //!
-//! Cost: one rendering of the metrics text per request, the same work as
-//! a Prometheus scrape; nothing when nobody asks.
+//! Cost: one read of the current plan's counters per request; nothing
+//! when nobody asks.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -25,7 +26,6 @@ use serde_json::{Value, json};
 use super::ApiContext;
 use super::auth::Reader;
 use crate::geo::code_str;
-use crate::metrics::names;
 use crate::overrides::time::format as rfc3339;
 use crate::snapshot::Snapshot;
 use crate::traffic::{AllDown, Policy, Service};
@@ -41,12 +41,12 @@ const SAMPLE_SPACING: Duration = Duration::from_millis(900);
 /// ring whatever the request rate.
 const MAX_SAMPLES: usize = 80;
 
-/// One series of `switchyard_answers_total`: (service without the trailing
-/// dot, region label, reason label).
+/// One answer counter: (service without the trailing dot, region label,
+/// reason label).
 type Series = (String, String, String);
 
 /// Counter values by series.
-type Counts = HashMap<Series, u64>;
+type Counts = crate::metrics::answers::Counts;
 
 /// The counts at one moment.
 #[derive(Debug)]
@@ -100,7 +100,7 @@ static RING: Mutex<Ring> = Mutex::new(Ring {
 /// `GET /v1/traffic`.
 pub async fn traffic(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
     let snapshot = ctx.snapshot.load();
-    let counts = parse_answers(&crate::metrics::render());
+    let counts = snapshot.answers.counts();
     let now = Instant::now();
     // A poisoned lock only means a panic elsewhere mid-update; the ring is
     // still a valid (if stale) set of samples.
@@ -295,97 +295,9 @@ pub fn schema() -> Value {
     }})
 }
 
-/// The `switchyard_answers_total` series in Prometheus text `text`.
-fn parse_answers(text: &str) -> Counts {
-    let mut counts = Counts::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix(names::ANSWERS) else {
-            continue;
-        };
-        let Some((labels, value)) = rest.strip_prefix('{').and_then(|r| r.rsplit_once('}')) else {
-            continue;
-        };
-        let Some(value) = value.trim().parse::<f64>().ok().filter(|v| *v >= 0.0) else {
-            continue;
-        };
-        let labels = parse_labels(labels);
-        let get = |name: &str| {
-            labels
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        if let (Some(service), Some(region), Some(reason)) =
-            (get("service"), get("region"), get("reason"))
-        {
-            // Counters render as integers; a float is only ever a whole number.
-            *counts.entry((service, region, reason)).or_default() += value as u64;
-        }
-    }
-    counts
-}
-
-/// `a="x",b="y\"z"` as `[(a, x), (b, y"z)]` (Prometheus text escapes:
-/// `\\`, `\"`, `\n`). Stops at the first malformed pair.
-fn parse_labels(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    loop {
-        rest = rest.trim_start_matches([',', ' ']);
-        let Some((name, after)) = rest.split_once("=\"") else {
-            return out;
-        };
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let mut end = None;
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some((_, 'n')) => value.push('\n'),
-                    Some((_, other)) => value.push(other),
-                    None => return out,
-                },
-                '"' => {
-                    end = Some(i);
-                    break;
-                }
-                c => value.push(c),
-            }
-        }
-        let Some(end) = end else {
-            return out;
-        };
-        out.push((name.trim().to_string(), value));
-        rest = &after[end + 1..];
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_answer_series_and_ignores_the_rest() {
-        let text = "\
-# HELP switchyard_answers_total Managed-name answers
-# TYPE switchyard_answers_total counter
-switchyard_answers_total{service=\"w.example.com\",policy=\"weighted\",region=\"us\",reason=\"policy\"} 7
-switchyard_answers_total{reason=\"fail_open\",region=\"all\",service=\"w.example.com\",policy=\"weighted\"} 2
-switchyard_answers_totally{service=\"x\",region=\"y\",reason=\"z\"} 9
-switchyard_queries_total{transport=\"udp\"} 100
-switchyard_answers_total{service=\"q\\\"s\",region=\"r\",reason=\"policy\"} 1
-switchyard_answers_total{service=\"broken} 1
-";
-        let counts = parse_answers(text);
-        let key = |s: &str, r: &str, why: &str| (s.to_string(), r.to_string(), why.to_string());
-        assert_eq!(counts.get(&key("w.example.com", "us", "policy")), Some(&7));
-        assert_eq!(
-            counts.get(&key("w.example.com", "all", "fail_open")),
-            Some(&2)
-        );
-        assert_eq!(counts.get(&key("q\"s", "r", "policy")), Some(&1));
-        assert_eq!(counts.len(), 3, "{counts:?}");
-    }
 
     #[test]
     fn growth_is_measured_from_the_base_or_from_zero() {

@@ -27,7 +27,7 @@ pub use api::ApiConfig;
 pub use cluster::{ClusterConfig, StoreKind, valid_instance};
 pub use drills::{DrillsConfig, ScheduleConfig};
 pub use health::{CheckConfig, CheckKind, HealthConfig, InitialState, StatusItem, StatusSpec};
-pub use observe::{LogConfig, LogFormat, MetricsConfig, QueryLogConfig};
+pub use observe::{LogConfig, LogFormat, MetricsConfig, PerServiceAnswers, QueryLogConfig};
 pub use traffic::{
     AllDownConfig, EndpointConfig, GeoConfig, GeoField, GeoRulesConfig, NetworkLocation, OneOrMany,
     PolicyKind, RegionConfig, ServiceConfig,

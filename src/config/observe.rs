@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 /// `[metrics]`: the Prometheus exposition.
 ///
@@ -20,6 +21,23 @@ pub struct MetricsConfig {
     pub query_metrics: bool,
     /// An extra listener serving only `GET /metrics`.
     pub listen: Option<SocketAddr>,
+    /// Which services get per-service `switchyard_answers_total` series:
+    /// `"auto"` (default: all when the config has at most 1,000 services,
+    /// none above), `"all"`, `"none"`, or a list of service names. Region
+    /// totals are always exported; `/v1/traffic` always sees every service.
+    #[serde(default)]
+    pub per_service_answers: Option<Spanned<PerServiceAnswers>>,
+}
+
+/// `[metrics] per_service_answers`: a mode or a list of services
+/// (validated against the plan by `metrics::answers::Exported::resolve`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PerServiceAnswers {
+    /// `"auto"`, `"all"` or `"none"`.
+    Mode(String),
+    /// Service names, with or without the trailing dot.
+    Services(Vec<String>),
 }
 
 impl Default for MetricsConfig {
@@ -27,6 +45,7 @@ impl Default for MetricsConfig {
         MetricsConfig {
             query_metrics: true,
             listen: None,
+            per_service_answers: None,
         }
     }
 }

@@ -8,13 +8,16 @@
 //! - [`query`] pre-registers counter handles (plain atomics) per transport,
 //!   qtype bucket and rcode once, and each worker accumulates counts in a
 //!   local array that it adds to those handles once per batch;
-//! - [`answers`] holds per (service, region) handles built with the
+//! - [`answers`] holds per (service, region) counters built with the
 //!   traffic plan, bumped at the decision point;
 //! - query latency uses [`histogram::Histogram`], fixed buckets of
 //!   atomics, because the exporter's histograms keep raw samples until
 //!   scraped.
 //!
-//! [`render`] is the exporter's text followed by those histograms.
+//! [`render`] is the exporter's text followed by those histograms and the
+//! per-service answer series `[metrics] per_service_answers` selects. It
+//! is blocking work proportional to the series count; `/metrics` runs it
+//! through [`scrape`], off the async runtime and one at a time.
 //!
 //! # Layout
 //!
@@ -22,6 +25,8 @@
 //! - [`histogram`]: the fixed-bucket query latency histogram.
 //! - [`query`]: per-transport query counters and the per-worker recorder.
 //! - [`answers`]: answers by service, policy, region and reason.
+//! - [`scrape`]: renders off the async runtime, one render shared by
+//!   concurrent scrapes.
 //! - [`control`]: publish-time gauges, health probes and transitions.
 
 pub mod answers;
@@ -29,6 +34,7 @@ pub mod control;
 pub mod histogram;
 pub mod names;
 pub mod query;
+pub mod scrape;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -122,6 +128,7 @@ pub fn render() -> String {
         text.push('\n');
     }
     query::render_latency(&mut text);
+    answers::render_exported(&mut text);
     text
 }
 

@@ -19,8 +19,15 @@ pub const TRUNCATED: &str = "switchyard_responses_truncated_total";
 /// handed to the kernel, per query.
 pub const QUERY_DURATION: &str = "switchyard_query_duration_seconds";
 /// Counter `{service, policy, region, reason}`: managed answers by the
-/// region they came from.
+/// region they came from, for the services `[metrics]
+/// per_service_answers` selects (rendered by `answers`, not the exporter).
 pub const ANSWERS: &str = "switchyard_answers_total";
+/// The `# HELP` text of [`ANSWERS`], which the exporter does not render.
+pub const ANSWERS_HELP: &str =
+    "Managed-name answers by service, policy, region answered and reason (policy or all-down rule)";
+/// Counter `{region, reason}`: managed answers of every service by the
+/// region they came from (bounded: regions x reasons).
+pub const REGION_ANSWERS: &str = "switchyard_region_answers_total";
 /// Gauge: open TCP connections.
 pub const TCP_OPEN: &str = "switchyard_tcp_connections_open";
 /// Counter `{result}`: TCP connections accepted or refused over the cap.
@@ -73,8 +80,8 @@ pub(super) fn describe() {
     describe_counter!(ECS_QUERIES, "DNS queries carrying EDNS Client Subnet");
     describe_counter!(TRUNCATED, "DNS responses sent truncated (TC set)");
     describe_counter!(
-        ANSWERS,
-        "Managed-name answers by service, policy, region answered and reason (policy or all-down rule)"
+        REGION_ANSWERS,
+        "Managed-name answers of all services by region answered and reason (policy or all-down rule)"
     );
     describe_gauge!(TCP_OPEN, "Open DNS TCP connections");
     describe_counter!(

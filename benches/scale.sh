@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# scale.sh - large configurations: load time, steady memory and reload cost
+# of Switchyard next to NSD and Knot, same data, same run.
+#
+# Usage: benches/scale.sh [CASES]
+#   CASES (default "z100k z1m s1k s10k s100k"), any of:
+#     z<N>  a zone of N records (A, with 5% CNAME, 2% MX, 3% TXT), no services
+#     s<N>  N managed names (weighted and failover, 3 of 20 regions each) in
+#           a small zone; NSD and Knot serve the same names as static A records
+#   (k = 1,000, m = 1,000,000.)
+#   For each case and server: load = start to the last name answering;
+#   RSS/PSS = whole process tree (NSD forks: RSS double-counts shared pages,
+#   PSS does not) 2 s after load; reload = zone serial bumped, reload asked
+#   (Switchyard SIGHUP, NSD SIGHUP, Knot `knotc zone-reload`), until the new
+#   serial answers; reload peak = highest tree RSS sampled every 50 ms
+#   during the reload (and, for Switchyard, VmHWM reset before the reload);
+#   RSS after = tree RSS 2 s after the reload. For Switchyard with services,
+#   `scrape` = one `GET /metrics` with the default `[metrics]` settings.
+#   Needs dig, nsd, knot (apt-get install bind9-dnsutils nsd knot) and curl;
+#   a missing NSD or Knot is reported and skipped. Builds the release binary
+#   unless SWITCHYARD_BIN is set. Only 127.0.0.1; kills only what it starts;
+#   everything it writes is in one temp dir, removed on exit.
+set -euo pipefail
+CASES=${1:-"z100k z1m s1k s10k s100k"}
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+if [ -z "${SWITCHYARD_BIN:-}" ]; then
+    (cd "$REPO" && cargo build --release --quiet)
+    SWITCHYARD_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/switchyard
+fi
+WORK=$(mktemp -d -t sy-scale.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+PORT=15440
+API=15441
+
+count() {  # 100k -> 100000
+    local n=${1%[km]}
+    case $1 in *k) echo $((n * 1000)) ;; *m) echo $((n * 1000000)) ;; *) echo "$n" ;; esac
+}
+
+soa() {  # $1 serial
+    printf '$ORIGIN big.test.\n$TTL 300\n@ SOA ns1 hostmaster %s 3600 900 604800 300\n@ NS ns1\nns1 A 127.0.0.1\n' "$1"
+}
+
+zone_records() {  # $1 records: mostly A, some CNAME, MX, TXT
+    awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) { m = i % 100
+        if (m < 5) printf "c%d CNAME h%d\n", i, i + 1
+        else if (m < 7) printf "m%d MX 10 h%d\n", i, i + 1
+        else if (m < 10) printf "t%d TXT \"v=spf1 ip4:10.%d.%d.0/24 -all\"\n", i, int(i / 256) % 256, i % 256
+        else printf "h%d A 10.%d.%d.%d\n", i, int(i / 65536) % 256, int(i / 256) % 256, i % 256 } }'
+}
+
+service_records() {  # $1 services, as static records for NSD and Knot
+    awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) for (r = 0; r < 3; r++) printf "s%d A 192.0.2.%d\n", i, (i + r) % 20 + 1 }'
+}
+
+last_name() {  # $1 case
+    local n; n=$(count "${1#?}")
+    case $1 in
+        z*) echo "h$(( (n - 1) / 100 * 100 + 10 )).big.test" ;;
+        s*) echo "s$((n - 1)).big.test" ;;
+    esac
+}
+
+write_data() {  # $1 case $2 serial -> $WORK/data/big.test.zone (+ services.toml)
+    local n; n=$(count "${1#?}")
+    mkdir -p "$WORK/data"
+    { soa "$2"; case $1 in z*) zone_records "$n" ;; s*) service_records "$n" ;; esac; } > "$WORK/data/static.zone"
+    { soa "$2"; case $1 in z*) zone_records "$n" ;; esac; } > "$WORK/data/switchyard.zone"
+    : > "$WORK/data/services.toml"
+    if [ "${1:0:1}" = s ]; then
+        for r in $(seq 1 20); do printf '[regions.r%s]\nweight = %s\nendpoints = [{ address = "192.0.2.%s" }]\n' "$r" $((r * 5)) "$r"; done
+        awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) {
+            a = i % 20 + 1; b = (i + 7) % 20 + 1; c = (i + 13) % 20 + 1
+            printf "[services.\"s%d.big.test\"]\npolicy = \"%s\"\nregions = [\"r%d\", \"r%d\", \"r%d\"]\n", i, (i % 2 ? "failover" : "weighted"), a, b, c } }'
+    fi > "$WORK/data/services.toml"
+}
+
+bump_serial() {  # $1 file $2 serial
+    sed -i "3s/hostmaster [0-9]*/hostmaster $2/" "$1"
+}
+
+tree() {  # $1 pid -> pids of the process and its descendants
+    local p=$1 c
+    echo "$p"
+    for c in $(pgrep -P "$p" 2>/dev/null || true); do tree "$c"; done
+}
+
+mem() {  # $1 pid -> "RSS PSS" in MiB, summed over the tree
+    local rss=0 pss=0 p r s
+    for p in $(tree "$1"); do
+        r=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+        s=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+        rss=$((rss + ${r:-0})); pss=$((pss + ${s:-0}))
+    done
+    echo $((rss / 1024)) $((pss / 1024))
+}
+
+serial_is() {  # $1 serial: does the server on $PORT answer it?
+    [ "$(dig @127.0.0.1 -p $PORT big.test SOA +short +time=1 +tries=1 2>/dev/null | awk '{print $3}')" = "$1" ]
+}
+
+wait_for() {  # $1 pid $2 command...: poll until it succeeds (10 min at most)
+    local pid=$1 i; shift
+    for i in $(seq 12000); do
+        "$@" && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+answers() { dig @127.0.0.1 -p $PORT "$1" A +short +time=1 +tries=1 2>/dev/null | grep -q .; }
+
+# measure LABEL PID RELOAD_CMD FILE: load already waited; prints a table row.
+measure() {
+    local label=$1 pid=$2 reload=$3 file=$4 load=$5 extra=${6:-}
+    sleep 2
+    local steady; steady=$(mem "$pid")
+    [ -w "/proc/$pid/clear_refs" ] && echo 5 > "/proc/$pid/clear_refs" 2>/dev/null || true
+    bump_serial "$file" 2
+    local t0 t1 peak m
+    peak=$(mem "$pid" | awk '{print $1}')
+    t0=$(date +%s.%N)
+    eval "$reload"
+    while ! serial_is 2; do
+        kill -0 "$pid" 2>/dev/null || { echo "$label: died during reload" >&2; return 1; }
+        m=$(mem "$pid" | awk '{print $1}'); [ "$m" -gt "$peak" ] && peak=$m
+        sleep 0.05
+        [ "$(echo "$(date +%s.%N) - $t0 > 600" | bc)" = 1 ] && { echo "$label: reload timed out" >&2; return 1; }
+    done
+    t1=$(date +%s.%N)
+    local hwm; hwm=$(awk '/^VmHWM/ {printf "%d", $2 / 1024}' "/proc/$pid/status")
+    [ "$label" = switchyard ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
+    sleep 2
+    local after; after=$(mem "$pid")
+    printf '| %s | %s | %.1f | %s | %s | %.1f | %s | %s | %s |\n' "$CASE" "$label" "$load" \
+        "${steady% *}" "${steady#* }" "$(echo "$t1 - $t0" | bc)" "$peak" "${after% *}" "${extra:--}"
+}
+
+run_switchyard() {
+    local dir=$WORK/sy pid t0 t1
+    rm -rf "$dir"; mkdir -p "$dir/zones" "$dir/state"
+    cp "$WORK/data/switchyard.zone" "$dir/zones/big.test.zone"
+    { printf 'version = 1\n[server]\ndns_listen = ["127.0.0.1:%s"]\napi_listen = "127.0.0.1:%s"\nzones_dir = "%s/zones"\nstate_dir = "%s/state"\nudp_workers = 1\n' \
+        $PORT $API "$dir" "$dir"; cat "$WORK/data/services.toml"; } > "$dir/switchyard.toml"
+    t0=$(date +%s.%N)
+    RUST_LOG=warn "$SWITCHYARD_BIN" serve --config "$dir/switchyard.toml" & pid=$!
+    PIDS+=("$pid")
+    wait_for "$pid" answers "$LAST" || { echo "switchyard: did not answer" >&2; return 1; }
+    t1=$(date +%s.%N)
+    local scrape=-
+    if [ "${CASE:0:1}" = s ]; then
+        scrape=$(curl -s -o /dev/null -w '%{time_total}s/%{size_download}B' "http://127.0.0.1:$API/metrics")
+    fi
+    measure switchyard "$pid" "kill -HUP $pid" "$dir/zones/big.test.zone" "$(echo "$t1 - $t0" | bc)" "$scrape"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+run_nsd() {
+    local dir=$WORK/nsd pid t0 t1
+    rm -rf "$dir"; mkdir -p "$dir"
+    cp "$WORK/data/static.zone" "$dir/big.test.zone"
+    cat > "$dir/nsd.conf" <<CONF
+server:
+    ip-address: 127.0.0.1@$PORT
+    port: $PORT
+    do-ip6: no
+    server-count: 1
+    username: ""
+    chroot: ""
+    zonesdir: "$dir"
+    database: ""
+    zonelistfile: "$dir/zone.list"
+    pidfile: "$dir/nsd.pid"
+    xfrdfile: "$dir/xfrd.state"
+    xfrdir: "$dir"
+    logfile: "$dir/nsd.log"
+remote-control:
+    control-enable: no
+zone:
+    name: big.test
+    zonefile: "$dir/big.test.zone"
+CONF
+    t0=$(date +%s.%N)
+    nsd -d -c "$dir/nsd.conf" & pid=$!
+    PIDS+=("$pid")
+    wait_for "$pid" answers "$LAST" || { echo "nsd: did not answer" >&2; return 1; }
+    t1=$(date +%s.%N)
+    measure nsd "$pid" "kill -HUP $pid" "$dir/big.test.zone" "$(echo "$t1 - $t0" | bc)"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+run_knot() {
+    local dir=$WORK/knot pid t0 t1
+    rm -rf "$dir"; mkdir -p "$dir/db"
+    cp "$WORK/data/static.zone" "$dir/big.test.zone"
+    cat > "$dir/knot.conf" <<CONF
+server:
+    listen: 127.0.0.1@$PORT
+    rundir: "$dir"
+    background-workers: 1
+    udp-workers: 1
+    tcp-workers: 1
+control:
+    listen: "$dir/knot.sock"
+database:
+    storage: "$dir/db"
+log:
+  - target: stderr
+    any: warning
+template:
+  - id: default
+    storage: "$dir"
+    zonefile-sync: -1
+    journal-content: none
+    semantic-checks: off
+zone:
+  - domain: big.test
+    file: "$dir/big.test.zone"
+CONF
+    t0=$(date +%s.%N)
+    knotd -c "$dir/knot.conf" 2> "$dir/knot.log" & pid=$!
+    PIDS+=("$pid")
+    wait_for "$pid" answers "$LAST" || { echo "knot: did not answer" >&2; cat "$dir/knot.log" >&2; return 1; }
+    t1=$(date +%s.%N)
+    measure knot "$pid" "knotc -c $dir/knot.conf -s $dir/knot.sock zone-reload big.test > /dev/null" "$dir/big.test.zone" "$(echo "$t1 - $t0" | bc)"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+echo "## scale.sh ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
+echo
+echo "| case | server | load s | RSS MiB | PSS MiB | reload s | reload peak RSS MiB | RSS after reload MiB | scrape |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
+for CASE in $CASES; do
+    write_data "$CASE" 1
+    LAST=$(last_name "$CASE")
+    run_switchyard || true
+    if command -v nsd > /dev/null; then run_nsd || true; else echo "| $CASE | nsd | not installed | | | | | | |"; fi
+    if command -v knotd > /dev/null; then run_knot || true; else echo "| $CASE | knot | not installed | | | | | | |"; fi
+    rm -rf "$WORK/data"
+done
