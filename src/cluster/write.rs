@@ -248,17 +248,7 @@ impl ClusterWriter {
         } = match outcome {
             Ok(evaluation) => evaluation,
             Err(e) => {
-                let result = match e {
-                    ChangeError::Unsafe(_) => Outcome::Refused,
-                    _ => Outcome::Failed,
-                };
-                let label = if result == Outcome::Refused {
-                    "refused"
-                } else {
-                    "failed"
-                };
-                metrics::counter!("switchyard_override_changes_total", "result" => label)
-                    .increment(1);
+                let result = e.count_outcome();
                 let line = entry(result, format!("{e} (store revision {revision})"));
                 self.audit.record_or_log(&line);
                 // Refusals are part of the cluster's trail too; best effort.

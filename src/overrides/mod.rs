@@ -260,6 +260,20 @@ pub enum ChangeError {
     ClusterUnavailable(String),
 }
 
+impl ChangeError {
+    /// How the audit trail records a change that failed with this error
+    /// (refused by the safety rule, or failed), counted once in
+    /// `switchyard_override_changes_total` under the same label.
+    pub fn count_outcome(&self) -> audit::Outcome {
+        let (outcome, label) = match self {
+            ChangeError::Unsafe(_) => (audit::Outcome::Refused, "refused"),
+            _ => (audit::Outcome::Failed, "failed"),
+        };
+        metrics::counter!("switchyard_override_changes_total", "result" => label).increment(1);
+        outcome
+    }
+}
+
 /// The active overrides, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OverrideSet {

@@ -93,17 +93,7 @@ impl Publisher {
                 })
             }
             Err(e) => {
-                let result = match e {
-                    ChangeError::Unsafe(_) => Outcome::Refused,
-                    _ => Outcome::Failed,
-                };
-                let label = if result == Outcome::Refused {
-                    "refused"
-                } else {
-                    "failed"
-                };
-                metrics::counter!("switchyard_override_changes_total", "result" => label)
-                    .increment(1);
+                let result = e.count_outcome();
                 tracing::warn!(who = request.who, what = change.describe(), error = %e, "override change not applied");
                 self.durable
                     .audit
