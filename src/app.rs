@@ -14,6 +14,7 @@ use crate::overrides::store::{StateError, restore};
 use crate::publisher::{Publisher, PublisherHandle};
 use crate::querylog::QueryLog;
 use crate::server::DnsServer;
+use crate::server::budget::{self, DescriptorBudget};
 use crate::snapshot::{Inputs, LoadError, SnapshotHandle};
 
 /// A running Switchyard: DNS listeners and the control API, with the
@@ -118,6 +119,7 @@ impl App {
         crate::metrics::install();
         let inputs = Inputs::load(config_path)?;
         let observe = (inputs.config.metrics.clone(), inputs.config.log.clone());
+        let rrl_config = inputs.config.rrl.clone();
         let server_config = inputs.config.server.clone();
         let durable = restore(
             &server_config.state_dir,
@@ -148,7 +150,14 @@ impl App {
             None => None,
         };
         let observer = Observer::new(observe.0.query_metrics, query_log.clone());
-        let dns = DnsServer::bind(&server_config, snapshot.clone(), observer)?;
+        let budget = descriptor_budget(&plans.borrow(), &server_config);
+        let dns = DnsServer::bind(
+            &server_config,
+            &rrl_config,
+            budget.tcp_max,
+            snapshot.clone(),
+            observer,
+        )?;
         crate::metrics::spawn_upkeep();
         let publisher = publisher.spawn();
         let health = HealthChecker::start(
@@ -207,4 +216,37 @@ impl App {
             query_log,
         })
     }
+}
+
+/// Raises the descriptor limit and shares it out (see
+/// [`crate::server::budget`]); publishes the API's share.
+fn descriptor_budget(
+    plan: &crate::health::HealthPlan,
+    server: &crate::config::ServerConfig,
+) -> DescriptorBudget {
+    let limit = budget::raise_nofile_limit();
+    let budget = DescriptorBudget::compute(
+        limit,
+        budget::open_descriptors(),
+        plan.endpoints.len(),
+        plan.max_concurrent_probes,
+        server.tcp_max_connections,
+    );
+    budget::publish(&budget);
+    if budget.is_starved() {
+        tracing::warn!(
+            limit,
+            in_use = budget.in_use,
+            probe_reserve = budget.probe_reserve,
+            "the descriptor limit (RLIMIT_NOFILE) leaves almost nothing for clients; raise it (e.g. LimitNOFILE in the systemd unit)"
+        );
+    }
+    tracing::info!(
+        limit,
+        tcp_max = budget.tcp_max,
+        api_max = budget.api_max,
+        probe_reserve = budget.probe_reserve,
+        "descriptor budget"
+    );
+    budget
 }

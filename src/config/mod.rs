@@ -20,12 +20,14 @@ mod api;
 mod drills;
 mod health;
 mod observe;
+mod rrl;
 mod traffic;
 
 pub use api::ApiConfig;
 pub use drills::{DrillsConfig, ScheduleConfig};
 pub use health::{CheckConfig, CheckKind, HealthConfig, InitialState, StatusItem, StatusSpec};
 pub use observe::{LogConfig, LogFormat, MetricsConfig, QueryLogConfig};
+pub use rrl::RrlConfig;
 pub use traffic::{
     AllDownConfig, EndpointConfig, GeoConfig, GeoRulesConfig, NetworkLocation, PolicyKind,
     RegionConfig, ServiceConfig,
@@ -70,6 +72,9 @@ pub struct Config {
     /// Log format and level, and the query log (`[log]`).
     #[serde(default)]
     pub log: LogConfig,
+    /// Response rate limiting of UDP answers (`[rrl]`).
+    #[serde(default)]
+    pub rrl: RrlConfig,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub source: PathBuf,
@@ -104,6 +109,18 @@ pub struct ServerConfig {
     /// (1232 avoids IP fragmentation, per DNS Flag Day 2020).
     #[serde(default = "default_edns_udp_payload")]
     pub edns_udp_payload: u16,
+    /// Most TCP connections open at once from one client address, so one
+    /// host cannot take every slot (0: no per-source limit).
+    #[serde(default = "default_tcp_max_per_source")]
+    pub tcp_max_per_source: usize,
+    /// The name server identifier returned to queries that ask for it
+    /// (RFC 5001 NSID); unset: the host name; `""`: never returned.
+    #[serde(default)]
+    pub nsid: Option<String>,
+}
+
+fn default_tcp_max_per_source() -> usize {
+    64
 }
 
 fn default_tcp_idle_timeout() -> u64 {
@@ -222,6 +239,14 @@ impl Config {
                 }
             }
         }
+        config.rrl.validate(text, path)?;
+        if config.server.nsid.as_ref().is_some_and(|n| n.len() > 512) {
+            return Err(error_at(
+                find_key(text, "nsid"),
+                Some("server.nsid".into()),
+                "nsid is longer than 512 bytes".into(),
+            ));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         config.server.zones_dir = base.join(&config.server.zones_dir);
         config.server.state_dir = base.join(&config.server.state_dir);
@@ -268,7 +293,7 @@ pub fn line_of(text: &str, pos: usize) -> usize {
 }
 
 /// Span of the first line that assigns `key`, for errors found after parsing.
-fn find_key(text: &str, key: &str) -> Option<std::ops::Range<usize>> {
+pub(crate) fn find_key(text: &str, key: &str) -> Option<std::ops::Range<usize>> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
