@@ -25,7 +25,7 @@ use hickory_proto::rr::rdata::opt::{
     ClientSubnet as EcsOption, EdnsCode, EdnsOption, NSIDPayload,
 };
 use hickory_proto::rr::rdata::tsig::{TSIG, TsigError, make_tsig_record};
-use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::rr::{DNSClass, RData, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use crate::snapshot::Snapshot;
@@ -71,10 +71,13 @@ pub fn respond_into(
         Ok(answered) => answered,
         Err(_) => {
             out.clear();
-            tracing::error!(
-                len = packet.len(),
-                "bug: the query path panicked; query dropped"
-            );
+            static PANICS: crate::logging::Throttle = crate::logging::Throttle::new("query_panic");
+            if PANICS.allow() {
+                tracing::error!(
+                    len = packet.len(),
+                    "bug: the query path panicked; query dropped"
+                );
+            }
             false
         }
     }
@@ -145,21 +148,27 @@ pub fn respond(
         }
         edns
     });
-    if let Some(signature) = &request.signature {
+    // Without DNSSEC support hickory leaves the TSIG record (always last,
+    // RFC 8945 §5.1) among the additionals.
+    let tsig = request.additionals.last().and_then(|r| match &r.data {
+        RData::TSIG(tsig) => Some((&r.name, tsig)),
+        _ => None,
+    });
+    if let Some((key, signed)) = tsig {
         // RFC 8945 §5.2.2: no key is configured, so every key is unknown:
         // NOTAUTH, and an unsigned TSIG with error BADKEY (§5.3.2).
         response.metadata.response_code = ResponseCode::NotAuth;
         response.metadata.checking_disabled = false;
         let tsig = TSIG::new(
-            signature.data.algorithm.clone(),
-            signature.data.time,
-            signature.data.fudge,
+            signed.algorithm.clone(),
+            signed.time,
+            signed.fudge,
             Vec::new(),
-            signature.data.oid,
+            signed.oid,
             Some(TsigError::BadKey),
             Vec::new(),
         );
-        response.signature = Some(Box::new(make_tsig_record(signature.name.clone(), tsig)));
+        response.signature = Some(Box::new(make_tsig_record(key.clone(), tsig)));
         return Some(encode_or_servfail(response, edns, limit, false));
     }
     if request.metadata.op_code != OpCode::Query {

@@ -88,10 +88,18 @@ pub async fn serve(
     let refused = metrics::counter!(names::TCP_CONNECTIONS, "result" => "refused");
     let per_source = Arc::new(PerSource::default());
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            // Out of descriptors or similar: back off instead of spinning.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                static ACCEPT: crate::logging::Throttle =
+                    crate::logging::Throttle::new("tcp_accept");
+                if ACCEPT.allow() {
+                    tracing::warn!(%error, "cannot accept a DNS-over-TCP connection");
+                }
+                // Out of descriptors or similar: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
         };
         // Over a limit: close at once rather than queue unbounded.
         let Ok(permit) = slots.clone().try_acquire_owned() else {
