@@ -28,7 +28,7 @@ use crate::config::{Config, LogConfig, LogFormat};
 use crate::metrics::names;
 
 /// Lines the log queue holds before it drops new ones.
-const QUEUE_LINES: usize = 16_384;
+const QUEUE_LINES: usize = 8192;
 
 /// The default filter for the wire library: its decoder warns once per
 /// malformed packet, which a hostile client can send 100,000 times a second.

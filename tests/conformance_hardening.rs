@@ -39,9 +39,23 @@ fn ask_nsid() -> EdnsOption {
 fn a_query_signed_with_an_unknown_key_gets_notauth_badkey() {
     let server = TestServer::start();
     let mut query = make_query("www.example.com.", RecordType::A, None);
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
-    let tsig = TSIG::new(TsigAlgorithm::HmacSha256, now, 300, vec![7; 32], 0xbeef, None, Vec::new());
-    query.signature = Some(Box::new(make_tsig_record(Name::from_ascii("nokey.example.").unwrap(), tsig)));
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let tsig = TSIG::new(
+        TsigAlgorithm::HmacSha256,
+        now,
+        300,
+        vec![7; 32],
+        0xbeef,
+        None,
+        Vec::new(),
+    );
+    query.signature = Some(Box::new(make_tsig_record(
+        Name::from_ascii("nokey.example.").unwrap(),
+        tsig,
+    )));
     for reply in [udp(server.addr, &query), tcp(server.addr, &query)] {
         assert_eq!(reply.metadata.response_code, ResponseCode::NotAuth);
         assert!(reply.answers.is_empty(), "answered as if unsigned");
@@ -84,7 +98,11 @@ fn udp_queries_up_to_64_kib_are_read() {
         let bytes = query.to_vec().unwrap();
         assert!(bytes.len() > padding);
         let reply = Message::from_vec(&udp_raw(server.addr, &bytes).expect("reply")).unwrap();
-        assert_eq!(reply.metadata.response_code, ResponseCode::NoError, "{padding}");
+        assert_eq!(
+            reply.metadata.response_code,
+            ResponseCode::NoError,
+            "{padding}"
+        );
         assert_eq!(reply.answers.len(), 2, "{padding}");
     }
 }
@@ -100,27 +118,50 @@ fn nsid_is_returned_when_asked_on_fast_and_full_paths() {
         ("www.example.com.", RecordType::ANY),
     ] {
         let reply = udp(server.addr, &with_options(name, qtype, vec![ask_nsid()]));
-        assert_eq!(nsid_of(&reply).as_deref(), Some(&b"sw-test-1"[..]), "{name} {qtype}");
+        assert_eq!(
+            nsid_of(&reply).as_deref(),
+            Some(&b"sw-test-1"[..]),
+            "{name} {qtype}"
+        );
         // Not asked: not sent.
         let reply = udp(server.addr, &with_options(name, qtype, vec![]));
         assert_eq!(nsid_of(&reply), None, "{name} {qtype}");
     }
     // With ECS too, on the fast path.
     let ecs = EdnsOption::Subnet("198.51.100.0/24".parse().unwrap());
-    let reply = udp(server.addr, &with_options("www.example.com.", RecordType::A, vec![ecs, ask_nsid()]));
+    let reply = udp(
+        server.addr,
+        &with_options("www.example.com.", RecordType::A, vec![ecs, ask_nsid()]),
+    );
     assert_eq!(nsid_of(&reply).as_deref(), Some(&b"sw-test-1"[..]));
-    assert!(reply.edns.as_ref().unwrap().option(EdnsCode::Subnet).is_some());
+    assert!(
+        reply
+            .edns
+            .as_ref()
+            .unwrap()
+            .option(EdnsCode::Subnet)
+            .is_some()
+    );
 }
 
 #[test]
 fn nsid_defaults_to_the_host_name_and_empty_disables_it() {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let server = TestServer::start();
-    let reply = udp(server.addr, &with_options("www.example.com.", RecordType::A, vec![ask_nsid()]));
-    assert_eq!(nsid_of(&reply), Some(host.trim().as_bytes().to_vec()).filter(|h| !h.is_empty()));
+    let reply = udp(
+        server.addr,
+        &with_options("www.example.com.", RecordType::A, vec![ask_nsid()]),
+    );
+    assert_eq!(
+        nsid_of(&reply),
+        Some(host.trim().as_bytes().to_vec()).filter(|h| !h.is_empty())
+    );
     let off = TestServer::start_with(&repo_zones(), "nsid = \"\"");
     for name in ["www.example.com.", "host.sub.example.com."] {
-        let reply = udp(off.addr, &with_options(name, RecordType::A, vec![ask_nsid()]));
+        let reply = udp(
+            off.addr,
+            &with_options(name, RecordType::A, vec![ask_nsid()]),
+        );
         assert_eq!(nsid_of(&reply), None);
     }
 }
@@ -134,8 +175,12 @@ fn rrl_counts_limited_and_slipped_answers_in_metrics() {
         "[rrl]\nresponses_per_second = 5\nslip = 1\n",
     );
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-    let query = make_query("mail.example.com.", RecordType::A, None).to_vec().unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let query = make_query("mail.example.com.", RecordType::A, None)
+        .to_vec()
+        .unwrap();
     for _ in 0..20 {
         socket.send_to(&query, server.addr).unwrap();
     }
@@ -162,6 +207,10 @@ fn rrl_counts_limited_and_slipped_answers_in_metrics() {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .unwrap_or(-1.0)
     };
-    assert_eq!(value("switchyard_rrl_limited_total"), slipped as f64, "{metrics}");
+    assert_eq!(
+        value("switchyard_rrl_limited_total"),
+        slipped as f64,
+        "{metrics}"
+    );
     assert_eq!(value("switchyard_rrl_slipped_total"), slipped as f64);
 }

@@ -28,7 +28,9 @@ www IN A 192.0.2.80
 
 /// A TXT RRset of about 1,100 bytes: the amplification the issue measured.
 fn big_txt() -> String {
-    let strings: Vec<String> = (0..5).map(|i| format!("\"{}\"", "x".repeat(200 + i))).collect();
+    let strings: Vec<String> = (0..5)
+        .map(|i| format!("\"{}\"", "x".repeat(200 + i)))
+        .collect();
     format!("big IN TXT {}\n", strings.join(" "))
 }
 
@@ -63,10 +65,36 @@ fn free_port() -> u16 {
 /// and `extra` to the config; `nofile` lowers RLIMIT_NOFILE (soft and
 /// hard, as systemd's LimitNOFILE does) with prlimit; `stdout` is where
 /// its log goes.
-fn serve(zone_extra: &str, server_extra: &str, extra: &str, nofile: Option<u32>, stdout: Stdio) -> Serve {
+fn serve(
+    zone_extra: &str,
+    server_extra: &str,
+    extra: &str,
+    nofile: Option<u32>,
+    stdout: Stdio,
+) -> Serve {
+    start(zone_extra, server_extra, extra, nofile, stdout, None)
+}
+
+/// [`serve`] with one environment variable set for the server.
+fn serve_with_env(extra: &str, stdout: Stdio, env: (&str, &str)) -> Serve {
+    start("", "", extra, None, stdout, Some(env))
+}
+
+fn start(
+    zone_extra: &str,
+    server_extra: &str,
+    extra: &str,
+    nofile: Option<u32>,
+    stdout: Stdio,
+    env: Option<(&str, &str)>,
+) -> Serve {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("zones")).unwrap();
-    std::fs::write(dir.path().join("zones/gslb.test.zone"), format!("{ZONE}{zone_extra}")).unwrap();
+    std::fs::write(
+        dir.path().join("zones/gslb.test.zone"),
+        format!("{ZONE}{zone_extra}"),
+    )
+    .unwrap();
     let (dns_port, api_port) = (free_port(), free_port());
     let config = dir.path().join("switchyard.toml");
     std::fs::write(
@@ -85,6 +113,11 @@ fn serve(zone_extra: &str, server_extra: &str, extra: &str, nofile: Option<u32>,
         }
         None => Command::new(binary),
     };
+    // RUST_LOG from the test's own environment would change the filter.
+    command.env_remove("RUST_LOG");
+    if let Some((key, value)) = env {
+        command.env(key, value);
+    }
     let child = command
         .args(["serve", "--config"])
         .arg(&config)
@@ -101,7 +134,10 @@ fn serve(zone_extra: &str, server_extra: &str, extra: &str, nofile: Option<u32>,
     };
     let started = Instant::now();
     while ask_udp(server.dns, "www.gslb.test.", RecordType::A).is_none() {
-        assert!(started.elapsed() < Duration::from_secs(20), "server never answered");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "server never answered"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     server
@@ -110,7 +146,9 @@ fn serve(zone_extra: &str, server_extra: &str, extra: &str, nofile: Option<u32>,
 /// One UDP query from 127.0.0.1; `None` without an answer within 1 s.
 fn ask_udp(addr: SocketAddr, name: &str, qtype: RecordType) -> Option<Message> {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
     let query = make_query(name, qtype, None).to_vec().unwrap();
     socket.send_to(&query, addr).ok()?;
     let mut buf = [0u8; 4096];
@@ -121,21 +159,32 @@ fn ask_udp(addr: SocketAddr, name: &str, qtype: RecordType) -> Option<Message> {
 /// One TCP query from `from`; `None` on any failure within 2 s.
 fn ask_tcp(addr: SocketAddr, from: Ipv4Addr, name: &str) -> Option<Message> {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
-    socket.bind(&SocketAddr::new(IpAddr::V4(from), 0).into()).ok()?;
-    socket.connect_timeout(&addr.into(), Duration::from_secs(2)).ok()?;
+    socket
+        .bind(&SocketAddr::new(IpAddr::V4(from), 0).into())
+        .ok()?;
+    socket
+        .connect_timeout(&addr.into(), Duration::from_secs(2))
+        .ok()?;
     let mut stream: TcpStream = socket.into();
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    tcp_send(&mut stream, &make_query(name, RecordType::A, None).to_vec().unwrap());
+    tcp_send(
+        &mut stream,
+        &make_query(name, RecordType::A, None).to_vec().unwrap(),
+    );
     Message::from_vec(&tcp_recv(&mut stream).ok()?).ok()
 }
 
 /// A TCP connection from `from` that has sent one byte of a message.
 fn slow_connection(addr: SocketAddr, from: Ipv4Addr) -> Option<TcpStream> {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
-    socket.bind(&SocketAddr::new(IpAddr::V4(from), 0).into()).ok()?;
-    socket.connect_timeout(&addr.into(), Duration::from_secs(1)).ok()?;
+    socket
+        .bind(&SocketAddr::new(IpAddr::V4(from), 0).into())
+        .ok()?;
+    socket
+        .connect_timeout(&addr.into(), Duration::from_secs(1))
+        .ok()?;
     let mut stream: TcpStream = socket.into();
-    stream.write_all(&[0]).ok()?;
+    stream.write_all(&[1]).ok()?;
     Some(stream)
 }
 
@@ -145,7 +194,9 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
     let until = Instant::now() + within;
     let mut buf = [0u8; 65536];
     while Instant::now() < until {
-        stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         match stream.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => {}
@@ -159,8 +210,14 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 /// The body of a plain HTTP GET to the API.
 fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut text = String::new();
     let _ = stream.read_to_string(&mut text);
     text
@@ -179,11 +236,20 @@ fn rrs_a(message: &Message) -> Vec<String> {
 
 /// Sends `count` queries for the big TXT from `from` in bursts over about
 /// `spread`, and counts (full answers, TC=1 slips) received.
-fn flood(addr: SocketAddr, from: Ipv4Addr, count: usize, spread: Duration) -> (usize, usize, Duration) {
+fn flood(
+    addr: SocketAddr,
+    from: Ipv4Addr,
+    count: usize,
+    spread: Duration,
+) -> (usize, usize, Duration) {
     let socket = UdpSocket::bind(SocketAddr::new(IpAddr::V4(from), 0)).unwrap();
-    socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-    let query = make_query("big.gslb.test.", RecordType::TXT, Some(1232)).to_vec().unwrap();
-    let bursts = 20;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let query = make_query("big.gslb.test.", RecordType::TXT, Some(1232))
+        .to_vec()
+        .unwrap();
+    let bursts: u32 = 20;
     let started = Instant::now();
     let (mut full, mut slipped) = (0, 0);
     let mut buf = [0u8; 4096];
@@ -194,13 +260,13 @@ fn flood(addr: SocketAddr, from: Ipv4Addr, count: usize, spread: Duration) -> (u
                 assert!(reply.answers.is_empty() && reply.additionals.is_empty());
                 *slipped += 1;
             } else {
-                assert_eq!(reply.answers.len(), 5);
+                assert_eq!(reply.answers.len(), 1);
                 *full += 1;
             }
         }
     };
     for burst in 0..bursts {
-        for _ in 0..count / bursts {
+        for _ in 0..count / bursts as usize {
             socket.send_to(&query, addr).unwrap();
         }
         drain(&mut full, &mut slipped);
@@ -210,14 +276,22 @@ fn flood(addr: SocketAddr, from: Ipv4Addr, count: usize, spread: Duration) -> (u
         }
     }
     let sending = started.elapsed();
-    socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     drain(&mut full, &mut slipped);
     (full, slipped, sending)
 }
 
 #[test]
 fn rrl_limits_one_network_to_its_rate_plus_slips_and_spares_others() {
-    let server = serve(&big_txt(), "", "[rrl]\nresponses_per_second = 20\nslip = 2\n", None, Stdio::null());
+    let server = serve(
+        &big_txt(),
+        "",
+        "[rrl]\nresponses_per_second = 20\nslip = 2\n",
+        None,
+        Stdio::null(),
+    );
     let attacker = Ipv4Addr::new(127, 0, 0, 1);
     let count = 600;
     let (full, slipped, sending) = flood(server.dns, attacker, count, Duration::from_millis(1500));
@@ -295,11 +369,20 @@ enabled = false
 "#
     );
     // systemd's default limit, made smaller so the attack fits in a test.
-    let server = serve("", "tcp_idle_timeout_secs = 2", &traffic, Some(256), Stdio::null());
+    let server = serve(
+        "",
+        "tcp_idle_timeout_secs = 2",
+        &traffic,
+        Some(256),
+        Stdio::null(),
+    );
     let answer = |s: &Serve| ask_udp(s.dns, "app.gslb.test.", RecordType::A).map(|m| rrs_a(&m));
     let start = Instant::now();
     while answer(&server) != Some(vec!["192.0.2.1".to_string()]) {
-        assert!(start.elapsed() < Duration::from_secs(10), "never answered the primary");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never answered the primary"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // Phase 1: one host opens far more connections than there are
@@ -314,16 +397,31 @@ enabled = false
             held.extend(slow_connection(server.dns, Ipv4Addr::new(127, 0, 0, host)));
         }
     }
-    assert!(held.len() > 100, "the attack did not connect: {}", held.len());
+    assert!(
+        held.len() > 100,
+        "the attack did not connect: {}",
+        held.len()
+    );
     // For three seconds (over a hundred probe rounds, fall = 1): answers
     // never move, and legitimate TCP clients keep being answered (the
     // per-source cap leaves slots; slow ones are cut at the deadline).
     let until = Instant::now() + Duration::from_secs(3);
     let (mut tcp_ok, mut tcp_tries) = (0, 0);
     while Instant::now() < until {
-        assert_eq!(answer(&server), Some(vec!["192.0.2.1".to_string()]), "answer moved under attack");
+        assert_eq!(
+            answer(&server),
+            Some(vec!["192.0.2.1".to_string()]),
+            "answer moved under attack"
+        );
+        // A legitimate client retries a refused connection, as resolvers do.
         tcp_tries += 1;
-        if let Some(reply) = ask_tcp(server.dns, Ipv4Addr::new(127, 0, 0, 1), "www.gslb.test.") {
+        let legit = (0..5).find_map(|_| {
+            ask_tcp(server.dns, Ipv4Addr::new(127, 0, 0, 1), "www.gslb.test.").or_else(|| {
+                std::thread::sleep(Duration::from_millis(20));
+                None
+            })
+        });
+        if let Some(reply) = legit {
             assert_eq!(rrs_a(&reply), ["192.0.2.80"]);
             tcp_ok += 1;
         }
@@ -333,11 +431,16 @@ enabled = false
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(tcp_ok * 2 >= tcp_tries, "legitimate TCP answered {tcp_ok} of {tcp_tries}");
+    assert_eq!(
+        tcp_ok, tcp_tries,
+        "legitimate TCP answered {tcp_ok} of {tcp_tries}"
+    );
     // Probes never failed: no endpoint ever went down.
     let metrics = http_get(server.api, "/metrics");
     assert!(
-        !metrics.lines().any(|l| l.starts_with("switchyard_health_transitions_total{to=\"down\"} ") && !l.ends_with(" 0")),
+        !metrics.lines().any(|l| l
+            .starts_with("switchyard_health_transitions_total{to=\"down\"} ")
+            && !l.ends_with(" 0")),
         "{metrics:.3000}"
     );
     drop(held);
@@ -345,15 +448,22 @@ enabled = false
 
 #[test]
 fn slowloris_and_non_reading_clients_are_closed_within_the_deadline() {
-    let server = serve(&big_txt(), "tcp_idle_timeout_secs = 1", "[rrl]\nenabled = false\n", None, Stdio::null());
-    // One byte every 300 ms never completes a message: closed 1 s after
-    // its first byte, however steadily it trickles.
+    let server = serve(
+        &big_txt(),
+        "tcp_idle_timeout_secs = 1",
+        "[rrl]\nenabled = false\n",
+        None,
+        Stdio::null(),
+    );
+    // One byte every 300 ms (a 257-byte message announced) never
+    // completes: closed 1 s after its first byte, however steadily it
+    // trickles.
     let mut slow = slow_connection(server.dns, Ipv4Addr::new(127, 0, 0, 1)).unwrap();
     let started = Instant::now();
     let mut closed = false;
     while started.elapsed() < Duration::from_secs(6) {
         std::thread::sleep(Duration::from_millis(300));
-        if slow.write_all(&[0]).is_err() || closed_within(&mut slow, Duration::from_millis(1)) {
+        if slow.write_all(&[1]).is_err() || closed_within(&mut slow, Duration::from_millis(1)) {
             closed = true;
             break;
         }
@@ -369,13 +479,17 @@ fn slowloris_and_non_reading_clients_are_closed_within_the_deadline() {
     socket.set_recv_buffer_size(4096).unwrap();
     socket.connect(&server.dns.into()).unwrap();
     let mut stream: TcpStream = socket.into();
-    let query = make_query("big.gslb.test.", RecordType::TXT, None).to_vec().unwrap();
+    let query = make_query("big.gslb.test.", RecordType::TXT, None)
+        .to_vec()
+        .unwrap();
     let mut framed = Vec::new();
     for _ in 0..3000 {
         framed.extend_from_slice(&(query.len() as u16).to_be_bytes());
         framed.extend_from_slice(&query);
     }
-    stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let _ = stream.write_all(&framed);
     std::thread::sleep(Duration::from_secs(3));
     assert!(
@@ -386,21 +500,42 @@ fn slowloris_and_non_reading_clients_are_closed_within_the_deadline() {
     assert!(ask_udp(server.dns, "www.gslb.test.", RecordType::A).is_some());
 }
 
+/// A query whose EDNS option runs past the end of the OPT record: answered,
+/// but the wire library warns about each one.
+fn malformed_edns_query() -> Vec<u8> {
+    let mut q = make_query("www.gslb.test.", RecordType::A, None)
+        .to_vec()
+        .unwrap();
+    q[11] = 1; // ARCOUNT
+    // OPT: root, type 41, size 1232, TTL 0, RDLENGTH 6: option 10 claims 4
+    // bytes and has 2.
+    q.extend_from_slice(&[
+        0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 6, 0, 10, 0, 4, 0xaa, 0xbb,
+    ]);
+    q
+}
+
 #[test]
 fn a_stalled_stdout_does_not_stop_udp_answers_and_sigterm_still_works() {
     // stdout is a pipe this test never reads: once its 64 KiB fill, every
-    // write to it blocks.
-    let dir_extra = "[log]\nlevel = \"debug\"\n[rrl]\nenabled = false\n";
-    let mut server = serve("", "", dir_extra, None, Stdio::piped());
+    // write to it blocks. The wire library's per-packet warning, let
+    // through on purpose here, floods it.
+    let mut server = serve_with_env(
+        "[rrl]\nenabled = false\n",
+        Stdio::piped(),
+        ("RUST_LOG", "info,hickory_proto=warn"),
+    );
     let _unread = server.child.stdout.take();
-    // Flood the log: each reload logs lines; each malformed packet is
-    // answered FORMERR (the wire library's warnings are filtered, so the
-    // reloads do the flooding).
-    let pid = server.child.id().to_string();
-    for _ in 0..300 {
-        let _ = Command::new("kill").args(["-HUP", &pid]).status();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(2)))
+        .unwrap();
+    let bad = malformed_edns_query();
+    let mut buf = [0u8; 4096];
+    for _ in 0..30_000 {
+        socket.send_to(&bad, server.dns).unwrap();
+        let _ = socket.recv(&mut buf);
     }
-    std::thread::sleep(Duration::from_millis(500));
     // Answers keep coming while the log writer is stuck.
     for i in 0..9 {
         assert!(
@@ -416,6 +551,7 @@ fn a_stalled_stdout_does_not_stop_udp_answers_and_sigterm_still_works() {
         .unwrap_or(0.0);
     assert!(dropped > 0.0, "the log never filled: {metrics:.2000}");
     // SIGTERM still ends the process, promptly.
+    let pid = server.child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let started = Instant::now();
     loop {
@@ -423,7 +559,32 @@ fn a_stalled_stdout_does_not_stop_udp_answers_and_sigterm_still_works() {
             assert!(status.success(), "{status}");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "SIGTERM ignored with stdout stalled");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "SIGTERM ignored with stdout stalled"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn the_wire_librarys_per_packet_warnings_are_filtered_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stdout.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = serve("", "", "[rrl]\nenabled = false\n", None, Stdio::from(log));
+    let bad = malformed_edns_query();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    for _ in 0..200 {
+        socket.send_to(&bad, server.dns).unwrap();
+        assert!(socket.recv(&mut buf).is_ok(), "malformed EDNS unanswered");
+    }
+    drop(server);
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(text.contains("serving DNS"), "{text}");
+    assert!(!text.contains("EDNS options"), "{text:.2000}");
 }

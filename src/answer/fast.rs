@@ -477,13 +477,7 @@ fn emit(out: &mut Vec<u8>, packet: &[u8], q: &Parsed, aa: bool, rcode: u8, count
 
 /// Appends an OPT record: our payload size, version 0, the ECS echo and
 /// `nsid` (an encoded NSID option, or empty).
-fn write_opt(
-    out: &mut Vec<u8>,
-    ecs: Option<&ClientSubnet>,
-    scope: u8,
-    payload: u16,
-    nsid: &[u8],
-) {
+fn write_opt(out: &mut Vec<u8>, ecs: Option<&ClientSubnet>, scope: u8, payload: u16, nsid: &[u8]) {
     out.push(0);
     out.extend_from_slice(&41u16.to_be_bytes());
     out.extend_from_slice(&payload.to_be_bytes());

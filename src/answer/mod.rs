@@ -21,9 +21,7 @@ pub use lookup::{Sections, lookup};
 use std::net::SocketAddr;
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::opt::{
-    ClientSubnet as EcsOption, EdnsCode, EdnsOption, NSIDPayload,
-};
+use hickory_proto::rr::rdata::opt::{ClientSubnet as EcsOption, EdnsCode, EdnsOption, NSIDPayload};
 use hickory_proto::rr::rdata::tsig::{TSIG, TsigError, make_tsig_record};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};

@@ -159,9 +159,16 @@ mod tests {
         assert_eq!(err.line, Some(9), "{err}");
         assert_eq!(err.field.as_deref(), Some("rrl.whitelist[1]"));
         let err = parse("ipv4_prefix = 33\n").unwrap_err();
-        assert_eq!((err.line, err.field.as_deref()), (Some(8), Some("rrl.ipv4_prefix")));
+        assert_eq!(
+            (err.line, err.field.as_deref()),
+            (Some(8), Some("rrl.ipv4_prefix"))
+        );
         let err = parse("responses_per_second = 0\n").unwrap_err();
-        assert!(err.to_string().starts_with("/c.toml:8: rrl.responses_per_second"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("/c.toml:8: rrl.responses_per_second"),
+            "{err}"
+        );
         let err = parse("burst = 3\n").unwrap_err();
         assert_eq!(err.field.as_deref(), Some("rrl.burst"), "{err}");
     }

@@ -54,7 +54,9 @@ impl DescriptorBudget {
         let probe_reserve = checked + checked.min(concurrency) + MARGIN;
         let spare = limit.saturating_sub(in_use + probe_reserve);
         let api_max = (spare / 4).clamp(1, API_MAX_CAP);
-        let tcp_max = spare.saturating_sub(api_max).clamp(1, tcp_configured.max(1));
+        let tcp_max = spare
+            .saturating_sub(api_max)
+            .clamp(1, tcp_configured.max(1));
         DescriptorBudget {
             limit,
             in_use,

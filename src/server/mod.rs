@@ -53,6 +53,7 @@ impl DnsServer {
         let limits = tcp::TcpLimits {
             timeout: config.tcp_idle_timeout(),
             per_source: config.tcp_max_per_source,
+            max: tcp_max.max(1),
         };
         let mut tasks = JoinSet::new();
         let stop = Arc::new(AtomicBool::new(false));

@@ -127,7 +127,7 @@ impl Rrl {
             return Verdict::Send;
         }
         *slips = slips.wrapping_add(1);
-        if self.slip > 0 && *slips % self.slip == 0 {
+        if self.slip > 0 && slips.is_multiple_of(self.slip) {
             Verdict::Slip
         } else {
             Verdict::Drop
@@ -174,11 +174,14 @@ pub fn answer_class(response: &[u8]) -> u64 {
     let Some(qtype) = response.get(after_name..after_name + 2) else {
         return ERRORS | rcode;
     };
-    if count(6) > 0 && rcode == 0 {
+    let positive = |mut hash: Fnv| {
         hash.write(qtype);
-        return hash.finish();
+        hash.finish()
+    };
+    if count(6) > 0 && rcode == 0 {
+        return positive(hash);
     }
-    // Negative or referral: the first authority record's owner.
+    // Negative or referral: the first authority record's owner and type.
     let mut pos = after_name + 4;
     for _ in 0..count(6) {
         let Some(next) = skip_record(response, pos) else {
@@ -186,15 +189,18 @@ pub fn answer_class(response: &[u8]) -> u64 {
         };
         pos = next;
     }
-    let mut zone = Fnv::new();
-    zone.write(&[0xff, rcode as u8]);
-    match hash_name(response, pos, &mut zone) {
-        Some(end) => {
-            // The record's type (SOA or NS) tells negative from referral.
-            zone.write(response.get(end..end + 2).unwrap_or(&[]));
-            zone.finish()
-        }
-        None => ERRORS | rcode,
+    let mut owner = Fnv::new();
+    owner.write(&[0xff, rcode as u8]);
+    let Some(end) = hash_name(response, pos, &mut owner) else {
+        // No authority at all: by name, like a positive answer.
+        return positive(hash);
+    };
+    match (rcode, response.get(end..end + 2)) {
+        // NXDOMAIN by zone (SOA owner), referrals by delegation (NS
+        // owner): random names below either make no new classes.
+        (3, _) | (_, Some([0, 2])) => owner.finish(),
+        // NODATA by name and type: only existing names give it.
+        _ => positive(hash),
     }
 }
 
@@ -290,11 +296,12 @@ mod tests {
     use hickory_proto::rr::{Name, RData, Record, RecordType};
 
     fn config(rate: u32, slip: u32) -> RrlConfig {
-        let mut c = RrlConfig::default();
-        c.responses_per_second = toml::Spanned::new(0..0, rate);
-        c.slip = slip;
-        c.table_size = toml::Spanned::new(0..0, 1024);
-        c
+        RrlConfig {
+            responses_per_second: toml::Spanned::new(0..0, rate),
+            slip,
+            table_size: toml::Spanned::new(0..0, 1024),
+            ..RrlConfig::default()
+        }
     }
 
     fn response(name: &str, qtype: RecordType, rcode: ResponseCode, zone: &str) -> Vec<u8> {
@@ -318,9 +325,17 @@ mod tests {
         assert_eq!(a("www.example.com."), a("WWW.example.com."));
         assert_ne!(a("www.example.com."), a("ftp.example.com."));
         let nx = |n, z| answer_class(&response(n, RecordType::A, ResponseCode::NXDomain, z));
+        let nodata = |n| answer_class(&response(n, RecordType::MX, ResponseCode::NoError, "x."));
+        assert_ne!(nodata("a.example."), nodata("b.example."));
         // Random names in one zone share the zone's NXDOMAIN class.
-        assert_eq!(nx("r1.example.com.", "example.com."), nx("r2.example.com.", "example.com."));
-        assert_ne!(nx("r1.example.com.", "example.com."), nx("r1.example.org.", "example.org."));
+        assert_eq!(
+            nx("r1.example.com.", "example.com."),
+            nx("r2.example.com.", "example.com.")
+        );
+        assert_ne!(
+            nx("r1.example.com.", "example.com."),
+            nx("r1.example.org.", "example.org.")
+        );
         let refused = |n| answer_class(&response(n, RecordType::A, ResponseCode::Refused, "x."));
         assert_eq!(refused("a.org."), refused("b.net."));
         assert_ne!(refused("a.org."), a("a.org."));
@@ -330,14 +345,24 @@ mod tests {
     #[test]
     fn limits_per_network_and_slips_every_nth() {
         let rrl = Rrl::from_config(&config(5, 2)).unwrap();
-        let answer = response("www.example.com.", RecordType::A, ResponseCode::NoError, "x.");
+        let answer = response(
+            "www.example.com.",
+            RecordType::A,
+            ResponseCode::NoError,
+            "x.",
+        );
         let mut slips = 0;
         let one: IpAddr = "198.51.100.7".parse().unwrap();
         let same_net: IpAddr = "198.51.100.200".parse().unwrap();
         let other: IpAddr = "203.0.113.9".parse().unwrap();
-        let verdicts: Vec<_> = (0..9).map(|_| rrl.check(one, &answer, 7, &mut slips)).collect();
+        let verdicts: Vec<_> = (0..9)
+            .map(|_| rrl.check(one, &answer, 7, &mut slips))
+            .collect();
         assert_eq!(verdicts[..5], [Verdict::Send; 5]);
-        assert_eq!(verdicts[5..], [Verdict::Drop, Verdict::Slip, Verdict::Drop, Verdict::Slip]);
+        assert_eq!(
+            verdicts[5..],
+            [Verdict::Drop, Verdict::Slip, Verdict::Drop, Verdict::Slip]
+        );
         assert_eq!(rrl.check(same_net, &answer, 7, &mut slips), Verdict::Drop);
         assert_eq!(rrl.check(other, &answer, 7, &mut slips), Verdict::Send);
         // A new second, a new allowance.
@@ -363,7 +388,12 @@ mod tests {
 
     #[test]
     fn slip_keeps_header_and_question_only() {
-        let mut answer = response("www.example.com.", RecordType::A, ResponseCode::NoError, "x.");
+        let mut answer = response(
+            "www.example.com.",
+            RecordType::A,
+            ResponseCode::NoError,
+            "x.",
+        );
         slip(&mut answer);
         let m = Message::from_vec(&answer).unwrap();
         assert!(m.metadata.truncation);

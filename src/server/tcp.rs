@@ -32,7 +32,19 @@ pub struct TcpLimits {
     pub timeout: Duration,
     /// Most connections from one client address (0: unlimited).
     pub per_source: usize,
+    /// Most connections open at once (the size of the slot semaphore).
+    pub max: usize,
 }
+
+/// The deadline while more than half the slots are taken (NSD does the
+/// same): a busy server keeps only clients that send and read promptly,
+/// so slow ones cannot hold the slots legitimate clients need.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// The smallest message worth answering: a DNS header. Anything shorter
+/// (zero-length messages included, which would otherwise keep a
+/// connection alive two bytes at a time) is not DNS, and closes it.
+const MIN_MESSAGE: usize = 12;
 
 /// Open connections per client address.
 #[derive(Debug, Default)]
@@ -101,23 +113,32 @@ pub async fn serve(
                 continue;
             }
         };
-        // Over a limit: close at once rather than queue unbounded.
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
+        // Over the per-source limit: close at once.
+        let Some(source_slot) = PerSource::enter(&per_source, peer.ip(), limits.per_source) else {
             refused.increment(1);
             continue;
         };
-        let Some(source_slot) = PerSource::enter(&per_source, peer.ip(), limits.per_source)
-        else {
-            refused.increment(1);
-            continue;
+        // All slots taken: wait as long as a busy connection may idle (one
+        // frees by then unless clients are answered fast), then close.
+        // Meanwhile new connections wait in the kernel's accept queue.
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => match timeout(BUSY_TIMEOUT, slots.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => permit,
+                _ => {
+                    refused.increment(1);
+                    continue;
+                }
+            },
         };
         accepted.increment(1);
         open.increment(1.0);
         let snapshot = snapshot.clone();
         let recorder = observer.recorder(Transport::Tcp);
         let open = open.clone();
+        let slots = slots.clone();
         tokio::spawn(async move {
-            let _ = connection(stream, snapshot, limits.timeout, recorder).await;
+            let _ = connection(stream, snapshot, &slots, limits, recorder).await;
             open.decrement(1.0);
             drop((permit, source_slot));
         });
@@ -136,9 +157,17 @@ const READ_CHUNK: usize = 16 * 1024;
 async fn connection(
     mut stream: TcpStream,
     snapshot: SnapshotHandle,
-    limit: Duration,
+    slots: &Semaphore,
+    limits: TcpLimits,
     mut recorder: QueryRecorder,
 ) -> std::io::Result<()> {
+    let limit = || {
+        if slots.available_permits() < limits.max / 2 {
+            limits.timeout.min(BUSY_TIMEOUT)
+        } else {
+            limits.timeout
+        }
+    };
     let source = stream.peer_addr()?;
     let _ = stream.set_nodelay(true);
     let meta = QueryMeta {
@@ -153,7 +182,7 @@ async fn connection(
     // When the first byte of the message still incomplete in `input` came.
     let mut message_started: Option<Instant> = None;
     loop {
-        let deadline = message_started.unwrap_or_else(Instant::now) + limit;
+        let deadline = message_started.unwrap_or_else(Instant::now) + limit();
         let read = match timeout_at(deadline, stream.read(&mut chunk)).await {
             Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Ok(()),
             Ok(Ok(n)) => n,
@@ -168,6 +197,9 @@ async fn connection(
             let snapshot = snapshot.load();
             while let Some(prefix) = input.get(consumed..consumed + 2) {
                 let len = u16::from_be_bytes([prefix[0], prefix[1]]) as usize;
+                if len < MIN_MESSAGE {
+                    return Ok(());
+                }
                 let Some(query) = input.get(consumed + 2..consumed + 2 + len) else {
                     break;
                 };
@@ -189,7 +221,7 @@ async fn connection(
             (false, false) => message_started.or_else(|| Some(Instant::now())),
         };
         if !out.is_empty() {
-            match timeout(limit, stream.write_all(&out)).await {
+            match timeout(limit(), stream.write_all(&out)).await {
                 Ok(result) => result?,
                 Err(_) => return Ok(()),
             }
