@@ -93,6 +93,12 @@ struct ZoneInfo {
     /// Offsets in `soa_tail` of those placeholders, patched per query with
     /// where the origin sits in the question.
     soa_pointers: [Option<u16>; 2],
+    /// The same record with MNAME and RNAME in full, for questions whose
+    /// origin part is not in lower case: a pointer would give the SOA's
+    /// names the client's case instead of the zone's.
+    soa_tail_full: Box<[u8]>,
+    /// The origin in lower-case wire form, compared with the question.
+    origin_wire: Box<[u8]>,
 }
 
 /// Hashing for the name table. Query names are attacker-controlled, but
@@ -129,11 +135,15 @@ impl FastTable {
         let mut rng = fastrand::Rng::with_seed(0);
         for zone in snapshot.zones.iter() {
             let zone_index = table.zones.len() as u32;
-            let (soa_tail, soa_pointers) = soa_tail(&zone.negative_soa(), &zone.origin);
+            let (soa_tail_full, _) = soa_tail(&zone.negative_soa(), None);
+            let (soa_tail, soa_pointers) = soa_tail(&zone.negative_soa(), Some(&zone.origin));
+            let origin_wire = wire_lower(&zone.origin).into_boxed_slice();
             table.zones.push(ZoneInfo {
-                origin_len: wire_lower(&zone.origin).len(),
+                origin_len: origin_wire.len(),
                 soa_tail,
                 soa_pointers,
+                soa_tail_full,
+                origin_wire,
             });
             let cuts: HashSet<&Name> = zone
                 .nodes()
@@ -325,9 +335,13 @@ fn template(
 }
 
 /// The SOA record's bytes after its owner, and where in them the names
-/// MNAME and RNAME point at the zone's origin (placeholders patched per
-/// query); names outside the zone are written in full.
-fn soa_tail(soa: &hickory_proto::rr::Record, origin: &Name) -> (Box<[u8]>, [Option<u16>; 2]) {
+/// MNAME and RNAME point at the zone's `origin` (placeholders patched per
+/// query); names outside it, names not in lower case (whose case a pointer
+/// would lose) and every name when `origin` is `None` are written in full.
+fn soa_tail(
+    soa: &hickory_proto::rr::Record,
+    origin: Option<&Name>,
+) -> (Box<[u8]>, [Option<u16>; 2]) {
     let mut rdata = Vec::new();
     let mut pointers = [None, None];
     if let hickory_proto::rr::RData::SOA(data) = &soa.data {
@@ -339,7 +353,10 @@ fn soa_tail(soa: &hickory_proto::rr::Record, origin: &Name) -> (Box<[u8]>, [Opti
                 wire.extend_from_slice(label);
             }
             wire.push(0);
-            if origin.zone_of(name) {
+            if let Some(origin) = origin
+                && origin.zone_of(name)
+                && wire == wire_lower(name)
+            {
                 // The labels above the origin, then a pointer to it.
                 let origin_len = wire_lower(origin).len();
                 rdata.extend_from_slice(&wire[..wire.len() - origin_len]);
@@ -454,6 +471,10 @@ fn negative(
     emit(out, packet, q, true, rcode, [0, 1, 0]);
     let pointer = (0xc000u16 | origin_at as u16).to_be_bytes();
     out.extend_from_slice(&pointer);
+    if packet[origin_at..origin_at + zone.origin_len] != zone.origin_wire[..] {
+        out.extend_from_slice(&zone.soa_tail_full);
+        return;
+    }
     let start = out.len();
     out.extend_from_slice(&zone.soa_tail);
     for at in zone.soa_pointers.iter().flatten() {
