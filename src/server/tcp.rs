@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::answer::{QueryMeta, Transport, respond_into};
@@ -40,6 +40,11 @@ pub struct TcpLimits {
 /// same): a busy server keeps only clients that send and read promptly,
 /// so slow ones cannot hold the slots legitimate clients need.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// How long a new connection waits for a slot when all are taken: more
+/// than [`BUSY_TIMEOUT`], so the wait outlasts the idle connections it
+/// waits for.
+const ACCEPT_WAIT: Duration = Duration::from_millis(500);
 
 /// The smallest message worth answering: a DNS header. Anything shorter
 /// (zero-length messages included, which would otherwise keep a
@@ -99,6 +104,9 @@ pub async fn serve(
     let accepted = metrics::counter!(names::TCP_CONNECTIONS, "result" => "accepted");
     let refused = metrics::counter!(names::TCP_CONNECTIONS, "result" => "refused");
     let per_source = Arc::new(PerSource::default());
+    // Wakes waiting connections when the server turns busy, so ones that
+    // started waiting with the long timeout apply the short one too.
+    let busy = Arc::new(Notify::new());
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -118,27 +126,34 @@ pub async fn serve(
             refused.increment(1);
             continue;
         };
-        // All slots taken: wait as long as a busy connection may idle (one
-        // frees by then unless clients are answered fast), then close.
-        // Meanwhile new connections wait in the kernel's accept queue.
+        // All slots taken: wait for one (a busy server cuts idle ones within
+        // BUSY_TIMEOUT of their last activity, so one frees by then unless
+        // every slot is in active use), then close. Meanwhile new
+        // connections wait in the kernel's accept queue.
         let permit = match slots.clone().try_acquire_owned() {
             Ok(permit) => permit,
-            Err(_) => match timeout(BUSY_TIMEOUT, slots.clone().acquire_owned()).await {
-                Ok(Ok(permit)) => permit,
-                _ => {
-                    refused.increment(1);
-                    continue;
+            Err(_) => {
+                busy.notify_waiters();
+                match timeout(ACCEPT_WAIT, slots.clone().acquire_owned()).await {
+                    Ok(Ok(permit)) => permit,
+                    _ => {
+                        refused.increment(1);
+                        continue;
+                    }
                 }
-            },
+            }
         };
+        if slots.available_permits() < limits.max / 2 {
+            busy.notify_waiters();
+        }
         accepted.increment(1);
         open.increment(1.0);
         let snapshot = snapshot.clone();
         let recorder = observer.recorder(Transport::Tcp);
         let open = open.clone();
-        let slots = slots.clone();
+        let (slots, busy) = (slots.clone(), busy.clone());
         tokio::spawn(async move {
-            let _ = connection(stream, snapshot, &slots, limits, recorder).await;
+            let _ = connection(stream, snapshot, (&slots, &busy), limits, recorder).await;
             open.decrement(1.0);
             drop((permit, source_slot));
         });
@@ -157,7 +172,7 @@ const READ_CHUNK: usize = 16 * 1024;
 async fn connection(
     mut stream: TcpStream,
     snapshot: SnapshotHandle,
-    slots: &Semaphore,
+    (slots, busy): (&Semaphore, &Notify),
     limits: TcpLimits,
     mut recorder: QueryRecorder,
 ) -> std::io::Result<()> {
@@ -181,9 +196,17 @@ async fn connection(
     let mut chunk = vec![0u8; READ_CHUNK];
     // When the first byte of the message still incomplete in `input` came.
     let mut message_started: Option<Instant> = None;
+    // When the connection last finished a batch (or opened).
+    let mut idle_since = Instant::now();
     loop {
-        let deadline = message_started.unwrap_or_else(Instant::now) + limit();
-        let read = match timeout_at(deadline, stream.read(&mut chunk)).await {
+        let deadline = message_started.unwrap_or(idle_since) + limit();
+        let read = tokio::select! {
+            read = timeout_at(deadline, stream.read(&mut chunk)) => read,
+            // Turned busy: wait again with the short deadline (reading is
+            // cancel-safe: nothing was consumed).
+            _ = busy.notified() => continue,
+        };
+        let read = match read {
             Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Ok(()),
             Ok(Ok(n)) => n,
         };
@@ -227,5 +250,6 @@ async fn connection(
             }
         }
         recorder.batch_end(started, answered);
+        idle_since = Instant::now();
     }
 }
