@@ -68,7 +68,9 @@ fn request(server: &Server, method: &str, path: &str, body: &[u8]) -> u16 {
     let mut slot = server.connection.lock().unwrap();
     let reader = slot.get_or_insert_with(|| {
         let stream = TcpStream::connect(server.api).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         BufReader::new(stream)
     });
     let head = format!(
@@ -115,5 +117,8 @@ fuzz_target!(|data: &[u8]| {
     let server = server();
     let (method, path) = ENDPOINTS[selector as usize % ENDPOINTS.len()];
     let status = request(server, method, path, body);
-    assert!((200..500).contains(&status), "{method} {path} -> {status} for {body:?}");
+    assert!(
+        (200..500).contains(&status),
+        "{method} {path} -> {status} for {body:?}"
+    );
 });

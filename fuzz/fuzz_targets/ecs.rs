@@ -15,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
             IpAddr::V6(a) => (u128::from(a), 128),
         };
         assert!(subnet.source_prefix <= max);
-        let kept = u128::MAX.checked_shl(128 - u32::from(subnet.source_prefix)).unwrap_or(0);
+        let kept = u128::MAX
+            .checked_shl(128 - u32::from(subnet.source_prefix))
+            .unwrap_or(0);
         assert_eq!(bits & !kept, 0, "bits past the source prefix accepted");
     }
 });

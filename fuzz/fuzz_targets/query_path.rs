@@ -20,16 +20,23 @@ fn snapshot() -> &'static Snapshot {
     SNAPSHOT.get_or_init(|| {
         let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/switchyard.toml");
         let inputs = Inputs::load(&config).expect("the example config loads");
-        Snapshot::build(&inputs, &Default::default(), 1, std::time::SystemTime::now())
+        Snapshot::build(
+            &inputs,
+            &Default::default(),
+            1,
+            std::time::SystemTime::now(),
+        )
     })
 }
 
 fn check(packet: &[u8], answer: &[u8], transport: Transport) {
-    let message = Message::from_vec(answer).unwrap_or_else(|e| {
-        panic!("undecodable answer {answer:02x?} to {packet:02x?}: {e}")
-    });
+    let message = Message::from_vec(answer)
+        .unwrap_or_else(|e| panic!("undecodable answer {answer:02x?} to {packet:02x?}: {e}"));
     assert_eq!(answer[..2], packet[..2], "ID not echoed");
-    assert_eq!(message.metadata.message_type, hickory_proto::op::MessageType::Response);
+    assert_eq!(
+        message.metadata.message_type,
+        hickory_proto::op::MessageType::Response
+    );
     if transport == Transport::Udp {
         assert!(answer.len() <= 65_535);
     }
@@ -40,7 +47,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let snapshot = snapshot();
-    let transport = if selector & 1 == 0 { Transport::Udp } else { Transport::Tcp };
+    let transport = if selector & 1 == 0 {
+        Transport::Udp
+    } else {
+        Transport::Tcp
+    };
     let source: SocketAddr = if selector & 2 == 0 {
         "198.51.100.7:5353".parse().unwrap()
     } else {
