@@ -38,8 +38,9 @@ fn server() -> &'static Server {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/switchyard.toml"),
         )
         .unwrap();
-        // The example's traffic section, with our own listeners and paths.
-        let traffic = &example[example.find("[regions").unwrap()..];
+        // The example from its geo networks on (drills, regions, services),
+        // with our own listeners, tokens and paths.
+        let traffic = &example[example.find("\n[geo").or_else(|| example.find("\n[regions")).unwrap()..];
         std::fs::write(dir.join("tokens"), format!("fuzzer:{TOKEN}\n")).unwrap();
         let config = dir.join("switchyard.toml");
         std::fs::write(
