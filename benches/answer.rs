@@ -2,6 +2,10 @@
 //! built from the repository's config and zones. No sockets: this is the
 //! per-query CPU cost of answering.
 //!
+//! A fourth group, `rrl`, is `respond_into` plus the response rate limit
+//! check the UDP listener makes per answer (`[rrl]` defaults, rate raised
+//! so nothing is dropped): compare with `respond_into` for what RRL costs.
+//!
 //! Two groups: `respond_into` is what the listeners call (fast path, with
 //! the full path as fallback); `full_path` is `respond` alone (decode,
 //! lookup, encode), for comparison and for the cases only it handles.
@@ -302,5 +306,54 @@ fn bench_geo_rules(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_respond, bench_recorded, bench_geo_rules);
+/// `respond_into` plus the RRL check of every UDP answer, with the default
+/// table (1M buckets) and a rate nothing in the bench reaches (a new second
+/// every 100,000 answers), so the cost measured is the bookkeeping.
+fn bench_rrl(c: &mut Criterion) {
+    let snapshot = repo_snapshot();
+    let meta = QueryMeta {
+        source: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        transport: Transport::Udp,
+    };
+    let config = switchyard::config::RrlConfig {
+        responses_per_second: toml::Spanned::new(0..0, 1_000_000),
+        ..Default::default()
+    };
+    let rrl = switchyard::server::rrl::Rrl::from_config(&config).expect("on");
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut out = Vec::with_capacity(4096);
+    let mut slips = 0;
+    let mut group = c.benchmark_group("rrl");
+    group.throughput(Throughput::Elements(1));
+    for case in CASES
+        .iter()
+        .filter(|c| matches!(c.label, "positive_a" | "nxdomain" | "weighted"))
+    {
+        let packet = encode(case);
+        let mut answered = 0u64;
+        group.bench_function(case.label, |b| {
+            b.iter(|| {
+                respond_into(
+                    black_box(&snapshot),
+                    black_box(&packet),
+                    black_box(&meta),
+                    &mut rng,
+                    &mut out,
+                );
+                answered += 1;
+                let now = (answered / 100_000) as u32;
+                rrl.check(meta.source.ip(), &out, now, &mut slips)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_respond,
+    bench_recorded,
+    bench_geo_rules,
+    bench_rrl
+);
 criterion_main!(benches);

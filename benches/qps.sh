@@ -18,6 +18,13 @@
 #   (QPS median/min/max, ratio vs NSD, latency, CPU, server µs/query, loss).
 #
 # Environment:
+#   SWITCHYARD_RRL=on|off     response rate limiting in the benchmarked server
+#                     (default on, with responses_per_second = 1000000 so the
+#                     limiter does its bookkeeping for every answer but never
+#                     drops one: the load comes from one address, which the
+#                     default 200/s would reduce to slips)
+#   SWITCHYARD_RRL_AB=1  also run `switchyard-norrl` with `[rrl] enabled =
+#                     false`, interleaved with `switchyard`: what RRL costs
 #   SWITCHYARD_METRICS_AB=1  also run a second Switchyard target,
 #                     `switchyard-nometrics`, with `[metrics] query_metrics = false`,
 #                     interleaved with `switchyard` (query metrics on, the default):
@@ -60,7 +67,7 @@ trap 'rm -f "$LAUNCHER"' EXIT
 cat > "$LAUNCHER" <<LAUNCH
 #!/bin/sh
 set -e
-zone=\$1 port=\$2 threads=\$3 dir=\$4 query_metrics=\${5:-true}
+zone=\$1 port=\$2 threads=\$3 dir=\$4 query_metrics=\${5:-true} rrl=\${6:-${SWITCHYARD_RRL:-on}}
 mkdir -p "\$dir/zones" "\$dir/state"
 cat > "\$dir/switchyard.toml" <<CONF
 version = 1
@@ -75,6 +82,11 @@ query_metrics = \$query_metrics
 [log]
 level = "warn"
 CONF
+if [ "\$rrl" = on ]; then
+    printf '[rrl]\nresponses_per_second = 1000000\n' >> "\$dir/switchyard.toml"
+else
+    printf '[rrl]\nenabled = false\n' >> "\$dir/switchyard.toml"
+fi
 if [ "${SWITCHYARD_APP:-weighted}" = weighted ]; then
     grep -v '^app ' "\$zone" > "\$dir/zones/example.test.zone"
     cat >> "\$dir/switchyard.toml" <<CONF
@@ -102,6 +114,9 @@ RUN="$LAUNCHER {zone} {port} {threads} {dir}"
 EXTRA=()
 if [ "${SWITCHYARD_METRICS_AB:-0}" = 1 ]; then
     EXTRA=(--run "switchyard-nometrics=$RUN false")
+fi
+if [ "${SWITCHYARD_RRL_AB:-0}" = 1 ]; then
+    EXTRA+=(--run "switchyard-norrl=$RUN true off")
 fi
 
 echo "qps.sh: $BIN ($(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)), peers: $PEERS_SH" >&2

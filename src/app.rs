@@ -19,6 +19,7 @@ use crate::privileges::PrivilegeError;
 use crate::publisher::{Publisher, PublisherHandle};
 use crate::querylog::QueryLog;
 use crate::server::DnsServer;
+use crate::server::budget::{self, DescriptorBudget};
 use crate::snapshot::{Inputs, LoadError, SnapshotHandle};
 use crate::statedir::{LockError, StateLock};
 
@@ -156,6 +157,7 @@ impl App {
         let observe = (inputs.config.metrics.clone(), inputs.config.log.clone());
         let cluster_config = inputs.config.cluster.clone();
         let quorum = inputs.config.health.quorum;
+        let rrl_config = inputs.config.rrl.clone();
         let server_config = inputs.config.server.clone();
         let api_config = inputs.config.api.clone();
         if let Some(warning) = inputs.tokens.example_token_warning() {
@@ -225,7 +227,14 @@ impl App {
             None => None,
         };
         let observer = Observer::new(observe.0.query_metrics, query_log.clone());
-        let dns = DnsServer::bind(&server_config, snapshot.clone(), observer)?;
+        let budget = descriptor_budget(&plans.borrow(), &server_config);
+        let dns = DnsServer::bind(
+            &server_config,
+            &rrl_config,
+            budget.tcp_max,
+            snapshot.clone(),
+            observer,
+        )?;
         crate::metrics::spawn_upkeep();
         let publisher = publisher.spawn();
         // With etcd, override changes go through the cluster's write path,
@@ -294,9 +303,12 @@ impl App {
                 None => ClusterHealthView::local(&cluster_config.instance),
             },
         };
-        let mut limits = ListenerLimits::from_config(&api_config);
-        if let Some(budget) = options.api_connection_budget {
-            limits = limits.within_budget(budget);
+        // The API's share of the descriptor budget caps `[api] max_connections`
+        // (so held API connections can never take the probes' descriptors);
+        // a caller may cap it further.
+        let mut limits = ListenerLimits::from_config(&api_config).within_budget(budget.api_max);
+        if let Some(cap) = options.api_connection_budget {
+            limits = limits.within_budget(cap);
         }
         let api = ApiServer::bind(server_config.api_listen, context, limits).map_err(|source| {
             StartError::ApiBind {
@@ -345,4 +357,37 @@ impl App {
             cluster_health,
         })
     }
+}
+
+/// Raises the descriptor limit and shares it out (see
+/// [`crate::server::budget`]); publishes the API's share.
+fn descriptor_budget(
+    plan: &crate::health::HealthPlan,
+    server: &crate::config::ServerConfig,
+) -> DescriptorBudget {
+    let limit = budget::raise_nofile_limit();
+    let budget = DescriptorBudget::compute(
+        limit,
+        budget::open_descriptors(),
+        plan.endpoints.len(),
+        plan.max_concurrent_probes,
+        server.tcp_max_connections,
+    );
+    budget::publish(&budget);
+    if budget.is_starved() {
+        tracing::warn!(
+            limit,
+            in_use = budget.in_use,
+            probe_reserve = budget.probe_reserve,
+            "the descriptor limit (RLIMIT_NOFILE) leaves almost nothing for clients; raise it (e.g. LimitNOFILE in the systemd unit)"
+        );
+    }
+    tracing::info!(
+        limit,
+        tcp_max = budget.tcp_max,
+        api_max = budget.api_max,
+        probe_reserve = budget.probe_reserve,
+        "descriptor budget"
+    );
+    budget
 }

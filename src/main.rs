@@ -117,7 +117,8 @@ fn check(config: &std::path::Path) -> ExitCode {
 
 fn serve(config: PathBuf, options: StartOptions) -> ExitCode {
     // `[log]` decides the format and level, so it is read before anything logs.
-    switchyard::logging::init_from(&config);
+    // Kept to the end: dropping it flushes the log (briefly, never blocking).
+    let _log = switchyard::logging::init_from(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -86,6 +86,9 @@ pub struct Snapshot {
     pub edns_udp_payload: u16,
     /// Precompiled wire answers for the static part of the zones.
     pub fast: Arc<FastTable>,
+    /// The NSID option (code, length, value) to add to answers of queries
+    /// that ask for it, encoded once here; empty when disabled.
+    pub nsid: Arc<[u8]>,
     /// The operator overrides `state` was computed with (for the API).
     pub overrides: Arc<OverrideSet>,
     /// Drill settings from `[drills]` (control plane only; carried here so
@@ -129,6 +132,7 @@ impl Snapshot {
             geo: inputs.geo.clone(),
             edns_udp_payload: inputs.config.server.edns_udp_payload.max(512),
             fast: inputs.fast.clone(),
+            nsid: crate::answer::nsid::encode(inputs.config.server.nsid.as_deref()),
             drills: inputs.drills.clone(),
             answers: inputs.answers.clone(),
             config_digest: inputs.digest.clone(),
@@ -196,7 +200,13 @@ impl Inputs {
     /// Loads and validates the config file and every zone it names. `serve`,
     /// `check` and reloads all go through here, so they cannot disagree.
     pub fn load(config_path: &Path) -> Result<Inputs, LoadError> {
-        let config = Config::load(config_path).map_err(|e| LoadError::Config(vec![e]))?;
+        let mut config = Config::load(config_path).map_err(|e| LoadError::Config(vec![e]))?;
+        // NSID defaults to the host name, read here (loading does I/O;
+        // building a snapshot does not).
+        config
+            .server
+            .nsid
+            .get_or_insert_with(crate::answer::nsid::host_name);
         let zones = load_zones_dir(&config.server.zones_dir).map_err(LoadError::Zones)?;
         let zones = ZoneSet::new(zones);
         let geo = GeoDb::load(&config);

@@ -620,3 +620,36 @@ fn answers_match_nsd() {
         failures.join("\n")
     );
 }
+
+/// Negative answers are no larger than NSD's: the SOA's owner and the
+/// names in its RDATA are compressed against the question.
+#[test]
+fn negative_answers_are_as_compact_as_nsds() {
+    let Some(binary) = find_nsd() else {
+        if std::env::var("SWITCHYARD_REQUIRE_NSD").as_deref() == Ok("1") {
+            panic!("NSD not found (/usr/sbin/nsd or PATH) and SWITCHYARD_REQUIRE_NSD=1");
+        }
+        eprintln!("skipping: nsd not installed");
+        return;
+    };
+    let nsd = Nsd::start(&binary);
+    let ours = TestServer::start_full("127.0.0.1:0", &repo_zones(), "", "[rrl]\nenabled = false\n");
+    for (name, qtype) in [
+        ("nx.example.com.", RecordType::A),
+        ("a.b.nx.example.com.", RecordType::AAAA),
+        ("www.example.com.", RecordType::MX),
+        ("example.com.", RecordType::SRV),
+    ] {
+        for edns in [None, Some(1232)] {
+            let query = make_query(name, qtype, edns).to_vec().unwrap();
+            let theirs = udp_raw_quick(nsd.addr, &query).expect("NSD reply");
+            let mine = udp_raw(ours.addr, &query).expect("our reply");
+            assert!(
+                mine.len() <= theirs.len(),
+                "{name} {qtype} edns {edns:?}: {} bytes, NSD {}",
+                mine.len(),
+                theirs.len()
+            );
+        }
+    }
+}

@@ -86,8 +86,19 @@ struct ZoneInfo {
     /// Wire length of the origin (to point at it inside the question).
     origin_len: usize,
     /// The negative-answer SOA record after its owner name: type, class,
-    /// TTL, length and uncompressed RDATA.
+    /// TTL, length and RDATA, where MNAME and RNAME names inside the zone
+    /// end in a placeholder pointer to the origin (RFC 1035 §4.1.4
+    /// compression, as NSD does).
     soa_tail: Box<[u8]>,
+    /// Offsets in `soa_tail` of those placeholders, patched per query with
+    /// where the origin sits in the question.
+    soa_pointers: [Option<u16>; 2],
+    /// The same record with MNAME and RNAME in full, for questions whose
+    /// origin part is not in lower case: a pointer would give the SOA's
+    /// names the client's case instead of the zone's.
+    soa_tail_full: Box<[u8]>,
+    /// The origin in lower-case wire form, compared with the question.
+    origin_wire: Box<[u8]>,
 }
 
 /// Hashing for the name table. Query names are attacker-controlled, but
@@ -124,9 +135,15 @@ impl FastTable {
         let mut rng = fastrand::Rng::with_seed(0);
         for zone in snapshot.zones.iter() {
             let zone_index = table.zones.len() as u32;
+            let (soa_tail_full, _) = soa_tail(&zone.negative_soa(), None);
+            let (soa_tail, soa_pointers) = soa_tail(&zone.negative_soa(), Some(&zone.origin));
+            let origin_wire = wire_lower(&zone.origin).into_boxed_slice();
             table.zones.push(ZoneInfo {
-                origin_len: wire_lower(&zone.origin).len(),
-                soa_tail: soa_tail(&zone.negative_soa()),
+                origin_len: origin_wire.len(),
+                soa_tail,
+                soa_pointers,
+                soa_tail_full,
+                origin_wire,
             });
             let cuts: HashSet<&Name> = zone
                 .nodes()
@@ -317,15 +334,47 @@ fn template(
     Some((template, body))
 }
 
-/// The SOA record's bytes after its owner, with names uncompressed so they
-/// stay valid wherever the record lands.
-fn soa_tail(soa: &hickory_proto::rr::Record) -> Box<[u8]> {
+/// The SOA record's bytes after its owner, and where in them the names
+/// MNAME and RNAME point at the zone's `origin` (placeholders patched per
+/// query); names outside it, names not in lower case (whose case a pointer
+/// would lose) and every name when `origin` is `None` are written in full.
+fn soa_tail(
+    soa: &hickory_proto::rr::Record,
+    origin: Option<&Name>,
+) -> (Box<[u8]>, [Option<u16>; 2]) {
     let mut rdata = Vec::new();
-    {
-        let mut encoder = BinEncoder::new(&mut rdata);
-        encoder.set_name_encoding(NameEncoding::Uncompressed);
-        // Encoding an SOA into a Vec cannot fail short of memory.
-        let _ = soa.data.emit(&mut encoder);
+    let mut pointers = [None, None];
+    if let hickory_proto::rr::RData::SOA(data) = &soa.data {
+        for (i, name) in [&data.mname, &data.rname].into_iter().enumerate() {
+            // As written in the zone (case kept), like the full path.
+            let mut wire = Vec::with_capacity(name.len() + 2);
+            for label in name.iter() {
+                wire.push(label.len() as u8);
+                wire.extend_from_slice(label);
+            }
+            wire.push(0);
+            if let Some(origin) = origin
+                && origin.zone_of(name)
+                && wire == wire_lower(name)
+            {
+                // The labels above the origin, then a pointer to it.
+                let origin_len = wire_lower(origin).len();
+                rdata.extend_from_slice(&wire[..wire.len() - origin_len]);
+                pointers[i] = Some((10 + rdata.len()) as u16);
+                rdata.extend_from_slice(&[0xc0, 0]);
+            } else {
+                rdata.extend_from_slice(&wire);
+            }
+        }
+        for value in [
+            data.serial,
+            data.refresh as u32,
+            data.retry as u32,
+            data.expire as u32,
+            data.minimum,
+        ] {
+            rdata.extend_from_slice(&value.to_be_bytes());
+        }
     }
     let mut tail = Vec::with_capacity(10 + rdata.len());
     tail.extend_from_slice(&u16::from(RecordType::SOA).to_be_bytes());
@@ -333,7 +382,7 @@ fn soa_tail(soa: &hickory_proto::rr::Record) -> Box<[u8]> {
     tail.extend_from_slice(&soa.ttl.to_be_bytes());
     tail.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
     tail.extend_from_slice(&rdata);
-    tail.into_boxed_slice()
+    (tail.into_boxed_slice(), pointers)
 }
 
 /// Tries to answer `packet` from the precompiled table into `out`.
@@ -375,7 +424,8 @@ pub fn answer(
         return Fast::Fallback;
     };
     if q.edns.is_some() {
-        write_opt(out, q.ecs.as_ref(), scope, snapshot.edns_udp_payload);
+        let nsid = if q.nsid { &snapshot.nsid[..] } else { &[] };
+        write_opt(out, q.ecs.as_ref(), scope, snapshot.edns_udp_payload, nsid);
     }
     if out.len() > limit {
         // Needs truncation or trimming: the full path knows how.
@@ -419,8 +469,18 @@ fn negative(
     let zone = &table.zones[entry.zone as usize];
     let origin_at = 12 + q.name_len - zone.origin_len;
     emit(out, packet, q, true, rcode, [0, 1, 0]);
-    out.extend_from_slice(&(0xc000u16 | origin_at as u16).to_be_bytes());
+    let pointer = (0xc000u16 | origin_at as u16).to_be_bytes();
+    out.extend_from_slice(&pointer);
+    if packet[origin_at..origin_at + zone.origin_len] != zone.origin_wire[..] {
+        out.extend_from_slice(&zone.soa_tail_full);
+        return;
+    }
+    let start = out.len();
     out.extend_from_slice(&zone.soa_tail);
+    for at in zone.soa_pointers.iter().flatten() {
+        let at = start + *at as usize;
+        out[at..at + 2].copy_from_slice(&pointer);
+    }
 }
 
 /// Writes the header and the question as received.
@@ -436,18 +496,19 @@ fn emit(out: &mut Vec<u8>, packet: &[u8], q: &Parsed, aa: bool, rcode: u8, count
     out.extend_from_slice(&packet[12..q.question_end]);
 }
 
-/// Appends an OPT record: our payload size, version 0, and the ECS echo.
-fn write_opt(out: &mut Vec<u8>, ecs: Option<&ClientSubnet>, scope: u8, payload: u16) {
+/// Appends an OPT record: our payload size, version 0, the ECS echo and
+/// `nsid` (an encoded NSID option, or empty).
+fn write_opt(out: &mut Vec<u8>, ecs: Option<&ClientSubnet>, scope: u8, payload: u16, nsid: &[u8]) {
     out.push(0);
     out.extend_from_slice(&41u16.to_be_bytes());
     out.extend_from_slice(&payload.to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
     match ecs {
-        None => out.extend_from_slice(&[0, 0]),
+        None => out.extend_from_slice(&(nsid.len() as u16).to_be_bytes()),
         Some(ecs) => {
             let addr_len = (ecs.source_prefix as usize).div_ceil(8);
             let option_len = 4 + addr_len;
-            out.extend_from_slice(&((4 + option_len) as u16).to_be_bytes());
+            out.extend_from_slice(&((4 + option_len + nsid.len()) as u16).to_be_bytes());
             out.extend_from_slice(&[0, 8]);
             out.extend_from_slice(&(option_len as u16).to_be_bytes());
             let (family, octets): (u16, [u8; 16]) = match ecs.addr {
@@ -463,6 +524,7 @@ fn write_opt(out: &mut Vec<u8>, ecs: Option<&ClientSubnet>, scope: u8, payload: 
             out.extend_from_slice(&octets[..addr_len]);
         }
     }
+    out.extend_from_slice(nsid);
 }
 
 /// NXDOMAIN for a name the table lacks, when nothing (cut, wildcard,

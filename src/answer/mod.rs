@@ -11,6 +11,7 @@ mod fast;
 mod fast_tests;
 mod lookup;
 mod managed;
+pub mod nsid;
 mod query;
 
 pub use ecs::{ClientSubnet, read_client_subnet};
@@ -20,8 +21,9 @@ pub use lookup::{Sections, lookup};
 use std::net::SocketAddr;
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::opt::{ClientSubnet as EcsOption, EdnsCode, EdnsOption};
-use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::rr::rdata::opt::{ClientSubnet as EcsOption, EdnsCode, EdnsOption, NSIDPayload};
+use hickory_proto::rr::rdata::tsig::{TSIG, TsigError, make_tsig_record};
+use hickory_proto::rr::{DNSClass, RData, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use crate::snapshot::Snapshot;
@@ -67,10 +69,13 @@ pub fn respond_into(
         Ok(answered) => answered,
         Err(_) => {
             out.clear();
-            tracing::error!(
-                len = packet.len(),
-                "bug: the query path panicked; query dropped"
-            );
+            static PANICS: crate::logging::Throttle = crate::logging::Throttle::new("query_panic");
+            if PANICS.allow() {
+                tracing::error!(
+                    len = packet.len(),
+                    "bug: the query path panicked; query dropped"
+                );
+            }
             false
         }
     }
@@ -129,14 +134,46 @@ pub fn respond(
         }
         (None, Transport::Udp) => CLASSIC_UDP_LIMIT,
     };
-    let mut edns = request.edns.as_ref().map(|_| {
+    let mut edns = request.edns.as_ref().map(|request| {
         let mut edns = Edns::new();
         edns.set_max_payload(snapshot.edns_udp_payload);
+        if !snapshot.nsid.is_empty()
+            && let Some(EdnsOption::NSID(asked)) = request.option(EdnsCode::NSID)
+            && asked.as_ref().is_empty()
+            && let Ok(payload) = NSIDPayload::new(&snapshot.nsid[4..])
+        {
+            edns.options_mut().insert(EdnsOption::NSID(payload));
+        }
         edns
     });
+    // Without DNSSEC support hickory leaves the TSIG record (always last,
+    // RFC 8945 §5.1) among the additionals.
+    let tsig = request.additionals.last().and_then(|r| match &r.data {
+        RData::TSIG(tsig) => Some((&r.name, tsig)),
+        _ => None,
+    });
+    if let Some((key, signed)) = tsig {
+        // RFC 8945 §5.2.2: no key is configured, so every key is unknown:
+        // NOTAUTH, and an unsigned TSIG with error BADKEY (§5.3.2).
+        response.metadata.response_code = ResponseCode::NotAuth;
+        response.metadata.checking_disabled = false;
+        let tsig = TSIG::new(
+            signed.algorithm.clone(),
+            signed.time,
+            signed.fudge,
+            Vec::new(),
+            signed.oid,
+            Some(TsigError::BadKey),
+            Vec::new(),
+        );
+        response.signature = Some(Box::new(make_tsig_record(key.clone(), tsig)));
+        return Some(encode_or_servfail(response, edns, limit, false));
+    }
     if request.metadata.op_code != OpCode::Query {
         // RFC 6891 §6.1.1: a request with OPT gets OPT back, errors included.
+        // RFC 1035 §4.1.1 lets only RD be copied into a NOTIMP answer.
         response.metadata.response_code = ResponseCode::NotImp;
+        response.metadata.checking_disabled = false;
         return Some(encode_or_servfail(response, edns, limit, false));
     }
     if request.edns.as_ref().is_some_and(|e| e.version() > 0) {

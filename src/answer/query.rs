@@ -22,6 +22,8 @@ pub(crate) struct Parsed {
     pub(crate) edns: Option<u16>,
     /// A valid EDNS Client Subnet option, when the query had one.
     pub(crate) ecs: Option<ClientSubnet>,
+    /// The query asked for the server's NSID (an empty NSID option).
+    pub(crate) nsid: bool,
 }
 
 /// Parses the header, question and an optional OPT; `None` for anything
@@ -45,6 +47,7 @@ pub(crate) fn parse(packet: &[u8]) -> Option<Parsed> {
         qtype: 0,
         edns: None,
         ecs: None,
+        nsid: false,
     };
     let mut pos = 12;
     loop {
@@ -99,6 +102,8 @@ pub(crate) fn parse(packet: &[u8]) -> Option<Parsed> {
                     return None;
                 }
                 parsed.ecs = Some(parse_option(value).ok()?);
+            } else if [*c0, *c1] == [0, 3] && value.is_empty() {
+                parsed.nsid = true;
             }
             options = rest;
         }

@@ -21,6 +21,7 @@ pub mod cluster;
 mod drills;
 mod health;
 mod observe;
+mod rrl;
 mod traffic;
 
 pub use api::ApiConfig;
@@ -28,6 +29,7 @@ pub use cluster::{ClusterConfig, StoreKind, valid_instance};
 pub use drills::{DrillsConfig, ScheduleConfig};
 pub use health::{CheckConfig, CheckKind, HealthConfig, InitialState, StatusItem, StatusSpec};
 pub use observe::{LogConfig, LogFormat, MetricsConfig, PerServiceAnswers, QueryLogConfig};
+pub use rrl::RrlConfig;
 pub use traffic::{
     AllDownConfig, EndpointConfig, GeoConfig, GeoField, GeoRulesConfig, NetworkLocation, OneOrMany,
     PolicyKind, RegionConfig, ServiceConfig,
@@ -78,6 +80,9 @@ pub struct Config {
     /// Where shared state lives: local files or etcd (`[cluster]`), validated.
     #[serde(skip)]
     pub cluster: ClusterConfig,
+    /// Response rate limiting of UDP answers (`[rrl]`).
+    #[serde(default)]
+    pub rrl: RrlConfig,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub source: PathBuf,
@@ -119,6 +124,18 @@ pub struct ServerConfig {
     /// Group to run as with `user` (default: the user's primary group).
     #[serde(default)]
     pub group: Option<String>,
+    /// Most TCP connections open at once from one client address, so one
+    /// host cannot take every slot (0: no per-source limit).
+    #[serde(default = "default_tcp_max_per_source")]
+    pub tcp_max_per_source: usize,
+    /// The name server identifier returned to queries that ask for it
+    /// (RFC 5001 NSID); unset: the host name; `""`: never returned.
+    #[serde(default)]
+    pub nsid: Option<String>,
+}
+
+fn default_tcp_max_per_source() -> usize {
+    64
 }
 
 fn default_tcp_idle_timeout() -> u64 {
@@ -261,6 +278,14 @@ impl Config {
                 "`group` needs `user`: privileges are dropped to a user and its group".into(),
             ));
         }
+        config.rrl.validate(text, path)?;
+        if config.server.nsid.as_ref().is_some_and(|n| n.len() > 512) {
+            return Err(error_at(
+                find_key(text, "nsid"),
+                Some("server.nsid".into()),
+                "nsid is longer than 512 bytes".into(),
+            ));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         config.server.zones_dir = base.join(&config.server.zones_dir);
         config.server.state_dir = base.join(&config.server.state_dir);
@@ -306,7 +331,7 @@ pub fn line_of(text: &str, pos: usize) -> usize {
 }
 
 /// Span of the first line that assigns `key`, for errors found after parsing.
-fn find_key(text: &str, key: &str) -> Option<std::ops::Range<usize>> {
+pub(crate) fn find_key(text: &str, key: &str) -> Option<std::ops::Range<usize>> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();

@@ -123,6 +123,8 @@ pub fn render() -> String {
     let Some(Some(handle)) = HANDLE.get() else {
         return String::new();
     };
+    // The log writer counts its own drops; copied here when scraped.
+    metrics::counter!(names::LOG_DROPPED).absolute(crate::logging::dropped_lines());
     let mut text = handle.render();
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');

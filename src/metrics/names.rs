@@ -32,6 +32,18 @@ pub const REGION_ANSWERS: &str = "switchyard_region_answers_total";
 pub const TCP_OPEN: &str = "switchyard_tcp_connections_open";
 /// Counter `{result}`: TCP connections accepted or refused over the cap.
 pub const TCP_CONNECTIONS: &str = "switchyard_tcp_connections_total";
+/// Counter: UDP answers not sent because the client network was over its
+/// response rate (RRL), slipped ones included.
+pub const RRL_LIMITED: &str = "switchyard_rrl_limited_total";
+/// Counter: rate-limited UDP answers sent as an empty TC=1 answer instead
+/// (RRL slip), so real clients retry over TCP.
+pub const RRL_SLIPPED: &str = "switchyard_rrl_slipped_total";
+/// Counter: log lines dropped because the log writer was behind (the log
+/// never blocks the process).
+pub const LOG_DROPPED: &str = "switchyard_log_lines_dropped_total";
+/// Counter `{what}`: repeated warnings not logged because the same
+/// warning was logged too often in the last second.
+pub const LOG_SUPPRESSED: &str = "switchyard_log_warnings_suppressed_total";
 /// Counter: sampled queries the query log had to drop (writer behind).
 pub const QUERY_LOG_DROPPED: &str = "switchyard_query_log_dropped_total";
 /// Counter: query log lines written.
@@ -82,6 +94,22 @@ pub(super) fn describe() {
     describe_counter!(
         REGION_ANSWERS,
         "Managed-name answers of all services by region answered and reason (policy or all-down rule)"
+    );
+    describe_counter!(
+        RRL_LIMITED,
+        "UDP answers withheld by response rate limiting (slips included)"
+    );
+    describe_counter!(
+        RRL_SLIPPED,
+        "Rate-limited UDP answers sent as empty truncated (TC=1) answers"
+    );
+    describe_counter!(
+        LOG_DROPPED,
+        "Log lines dropped because the log writer was behind"
+    );
+    describe_counter!(
+        LOG_SUPPRESSED,
+        "Repeated warnings suppressed by the log rate limit"
     );
     describe_gauge!(TCP_OPEN, "Open DNS TCP connections");
     describe_counter!(
@@ -147,6 +175,9 @@ pub(super) fn preregister() {
         metrics::counter!(OVERRIDE_CHANGES, "result" => result).increment(0);
     }
     metrics::counter!(QUERY_LOG_DROPPED).increment(0);
+    metrics::counter!(RRL_LIMITED).increment(0);
+    metrics::counter!(RRL_SLIPPED).increment(0);
+    metrics::counter!(LOG_DROPPED).increment(0);
     metrics::counter!(SNAPSHOT_PUBLISHES).increment(0);
     metrics::gauge!(OVERRIDES_ACTIVE).set(0.0);
     metrics::gauge!(DRILLS_ACTIVE).set(0.0);

@@ -2,6 +2,8 @@
 //! acceptor, all answering through [`crate::answer::respond`] from the
 //! snapshot loaded once per query.
 
+pub mod budget;
+pub mod rrl;
 mod tcp;
 mod udp;
 
@@ -14,7 +16,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::config::ServerConfig;
+use crate::config::{RrlConfig, ServerConfig};
 use crate::metrics::query::Observer;
 use crate::snapshot::SnapshotHandle;
 
@@ -31,10 +33,14 @@ pub struct DnsServer {
 
 impl DnsServer {
     /// Binds every `server.dns_listen` address for UDP and TCP and starts
-    /// answering from `snapshot`; `observer` says what to record about
-    /// queries (metrics, query log). Must run inside a tokio runtime.
+    /// answering from `snapshot`, UDP answers rate-limited by `rrl` and at
+    /// most `tcp_max` TCP connections open (from the descriptor budget);
+    /// `observer` says what to record about queries (metrics, query log).
+    /// Must run inside a tokio runtime.
     pub fn bind(
         config: &ServerConfig,
+        rrl: &RrlConfig,
+        tcp_max: usize,
         snapshot: SnapshotHandle,
         observer: Observer,
     ) -> io::Result<DnsServer> {
@@ -42,24 +48,30 @@ impl DnsServer {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let tcp_slots = Arc::new(Semaphore::new(config.tcp_max_connections.max(1)));
+        let rrl = rrl::Rrl::from_config(rrl).map(Arc::new);
+        let tcp_slots = Arc::new(Semaphore::new(tcp_max.max(1)));
+        let limits = tcp::TcpLimits {
+            timeout: config.tcp_idle_timeout(),
+            per_source: config.tcp_max_per_source,
+            max: tcp_max.max(1),
+        };
         let mut tasks = JoinSet::new();
         let stop = Arc::new(AtomicBool::new(false));
         let mut local_addrs = Vec::new();
         for &addr in &config.dns_listen {
             let (udp_sockets, tcp_listener, local) = bind_pair(addr, workers)?;
             for (i, socket) in udp_sockets.into_iter().enumerate() {
-                let (snapshot, stop) = (snapshot.clone(), stop.clone());
+                let (snapshot, stop, rrl) = (snapshot.clone(), stop.clone(), rrl.clone());
                 let recorder = observer.recorder(crate::answer::Transport::Udp);
                 std::thread::Builder::new()
                     .name(format!("dns-udp-{i}"))
-                    .spawn(move || udp::serve(socket, snapshot, stop, recorder))?;
+                    .spawn(move || udp::serve(socket, snapshot, stop, recorder, rrl))?;
             }
             tasks.spawn(tcp::serve(
                 tcp_listener,
                 snapshot.clone(),
                 tcp_slots.clone(),
-                config.tcp_idle_timeout(),
+                limits,
                 observer.clone(),
             ));
             local_addrs.push(local);

@@ -18,11 +18,19 @@ use std::time::Duration;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 
 use crate::answer::{QueryMeta, Transport, respond_into};
+use crate::metrics::names;
 use crate::metrics::query::QueryRecorder;
+use crate::server::rrl::{self, Rrl, Verdict};
 use crate::snapshot::SnapshotHandle;
 
-/// Largest datagram we accept; anything longer is not a DNS query we answer.
-const MAX_QUERY: usize = 4096;
+/// Largest datagram we read: any UDP payload (RFC 1035 allows queries of
+/// any size, and EDNS clients send large ones). The batch's buffers are one
+/// zeroed allocation, so the kernel maps only the pages datagrams touch:
+/// 32 × 64 KiB of address space, a few pages of memory for normal queries.
+const MAX_QUERY: usize = 65_535;
+
+/// Answers start with this much room; a larger one grows its buffer once.
+const ANSWER_CAPACITY: usize = 4096;
 
 /// Datagrams per system call. Under load the socket buffer holds many; the
 /// kernel returns as many as are queued, up to this.
@@ -32,20 +40,29 @@ const BATCH: usize = 32;
 const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// Runs the receive-answer loop on `socket` until `stop` is set, telling
-/// `recorder` about every query and batch.
+/// `recorder` about every query and batch; answers pass through `rrl`
+/// (response rate limiting) when it is on.
 pub fn serve(
     socket: UdpSocket,
     snapshot: SnapshotHandle,
     stop: Arc<AtomicBool>,
     mut recorder: QueryRecorder,
+    rrl: Option<Arc<Rrl>>,
 ) {
     let _ = socket.set_read_timeout(Some(STOP_POLL));
     let fd = socket.as_raw_fd();
-    let mut queries: Box<[[u8; MAX_QUERY]; BATCH]> = vec![[0u8; MAX_QUERY]; BATCH]
-        .into_boxed_slice()
-        .try_into()
-        .unwrap_or_else(|_| unreachable!("the vector has BATCH elements"));
-    let mut answers: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(MAX_QUERY)).collect();
+    let mut buffer = vec![0u8; MAX_QUERY * BATCH];
+    let mut queries: [&mut [u8]; BATCH] = {
+        let mut chunks = buffer.chunks_exact_mut(MAX_QUERY);
+        std::array::from_fn(|_| chunks.next().unwrap_or_default())
+    };
+    let mut answers: Vec<Vec<u8>> = (0..BATCH)
+        .map(|_| Vec::with_capacity(ANSWER_CAPACITY))
+        .collect();
+    // Registered once per worker; bumped once per batch.
+    let limited_total = metrics::counter!(names::RRL_LIMITED);
+    let slipped_total = metrics::counter!(names::RRL_SLIPPED);
+    let mut slips = 0u32;
     let mut received: [(usize, Option<SocketAddr>); BATCH] = [(0, None); BATCH];
     let mut recv_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
     let mut send_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
@@ -80,6 +97,8 @@ pub fn serve(
         let snapshot = snapshot.load();
         let mut replies = 0;
         let mut order = [0usize; BATCH];
+        let now = rrl.as_ref().map_or(0, |r| r.now());
+        let (mut limited, mut slipped) = (0, 0);
         for i in 0..count {
             let (len, Some(source)) = received[i] else {
                 continue;
@@ -89,12 +108,31 @@ pub fn serve(
                 transport: Transport::Udp,
             };
             let query = &queries[i][..len];
-            let answered = respond_into(&snapshot, query, &meta, &mut rng, &mut answers[i]);
+            let mut answered = respond_into(&snapshot, query, &meta, &mut rng, &mut answers[i]);
+            // Metrics count the query by its answer, sent or rate-limited.
+            recorder.query(query, answered.then(|| &answers[i][..]), source, started);
+            if answered && let Some(rrl) = &rrl {
+                match rrl.check(source.ip(), &answers[i], now, &mut slips) {
+                    Verdict::Send => {}
+                    Verdict::Drop => {
+                        limited += 1;
+                        answered = false;
+                    }
+                    Verdict::Slip => {
+                        limited += 1;
+                        slipped += 1;
+                        rrl::slip(&mut answers[i]);
+                    }
+                }
+            }
             if answered {
                 order[replies] = i;
                 replies += 1;
             }
-            recorder.query(query, answered.then(|| &answers[i][..]), source, started);
+        }
+        if limited > 0 {
+            limited_total.increment(limited);
+            slipped_total.increment(slipped);
         }
         send_all(
             fd,

@@ -86,8 +86,15 @@ impl TestServer {
         let config_path = dir.path().join("switchyard.toml");
         let state_dir = state_dir.map_or("state".to_string(), |d| d.display().to_string());
         let tail = open_reads(tail);
+        // Tests send bursts from 127.0.0.1 that response rate limiting (on
+        // by default) would turn into slips; tests of RRL configure [rrl].
+        let rrl = if tail.contains("[rrl]") {
+            ""
+        } else {
+            "[rrl]\nenabled = false\n"
+        };
         let config = format!(
-            "version = 1\n[server]\ndns_listen = [\"{listen}\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = {zones:?}\nstate_dir = {state_dir:?}\nudp_workers = 2\n{server_extra}\n{tail}\n",
+            "version = 1\n[server]\ndns_listen = [\"{listen}\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = {zones:?}\nstate_dir = {state_dir:?}\nudp_workers = 2\n{server_extra}\n{tail}\n{rrl}",
             zones = zones_dir.display().to_string(),
         );
         std::fs::write(&config_path, config).expect("write config");
