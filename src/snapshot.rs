@@ -201,12 +201,17 @@ impl Inputs {
     /// `check` and reloads all go through here, so they cannot disagree.
     pub fn load(config_path: &Path) -> Result<Inputs, LoadError> {
         let mut config = Config::load(config_path).map_err(|e| LoadError::Config(vec![e]))?;
-        // NSID defaults to the host name, read here (loading does I/O;
-        // building a snapshot does not).
-        config
-            .server
-            .nsid
-            .get_or_insert_with(crate::answer::nsid::host_name);
+        // NSID defaults to the instance name (`[cluster] instance`, itself
+        // the host name by default), so `dig +nsid` names the nameserver as
+        // `/v1/status` does; read here (loading does I/O; building does not).
+        let instance = config.cluster.instance.clone();
+        config.server.nsid.get_or_insert_with(|| {
+            if instance.is_empty() {
+                crate::answer::nsid::host_name()
+            } else {
+                instance
+            }
+        });
         let zones = load_zones_dir(&config.server.zones_dir).map_err(LoadError::Zones)?;
         let zones = ZoneSet::new(zones);
         let geo = GeoDb::load(&config);

@@ -145,7 +145,7 @@ fn nsid_is_returned_when_asked_on_fast_and_full_paths() {
 }
 
 #[test]
-fn nsid_defaults_to_the_host_name_and_empty_disables_it() {
+fn nsid_defaults_to_the_instance_name_then_the_host_name_and_empty_disables_it() {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let server = TestServer::start();
     let reply = udp(
@@ -156,6 +156,18 @@ fn nsid_defaults_to_the_host_name_and_empty_disables_it() {
         nsid_of(&reply),
         Some(host.trim().as_bytes().to_vec()).filter(|h| !h.is_empty())
     );
+    // With `[cluster] instance` set, NSID names the instance (as /v1/status does).
+    let named = TestServer::start_full(
+        "127.0.0.1:0",
+        &repo_zones(),
+        "",
+        "[cluster]\ninstance = \"ns-test-7\"\n",
+    );
+    let reply = udp(
+        named.addr,
+        &with_options("www.example.com.", RecordType::A, vec![ask_nsid()]),
+    );
+    assert_eq!(nsid_of(&reply).as_deref(), Some(&b"ns-test-7"[..]));
     let off = TestServer::start_with(&repo_zones(), "nsid = \"\"");
     for name in ["www.example.com.", "host.sub.example.com."] {
         let reply = udp(
