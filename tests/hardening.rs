@@ -97,10 +97,16 @@ fn start(
     .unwrap();
     let (dns_port, api_port) = (free_port(), free_port());
     let config = dir.path().join("switchyard.toml");
+    // These tests read /metrics without a token (reads are protected by default).
+    let open_reads = if extra.contains("[api]") {
+        ""
+    } else {
+        "[api]\nprotect_reads = false\n"
+    };
     std::fs::write(
         &config,
         format!(
-            "version = 1\n[server]\ndns_listen = [\"127.0.0.1:{dns_port}\"]\napi_listen = \"127.0.0.1:{api_port}\"\nzones_dir = \"zones\"\nstate_dir = \"state\"\nudp_workers = 2\n{server_extra}\n{extra}\n"
+            "version = 1\n[server]\ndns_listen = [\"127.0.0.1:{dns_port}\"]\napi_listen = \"127.0.0.1:{api_port}\"\nzones_dir = \"zones\"\nstate_dir = \"state\"\nudp_workers = 2\n{server_extra}\n{extra}\n{open_reads}"
         ),
     )
     .unwrap();

@@ -111,6 +111,10 @@ tokens_file = {tokens:?}
 [health]
 coalesce_ms = 0
 
+# The tests send bursts from 127.0.0.1 that response rate limiting would slip.
+[rrl]
+enabled = false
+
 [checks.web]
 kind = "http"
 interval_ms = {INTERVAL_MS}
