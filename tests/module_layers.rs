@@ -53,11 +53,6 @@ const KNOWN_DEBT: &[(&str, &str, &str)] = &[
         "config/health.rs uses cluster::quorum::Quorum: move the type into config",
     ),
     (
-        "privileges",
-        "drills",
-        "drills::store::DRILLS_DIR: the state dir layout belongs in statedir",
-    ),
-    (
         "overrides",
         "api",
         "audit.rs counts api::listener::REJECTED_AUDIT_DROPPED: the name belongs in metrics::names",
