@@ -53,11 +53,6 @@ const KNOWN_DEBT: &[(&str, &str, &str)] = &[
         "config/health.rs uses cluster::quorum::Quorum: move the type into config",
     ),
     (
-        "overrides",
-        "api",
-        "audit.rs counts api::listener::REJECTED_AUDIT_DROPPED: the name belongs in metrics::names",
-    ),
-    (
         "health",
         "snapshot",
         "plan_tests uses snapshot::ZoneSet: ZoneSet belongs in zone",
