@@ -48,11 +48,6 @@ const LAYERS: &[&[&str]] = &[
 /// remove the entry (a stale entry fails the check).
 const KNOWN_DEBT: &[(&str, &str, &str)] = &[
     (
-        "config",
-        "cluster",
-        "config/health.rs uses cluster::quorum::Quorum: move the type into config",
-    ),
-    (
         "health",
         "snapshot",
         "plan_tests uses snapshot::ZoneSet: ZoneSet belongs in zone",

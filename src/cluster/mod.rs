@@ -34,7 +34,7 @@ pub mod write;
 pub mod digest;
 pub mod instance;
 pub mod membership;
-pub mod quorum;
+pub use crate::config::quorum;
 pub mod votes;
 pub mod watched_prefix;
 

@@ -21,6 +21,7 @@ pub mod cluster;
 mod drills;
 mod health;
 mod observe;
+pub mod quorum;
 mod traffic;
 
 pub use api::ApiConfig;
