@@ -4,14 +4,12 @@
 //! The publisher is the only code that builds snapshots and stores them; the
 //! query path only ever calls `load()` on the shared [`SnapshotHandle`].
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
-use hickory_proto::rr::Name;
 
 use crate::answer::FastTable;
 use crate::api::auth::Tokens;
@@ -22,46 +20,13 @@ use crate::health::HealthPlan;
 use crate::metrics::answers::AnswerMetrics;
 use crate::overrides::OverrideSet;
 use crate::traffic::{HealthInputs, TrafficPlan, TrafficState, compile};
-use crate::zone::{Zone, ZoneError, load_zones_dir};
+use crate::zone::{ZoneError, load_zones_dir};
 
 /// The lock-free cell the query path reads snapshots from.
 pub type SnapshotHandle = Arc<ArcSwap<Snapshot>>;
 
-/// Every served zone, indexed for longest-suffix lookup.
-#[derive(Debug, Default)]
-pub struct ZoneSet {
-    by_origin: HashMap<Name, Arc<Zone>>,
-}
-
-impl ZoneSet {
-    /// Indexes `zones` by their (lower-cased) origin.
-    pub fn new(zones: Vec<Arc<Zone>>) -> ZoneSet {
-        let by_origin = zones.into_iter().map(|z| (z.origin.clone(), z)).collect();
-        ZoneSet { by_origin }
-    }
-
-    /// The most specific served zone containing `name` (lower-cased), if any.
-    pub fn find(&self, name: &Name) -> Option<&Arc<Zone>> {
-        (0..=name.num_labels())
-            .rev()
-            .find_map(|n| self.by_origin.get(&name.trim_to(n as usize)))
-    }
-
-    /// Iterates the zones in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Zone>> {
-        self.by_origin.values()
-    }
-
-    /// Number of zones.
-    pub fn len(&self) -> usize {
-        self.by_origin.len()
-    }
-
-    /// True when no zone is served.
-    pub fn is_empty(&self) -> bool {
-        self.by_origin.is_empty()
-    }
-}
+/// Every served zone; defined in `zone` (re-exported here for old paths).
+pub use crate::zone::ZoneSet;
 
 /// The immutable routing table: everything a query needs, precompiled.
 ///

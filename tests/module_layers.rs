@@ -48,16 +48,6 @@ const LAYERS: &[&[&str]] = &[
 /// remove the entry (a stale entry fails the check).
 const KNOWN_DEBT: &[(&str, &str, &str)] = &[
     (
-        "health",
-        "snapshot",
-        "plan_tests uses snapshot::ZoneSet: ZoneSet belongs in zone",
-    ),
-    (
-        "traffic",
-        "snapshot",
-        "traffic::plan uses snapshot::ZoneSet: ZoneSet belongs in zone",
-    ),
-    (
         "traffic",
         "overrides",
         "ForceState/OverrideSet live in overrides: ForceState and effective weight move into traffic",
