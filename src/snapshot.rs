@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 
 use crate::answer::FastTable;
-use crate::api::auth::Tokens;
+use crate::config::tokens::Tokens;
 use crate::config::{Config, ConfigError};
 use crate::drills::DrillPlan;
 use crate::geo::GeoDb;

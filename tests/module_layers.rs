@@ -54,16 +54,6 @@ const KNOWN_DEBT: &[(&str, &str, &str)] = &[
     ),
     (
         "snapshot",
-        "api",
-        "api::auth::Tokens in the snapshot: move the token table into config or its own low module",
-    ),
-    (
-        "control",
-        "api",
-        "api::auth::Tokens in control settings: same move as snapshot -> api",
-    ),
-    (
-        "snapshot",
         "drills",
         "drills::DrillPlan in the snapshot: move the plan type down (config/drills)",
     ),

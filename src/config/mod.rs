@@ -22,6 +22,7 @@ mod drills;
 mod health;
 mod observe;
 pub mod quorum;
+pub mod tokens;
 mod traffic;
 
 pub use api::ApiConfig;
