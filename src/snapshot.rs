@@ -14,11 +14,11 @@ use arc_swap::ArcSwap;
 use crate::answer::FastTable;
 use crate::config::tokens::Tokens;
 use crate::config::{Config, ConfigError};
-use crate::drills::DrillPlan;
 use crate::geo::GeoDb;
 use crate::health::HealthPlan;
 use crate::metrics::answers::AnswerMetrics;
 use crate::overrides::OverrideSet;
+use crate::traffic::drill_plan::DrillPlan;
 use crate::traffic::{HealthInputs, TrafficPlan, TrafficState, compile};
 use crate::zone::{ZoneError, load_zones_dir};
 
@@ -174,7 +174,7 @@ impl Inputs {
         };
         let tokens = Tokens::load(&config);
         let drills = match &plan {
-            Ok(plan) => Some(crate::drills::compile(&config, plan)),
+            Ok(plan) => Some(crate::traffic::drill_plan::compile(&config, plan)),
             Err(_) => None,
         };
         let (geo, plan, health, tokens, drills) = match (geo, plan, health, tokens, drills) {

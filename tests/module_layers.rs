@@ -54,11 +54,6 @@ const KNOWN_DEBT: &[(&str, &str, &str)] = &[
     ),
     (
         "snapshot",
-        "drills",
-        "drills::DrillPlan in the snapshot: move the plan type down (config/drills)",
-    ),
-    (
-        "snapshot",
         "cluster",
         "cluster::digest::LazyDigest carried in the snapshot: move the digest below snapshot",
     ),
