@@ -4,6 +4,8 @@
 //! The publisher is the only code that builds snapshots and stores them; the
 //! query path only ever calls `load()` on the shared [`SnapshotHandle`].
 
+pub mod digest;
+
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -60,7 +62,7 @@ pub struct Snapshot {
     pub answers: Arc<AnswerMetrics>,
     /// The digest of the config and zones this was built from (control
     /// plane only: a cluster's instances compare it).
-    pub config_digest: Arc<crate::cluster::digest::LazyDigest>,
+    pub config_digest: Arc<digest::LazyDigest>,
 }
 
 impl Snapshot {
@@ -154,7 +156,7 @@ pub struct Inputs {
     /// is off).
     pub answers: Arc<AnswerMetrics>,
     /// The config digest (computed when first asked for).
-    pub digest: Arc<crate::cluster::digest::LazyDigest>,
+    pub digest: Arc<digest::LazyDigest>,
 }
 
 impl Inputs {
@@ -191,10 +193,7 @@ impl Inputs {
             }
         };
         let zones = Arc::new(zones);
-        let digest = Arc::new(crate::cluster::digest::LazyDigest::new(
-            &config,
-            zones.clone(),
-        ));
+        let digest = Arc::new(digest::LazyDigest::new(&config, zones.clone()));
         // Which services `/metrics` shows per service (validated here so a
         // bad name fails `check` and reloads like any config error).
         let exported = crate::metrics::answers::Exported::resolve(&config, &plan)

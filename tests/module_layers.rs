@@ -54,11 +54,6 @@ const KNOWN_DEBT: &[(&str, &str, &str)] = &[
     ),
     (
         "snapshot",
-        "cluster",
-        "cluster::digest::LazyDigest carried in the snapshot: move the digest below snapshot",
-    ),
-    (
-        "snapshot",
         "answer",
         "Inputs::load builds FastTable on a throw-away snapshot: build it from zones and plan, load out of snapshot.rs",
     ),
