@@ -74,18 +74,8 @@ const KNOWN_DEBT: &[(&str, &str, &str)] = &[
     ),
     (
         "metrics",
-        "health",
-        "metrics::control knows probe failure kinds: move to health/metrics.rs",
-    ),
-    (
-        "metrics",
         "querylog",
         "metrics counts query-log drops: move the counter into querylog",
-    ),
-    (
-        "metrics",
-        "snapshot",
-        "metrics::control reads snapshot layout: move to publisher/metrics.rs",
     ),
     (
         "metrics",

@@ -21,6 +21,7 @@
 //! The DNS query path never touches any of this: it only sees the snapshot
 //! the publisher builds from the verdicts.
 
+pub mod metrics;
 pub mod plan;
 pub mod probe;
 pub mod registry;

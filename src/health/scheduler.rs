@@ -88,7 +88,7 @@ impl<P: Probe> EndpointTask<P> {
         if result.outcome.is_err() {
             self.stats.record_failure();
         }
-        crate::metrics::control::record_probe(self.check.kind, &result.outcome, result.latency);
+        super::metrics::record_probe(self.check.kind, &result.outcome, result.latency);
         let transition = self.machine.observe(result.outcome.is_ok());
         let reason = result.outcome.clone().err();
         {
@@ -127,7 +127,7 @@ impl<P: Probe> EndpointTask<P> {
                 "endpoint marked up"
             );
         }
-        crate::metrics::control::record_transition(transition.to);
+        super::metrics::record_transition(transition.to);
         // The supervisor outlives every task it runs, so a send fails only
         // during shutdown, when the event no longer matters.
         let _ = self.events.send(HealthEvent {

@@ -27,10 +27,11 @@
 //! - [`answers`]: answers by service, policy, region and reason.
 //! - [`scrape`]: renders off the async runtime, one render shared by
 //!   concurrent scrapes.
-//! - [`control`]: publish-time gauges, health probes and transitions.
+//!
+//! Publish-time gauges live in `publisher/publish_metrics.rs`, probes and
+//! verdict changes in `health/metrics.rs`: components own their metrics.
 
 pub mod answers;
-pub mod control;
 pub mod histogram;
 pub mod names;
 pub mod query;
