@@ -48,11 +48,6 @@ const LAYERS: &[&[&str]] = &[
 /// remove the entry (a stale entry fails the check).
 const KNOWN_DEBT: &[(&str, &str, &str)] = &[
     (
-        "traffic",
-        "overrides",
-        "ForceState/OverrideSet live in overrides: ForceState and effective weight move into traffic",
-    ),
-    (
         "snapshot",
         "answer",
         "Inputs::load builds FastTable on a throw-away snapshot: build it from zones and plan, load out of snapshot.rs",

@@ -90,7 +90,7 @@ impl Fixture {
             .iter()
             .map(|(r, e)| ((r.to_string(), e.to_string()), false))
             .collect();
-        let mut state = TrafficState::compute(&self.plan, &health, &Default::default());
+        let mut state = TrafficState::compute(&self.plan, &health, &NoAdjustments);
         for (region, weight) in weights {
             state.regions[self.plan.region_index[*region]].weight = *weight;
         }
