@@ -41,6 +41,7 @@ use crate::traffic::HealthInputs;
 // Override changes and expiry: `impl Publisher` continued in publisher/overrides.rs.
 mod overrides;
 mod publish_metrics;
+mod verdicts;
 // Overrides shared through a cluster store (etcd): publisher/cluster.rs.
 mod cluster;
 pub use cluster::{BoxFuture, Evaluated, Evaluation, SharedOverrides};

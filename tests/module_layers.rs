@@ -53,29 +53,24 @@ const KNOWN_DEBT: &[(&str, &str, &str)] = &[
         "Inputs::load builds FastTable on a throw-away snapshot: build it from zones and plan, load out of snapshot.rs",
     ),
     (
-        "health",
-        "publisher",
-        "the scheduler sends verdicts to PublisherHandle: take a channel/trait the publisher implements",
-    ),
-    (
         "metrics",
         "answer",
-        "metrics reads query facts itself: respond_into should return them (issue 13 item 4)",
+        "metrics::query reads answer::Transport and parses packets itself: respond_into should return the facts (issue 13 item 4), the recorder moves up",
     ),
     (
         "metrics",
         "config",
-        "metrics takes config types: components own their metrics, metrics keeps names and the exporter",
+        "metrics::answers takes [metrics] config (PerServiceAnswers): moves with answers.rs next to the plan",
     ),
     (
         "metrics",
         "querylog",
-        "metrics counts query-log drops: move the counter into querylog",
+        "metrics::query's per-worker recorder feeds the query log sampler: the recorder belongs with the listeners (server), metrics keeps the handles",
     ),
     (
         "metrics",
         "traffic",
-        "metrics::answers is laid out like the plan: move into the component that owns the plan",
+        "metrics::answers is laid out like the plan and reads Decision: move it into traffic (or answer) as that component's metrics",
     ),
 ];
 

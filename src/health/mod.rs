@@ -26,6 +26,7 @@ pub mod plan;
 pub mod probe;
 pub mod registry;
 pub mod scheduler;
+pub mod sink;
 pub mod state;
 pub mod stats;
 pub mod store;
