@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use crate::api::auth::Tokens;
+use crate::config::tokens::Tokens;
 
 /// What the API reads besides the snapshot. Replaced whole by the publisher.
 #[derive(Debug, Clone)]

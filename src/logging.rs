@@ -107,7 +107,12 @@ pub fn init(config: &LogConfig) -> LogGuard {
     if installed.is_err() {
         return LogGuard(None);
     }
-    let _ = DROPPED.set(counter);
+    if DROPPED.set(counter).is_ok() {
+        // Copied into the recorder when `/metrics` is scraped.
+        crate::metrics::before_render(|| {
+            metrics::counter!(names::LOG_DROPPED).absolute(dropped_lines());
+        });
+    }
     // A panic's default report is a synchronous write to stderr; through
     // the log it is queued like any line, and throttled.
     std::panic::set_hook(Box::new(|info| {

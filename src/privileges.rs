@@ -128,10 +128,7 @@ fn hand_over(dir: &Path, uid: Uid, gid: Gid) -> io::Result<()> {
     let chown =
         |path: &Path| std::os::unix::fs::lchown(path, Some(uid.as_raw()), Some(gid.as_raw()));
     chown(dir)?;
-    for sub in [
-        dir.to_path_buf(),
-        dir.join(crate::drills::store::DRILLS_DIR),
-    ] {
+    for sub in [dir.to_path_buf(), dir.join(crate::statedir::DRILLS_DIR)] {
         let Ok(entries) = std::fs::read_dir(&sub) else {
             continue;
         };

@@ -40,6 +40,8 @@ use crate::traffic::HealthInputs;
 
 // Override changes and expiry: `impl Publisher` continued in publisher/overrides.rs.
 mod overrides;
+mod publish_metrics;
+mod verdicts;
 // Overrides shared through a cluster store (etcd): publisher/cluster.rs.
 mod cluster;
 pub use cluster::{BoxFuture, Evaluated, Evaluation, SharedOverrides};
@@ -274,7 +276,7 @@ impl Publisher {
         let overrides = Arc::new(std::mem::take(&mut durable.overrides));
         let started = std::time::Instant::now();
         let first = Snapshot::build_with(&inputs, &health, &overrides, 1, SystemTime::now());
-        crate::metrics::control::record_publish(None, &first, started.elapsed());
+        publish_metrics::record_publish(None, &first, started.elapsed());
         let control = Arc::new(ArcSwap::from_pointee(ControlStatus {
             tokens: inputs.tokens.clone(),
             last_reload: None,
@@ -426,7 +428,7 @@ impl Publisher {
             SystemTime::now(),
         );
         let build = started.elapsed();
-        crate::metrics::control::record_publish(Some(&previous), &next, build);
+        publish_metrics::record_publish(Some(&previous), &next, build);
         let available = next.state.regions.iter().filter(|r| r.available()).count();
         self.snapshot.store(Arc::new(next));
         self.last_publish = Some(Instant::now());

@@ -4,64 +4,31 @@
 //! The publisher is the only code that builds snapshots and stores them; the
 //! query path only ever calls `load()` on the shared [`SnapshotHandle`].
 
-use std::collections::HashMap;
+pub mod digest;
+
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
-use hickory_proto::rr::Name;
 
 use crate::answer::FastTable;
-use crate::api::auth::Tokens;
+use crate::config::tokens::Tokens;
 use crate::config::{Config, ConfigError};
-use crate::drills::DrillPlan;
 use crate::geo::GeoDb;
 use crate::health::HealthPlan;
 use crate::metrics::answers::AnswerMetrics;
 use crate::overrides::OverrideSet;
+use crate::traffic::drill_plan::DrillPlan;
 use crate::traffic::{HealthInputs, TrafficPlan, TrafficState, compile};
-use crate::zone::{Zone, ZoneError, load_zones_dir};
+use crate::zone::{ZoneError, load_zones_dir};
 
 /// The lock-free cell the query path reads snapshots from.
 pub type SnapshotHandle = Arc<ArcSwap<Snapshot>>;
 
-/// Every served zone, indexed for longest-suffix lookup.
-#[derive(Debug, Default)]
-pub struct ZoneSet {
-    by_origin: HashMap<Name, Arc<Zone>>,
-}
-
-impl ZoneSet {
-    /// Indexes `zones` by their (lower-cased) origin.
-    pub fn new(zones: Vec<Arc<Zone>>) -> ZoneSet {
-        let by_origin = zones.into_iter().map(|z| (z.origin.clone(), z)).collect();
-        ZoneSet { by_origin }
-    }
-
-    /// The most specific served zone containing `name` (lower-cased), if any.
-    pub fn find(&self, name: &Name) -> Option<&Arc<Zone>> {
-        (0..=name.num_labels())
-            .rev()
-            .find_map(|n| self.by_origin.get(&name.trim_to(n as usize)))
-    }
-
-    /// Iterates the zones in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Zone>> {
-        self.by_origin.values()
-    }
-
-    /// Number of zones.
-    pub fn len(&self) -> usize {
-        self.by_origin.len()
-    }
-
-    /// True when no zone is served.
-    pub fn is_empty(&self) -> bool {
-        self.by_origin.is_empty()
-    }
-}
+/// Every served zone; defined in `zone` (re-exported here for old paths).
+pub use crate::zone::ZoneSet;
 
 /// The immutable routing table: everything a query needs, precompiled.
 ///
@@ -98,7 +65,7 @@ pub struct Snapshot {
     pub answers: Arc<AnswerMetrics>,
     /// The digest of the config and zones this was built from (control
     /// plane only: a cluster's instances compare it).
-    pub config_digest: Arc<crate::cluster::digest::LazyDigest>,
+    pub config_digest: Arc<digest::LazyDigest>,
 }
 
 impl Snapshot {
@@ -193,7 +160,7 @@ pub struct Inputs {
     /// is off).
     pub answers: Arc<AnswerMetrics>,
     /// The config digest (computed when first asked for).
-    pub digest: Arc<crate::cluster::digest::LazyDigest>,
+    pub digest: Arc<digest::LazyDigest>,
 }
 
 impl Inputs {
@@ -224,7 +191,7 @@ impl Inputs {
         };
         let tokens = Tokens::load(&config);
         let drills = match &plan {
-            Ok(plan) => Some(crate::drills::compile(&config, plan)),
+            Ok(plan) => Some(crate::traffic::drill_plan::compile(&config, plan)),
             Err(_) => None,
         };
         let (geo, plan, health, tokens, drills) = match (geo, plan, health, tokens, drills) {
@@ -241,10 +208,7 @@ impl Inputs {
             }
         };
         let zones = Arc::new(zones);
-        let digest = Arc::new(crate::cluster::digest::LazyDigest::new(
-            &config,
-            zones.clone(),
-        ));
+        let digest = Arc::new(digest::LazyDigest::new(&config, zones.clone()));
         // Which services `/metrics` shows per service (validated here so a
         // bad name fails `check` and reloads like any config error).
         let exported = crate::metrics::answers::Exported::resolve(&config, &plan)

@@ -13,6 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+/// The directory under the state dir holding drill reports
+/// (`state_dir/drills/<id>.json`); here so that `privileges` can hand it
+/// over without depending on `drills`.
+pub const DRILLS_DIR: &str = "drills";
+
 /// The lock file's name inside the state dir.
 pub const LOCK_FILE: &str = "lock";
 

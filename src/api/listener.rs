@@ -41,8 +41,9 @@ pub const CONNECTIONS_REFUSED: &str = "switchyard_api_connections_refused_total"
 pub const AUTH_FAILURES: &str = "switchyard_api_auth_failures_total";
 /// Counter: client addresses locked out (429) after too many failures.
 pub const AUTH_LOCKOUTS: &str = "switchyard_api_auth_lockouts_total";
-/// Counter: rejected attempts not written to `audit-rejected.log` (over its rate).
-pub const REJECTED_AUDIT_DROPPED: &str = "switchyard_api_rejected_audit_dropped_total";
+/// Counter: rejected attempts not written to `audit-rejected.log` (over its
+/// rate). Defined by the audit log that counts it.
+pub use crate::overrides::audit::REJECTED_AUDIT_DROPPED;
 
 /// Gives the API's metrics their `# HELP` text and their first samples
 /// (this component owns them; `metrics::names` holds the query path's).

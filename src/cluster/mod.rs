@@ -31,10 +31,10 @@ pub mod status;
 pub mod sync;
 pub mod write;
 
-pub mod digest;
+pub use crate::snapshot::digest;
 pub mod instance;
 pub mod membership;
-pub mod quorum;
+pub use crate::config::quorum;
 pub mod votes;
 pub mod watched_prefix;
 

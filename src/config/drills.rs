@@ -1,6 +1,6 @@
 //! The `[drills]` table: limits and verification settings for geo-failover
 //! drills, the client vantages they are verified from, and optional
-//! `[[drills.schedule]]` entries. Plain serde shapes; [`crate::drills::compile`]
+//! `[[drills.schedule]]` entries. Plain serde shapes; [`crate::traffic::drill_plan::compile`]
 //! validates them against the compiled regions and services.
 
 use std::collections::BTreeMap;

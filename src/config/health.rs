@@ -111,9 +111,9 @@ pub struct HealthConfig {
     pub max_concurrent_probes: Spanned<usize>,
     /// With `[cluster] store = "etcd"`: how many live instances' votes
     /// must say down for the cluster to take an endpoint out (default
-    /// `majority`; see [`crate::cluster::quorum`]).
+    /// `majority`; see [`super::quorum`]).
     #[serde(default)]
-    pub quorum: crate::cluster::quorum::Quorum,
+    pub quorum: super::quorum::Quorum,
     /// The local address probes are sent from (multi-homed hosts; tests give
     /// each instance its own loopback address). Applies on restart.
     #[serde(default)]

@@ -21,7 +21,9 @@ pub mod cluster;
 mod drills;
 mod health;
 mod observe;
+pub mod quorum;
 mod rrl;
+pub mod tokens;
 mod traffic;
 
 pub use api::ApiConfig;

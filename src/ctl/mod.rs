@@ -85,6 +85,9 @@ pub enum CtlCommand {
         region: String,
         /// The weight (0 drains).
         weight: u32,
+        // Not a doc comment: clap would take it as help text; `ChangeArgs`
+        // documents its own fields.
+        #[allow(missing_docs)]
         #[command(flatten)]
         change: ChangeArgs,
         /// Lapse after this long (`90s`, `30m`, `1h`, `2d`).
@@ -95,6 +98,9 @@ pub enum CtlCommand {
     Drain {
         /// Region name.
         region: String,
+        // Not a doc comment: clap would take it as help text; `ChangeArgs`
+        // documents its own fields.
+        #[allow(missing_docs)]
         #[command(flatten)]
         change: ChangeArgs,
         /// Lapse after this long (`90s`, `30m`, `1h`, `2d`).
@@ -107,6 +113,9 @@ pub enum CtlCommand {
         region: String,
         /// `up`, `down` or `clear`.
         state: ForceArg,
+        // Not a doc comment: clap would take it as help text; `ChangeArgs`
+        // documents its own fields.
+        #[allow(missing_docs)]
         #[command(flatten)]
         change: ChangeArgs,
         /// Lapse after this long (`90s`, `30m`, `1h`, `2d`); not for `clear`.
@@ -131,6 +140,9 @@ pub enum CtlCommand {
     Clear {
         /// The override id (`ov-...`, from `ctl overrides`).
         id: String,
+        // Not a doc comment: clap would take it as help text; `ChangeArgs`
+        // documents its own fields.
+        #[allow(missing_docs)]
         #[command(flatten)]
         change: ChangeArgs,
     },

@@ -23,222 +23,20 @@ pub mod verify;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use hickory_proto::rr::Name;
-use ipnet::IpNet;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::config::{Config, ConfigError};
 use crate::overrides::time::format as rfc3339;
 use crate::overrides::{ChangeError, Request, RequestKind, expiry_after};
 use crate::publisher::PublisherHandle;
 use crate::snapshot::SnapshotHandle;
-use crate::traffic::TrafficPlan;
 use report::{DrillReport, Impact, Phase, Verdict};
-use schedule::{Schedule, When};
 use store::DrillStore;
 
-/// Shortest probe interval accepted: faster only loads the listener.
-const MIN_PROBE_INTERVAL_MS: u64 = 20;
-
-/// A named client subnet drills are verified from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Vantage {
-    /// Its name (`eu`).
-    pub name: String,
-    /// The subnet sent as ECS.
-    pub subnet: IpNet,
-}
-
-/// `[drills]`, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DrillPlan {
-    /// Longest drill allowed.
-    pub max_duration_secs: u64,
-    /// Vantages, in name order.
-    pub vantages: Vec<Vantage>,
-    /// Time between verification rounds.
-    pub probe_interval: Duration,
-    /// Bound on convergence and on restore.
-    pub converge_timeout: Duration,
-    /// Scheduled drills.
-    pub schedules: Vec<Schedule>,
-}
-
-impl Default for DrillPlan {
-    fn default() -> DrillPlan {
-        DrillPlan {
-            max_duration_secs: 3600,
-            vantages: Vec::new(),
-            probe_interval: Duration::from_millis(200),
-            converge_timeout: Duration::from_secs(10),
-            schedules: Vec::new(),
-        }
-    }
-}
-
-/// Validates `[drills]` against the compiled regions and services; every
-/// error names its line and field.
-pub fn compile(config: &Config, plan: &TrafficPlan) -> Result<DrillPlan, Vec<ConfigError>> {
-    let drills = &config.drills;
-    let mut errors = Vec::new();
-    let max = *drills.max_duration_secs.get_ref();
-    if max == 0 {
-        errors.push(config.error_at(
-            drills.max_duration_secs.span(),
-            "drills.max_duration_secs",
-            "must be at least 1",
-        ));
-    }
-    let interval = *drills.probe_interval_ms.get_ref();
-    if !(MIN_PROBE_INTERVAL_MS..=60_000).contains(&interval) {
-        errors.push(config.error_at(
-            drills.probe_interval_ms.span(),
-            "drills.probe_interval_ms",
-            format!("must be between {MIN_PROBE_INTERVAL_MS} and 60000"),
-        ));
-    }
-    let timeout = *drills.converge_timeout_secs.get_ref();
-    if !(1..=3600).contains(&timeout) {
-        errors.push(config.error_at(
-            drills.converge_timeout_secs.span(),
-            "drills.converge_timeout_secs",
-            "must be between 1 and 3600",
-        ));
-    }
-    let mut vantages = Vec::new();
-    for (name, text) in &drills.vantages {
-        let field = format!("drills.vantages.{name}");
-        match text.get_ref().parse::<IpNet>() {
-            // ECS (RFC 7871) forbids address bits beyond the prefix.
-            Ok(net) if net.trunc() != net => errors.push(config.error_at(
-                text.span(),
-                field,
-                format!(
-                    "{net} has bits set beyond its prefix (did you mean {}?)",
-                    net.trunc()
-                ),
-            )),
-            Ok(subnet) => vantages.push(Vantage {
-                name: name.clone(),
-                subnet,
-            }),
-            Err(e) => errors.push(config.error_at(
-                text.span(),
-                field,
-                format!(
-                    "{:?} is not a subnet like \"81.2.69.0/24\": {e}",
-                    text.get_ref()
-                ),
-            )),
-        }
-    }
-    let mut schedules = Vec::new();
-    for (index, spanned) in drills.schedule.iter().enumerate() {
-        let entry = spanned.get_ref();
-        let field = |key: &str| format!("drills.schedule[{index}].{key}");
-        let at = |key: &str, message: String| config.error_at(spanned.span(), field(key), message);
-        if entry.regions.is_empty() {
-            errors.push(at("regions", "name at least one region".into()));
-        }
-        for region in &entry.regions {
-            if !plan.region_index.contains_key(region) {
-                errors.push(at("regions", format!("unknown region {region:?}")));
-            }
-        }
-        for service in entry.services.iter().flatten() {
-            if find_service(plan, service).is_none() {
-                errors.push(at("services", format!("unknown service {service:?}")));
-            }
-        }
-        if entry.duration_secs == 0 || entry.duration_secs > max {
-            errors.push(at(
-                "duration_secs",
-                format!("must be between 1 and drills.max_duration_secs ({max})"),
-            ));
-        }
-        let when = match (&entry.every, &entry.weekday, entry.hour) {
-            (Some(every), None, None) => match humantime::parse_duration(every) {
-                Ok(period) if period >= Duration::from_secs(1) => Some(When::Every(period)),
-                Ok(_) => {
-                    errors.push(at("every", "must be at least 1s".into()));
-                    None
-                }
-                Err(e) => {
-                    errors.push(at("every", format!("{every:?}: {e} (try \"7d\", \"12h\")")));
-                    None
-                }
-            },
-            (None, Some(day), Some(hour)) => {
-                let minute = entry.minute.unwrap_or(0);
-                match schedule::parse_weekday(day) {
-                    _ if hour > 23 => {
-                        errors.push(at("hour", "must be 0-23 (UTC)".into()));
-                        None
-                    }
-                    _ if minute > 59 => {
-                        errors.push(at("minute", "must be 0-59".into()));
-                        None
-                    }
-                    Some(weekday) => Some(When::Weekly {
-                        weekday,
-                        hour,
-                        minute,
-                    }),
-                    None => {
-                        errors.push(at(
-                            "weekday",
-                            format!("{day:?} is not a weekday (mon ... sun)"),
-                        ));
-                        None
-                    }
-                }
-            }
-            _ => {
-                errors.push(at(
-                    "every",
-                    "set either `every` or `weekday` and `hour`".into(),
-                ));
-                None
-            }
-        };
-        if let Some(when) = when {
-            schedules.push(Schedule {
-                index,
-                regions: entry.regions.clone(),
-                services: entry.services.clone(),
-                when,
-                duration_secs: entry.duration_secs,
-                why: entry
-                    .why
-                    .clone()
-                    .filter(|w| !w.trim().is_empty())
-                    .unwrap_or_else(|| format!("scheduled drill (drills.schedule[{index}])")),
-            });
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(DrillPlan {
-        max_duration_secs: max,
-        vantages,
-        probe_interval: Duration::from_millis(interval),
-        converge_timeout: Duration::from_secs(timeout),
-        schedules,
-    })
-}
-
-/// The service named `name` (trailing dot and case optional).
-pub fn find_service(plan: &TrafficPlan, name: &str) -> Option<usize> {
-    let mut parsed = Name::from_str(name).ok()?;
-    parsed.set_fqdn(true);
-    plan.by_name.get(&parsed.to_lowercase()).copied()
-}
+pub use crate::traffic::drill_plan::{DrillPlan, Vantage, compile, find_service};
 
 /// A request to start a drill.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -745,6 +543,8 @@ impl Drills {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, ConfigError};
+    use crate::traffic::TrafficPlan;
 
     fn compile_text(drills: &str) -> Result<DrillPlan, Vec<ConfigError>> {
         let text = format!(

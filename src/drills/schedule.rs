@@ -3,93 +3,12 @@
 //! the drills, waits for their reports and records the latest outcome for
 //! `/v1/status`. A failed scheduled drill is logged at error level.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use super::report::Verdict;
 use super::{Drills, StartDrill};
 
-/// Seconds in a day and a week.
-const DAY: u64 = 86_400;
-const WEEK: u64 = 7 * DAY;
-
-/// When an entry runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum When {
-    /// Every period, counted from start-up (a restart starts counting again).
-    Every(Duration),
-    /// Weekly at this UTC time.
-    Weekly {
-        /// 0 = Monday ... 6 = Sunday.
-        weekday: u8,
-        /// 0-23.
-        hour: u8,
-        /// 0-59.
-        minute: u8,
-    },
-}
-
-/// One validated schedule entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Schedule {
-    /// Its position in `[[drills.schedule]]`, which names it in reports.
-    pub index: usize,
-    /// Regions to take out.
-    pub regions: Vec<String>,
-    /// Services to verify (`None`: every service using the regions).
-    pub services: Option<Vec<String>>,
-    /// When.
-    pub when: When,
-    /// Drill duration.
-    pub duration_secs: u64,
-    /// Reason recorded on the drill.
-    pub why: String,
-}
-
-impl When {
-    /// The first run strictly after `now`; `started` anchors `Every`.
-    pub fn next_after(&self, started: SystemTime, now: SystemTime) -> SystemTime {
-        match *self {
-            When::Every(period) => {
-                let period = period.max(Duration::from_millis(1));
-                let elapsed = now.duration_since(started).unwrap_or_default();
-                let n = elapsed.as_nanos() / period.as_nanos() + 1;
-                started + period * (n as u32)
-            }
-            When::Weekly {
-                weekday,
-                hour,
-                minute,
-            } => {
-                let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                // 1970-01-01 was a Thursday (weekday 3 with Monday = 0).
-                let week_start = secs - ((secs / DAY + 3) % 7) * DAY - secs % DAY;
-                let offset = weekday as u64 * DAY + hour as u64 * 3600 + minute as u64 * 60;
-                let mut at = week_start + offset;
-                if at <= secs {
-                    at += WEEK;
-                }
-                UNIX_EPOCH + Duration::from_secs(at)
-            }
-        }
-    }
-}
-
-/// `mon`/`monday` ... `sun`/`sunday` (any case) to 0-6.
-pub fn parse_weekday(text: &str) -> Option<u8> {
-    const DAYS: [&str; 7] = [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    ];
-    let text = text.to_ascii_lowercase();
-    DAYS.iter()
-        .position(|d| text.len() >= 3 && d.starts_with(&text))
-        .map(|i| i as u8)
-}
+pub use crate::traffic::drill_plan::{Schedule, When, parse_weekday};
 
 /// Runs one schedule entry until the runtime stops: wait until due, start
 /// the drill, wait for its report, record the outcome. Overlapping runs are
@@ -153,6 +72,8 @@ pub(super) async fn run(drills: Drills, schedule: Schedule) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::traffic::drill_plan::{DAY, WEEK};
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)

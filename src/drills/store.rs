@@ -11,7 +11,7 @@ use super::report::DrillReport;
 use super::shared::MirrorOp;
 
 /// The sub-directory of the state dir holding reports.
-pub const DRILLS_DIR: &str = "drills";
+pub use crate::statedir::DRILLS_DIR;
 
 /// Reads and writes reports in one directory.
 #[derive(Debug, Clone)]

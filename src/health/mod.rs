@@ -21,10 +21,12 @@
 //! The DNS query path never touches any of this: it only sees the snapshot
 //! the publisher builds from the verdicts.
 
+pub mod metrics;
 pub mod plan;
 pub mod probe;
 pub mod registry;
 pub mod scheduler;
+pub mod sink;
 pub mod state;
 pub mod stats;
 pub mod store;

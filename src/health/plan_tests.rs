@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::*;
 use crate::config::{StatusItem, StatusSpec};
-use crate::snapshot::ZoneSet;
+use crate::zone::ZoneSet;
 
 const HEAD: &str = r#"version = 1
 [server]

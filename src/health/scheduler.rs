@@ -1,7 +1,7 @@
 //! Running the checks: one task per checked endpoint, so a slow or hanging
 //! target only ever delays its own probes; a semaphore bounds how many
 //! probes are in flight at once; a supervisor follows config reloads and
-//! forwards verdict changes to the publisher and the state file.
+//! forwards verdict changes to the publisher (through [`super::sink::VerdictSink`]) and the state file.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,10 +18,10 @@ use crate::health::probe::{FailureReason, Probe, ProbeResult, Prober};
 use crate::health::registry::{
     EndpointStatus, HealthRegistry, HealthReport, StatusCell, lock, unix_ms,
 };
+use crate::health::sink::VerdictSink;
 use crate::health::state::{EndpointHealth, HealthState, Transition};
 use crate::health::stats::ScheduleStats;
 use crate::health::store::{self, StoreSignal};
-use crate::publisher::PublisherHandle;
 
 /// A verdict change, from a probe task to the supervisor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +88,7 @@ impl<P: Probe> EndpointTask<P> {
         if result.outcome.is_err() {
             self.stats.record_failure();
         }
-        crate::metrics::control::record_probe(self.check.kind, &result.outcome, result.latency);
+        super::metrics::record_probe(self.check.kind, &result.outcome, result.latency);
         let transition = self.machine.observe(result.outcome.is_ok());
         let reason = result.outcome.clone().err();
         {
@@ -127,7 +127,7 @@ impl<P: Probe> EndpointTask<P> {
                 "endpoint marked up"
             );
         }
-        crate::metrics::control::record_transition(transition.to);
+        super::metrics::record_transition(transition.to);
         // The supervisor outlives every task it runs, so a send fails only
         // during shutdown, when the event no longer matters.
         let _ = self.events.send(HealthEvent {
@@ -168,7 +168,7 @@ impl HealthChecker {
     pub fn start(
         plans: watch::Receiver<Arc<HealthPlan>>,
         initial: HashMap<EndpointKey, HealthState>,
-        publisher: PublisherHandle,
+        publisher: impl VerdictSink,
         state_dir: PathBuf,
     ) -> HealthChecker {
         HealthChecker::start_voting(plans, initial, publisher, state_dir, None)
@@ -180,7 +180,7 @@ impl HealthChecker {
     pub fn start_voting(
         plans: watch::Receiver<Arc<HealthPlan>>,
         initial: HashMap<EndpointKey, HealthState>,
-        publisher: PublisherHandle,
+        publisher: impl VerdictSink,
         state_dir: PathBuf,
         votes: Option<mpsc::UnboundedSender<HealthEvent>>,
     ) -> HealthChecker {
@@ -203,7 +203,7 @@ impl HealthChecker {
             registry: registry.clone(),
             stats: stats.clone(),
             signal: signal.clone(),
-            publisher,
+            publisher: Arc::new(publisher),
             votes,
             tasks: HashMap::new(),
             permits: Arc::new(Semaphore::new(plans.borrow().max_concurrent_probes.max(1))),
@@ -259,7 +259,7 @@ struct Supervisor {
     registry: HealthRegistry,
     stats: Arc<ScheduleStats>,
     signal: Arc<StoreSignal>,
-    publisher: PublisherHandle,
+    publisher: Arc<dyn VerdictSink>,
     /// In a cluster, where verdict changes go instead of the publisher.
     votes: Option<mpsc::UnboundedSender<HealthEvent>>,
     tasks: HashMap<EndpointKey, Running>,

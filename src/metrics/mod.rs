@@ -27,10 +27,11 @@
 //! - [`answers`]: answers by service, policy, region and reason.
 //! - [`scrape`]: renders off the async runtime, one render shared by
 //!   concurrent scrapes.
-//! - [`control`]: publish-time gauges, health probes and transitions.
+//!
+//! Publish-time gauges live in `publisher/publish_metrics.rs`, probes and
+//! verdict changes in `health/metrics.rs`: components own their metrics.
 
 pub mod answers;
-pub mod control;
 pub mod histogram;
 pub mod names;
 pub mod query;
@@ -117,14 +118,34 @@ pub fn spawn_upkeep() {
     });
 }
 
+/// Functions run just before each render; see [`before_render`].
+static RENDER_HOOKS: std::sync::Mutex<Vec<fn()>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers `hook` to run just before every render, so a component that
+/// keeps a count of its own (the log writer's dropped lines) can copy it
+/// into the recorder without this module knowing the component.
+pub fn before_render(hook: fn()) {
+    RENDER_HOOKS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(hook);
+}
+
 /// The Prometheus text exposition of every metric (empty when this
 /// process's recorder is not installed).
 pub fn render() -> String {
     let Some(Some(handle)) = HANDLE.get() else {
         return String::new();
     };
-    // The log writer counts its own drops; copied here when scraped.
-    metrics::counter!(names::LOG_DROPPED).absolute(crate::logging::dropped_lines());
+    // Counts kept by their owners (the log writer's drops, ...) are copied
+    // in just before rendering, through hooks those owners registered.
+    for hook in RENDER_HOOKS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        hook();
+    }
     let mut text = handle.render();
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');

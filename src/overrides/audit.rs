@@ -16,6 +16,10 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+/// Counter: rejected API attempts not written to `audit-rejected.log`
+/// (over its rate); the API describes it with its other counters.
+pub const REJECTED_AUDIT_DROPPED: &str = "switchyard_api_rejected_audit_dropped_total";
+
 /// File name of the audit log inside the state dir.
 pub const AUDIT_FILE: &str = "audit.log";
 
@@ -273,7 +277,7 @@ impl RejectedLog {
         inner.tokens =
             (inner.tokens + elapsed * RejectedLog::LINES_PER_SEC).min(RejectedLog::BURST);
         if inner.tokens < 1.0 {
-            metrics::counter!(crate::api::listener::REJECTED_AUDIT_DROPPED).increment(1);
+            metrics::counter!(REJECTED_AUDIT_DROPPED).increment(1);
             return false;
         }
         inner.tokens -= 1.0;

@@ -21,30 +21,12 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::traffic::{HealthInputs, TrafficPlan, TrafficState};
+use crate::traffic::{HealthInputs, RegionAdjustments, TrafficPlan, TrafficState};
 
 /// Largest weight an override may set (keeps weighted sums far from overflow).
 pub const MAX_WEIGHT: u32 = 1_000_000;
 
-/// A forced region state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ForceState {
-    /// Healthy with every endpoint answered, whatever the checks say.
-    Up,
-    /// Never available, whatever the checks say.
-    Down,
-}
-
-impl ForceState {
-    /// `"up"` or `"down"`, as in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ForceState::Up => "up",
-            ForceState::Down => "down",
-        }
-    }
-}
+pub use crate::traffic::ForceState;
 
 /// What an override does to its region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -401,6 +383,17 @@ impl OverrideSet {
     /// The earliest expiry still to come, for the publisher's timer.
     pub fn next_expiry(&self) -> Option<SystemTime> {
         self.list.iter().filter_map(|o| o.expires).min()
+    }
+}
+
+/// What the traffic state reads from the overrides in force.
+impl RegionAdjustments for OverrideSet {
+    fn force_of(&self, region: &str) -> Option<ForceState> {
+        OverrideSet::force_of(self, region)
+    }
+
+    fn weight_of(&self, region: &str) -> Option<u32> {
+        OverrideSet::weight_of(self, region)
     }
 }
 

@@ -11,6 +11,7 @@
 //! [`policy::decide`] is a pure function of (plan, state, client, random
 //! source): the query path and `explain` both call it.
 
+pub mod drill_plan;
 mod plan;
 pub mod policy;
 
@@ -25,7 +26,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use hickory_proto::rr::Name;
 
 use crate::geo::{Code, PrefixTrie};
-use crate::overrides::{ForceState, OverrideSet};
+use serde::{Deserialize, Serialize};
 
 /// Index of a region in [`TrafficPlan::regions`].
 pub type RegionId = usize;
@@ -210,7 +211,7 @@ impl TrafficState {
     pub fn compute(
         plan: &TrafficPlan,
         health: &HealthInputs,
-        overrides: &OverrideSet,
+        overrides: &impl RegionAdjustments,
     ) -> TrafficState {
         let regions = plan
             .regions
@@ -244,6 +245,62 @@ impl TrafficState {
             })
             .collect();
         TrafficState { regions }
+    }
+}
+
+/// A forced region state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForceState {
+    /// Healthy with every endpoint answered, whatever the checks say.
+    Up,
+    /// Never available, whatever the checks say.
+    Down,
+}
+
+impl ForceState {
+    /// `"up"` or `"down"`, as in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForceState::Up => "up",
+            ForceState::Down => "down",
+        }
+    }
+}
+
+/// The operator's adjustments to regions, as the traffic state sees them:
+/// implemented by `overrides::OverrideSet`, so that this layer does not
+/// depend on the operator model.
+pub trait RegionAdjustments {
+    /// The forced state of `region`, if any.
+    fn force_of(&self, region: &str) -> Option<ForceState>;
+    /// The weight `region` answers with instead of its configured one (a
+    /// drain is 0), if any.
+    fn weight_of(&self, region: &str) -> Option<u32>;
+}
+
+/// Shared sets (the snapshot holds its overrides in an `Arc`).
+impl<T: RegionAdjustments + ?Sized> RegionAdjustments for std::sync::Arc<T> {
+    fn force_of(&self, region: &str) -> Option<ForceState> {
+        (**self).force_of(region)
+    }
+
+    fn weight_of(&self, region: &str) -> Option<u32> {
+        (**self).weight_of(region)
+    }
+}
+
+/// No adjustment: every region as configured and as its checks say.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAdjustments;
+
+impl RegionAdjustments for NoAdjustments {
+    fn force_of(&self, _region: &str) -> Option<ForceState> {
+        None
+    }
+
+    fn weight_of(&self, _region: &str) -> Option<u32> {
+        None
     }
 }
 

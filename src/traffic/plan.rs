@@ -9,11 +9,11 @@ use toml::Spanned;
 
 use crate::config::{AllDownConfig, Config, ConfigError, PolicyKind, ServiceConfig};
 use crate::geo::{check_continent, check_country, check_net};
-use crate::snapshot::ZoneSet;
 use crate::traffic::policy::MAX_MULTIVALUE;
 use crate::traffic::{
     AllDown, Endpoint, EndpointAnswer, GeoRules, Policy, Region, RegionId, Service, TrafficPlan,
 };
+use crate::zone::ZoneSet;
 
 /// Most endpoints a `multivalue` answer carries unless configured.
 const DEFAULT_MULTIVALUE_MAX: usize = 8;

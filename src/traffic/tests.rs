@@ -12,7 +12,7 @@ use super::policy::{Decision, Family, Reason, decide};
 use super::*;
 use crate::config::Config;
 use crate::geo::GeoDb;
-use crate::snapshot::ZoneSet;
+use crate::zone::ZoneSet;
 use crate::zone::{Zone, parse_zone_text};
 
 const ZONE: &str = "$TTL 300\n@ SOA ns1 host 1 2 3 4 60\n@ NS ns1\nns1 A 192.0.2.53\nsub NS ns.sub\nns.sub A 192.0.2.54\nstatic A 192.0.2.9\n";
@@ -90,7 +90,7 @@ impl Fixture {
             .iter()
             .map(|(r, e)| ((r.to_string(), e.to_string()), false))
             .collect();
-        let mut state = TrafficState::compute(&self.plan, &health, &Default::default());
+        let mut state = TrafficState::compute(&self.plan, &health, &NoAdjustments);
         for (region, weight) in weights {
             state.regions[self.plan.region_index[*region]].weight = *weight;
         }

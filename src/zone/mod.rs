@@ -7,8 +7,10 @@
 //! encloser" (RFC 4592) are single hash lookups per label.
 
 mod parse;
+mod set;
 
 pub use parse::{LocatedRecord, SyntaxError, parse_zone_text};
+pub use set::ZoneSet;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::snapshot::ZoneSet;
+use crate::zone::ZoneSet;
 
 /// Keys left out of the digest, by table: settings that legitimately
 /// differ between the instances of one cluster (where they listen, where

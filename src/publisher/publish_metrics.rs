@@ -1,13 +1,11 @@
-//! Control-plane metrics: what each publish put in force (generation,
-//! build time, overrides, region and endpoint gauges), health probes and
-//! verdict changes. None of this runs on the query path, so it uses the
-//! `metrics` macros directly.
+//! The publisher's metrics: what each publish put in force (generation,
+//! build time, overrides, region and endpoint gauges). Owned here, not in
+//! `metrics`, so that `metrics` (names, exporter, rendering) stays a leaf.
+//! Not on the query path, so it uses the `metrics` macros directly.
 
 use std::time::Duration;
 
-use super::names;
-use crate::config::CheckKind;
-use crate::health::{FailureReason, HealthState};
+use crate::metrics::names;
 use crate::snapshot::Snapshot;
 
 fn flag(on: bool) -> f64 {
@@ -57,40 +55,4 @@ pub fn record_publish(previous: Option<&Snapshot>, next: &Snapshot, build: Durat
             }
         }
     }
-}
-
-/// The `kind` label of a check.
-pub fn kind_label(kind: CheckKind) -> &'static str {
-    match kind {
-        CheckKind::Http => "http",
-        CheckKind::Https => "https",
-        CheckKind::Tcp => "tcp",
-    }
-}
-
-/// Records one health probe: its outcome (`success` or why it failed) and
-/// latency.
-pub fn record_probe(kind: CheckKind, outcome: &Result<(), FailureReason>, latency: Duration) {
-    let kind = kind_label(kind);
-    let result = match outcome {
-        Ok(()) => "success",
-        Err(FailureReason::Status { .. }) => "status",
-        Err(FailureReason::Timeout) => "timeout",
-        Err(FailureReason::ConnectionRefused) => "connection_refused",
-        Err(FailureReason::Tls { .. }) => "tls",
-        Err(FailureReason::BodyMismatch) => "body_mismatch",
-        Err(FailureReason::Io { .. }) => "io",
-    };
-    metrics::counter!(names::PROBES, "kind" => kind, "result" => result).increment(1);
-    metrics::histogram!(names::PROBE_DURATION, "kind" => kind).record(latency.as_secs_f64());
-}
-
-/// Records an endpoint verdict change into `to`.
-pub fn record_transition(to: HealthState) {
-    let to = match to {
-        HealthState::Up => "up",
-        HealthState::Down => "down",
-        HealthState::Unknown => "unknown",
-    };
-    metrics::counter!(names::TRANSITIONS, "to" => to).increment(1);
 }
