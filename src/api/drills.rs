@@ -39,6 +39,11 @@ struct StartBody {
 struct StopBody {
     #[serde(rename = "why")]
     _why: IgnoredAny,
+    /// Accepted because the document (`DeleteRequest`) allows it: a rollback
+    /// only removes the drill's own overrides, so the safety rule cannot
+    /// refuse it and there is nothing to force.
+    #[serde(default, rename = "force")]
+    _force: bool,
 }
 
 impl From<DrillError> for ApiError {

@@ -15,6 +15,31 @@ use super::auth::Reader;
 use super::errors::ApiError;
 use crate::explain::{ClientSpec, Question, explain as run};
 
+/// The record types `type` may name (any case): the document lists the
+/// same ones ([`type_pattern`]), so what it allows the server answers.
+pub const TYPES: &[&str] = &[
+    "A", "AAAA", "ANY", "CAA", "CNAME", "DNSKEY", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SOA",
+    "SRV", "SSHFP", "SVCB", "TLSA", "TXT",
+];
+
+/// A JSON Schema pattern matching exactly [`TYPES`], in any letter case
+/// (JSON Schema patterns have no case-insensitive flag).
+pub fn type_pattern() -> String {
+    let any_case = |t: &str| -> String {
+        t.chars()
+            .map(|c| {
+                if c.is_ascii_alphabetic() {
+                    format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase())
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    };
+    let alternatives: Vec<String> = TYPES.iter().map(|t| any_case(t)).collect();
+    format!("^({})$", alternatives.join("|"))
+}
+
 /// The query string.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,8 +70,14 @@ pub async fn explain(
         .map_err(|e| ApiError::bad_request("bad_query", format!("name {name:?}: {e}")))?;
     name.set_fqdn(true);
     let qtype_text = params.qtype.unwrap_or_else(|| "A".into());
-    let qtype = RecordType::from_str(&qtype_text.to_uppercase())
-        .map_err(|_| ApiError::bad_request("bad_query", format!("unknown type {qtype_text:?}")))?;
+    let upper = qtype_text.to_ascii_uppercase();
+    let qtype = TYPES
+        .contains(&upper.as_str())
+        .then(|| RecordType::from_str(&upper).ok())
+        .flatten()
+        .ok_or_else(|| {
+            ApiError::bad_request("bad_query", format!("unknown type {qtype_text:?}"))
+        })?;
     let client = params
         .client
         .ok_or_else(|| ApiError::bad_request("bad_query", "client is required"))?;
@@ -61,4 +92,24 @@ pub async fn explain(
     let mut value = run(&snapshot, &question, seed);
     value["seed"] = json!(seed);
     Ok(Json(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every listed type is one the DNS library knows, and the pattern the
+    /// document publishes matches each in any case and nothing else.
+    #[test]
+    fn listed_types_parse_and_the_pattern_matches_them() {
+        let pattern = regex::Regex::new(&type_pattern()).unwrap();
+        for t in TYPES {
+            assert!(RecordType::from_str(t).is_ok(), "{t}");
+            assert!(pattern.is_match(t), "{t}");
+            assert!(pattern.is_match(&t.to_lowercase()), "{t}");
+        }
+        for bad in ["", "BOGUS", "AA", "A ", "TYPE1", "AAAAA"] {
+            assert!(!pattern.is_match(bad), "{bad:?}");
+        }
+    }
 }

@@ -131,8 +131,14 @@ async fn readyz(State(ctx): State<ApiContext>) -> Response {
 }
 
 /// `GET /v1/openapi.json`.
-async fn openapi_doc() -> Json<Value> {
-    Json(openapi::document())
+async fn openapi_doc(State(ctx): State<ApiContext>) -> Json<Value> {
+    let mut doc = openapi::document();
+    // The longest drill is configuration (`drills.max_duration_secs`): the
+    // served document states the limit this server applies.
+    let max = ctx.snapshot.load().drills.max_duration_secs;
+    doc["components"]["schemas"]["DrillRequest"]["properties"]["duration_secs"]["maximum"] =
+        json!(max);
+    Json(doc)
 }
 
 /// `GET /v1/status`.

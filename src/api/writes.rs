@@ -150,9 +150,34 @@ pub(super) fn parse_body<T: DeserializeOwned>(
         Some(Value::String(why)) => why.trim().to_string(),
         Some(_) => return Err(ApiError::invalid("invalid_field", "`why` must be a string")),
     };
-    let typed = serde_json::from_value(value)
+    // JSON Schema's `integer` includes `383.0`: read integral numbers as
+    // integers so the typed fields (`u64`, `u32`) accept every value the
+    // document allows.
+    let typed = serde_json::from_value(integral(value))
         .map_err(|e| ApiError::invalid("invalid_field", e.to_string()))?;
     Ok((typed, why))
+}
+
+/// `value` with every integral floating-point number (`383.0`) that fits an
+/// `i64` or `u64` written as an integer; other values unchanged.
+fn integral(value: Value) -> Value {
+    match value {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            // The bounds are exact powers of two, so the casts are exact.
+            Some(f) if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) => {
+                Value::from(f as u64)
+            }
+            Some(f) if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..0.0).contains(&f) => {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(integral).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, integral(v))).collect())
+        }
+        other => other,
+    }
 }
 
 /// 422 unless `expires_in_secs` is absent or within bounds.
