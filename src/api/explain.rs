@@ -56,6 +56,29 @@ pub struct Params {
     seed: Option<u64>,
 }
 
+/// The `name` parameter: a domain name (the root is `.`; empty is not a
+/// name, though the DNS library would read it as the root).
+pub fn parse_name(text: &str) -> Result<Name, ApiError> {
+    if text.is_empty() {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            "name must not be empty (the root is `.`)",
+        ));
+    }
+    // As the document says: ASCII only, so internationalised names are
+    // asked in their `xn--` form, which is what resolvers send.
+    if !text.is_ascii() {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("name {text:?}: not ASCII (use the xn-- form)"),
+        ));
+    }
+    let mut name = Name::from_str(text)
+        .map_err(|e| ApiError::bad_request("bad_query", format!("name {text:?}: {e}")))?;
+    name.set_fqdn(true);
+    Ok(name)
+}
+
 /// `GET /v1/explain`.
 pub async fn explain(
     State(ctx): State<ApiContext>,
@@ -66,9 +89,7 @@ pub async fn explain(
     let name = params
         .name
         .ok_or_else(|| ApiError::bad_request("bad_query", "name is required"))?;
-    let mut name = Name::from_str(&name)
-        .map_err(|e| ApiError::bad_request("bad_query", format!("name {name:?}: {e}")))?;
-    name.set_fqdn(true);
+    let name = parse_name(&name)?;
     let qtype_text = params.qtype.unwrap_or_else(|| "A".into());
     let upper = qtype_text.to_ascii_uppercase();
     let qtype = TYPES

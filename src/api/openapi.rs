@@ -4,12 +4,20 @@
 
 use serde_json::{Value, json};
 
-/// A domain name as `/v1/explain` reads it: dot-separated labels of 1 to
-/// 63 letters, digits, `-`, `_` or `*`, optionally ending in the root dot.
-const NAME_PATTERN: &str = r"^([A-Za-z0-9_*-]{1,63}\.)*[A-Za-z0-9_*-]{1,63}\.?$";
+/// A domain name as `/v1/explain` reads it (the DNS library's rule):
+/// dot-separated labels of 1 to 63 letters, digits, `_` and `-` (`-` not
+/// first; `*` only first), optionally ending in the root dot; or the root.
+pub const NAME_PATTERN: &str =
+    r"^(\.|([A-Za-z0-9_*][A-Za-z0-9_-]{0,62}\.)*[A-Za-z0-9_*][A-Za-z0-9_-]{0,62}\.?)$";
 
 /// An IPv4 client subnet (`81.2.69.0/24`).
-const IPV4_SUBNET_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$";
+pub const IPV4_SUBNET_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$";
+
+/// A string with a character that is not white space, in Unicode's sense
+/// (what the server trims, `char::is_whitespace`), spelled out: regex
+/// engines disagree on `\s` (U+0085, U+001C...).
+const NOT_ONLY_WHITESPACE: &str =
+    r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
 
 /// The error response every failure uses.
 fn error(description: &str) -> Value {
@@ -383,7 +391,7 @@ fn with_explain(mut schemas: Value) -> Value {
 
 fn schemas() -> Value {
     let common = json!({
-        "why": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": "\\S", "description": "required (not only whitespace): why you are making the change (audited)"},
+        "why": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": NOT_ONLY_WHITESPACE, "description": "required (not only whitespace): why you are making the change (audited)"},
         "force": {"type": "boolean", "default": false, "description": "apply even if a service would be left with no available region"},
     });
     let with = |extra: Value, required: &[&str]| {
@@ -393,7 +401,7 @@ fn schemas() -> Value {
         }
         json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
     };
-    let expires = json!({"type": "integer", "minimum": 1, "maximum": 31_622_400, "description": "seconds until the override lapses by itself"});
+    let expires = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 31_622_400, "description": "seconds until the override lapses by itself (absent or null: never)"});
     let mut schemas = json!({
         "Error": {
             "type": "object",
@@ -548,7 +556,7 @@ fn schemas() -> Value {
     // `clear` ends a forced state: it has no expiry of its own.
     schemas["ForceRequest"]["if"] =
         json!({"properties": {"state": {"const": "clear"}}, "required": ["state"]});
-    schemas["ForceRequest"]["then"] = json!({"not": {"required": ["expires_in_secs"]}});
+    schemas["ForceRequest"]["then"] = json!({"properties": {"expires_in_secs": {"type": "null"}}});
     // Separate, or the one json! macro exceeds the recursion limit.
     if let (Some(map), Value::Object(drills)) = (schemas.as_object_mut(), drill_schemas()) {
         map.extend(drills);
@@ -557,7 +565,7 @@ fn schemas() -> Value {
         json!({
             "regions": {"type": "array", "items": {"type": "string"}, "minItems": 1},
             "duration_secs": {"type": "integer", "minimum": 1, "description": "at most `[drills] max_duration_secs` (default 3600)"},
-            "services": {"type": "array", "items": {"type": "string"}, "description": "default: every service using the regions"},
+            "services": {"type": "array", "items": {"type": "string"}, "minItems": 1, "description": "default: every service using the regions"},
         }),
         &["regions", "duration_secs", "why"],
     );
@@ -687,5 +695,66 @@ mod tests {
             })
             .collect();
         assert_eq!(served, documented);
+    }
+
+    /// The patterns `/v1/explain` publishes agree with the parsers it uses
+    /// on names and subnets at the edges.
+    #[test]
+    fn explain_patterns_agree_with_the_parsers() {
+        use std::str::FromStr;
+        let name = regex::Regex::new(NAME_PATTERN).unwrap();
+        let long = "a".repeat(63);
+        let too_long = "a".repeat(64);
+        for text in [
+            "app.example.com",
+            "app.example.com.",
+            "*.example.com",
+            "*x.example.com",
+            ".",
+            "_srv._tcp.example.com",
+            "a-b.example",
+            "0",
+            &long,
+            "",
+            "..",
+            "a..b",
+            "-a.example",
+            "a*b.example",
+            "a b",
+            "é.example",
+            &too_long,
+        ] {
+            let parses = super::super::explain::parse_name(text).is_ok();
+            assert_eq!(name.is_match(text), parses, "{text:?}");
+        }
+        let subnet = regex::Regex::new(IPV4_SUBNET_PATTERN).unwrap();
+        for text in [
+            "81.2.69.0/24",
+            "0.0.0.0/0",
+            "255.255.255.255/32",
+            "81.2.69.7/24",
+        ] {
+            assert!(subnet.is_match(text), "{text}");
+            assert!(crate::explain::ClientSpec::parse(text).is_ok(), "{text}");
+        }
+        for text in [
+            "81.2.69.0/33",
+            "256.0.0.0/8",
+            "1.2.3/24",
+            "01.2.3.4/8",
+            "1.2.3.4/",
+        ] {
+            assert!(!subnet.is_match(text), "{text}");
+        }
+        // `why`: the pattern and the server's trim agree on white space.
+        let why = regex::Regex::new(NOT_ONLY_WHITESPACE).unwrap();
+        for c in (0..0x3100u32).filter_map(char::from_u32) {
+            assert_eq!(
+                why.is_match(&c.to_string()),
+                !c.is_whitespace(),
+                "U+{:04X}",
+                c as u32
+            );
+        }
     }
 }
