@@ -701,7 +701,6 @@ mod tests {
     /// on names and subnets at the edges.
     #[test]
     fn explain_patterns_agree_with_the_parsers() {
-        use std::str::FromStr;
         let name = regex::Regex::new(NAME_PATTERN).unwrap();
         let long = "a".repeat(63);
         let too_long = "a".repeat(64);
