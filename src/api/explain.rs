@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::ApiContext;
 use super::auth::Reader;
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use crate::explain::{ClientSpec, Question, explain as run};
 
 /// The record types `type` may name (any case): the document lists the
@@ -61,7 +61,7 @@ pub struct Params {
 pub fn parse_name(text: &str) -> Result<Name, ApiError> {
     if text.is_empty() {
         return Err(ApiError::bad_request(
-            "bad_query",
+            ErrorCode::BadQuery,
             "name must not be empty (the root is `.`)",
         ));
     }
@@ -69,12 +69,12 @@ pub fn parse_name(text: &str) -> Result<Name, ApiError> {
     // asked in their `xn--` form, which is what resolvers send.
     if !text.is_ascii() {
         return Err(ApiError::bad_request(
-            "bad_query",
+            ErrorCode::BadQuery,
             format!("name {text:?}: not ASCII (use the xn-- form)"),
         ));
     }
     let mut name = Name::from_str(text)
-        .map_err(|e| ApiError::bad_request("bad_query", format!("name {text:?}: {e}")))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::BadQuery, format!("name {text:?}: {e}")))?;
     name.set_fqdn(true);
     Ok(name)
 }
@@ -85,10 +85,11 @@ pub async fn explain(
     _: Reader,
     params: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
+    let Query(params) =
+        params.map_err(|e| ApiError::bad_request(ErrorCode::BadQuery, e.body_text()))?;
     let name = params
         .name
-        .ok_or_else(|| ApiError::bad_request("bad_query", "name is required"))?;
+        .ok_or_else(|| ApiError::bad_request(ErrorCode::BadQuery, "name is required"))?;
     let name = parse_name(&name)?;
     let qtype_text = params.qtype.unwrap_or_else(|| "A".into());
     let upper = qtype_text.to_ascii_uppercase();
@@ -97,12 +98,13 @@ pub async fn explain(
         .then(|| RecordType::from_str(&upper).ok())
         .flatten()
         .ok_or_else(|| {
-            ApiError::bad_request("bad_query", format!("unknown type {qtype_text:?}"))
+            ApiError::bad_request(ErrorCode::BadQuery, format!("unknown type {qtype_text:?}"))
         })?;
     let client = params
         .client
-        .ok_or_else(|| ApiError::bad_request("bad_query", "client is required"))?;
-    let client = ClientSpec::parse(&client).map_err(|e| ApiError::bad_request("bad_query", e))?;
+        .ok_or_else(|| ApiError::bad_request(ErrorCode::BadQuery, "client is required"))?;
+    let client =
+        ClientSpec::parse(&client).map_err(|e| ApiError::bad_request(ErrorCode::BadQuery, e))?;
     let seed = params.seed.unwrap_or_else(|| fastrand::u64(..));
     let snapshot = ctx.snapshot.load();
     let question = Question {

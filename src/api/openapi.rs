@@ -409,7 +409,10 @@ fn schemas() -> Value {
             "properties": {"error": {
                 "type": "object",
                 "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}
+                "properties": {
+                    "code": {"enum": super::errors::ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()},
+                    "message": {"type": "string"},
+                }
             }}
         },
         "WeightRequest": with(json!({
