@@ -493,3 +493,34 @@ fn demo_drill_runs_as_a_subprocess_and_passes() {
     // It printed what to try, with the ports it bound.
     assert!(out.contains("dig @127.0.0.1 -p "), "{out}");
 }
+
+/// Bodies the OpenAPI document allows are accepted: `duration_secs` as an
+/// integral JSON number (`60.0`; JSON Schema's `integer` includes it) and
+/// `force` on stop (the document's `DeleteRequest`). A fractional duration
+/// is still refused.
+#[test]
+fn documented_bodies_are_accepted() {
+    let s = Setup::start("", "");
+    let (status, body) = s.api(
+        "POST",
+        "/v1/drills",
+        Some(json!({"regions": ["eu-west"], "duration_secs": 2.5, "why": "fraction"})),
+    );
+    assert_eq!(
+        (status, error_code(&body)),
+        (422, "invalid_field"),
+        "{body}"
+    );
+    let started =
+        s.start_drill(json!({"regions": ["eu-west"], "duration_secs": 60.0, "why": "float"}));
+    assert_eq!(started["duration_secs"], 60, "{started}");
+    let id = started["id"].as_str().unwrap();
+    let stopped = s.ok(
+        "POST",
+        &format!("/v1/drills/{id}/stop"),
+        Some(json!({"why": "done", "force": true})),
+    );
+    assert_eq!(stopped["phase"], "rolling_back");
+    let report = s.wait_finished(id, Duration::from_secs(20));
+    assert_eq!(report["rollback_reason"], "stopped by alice: done");
+}

@@ -371,3 +371,28 @@ fn ctl_explain_prints_the_candidates_and_the_answer() {
     let value: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(value["seed"], 3);
 }
+
+/// What the document excludes (empty or non-ASCII names, empty clients)
+/// the server refuses with the documented error shape; what it allows
+/// (a type in any letter case, the root `.`) it answers.
+#[test]
+fn explain_parameters_match_the_document() {
+    let (server, _zones) = start();
+    for path in [
+        "/v1/explain?name=&client=1.2.3.4",
+        "/v1/explain?name=fo.example.com&client=",
+        "/v1/explain?name=%C3%A9.example.com&client=1.2.3.4",
+    ] {
+        let (status, value) = call(server.api, "GET", path, None, None);
+        assert_eq!(status, 400, "{path}: {value}");
+        assert_eq!(common::api::error_code(&value), "bad_query", "{path}");
+        assert!(value["error"]["message"].is_string(), "{path}: {value}");
+    }
+    for path in [
+        "/v1/explain?name=fo.example.com&client=1.2.3.4&type=aaaa",
+        "/v1/explain?name=.&client=1.2.3.4",
+    ] {
+        let (status, value) = call(server.api, "GET", path, None, None);
+        assert_eq!(status, 200, "{path}: {value}");
+    }
+}

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::ApiContext;
 use super::auth::{Reader, Writer};
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use super::routes::param;
 use super::writes::{attempt, parse_body};
 use crate::drills::report::DrillReport;
@@ -39,6 +39,11 @@ struct StartBody {
 struct StopBody {
     #[serde(rename = "why")]
     _why: IgnoredAny,
+    /// Accepted because the document (`DeleteRequest`) allows it: a rollback
+    /// only removes the drill's own overrides, so the safety rule cannot
+    /// refuse it and there is nothing to force.
+    #[serde(default, rename = "force")]
+    _force: bool,
 }
 
 impl From<DrillError> for ApiError {
@@ -46,18 +51,22 @@ impl From<DrillError> for ApiError {
         let message = e.to_string();
         match e {
             DrillError::Invalid(_) | DrillError::NoVantages => {
-                ApiError::invalid("invalid_field", message)
+                ApiError::invalid(ErrorCode::InvalidField, message)
             }
-            DrillError::UnknownRegion(_) => ApiError::not_found("unknown_region", message),
-            DrillError::UnknownService(_) => ApiError::not_found("unknown_service", message),
-            DrillError::UnknownDrill(_) => ApiError::not_found("unknown_drill", message),
+            DrillError::UnknownRegion(_) => ApiError::not_found(ErrorCode::UnknownRegion, message),
+            DrillError::UnknownService(_) => {
+                ApiError::not_found(ErrorCode::UnknownService, message)
+            }
+            DrillError::UnknownDrill(_) => ApiError::not_found(ErrorCode::UnknownDrill, message),
             DrillError::NotRunning(_) => {
-                ApiError::new(StatusCode::CONFLICT, "drill_not_running", message)
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::DrillNotRunning, message)
             }
             DrillError::Change(change) => change.into(),
-            DrillError::Storage(_) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_failed", message)
-            }
+            DrillError::Storage(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::StorageFailed,
+                message,
+            ),
         }
     }
 }

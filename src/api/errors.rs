@@ -12,13 +12,148 @@ use crate::overrides::ChangeError;
 /// Largest error body from axum itself that is quoted in a message.
 const QUOTED_BODY_LIMIT: usize = 4096;
 
+/// Every error code the API answers with: stable, for scripts (listed in
+/// the OpenAPI document's `Error` schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body could not be read.
+    BadBody,
+    /// The body is not JSON.
+    BadJson,
+    /// A path parameter cannot be decoded.
+    BadPath,
+    /// The query string is missing a parameter or has a wrong one.
+    BadQuery,
+    /// The drill is not running (stop).
+    DrillNotRunning,
+    /// Valid JSON with a wrong value.
+    InvalidField,
+    /// No route at this path.
+    NoRoute,
+    /// Not ready yet (readyz).
+    NotReady,
+    /// The change could not be persisted.
+    StorageFailed,
+    /// Missing or wrong bearer token.
+    Unauthorized,
+    /// No such drill.
+    UnknownDrill,
+    /// No such override.
+    UnknownOverride,
+    /// No such region.
+    UnknownRegion,
+    /// No such service.
+    UnknownService,
+    /// Too many failed authentications from this address.
+    TooManyAttempts,
+    /// Refused by the safety rule.
+    UnsafeChange,
+    /// The region already has a forced state.
+    RegionForced,
+    /// The region has no forced state to clear.
+    NotForced,
+    /// The server is stopping.
+    ShuttingDown,
+    /// The cluster store cannot take writes now.
+    ClusterUnavailable,
+    /// The body is over the limit.
+    BodyTooLarge,
+    /// A request axum could not read.
+    BadRequest,
+    /// The path does not serve this method.
+    MethodNotAllowed,
+    /// The body is not declared as JSON.
+    UnsupportedMediaType,
+    /// The body is not a JSON object, or axum refused its values.
+    InvalidBody,
+    /// A server error.
+    Internal,
+    /// Any other failure.
+    Error,
+    /// `why` is missing or empty.
+    MissingWhy,
+    /// The body did not arrive in time.
+    BodyTimeout,
+}
+
+impl ErrorCode {
+    /// Every code, for the document.
+    pub const ALL: &[ErrorCode] = &[
+        ErrorCode::BadBody,
+        ErrorCode::BadJson,
+        ErrorCode::BadPath,
+        ErrorCode::BadQuery,
+        ErrorCode::DrillNotRunning,
+        ErrorCode::InvalidField,
+        ErrorCode::NoRoute,
+        ErrorCode::NotReady,
+        ErrorCode::StorageFailed,
+        ErrorCode::Unauthorized,
+        ErrorCode::UnknownDrill,
+        ErrorCode::UnknownOverride,
+        ErrorCode::UnknownRegion,
+        ErrorCode::UnknownService,
+        ErrorCode::TooManyAttempts,
+        ErrorCode::UnsafeChange,
+        ErrorCode::RegionForced,
+        ErrorCode::NotForced,
+        ErrorCode::ShuttingDown,
+        ErrorCode::ClusterUnavailable,
+        ErrorCode::BodyTooLarge,
+        ErrorCode::BadRequest,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::InvalidBody,
+        ErrorCode::Internal,
+        ErrorCode::Error,
+        ErrorCode::MissingWhy,
+        ErrorCode::BodyTimeout,
+    ];
+
+    /// The code as it appears in answers (`unknown_region`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadBody => "bad_body",
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::BadPath => "bad_path",
+            ErrorCode::BadQuery => "bad_query",
+            ErrorCode::DrillNotRunning => "drill_not_running",
+            ErrorCode::InvalidField => "invalid_field",
+            ErrorCode::NoRoute => "no_route",
+            ErrorCode::NotReady => "not_ready",
+            ErrorCode::StorageFailed => "storage_failed",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::UnknownDrill => "unknown_drill",
+            ErrorCode::UnknownOverride => "unknown_override",
+            ErrorCode::UnknownRegion => "unknown_region",
+            ErrorCode::UnknownService => "unknown_service",
+            ErrorCode::TooManyAttempts => "too_many_attempts",
+            ErrorCode::UnsafeChange => "unsafe_change",
+            ErrorCode::RegionForced => "region_forced",
+            ErrorCode::NotForced => "not_forced",
+            ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::ClusterUnavailable => "cluster_unavailable",
+            ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::InvalidBody => "invalid_body",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Error => "error",
+            ErrorCode::MissingWhy => "missing_why",
+            ErrorCode::BodyTimeout => "body_timeout",
+        }
+    }
+}
+
 /// An error answer: status, stable machine-readable code, human message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
     /// Stable code for scripts (`missing_why`, `unknown_region`, `unsafe_change`...).
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// What went wrong, for people.
     pub message: String,
     /// Seconds for a `Retry-After` header (429 answers).
@@ -27,7 +162,7 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with this status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -43,29 +178,29 @@ impl ApiError {
             retry_after: Some(secs),
             ..ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
+                ErrorCode::TooManyAttempts,
                 format!("too many failed authentications from this address: retry in {secs} s"),
             )
         }
     }
 
     /// 400: the request cannot be read (bad JSON, missing `why`).
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     /// 401: no valid bearer token.
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
     }
 
     /// 404: no such region, service, override or route.
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, code, message)
     }
 
     /// 422: valid JSON with invalid values.
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 }
@@ -73,16 +208,19 @@ impl ApiError {
 impl From<ChangeError> for ApiError {
     fn from(e: ChangeError) -> ApiError {
         let (status, code) = match &e {
-            ChangeError::UnknownRegion(_) => (StatusCode::NOT_FOUND, "unknown_region"),
-            ChangeError::UnknownOverride(_) => (StatusCode::NOT_FOUND, "unknown_override"),
-            ChangeError::NotForced(_) => (StatusCode::NOT_FOUND, "not_forced"),
-            ChangeError::Unsafe(_) => (StatusCode::CONFLICT, "unsafe_change"),
-            ChangeError::AlreadyForced(_) => (StatusCode::CONFLICT, "region_forced"),
-            ChangeError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_failed"),
-            ChangeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
-            ChangeError::ClusterUnavailable(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable")
+            ChangeError::UnknownRegion(_) => (StatusCode::NOT_FOUND, ErrorCode::UnknownRegion),
+            ChangeError::UnknownOverride(_) => (StatusCode::NOT_FOUND, ErrorCode::UnknownOverride),
+            ChangeError::NotForced(_) => (StatusCode::NOT_FOUND, ErrorCode::NotForced),
+            ChangeError::Unsafe(_) => (StatusCode::CONFLICT, ErrorCode::UnsafeChange),
+            ChangeError::AlreadyForced(_) => (StatusCode::CONFLICT, ErrorCode::RegionForced),
+            ChangeError::Storage(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::StorageFailed)
             }
+            ChangeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ShuttingDown),
+            ChangeError::ClusterUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::ClusterUnavailable,
+            ),
         };
         ApiError::new(status, code, e.to_string())
     }
@@ -90,7 +228,7 @@ impl From<ChangeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let body = json!({"error": {"code": self.code.as_str(), "message": self.message}});
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
@@ -108,7 +246,10 @@ impl IntoResponse for ApiError {
 
 /// The answer for paths no route serves.
 pub async fn fallback(uri: Uri) -> ApiError {
-    ApiError::not_found("no_route", format!("no API route at {}", uri.path()))
+    ApiError::not_found(
+        ErrorCode::NoRoute,
+        format!("no API route at {}", uri.path()),
+    )
 }
 
 /// Rewrites any error response that is not already JSON (axum's 405,
@@ -129,14 +270,14 @@ pub async fn normalize(response: Response) -> Response {
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .unwrap_or_default();
     let code = match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::NOT_FOUND => "no_route",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
-        _ if status.is_server_error() => "internal",
-        _ => "error",
+        StatusCode::BAD_REQUEST => ErrorCode::BadRequest,
+        StatusCode::NOT_FOUND => ErrorCode::NoRoute,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidBody,
+        _ if status.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::Error,
     };
     let message = if text.is_empty() {
         status
@@ -146,7 +287,7 @@ pub async fn normalize(response: Response) -> Response {
     } else {
         text
     };
-    let body = serde_json::to_vec(&json!({"error": {"code": code, "message": message}}))
+    let body = serde_json::to_vec(&json!({"error": {"code": code.as_str(), "message": message}}))
         .unwrap_or_default();
     parts.headers.insert(
         header::CONTENT_TYPE,

@@ -12,8 +12,33 @@ use serde_json::{Value, json};
 
 use super::ApiContext;
 use super::auth::Reader;
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use crate::explain::{ClientSpec, Question, explain as run};
+
+/// The record types `type` may name (any case): the document lists the
+/// same ones ([`type_pattern`]), so what it allows the server answers.
+pub const TYPES: &[&str] = &[
+    "A", "AAAA", "ANY", "CAA", "CNAME", "DNSKEY", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SOA",
+    "SRV", "SSHFP", "SVCB", "TLSA", "TXT",
+];
+
+/// A JSON Schema pattern matching exactly [`TYPES`], in any letter case
+/// (JSON Schema patterns have no case-insensitive flag).
+pub fn type_pattern() -> String {
+    let any_case = |t: &str| -> String {
+        t.chars()
+            .map(|c| {
+                if c.is_ascii_alphabetic() {
+                    format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase())
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    };
+    let alternatives: Vec<String> = TYPES.iter().map(|t| any_case(t)).collect();
+    format!("^({})$", alternatives.join("|"))
+}
 
 /// The query string.
 #[derive(Debug, Deserialize)]
@@ -31,26 +56,55 @@ pub struct Params {
     seed: Option<u64>,
 }
 
+/// The `name` parameter: a domain name (the root is `.`; empty is not a
+/// name, though the DNS library would read it as the root).
+pub fn parse_name(text: &str) -> Result<Name, ApiError> {
+    if text.is_empty() {
+        return Err(ApiError::bad_request(
+            ErrorCode::BadQuery,
+            "name must not be empty (the root is `.`)",
+        ));
+    }
+    // As the document says: ASCII only, so internationalised names are
+    // asked in their `xn--` form, which is what resolvers send.
+    if !text.is_ascii() {
+        return Err(ApiError::bad_request(
+            ErrorCode::BadQuery,
+            format!("name {text:?}: not ASCII (use the xn-- form)"),
+        ));
+    }
+    let mut name = Name::from_str(text)
+        .map_err(|e| ApiError::bad_request(ErrorCode::BadQuery, format!("name {text:?}: {e}")))?;
+    name.set_fqdn(true);
+    Ok(name)
+}
+
 /// `GET /v1/explain`.
 pub async fn explain(
     State(ctx): State<ApiContext>,
     _: Reader,
     params: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
+    let Query(params) =
+        params.map_err(|e| ApiError::bad_request(ErrorCode::BadQuery, e.body_text()))?;
     let name = params
         .name
-        .ok_or_else(|| ApiError::bad_request("bad_query", "name is required"))?;
-    let mut name = Name::from_str(&name)
-        .map_err(|e| ApiError::bad_request("bad_query", format!("name {name:?}: {e}")))?;
-    name.set_fqdn(true);
+        .ok_or_else(|| ApiError::bad_request(ErrorCode::BadQuery, "name is required"))?;
+    let name = parse_name(&name)?;
     let qtype_text = params.qtype.unwrap_or_else(|| "A".into());
-    let qtype = RecordType::from_str(&qtype_text.to_uppercase())
-        .map_err(|_| ApiError::bad_request("bad_query", format!("unknown type {qtype_text:?}")))?;
+    let upper = qtype_text.to_ascii_uppercase();
+    let qtype = TYPES
+        .contains(&upper.as_str())
+        .then(|| RecordType::from_str(&upper).ok())
+        .flatten()
+        .ok_or_else(|| {
+            ApiError::bad_request(ErrorCode::BadQuery, format!("unknown type {qtype_text:?}"))
+        })?;
     let client = params
         .client
-        .ok_or_else(|| ApiError::bad_request("bad_query", "client is required"))?;
-    let client = ClientSpec::parse(&client).map_err(|e| ApiError::bad_request("bad_query", e))?;
+        .ok_or_else(|| ApiError::bad_request(ErrorCode::BadQuery, "client is required"))?;
+    let client =
+        ClientSpec::parse(&client).map_err(|e| ApiError::bad_request(ErrorCode::BadQuery, e))?;
     let seed = params.seed.unwrap_or_else(|| fastrand::u64(..));
     let snapshot = ctx.snapshot.load();
     let question = Question {
@@ -61,4 +115,24 @@ pub async fn explain(
     let mut value = run(&snapshot, &question, seed);
     value["seed"] = json!(seed);
     Ok(Json(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every listed type is one the DNS library knows, and the pattern the
+    /// document publishes matches each in any case and nothing else.
+    #[test]
+    fn listed_types_parse_and_the_pattern_matches_them() {
+        let pattern = regex::Regex::new(&type_pattern()).unwrap();
+        for t in TYPES {
+            assert!(RecordType::from_str(t).is_ok(), "{t}");
+            assert!(pattern.is_match(t), "{t}");
+            assert!(pattern.is_match(&t.to_lowercase()), "{t}");
+        }
+        for bad in ["", "BOGUS", "AA", "A ", "TYPE1", "AAAAA"] {
+            assert!(!pattern.is_match(bad), "{bad:?}");
+        }
+    }
 }

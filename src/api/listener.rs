@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use crate::config::ApiConfig;
 
 /// Gauge: open control API connections.
@@ -193,7 +193,7 @@ async fn read_body(State(limits): State<ListenerLimits>, request: Request, next:
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            ErrorCode::BodyTooLarge,
             format!("request body is larger than {} bytes", limits.body_limit),
         )
         .into_response()
@@ -218,15 +218,18 @@ async fn read_body(State(limits): State<ListenerLimits>, request: Request, next:
         Ok(Err(e)) if e.to_string().contains("length limit") => return close(too_large()),
         Ok(Err(e)) => {
             return close(
-                ApiError::bad_request("bad_body", format!("cannot read the request body: {e}"))
-                    .into_response(),
+                ApiError::bad_request(
+                    ErrorCode::BadBody,
+                    format!("cannot read the request body: {e}"),
+                )
+                .into_response(),
             );
         }
         Err(_) => {
             return close(
                 ApiError::new(
                     StatusCode::REQUEST_TIMEOUT,
-                    "body_timeout",
+                    ErrorCode::BodyTimeout,
                     format!(
                         "request body not received within {} s",
                         limits.body_timeout.as_secs()

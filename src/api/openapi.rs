@@ -4,6 +4,21 @@
 
 use serde_json::{Value, json};
 
+/// A domain name as `/v1/explain` reads it (the DNS library's rule):
+/// dot-separated labels of 1 to 63 letters, digits, `_` and `-` (`-` not
+/// first; `*` only first), optionally ending in the root dot; or the root.
+pub const NAME_PATTERN: &str =
+    r"^(\.|([A-Za-z0-9_*][A-Za-z0-9_-]{0,62}\.)*[A-Za-z0-9_*][A-Za-z0-9_-]{0,62}\.?)$";
+
+/// An IPv4 client subnet (`81.2.69.0/24`).
+pub const IPV4_SUBNET_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$";
+
+/// A string with a character that is not white space, in Unicode's sense
+/// (what the server trims, `char::is_whitespace`), spelled out: regex
+/// engines disagree on `\s` (U+0085, U+001C...).
+const NOT_ONLY_WHITESPACE: &str =
+    r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
 /// The error response every failure uses.
 fn error(description: &str) -> Value {
     json!({
@@ -89,8 +104,130 @@ fn drill_write(summary: &str, request: &str, params: &[Value]) -> Value {
     op
 }
 
-/// The document.
+/// The document: every operation with an `operationId` and the `links`
+/// that lead from one answer to the next operation.
 pub fn document() -> Value {
+    let mut doc = operations();
+    add_operation_ids(&mut doc);
+    add_links(&mut doc);
+    doc
+}
+
+/// `get /v1/regions/{region}` → `get_v1_regions_region`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_string();
+    for part in path.split(['/', '.']).filter(|p| !p.is_empty()) {
+        id.push('_');
+        id.extend(part.chars().filter(|c| !matches!(c, '{' | '}')));
+    }
+    id
+}
+
+/// Names every operation after its method and path.
+fn add_operation_ids(doc: &mut Value) {
+    for (path, ops) in doc["paths"].as_object_mut().into_iter().flatten() {
+        for (method, op) in ops.as_object_mut().into_iter().flatten() {
+            op["operationId"] = json!(operation_id(method, path));
+        }
+    }
+}
+
+/// The links between operations: where the id or name the next request
+/// needs comes from in an answer (regions from the region list, override
+/// ids from a change or the override list, drill ids from a started drill
+/// or the drill list). Clients and schemathesis's stateful phase follow
+/// them to real objects instead of guessing names.
+fn add_links(doc: &mut Value) {
+    let link = |to: (&str, &str), parameter: &str, from: &str| -> (String, Value) {
+        let name = format!(
+            "{}_{}",
+            to.0,
+            operation_id("", to.1).trim_start_matches('_')
+        );
+        let value = json!({
+            "operationId": operation_id(to.0, to.1),
+            "parameters": {parameter: format!("$response.body#{from}")},
+        });
+        (name, value)
+    };
+    let region_ops = [
+        ("get", "/v1/regions/{region}"),
+        ("put", "/v1/regions/{region}/weight"),
+        ("post", "/v1/regions/{region}/drain"),
+        ("post", "/v1/regions/{region}/force"),
+    ];
+    let override_ops = [
+        ("get", "/v1/overrides/{id}"),
+        ("delete", "/v1/overrides/{id}"),
+    ];
+    let drill_ops = [("get", "/v1/drills/{id}"), ("post", "/v1/drills/{id}/stop")];
+    let mut add = |from: (&str, &str), links: Vec<(String, Value)>| {
+        let target = &mut doc["paths"][from.1][from.0]["responses"]["200"]["links"];
+        for (name, value) in links {
+            target[name] = value;
+        }
+    };
+    // The example has three regions; link to each so every one is reached.
+    let mut from_regions = Vec::new();
+    for i in 0..3 {
+        for to in region_ops {
+            let (name, value) = link(to, "region", &format!("/regions/{i}/name"));
+            from_regions.push((format!("{name}_{i}"), value));
+        }
+    }
+    // A drill over the listed regions (the first alone, the second alone).
+    for i in 0..2 {
+        from_regions.push((
+            format!("post_v1_drills_{i}"),
+            json!({
+                "operationId": operation_id("post", "/v1/drills"),
+                "requestBody": {
+                    "regions": [format!("$response.body#/regions/{i}/name")],
+                    "duration_secs": 60,
+                    "why": "linked drill",
+                },
+            }),
+        ));
+    }
+    add(("get", "/v1/regions"), from_regions);
+    add(
+        ("get", "/v1/services"),
+        vec![link(
+            ("get", "/v1/services/{name}"),
+            "name",
+            "/services/0/name",
+        )],
+    );
+    let created = |ops: &[(&'static str, &'static str)]| -> Vec<(String, Value)> {
+        ops.iter()
+            .map(|&to| link(to, "id", "/created/id"))
+            .collect()
+    };
+    for from in &region_ops[1..] {
+        add(*from, created(&override_ops));
+    }
+    add(
+        ("get", "/v1/overrides"),
+        override_ops
+            .iter()
+            .map(|&to| link(to, "id", "/overrides/0/id"))
+            .collect(),
+    );
+    add(
+        ("post", "/v1/drills"),
+        drill_ops.iter().map(|&to| link(to, "id", "/id")).collect(),
+    );
+    add(
+        ("get", "/v1/drills"),
+        drill_ops
+            .iter()
+            .map(|&to| link(to, "id", "/drills/0/id"))
+            .collect(),
+    );
+}
+
+/// The operations, schemas and security schemes.
+fn operations() -> Value {
     let region = param("region", "region name as in `[regions.<name>]`");
     let id = param("id", "override id (`ov-...`)");
     let name = param("name", "managed name, with or without the trailing dot");
@@ -128,10 +265,12 @@ pub fn document() -> Value {
             "/v1/explain": {"get": {
                 "summary": "why a client gets the answer it gets: its location, the policy, every candidate region and the final answer (from the query path itself)",
                 "parameters": [
-                    query_param("name", "the name asked (trailing dot optional)", true, json!({"type": "string"})),
-                    query_param("type", "the record type asked (default A)", false, json!({"type": "string", "default": "A"})),
-                    query_param("client", "a resolver's address (`81.2.69.7`), or a client subnet as sent in ECS (`81.2.69.0/24`)", true, json!({"type": "string"})),
-                    query_param("seed", "seed for weighted and multivalue draws (default random; echoed back)", false, json!({"type": "integer", "minimum": 0})),
+                    query_param("name", "the name asked (trailing dot optional)", true, json!({"type": "string", "minLength": 1, "maxLength": 253, "pattern": NAME_PATTERN})),
+                    query_param("type", "the record type asked (default A; any letter case)", false, json!({"type": "string", "default": "A", "pattern": super::explain::type_pattern()})),
+                    query_param("client", "a resolver's address (`81.2.69.7`), or a client subnet as sent in ECS (`81.2.69.0/24`; IPv6 subnets such as `2001:db8::/48` are accepted too)", true, json!({"type": "string", "anyOf": [
+                        {"format": "ipv4"}, {"format": "ipv6"}, {"pattern": IPV4_SUBNET_PATTERN},
+                    ]})),
+                    query_param("seed", "seed for weighted and multivalue draws (default random; echoed back)", false, json!({"type": "integer", "minimum": 0, "maximum": u64::MAX})),
                 ],
                 "security": [{}, {"bearer": []}],
                 "responses": {
@@ -252,7 +391,7 @@ fn with_explain(mut schemas: Value) -> Value {
 
 fn schemas() -> Value {
     let common = json!({
-        "why": {"type": "string", "minLength": 1, "maxLength": 1000, "description": "required: why you are making the change (audited)"},
+        "why": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": NOT_ONLY_WHITESPACE, "description": "required (not only whitespace): why you are making the change (audited)"},
         "force": {"type": "boolean", "default": false, "description": "apply even if a service would be left with no available region"},
     });
     let with = |extra: Value, required: &[&str]| {
@@ -262,7 +401,7 @@ fn schemas() -> Value {
         }
         json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
     };
-    let expires = json!({"type": "integer", "minimum": 1, "maximum": 31_622_400, "description": "seconds until the override lapses by itself"});
+    let expires = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 31_622_400, "description": "seconds until the override lapses by itself (absent or null: never)"});
     let mut schemas = json!({
         "Error": {
             "type": "object",
@@ -270,7 +409,10 @@ fn schemas() -> Value {
             "properties": {"error": {
                 "type": "object",
                 "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}
+                "properties": {
+                    "code": {"enum": super::errors::ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()},
+                    "message": {"type": "string"},
+                }
             }}
         },
         "WeightRequest": with(json!({
@@ -282,6 +424,7 @@ fn schemas() -> Value {
             "state": {"enum": ["up", "down", "clear"]},
             "expires_in_secs": expires,
         }), &["state", "why"]),
+
         "DeleteRequest": with(json!({}), &["why"]),
 
         "Override": {
@@ -413,6 +556,10 @@ fn schemas() -> Value {
             }
         },
     });
+    // `clear` ends a forced state: it has no expiry of its own.
+    schemas["ForceRequest"]["if"] =
+        json!({"properties": {"state": {"const": "clear"}}, "required": ["state"]});
+    schemas["ForceRequest"]["then"] = json!({"properties": {"expires_in_secs": {"type": "null"}}});
     // Separate, or the one json! macro exceeds the recursion limit.
     if let (Some(map), Value::Object(drills)) = (schemas.as_object_mut(), drill_schemas()) {
         map.extend(drills);
@@ -421,7 +568,7 @@ fn schemas() -> Value {
         json!({
             "regions": {"type": "array", "items": {"type": "string"}, "minItems": 1},
             "duration_secs": {"type": "integer", "minimum": 1, "description": "at most `[drills] max_duration_secs` (default 3600)"},
-            "services": {"type": "array", "items": {"type": "string"}, "description": "default: every service using the regions"},
+            "services": {"type": "array", "items": {"type": "string"}, "minItems": 1, "description": "default: every service using the regions"},
         }),
         &["regions", "duration_secs", "why"],
     );
@@ -551,5 +698,65 @@ mod tests {
             })
             .collect();
         assert_eq!(served, documented);
+    }
+
+    /// The patterns `/v1/explain` publishes agree with the parsers it uses
+    /// on names and subnets at the edges.
+    #[test]
+    fn explain_patterns_agree_with_the_parsers() {
+        let name = regex::Regex::new(NAME_PATTERN).unwrap();
+        let long = "a".repeat(63);
+        let too_long = "a".repeat(64);
+        for text in [
+            "app.example.com",
+            "app.example.com.",
+            "*.example.com",
+            "*x.example.com",
+            ".",
+            "_srv._tcp.example.com",
+            "a-b.example",
+            "0",
+            &long,
+            "",
+            "..",
+            "a..b",
+            "-a.example",
+            "a*b.example",
+            "a b",
+            "é.example",
+            &too_long,
+        ] {
+            let parses = super::super::explain::parse_name(text).is_ok();
+            assert_eq!(name.is_match(text), parses, "{text:?}");
+        }
+        let subnet = regex::Regex::new(IPV4_SUBNET_PATTERN).unwrap();
+        for text in [
+            "81.2.69.0/24",
+            "0.0.0.0/0",
+            "255.255.255.255/32",
+            "81.2.69.7/24",
+        ] {
+            assert!(subnet.is_match(text), "{text}");
+            assert!(crate::explain::ClientSpec::parse(text).is_ok(), "{text}");
+        }
+        for text in [
+            "81.2.69.0/33",
+            "256.0.0.0/8",
+            "1.2.3/24",
+            "01.2.3.4/8",
+            "1.2.3.4/",
+        ] {
+            assert!(!subnet.is_match(text), "{text}");
+        }
+        // `why`: the pattern and the server's trim agree on white space.
+        let why = regex::Regex::new(NOT_ONLY_WHITESPACE).unwrap();
+        for c in (0..0x3100u32).filter_map(char::from_u32) {
+            assert_eq!(
+                why.is_match(&c.to_string()),
+                !c.is_whitespace(),
+                "U+{:04X}",
+                c as u32
+            );
+        }
     }
 }

@@ -18,7 +18,7 @@ use hickory_proto::rr::Name;
 use serde_json::{Value, json};
 
 use super::auth::Reader;
-use super::errors::{self, ApiError};
+use super::errors::{self, ApiError, ErrorCode};
 use super::{
     ApiContext, BODY_LIMIT, drills, explain, openapi, prometheus, traffic, ui, views, writes,
 };
@@ -125,14 +125,20 @@ async fn readyz(State(ctx): State<ApiContext>) -> Response {
         }))
         .into_response(),
         Err(why) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why).into_response()
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NotReady, why).into_response()
         }
     }
 }
 
 /// `GET /v1/openapi.json`.
-async fn openapi_doc() -> Json<Value> {
-    Json(openapi::document())
+async fn openapi_doc(State(ctx): State<ApiContext>) -> Json<Value> {
+    let mut doc = openapi::document();
+    // The longest drill is configuration (`drills.max_duration_secs`): the
+    // served document states the limit this server applies.
+    let max = ctx.snapshot.load().drills.max_duration_secs;
+    doc["components"]["schemas"]["DrillRequest"]["properties"]["duration_secs"]["maximum"] =
+        json!(max);
+    Json(doc)
 }
 
 /// `GET /v1/status`.
@@ -164,7 +170,9 @@ async fn region(
         .region_index
         .get(&name)
         .copied()
-        .ok_or_else(|| ApiError::not_found("unknown_region", format!("unknown region {name:?}")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(ErrorCode::UnknownRegion, format!("unknown region {name:?}"))
+        })?;
     Ok(Json(views::region_json(
         &snapshot,
         &ctx.health,
@@ -195,7 +203,12 @@ async fn service(
 ) -> Result<Json<Value>, ApiError> {
     let name = param(path)?;
     let snapshot = ctx.snapshot.load();
-    let unknown = || ApiError::not_found("unknown_service", format!("unknown service {name:?}"));
+    let unknown = || {
+        ApiError::not_found(
+            ErrorCode::UnknownService,
+            format!("unknown service {name:?}"),
+        )
+    };
     let mut parsed = Name::from_str(&name).map_err(|_| unknown())?;
     parsed.set_fqdn(true);
     let index = *snapshot
@@ -230,7 +243,10 @@ async fn one_override(
     let id = param(path)?;
     let snapshot = ctx.snapshot.load();
     let o = snapshot.overrides.get(&id).ok_or_else(|| {
-        ApiError::not_found("unknown_override", format!("no override with id {id:?}"))
+        ApiError::not_found(
+            ErrorCode::UnknownOverride,
+            format!("no override with id {id:?}"),
+        )
     })?;
     Ok(Json(views::override_json(o, SystemTime::now())))
 }
@@ -238,5 +254,5 @@ async fn one_override(
 /// The path parameter, or 400 when it cannot be decoded.
 pub(super) fn param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     path.map(|Path(p)| p)
-        .map_err(|e| ApiError::bad_request("bad_path", e.body_text()))
+        .map_err(|e| ApiError::bad_request(ErrorCode::BadPath, e.body_text()))
 }

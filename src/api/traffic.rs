@@ -16,7 +16,7 @@
 //! when nobody asks.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Json;
@@ -34,12 +34,14 @@ use crate::traffic::{AllDown, Policy, Service};
 pub const WINDOW: Duration = Duration::from_secs(60);
 
 /// Samples closer together than this are not kept (a page polls every
-/// second; several viewers must not fill the ring faster).
-const SAMPLE_SPACING: Duration = Duration::from_millis(900);
+/// second; several viewers must not fill the ring faster). Five seconds
+/// keeps the window between 55 and 60 s once it is full, with at most a
+/// dozen samples.
+const SAMPLE_SPACING: Duration = Duration::from_secs(5);
 
 /// Most samples kept: the window at the spacing, plus slack. Bounds the
 /// ring whatever the request rate.
-const MAX_SAMPLES: usize = 80;
+const MAX_SAMPLES: usize = 14;
 
 /// One answer counter: (service without the trailing dot, region label,
 /// reason label).
@@ -48,17 +50,29 @@ type Series = (String, String, String);
 /// Counter values by series.
 type Counts = crate::metrics::answers::Counts;
 
-/// The counts at one moment.
+/// A sample after the oldest: only the series that changed since the
+/// sample before it, with their new values (at 100k services most series
+/// are idle in any five seconds, so this is far smaller than a copy).
 #[derive(Debug)]
-struct Sample {
+struct Delta {
     at: Instant,
-    counts: Counts,
+    changed: Counts,
 }
 
-/// Recent samples, oldest first.
+/// Recent samples: the oldest in full (the base the window is measured
+/// from), later ones as deltas, and the newest in full (to compute the
+/// next delta). Memory: two copies of the counters plus what changed over
+/// the window, never more than `MAX_SAMPLES + 1` copies (it was 80 full
+/// copies before).
 #[derive(Debug, Default)]
 pub struct Ring {
-    samples: VecDeque<Sample>,
+    /// The oldest sample: when, and every counter then.
+    base: Option<(Instant, Counts)>,
+    /// Later samples, oldest first.
+    deltas: VecDeque<Delta>,
+    /// The counters at the newest sample (the base's when there are no
+    /// deltas).
+    latest: Counts,
 }
 
 impl Ring {
@@ -66,36 +80,72 @@ impl Ring {
     /// (the base the window's counts are measured from) as `(age, counts)`,
     /// and keeps `counts` as a new sample unless the newest is too recent.
     fn observe(&mut self, now: Instant, counts: &Counts) -> Option<(Duration, Counts)> {
-        while self
-            .samples
-            .front()
-            .is_some_and(|s| now.saturating_duration_since(s.at) > WINDOW)
-            || self.samples.len() >= MAX_SAMPLES
-        {
-            self.samples.pop_front();
+        let expired = |at: Instant| now.saturating_duration_since(at) > WINDOW;
+        if self.base.as_ref().is_some_and(|(at, _)| expired(*at)) {
+            // Move the base forward over the deltas that expired too: the
+            // first one still within the window (or none) becomes the base.
+            while let Some((at, base)) = self.base.as_mut() {
+                if !expired(*at) {
+                    break;
+                }
+                match self.deltas.pop_front() {
+                    Some(delta) => {
+                        *at = delta.at;
+                        base.extend(delta.changed);
+                    }
+                    None => self.base = None,
+                }
+            }
         }
-        let base = self
-            .samples
-            .front()
-            .map(|s| (now.saturating_duration_since(s.at), s.counts.clone()));
-        if self
-            .samples
+        while self.samples() > MAX_SAMPLES {
+            // Unreachable at the spacing within the window; a guard all the same.
+            if let (Some((at, base)), Some(delta)) = (self.base.as_mut(), self.deltas.pop_front()) {
+                *at = delta.at;
+                base.extend(delta.changed);
+            }
+        }
+        let result = self
+            .base
+            .as_ref()
+            .map(|(at, base)| (now.saturating_duration_since(*at), base.clone()));
+        let newest = self
+            .deltas
             .back()
-            .is_none_or(|s| now.saturating_duration_since(s.at) >= SAMPLE_SPACING)
-        {
-            self.samples.push_back(Sample {
-                at: now,
-                counts: counts.clone(),
-            });
+            .map(|d| d.at)
+            .or(self.base.as_ref().map(|b| b.0));
+        if newest.is_none_or(|at| now.saturating_duration_since(at) >= SAMPLE_SPACING) {
+            if self.base.is_none() {
+                self.base = Some((now, counts.clone()));
+            } else {
+                let changed: Counts = counts
+                    .iter()
+                    .filter(|(k, v)| self.latest.get(*k) != Some(*v))
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect();
+                self.deltas.push_back(Delta { at: now, changed });
+            }
+            self.latest = counts.clone();
         }
-        base
+        result
+    }
+
+    /// How many samples the ring holds.
+    fn samples(&self) -> usize {
+        usize::from(self.base.is_some()) + self.deltas.len()
+    }
+
+    /// How many counter entries the ring holds (the base, the deltas and
+    /// the newest copy): what its memory is proportional to.
+    #[cfg(test)]
+    fn entries(&self) -> usize {
+        self.base.as_ref().map_or(0, |(_, b)| b.len())
+            + self.deltas.iter().map(|d| d.changed.len()).sum::<usize>()
+            + self.latest.len()
     }
 }
 
 /// The process-wide ring: the counters are process-wide too.
-static RING: Mutex<Ring> = Mutex::new(Ring {
-    samples: VecDeque::new(),
-});
+static RING: LazyLock<Mutex<Ring>> = LazyLock::new(Mutex::default);
 
 /// `GET /v1/traffic`.
 pub async fn traffic(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
@@ -320,21 +370,85 @@ mod tests {
             .observe(t0 + Duration::from_millis(100), &counts(1))
             .unwrap();
         assert_eq!((age, base), (Duration::from_millis(100), counts(0)));
-        assert_eq!(ring.samples.len(), 1);
+        assert_eq!(ring.samples(), 1);
         for s in 1..=70u64 {
             ring.observe(t0 + Duration::from_secs(s), &counts(s * 10));
         }
-        // At 70 s, the oldest sample within the window is the one from 10 s.
+        // At 70 s, the oldest sample within the window is the one from 10 s
+        // (samples are kept every 5 s: 0, 5, 10...).
         let (age, base) = ring
             .observe(t0 + Duration::from_secs(70), &counts(700))
             .unwrap();
         assert_eq!((age, base), (Duration::from_secs(60), counts(100)));
-        assert!(ring.samples.len() <= MAX_SAMPLES);
+        assert!(ring.samples() <= MAX_SAMPLES);
         // After a pause longer than the window, the window starts again.
         assert!(
             ring.observe(t0 + Duration::from_secs(500), &counts(900))
                 .is_none()
         );
-        assert_eq!(ring.samples.len(), 1);
+        assert_eq!(ring.samples(), 1);
+    }
+
+    /// Many services polled every second for five minutes: the ring keeps
+    /// the counters about twice plus what changed, not a copy per sample,
+    /// and the window's counts stay right.
+    #[test]
+    fn memory_stays_bounded_with_many_services() {
+        const SERVICES: u64 = 20_000;
+        let key = |i: u64| {
+            (
+                format!("s{i}.example"),
+                "r".to_string(),
+                "policy".to_string(),
+            )
+        };
+        let mut counts: Counts = (0..SERVICES).map(|i| (key(i), 0)).collect();
+        let mut ring = Ring::default();
+        let t0 = Instant::now();
+        let mut most = 0;
+        for s in 0..300u64 {
+            // One in a hundred services answers a query each second; the
+            // first one answers every second.
+            for i in (0..SERVICES).filter(|i| (i + s) % 100 == 0 || *i == 0) {
+                *counts.get_mut(&key(i)).unwrap() += 1;
+            }
+            let base = ring.observe(t0 + Duration::from_secs(s), &counts);
+            most = most.max(ring.entries());
+            if s >= 60 {
+                let (age, base) = base.unwrap();
+                assert!(age >= Duration::from_secs(55) && age <= WINDOW, "{age:?}");
+                // The busy service: one answer a second over the window.
+                let grown = since(Some(&base), &key(0), counts[&key(0)]);
+                assert_eq!(grown, age.as_secs(), "at {s} s");
+            }
+        }
+        let copy = SERVICES as usize;
+        // Base and newest in full, plus the changes of at most a dozen
+        // samples (each about 5% of the series): well under three copies.
+        assert!(most < 3 * copy, "{most} entries for {copy} series");
+        // A ring of full copies (the old design) held up to 80.
+        assert!(ring.samples() <= MAX_SAMPLES);
+    }
+
+    /// When every series changes between samples, the ring still holds at
+    /// most a copy per sample, and the number of samples is capped.
+    #[test]
+    fn memory_is_capped_when_every_series_changes() {
+        const SERVICES: u64 = 5_000;
+        let key = |i: u64| {
+            (
+                format!("s{i}.example"),
+                "r".to_string(),
+                "policy".to_string(),
+            )
+        };
+        let mut ring = Ring::default();
+        let t0 = Instant::now();
+        for ms in (0..200_000u64).step_by(250) {
+            let counts: Counts = (0..SERVICES).map(|i| (key(i), ms)).collect();
+            ring.observe(t0 + Duration::from_millis(ms), &counts);
+            assert!(ring.samples() <= MAX_SAMPLES);
+            assert!(ring.entries() <= (MAX_SAMPLES + 1) * SERVICES as usize);
+        }
     }
 }

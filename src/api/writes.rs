@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::ApiContext;
 use super::auth::{Writer, request_line};
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use super::routes::param;
 use super::views::override_json;
 use crate::overrides::audit::{Entry, Outcome};
@@ -113,53 +113,83 @@ pub(super) fn parse_body<T: DeserializeOwned>(
         ApiError::new(
             e.status(),
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                "body_too_large"
+                ErrorCode::BodyTooLarge
             } else {
-                "bad_body"
+                ErrorCode::BadBody
             },
             e.body_text(),
         )
     })?;
     let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request("bad_json", format!("body is not JSON: {e}")))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::BadJson, format!("body is not JSON: {e}")))?;
     let Some(object) = value.as_object() else {
         return Err(ApiError::invalid(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             "body must be a JSON object",
         ));
     };
     let why = match object.get("why") {
         None | Some(Value::Null) => {
             return Err(ApiError::bad_request(
-                "missing_why",
+                ErrorCode::MissingWhy,
                 "`why` is required: say why you are making this change",
             ));
         }
         Some(Value::String(why)) if why.trim().is_empty() => {
             return Err(ApiError::bad_request(
-                "missing_why",
+                ErrorCode::MissingWhy,
                 "`why` must not be empty",
             ));
         }
         Some(Value::String(why)) if why.chars().count() > MAX_WHY => {
             return Err(ApiError::invalid(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 format!("`why` is longer than {MAX_WHY} characters"),
             ));
         }
         Some(Value::String(why)) => why.trim().to_string(),
-        Some(_) => return Err(ApiError::invalid("invalid_field", "`why` must be a string")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                ErrorCode::InvalidField,
+                "`why` must be a string",
+            ));
+        }
     };
-    let typed = serde_json::from_value(value)
-        .map_err(|e| ApiError::invalid("invalid_field", e.to_string()))?;
+    // JSON Schema's `integer` includes `383.0`: read integral numbers as
+    // integers so the typed fields (`u64`, `u32`) accept every value the
+    // document allows.
+    let typed = serde_json::from_value(integral(value))
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidField, e.to_string()))?;
     Ok((typed, why))
+}
+
+/// `value` with every integral floating-point number (`383.0`) that fits an
+/// `i64` or `u64` written as an integer; other values unchanged.
+fn integral(value: Value) -> Value {
+    match value {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            // The bounds are exact powers of two, so the casts are exact.
+            Some(f) if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) => {
+                Value::from(f as u64)
+            }
+            Some(f) if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..0.0).contains(&f) => {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(integral).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, integral(v))).collect())
+        }
+        other => other,
+    }
 }
 
 /// 422 unless `expires_in_secs` is absent or within bounds.
 fn check_expiry(expires_in_secs: Option<u64>) -> Result<(), ApiError> {
     match expires_in_secs {
         Some(secs) if secs == 0 || secs > MAX_EXPIRES_SECS => Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             format!(
                 "`expires_in_secs` must be between 1 and {MAX_EXPIRES_SECS} (omit it for no expiry)"
             ),
@@ -175,7 +205,7 @@ fn known_region(ctx: &ApiContext, region: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::not_found(
-            "unknown_region",
+            ErrorCode::UnknownRegion,
             format!("unknown region {region:?}"),
         ))
     }
@@ -229,7 +259,7 @@ impl RegionWrite for WeightBody {
     fn kind(&self, region: String) -> Result<RequestKind, ApiError> {
         if self.weight > MAX_WEIGHT {
             return Err(ApiError::invalid(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 format!("`weight` must be between 0 and {MAX_WEIGHT}"),
             ));
         }
@@ -268,7 +298,7 @@ impl RegionWrite for ForceBody {
             ForceArg::Down => ForceState::Down,
             ForceArg::Clear if self.expires_in_secs.is_some() => {
                 return Err(ApiError::invalid(
-                    "invalid_field",
+                    ErrorCode::InvalidField,
                     "`expires_in_secs` does not apply to `clear`",
                 ));
             }
@@ -358,7 +388,7 @@ pub async fn delete_override(
         let id = param(path)?;
         if ctx.snapshot.load().overrides.get(&id).is_none() {
             return Err(ApiError::not_found(
-                "unknown_override",
+                ErrorCode::UnknownOverride,
                 format!("no override with id {id:?}"),
             ));
         }
