@@ -3,14 +3,12 @@
 //! coordinates, field alternatives, `[geo.networks]`, 20,000 CIDR rules in
 //! the prefix trie, IPv4-mapped ECS and fall-through past unavailable rules.
 
-// The counting allocator implements `GlobalAlloc`, which is unsafe; the
-// crate denies unsafe code everywhere else (Cargo.toml [lints]).
-#![allow(unsafe_code)]
+mod counting_alloc;
+
+use counting_alloc::{allocations, assert_counting};
 
 mod geo_support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
@@ -22,37 +20,6 @@ use mmdb_writer::IpVersion;
 use switchyard::answer::{QueryMeta, Transport, respond_into};
 use switchyard::snapshot::{Inputs, Snapshot};
 use switchyard::traffic::HealthInputs;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Counts allocations made by the current thread, then defers to the system allocator.
-struct Counting;
-
-// SAFETY: every call is forwarded unchanged to `System`, which upholds the
-// GlobalAlloc contract; the counter is a thread-local Cell touched without
-// allocating.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(|c| c.get())
-}
 
 fn query(name: &str, subnet: &str) -> Vec<u8> {
     let mut msg = Message::new(1, MessageType::Query, OpCode::Query);
@@ -171,6 +138,7 @@ country = {{ DE = ["down"], US = ["b"] }}
         );
         let reply = Message::from_vec(&out).unwrap();
         assert!(!reply.answers.is_empty(), "{what}: {reply:?}");
+        assert_counting();
         let before = allocations();
         for _ in 0..100 {
             assert!(respond_into(&snapshot, packet, &meta, &mut rng, &mut out));

@@ -3,12 +3,10 @@
 //! listeners' recording of each query (metrics into pre-registered
 //! handles, answers by region, a query log sampling every query).
 
-// The counting allocator implements `GlobalAlloc`, which is unsafe; the
-// crate denies unsafe code everywhere else (Cargo.toml [lints]).
-#![allow(unsafe_code)]
+mod counting_alloc;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use counting_alloc::{allocations, assert_counting};
+
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -16,37 +14,6 @@ use switchyard::answer::{QueryMeta, Transport, respond_into};
 use switchyard::metrics::query::Observer;
 use switchyard::querylog::QueryLog;
 use switchyard::snapshot::{Inputs, Snapshot};
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Counts allocations made by the current thread, then defers to the system allocator.
-struct Counting;
-
-// SAFETY: every call is forwarded unchanged to `System`, which upholds the
-// GlobalAlloc contract; the counter is a thread-local Cell touched without
-// allocating.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(|c| c.get())
-}
 
 /// A query for `name` (dotted, absolute) of type `qtype`, optionally with an OPT record.
 fn packet(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
@@ -142,6 +109,7 @@ fn fast_path_answers_without_allocating() {
             respond_into(&snapshot, query, &meta, &mut rng, &mut out),
             "{what}"
         );
+        assert_counting();
         let before = allocations();
         for _ in 0..100 {
             // As a UDP worker does it: time the batch, answer, record, flush.
