@@ -103,8 +103,10 @@ pub fn run() -> Result<ExitCode, String> {
         regions[i].instance = Some(started);
     }
     for region in &regions {
+        // Generous: three instances and three etcd members start at once,
+        // and on a loaded two-core machine that has taken over 20 s.
         wait(
-            Duration::from_secs(20),
+            Duration::from_secs(60),
             "every instance to see three live instances and count votes",
             || {
                 let Ok(status) = call(region.api, &token, "GET", "/v1/status", None) else {
