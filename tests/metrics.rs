@@ -337,8 +337,17 @@ regions = ["probed", "spare"]
     );
 
     target.set(Behavior::Status(500));
+    // The endpoint gauge moves with the checker's verdict and the
+    // transition is counted when that verdict is published, a moment later:
+    // wait for both, then check the transition was counted exactly once.
     let down = wait_for("the endpoint goes down", &|m| {
         m.sum("switchyard_endpoint_up", &endpoint) == 0.0
+            && delta(
+                &healthy,
+                m,
+                "switchyard_health_transitions_total",
+                &[("to", "down")],
+            ) >= 1.0
     });
     assert!(
         down.sum(
@@ -380,6 +389,12 @@ regions = ["probed", "spare"]
     target.set(Behavior::Healthy);
     let up = wait_for("the endpoint comes back", &|m| {
         m.sum("switchyard_endpoint_up", &endpoint) == 1.0
+            && delta(
+                &down,
+                m,
+                "switchyard_health_transitions_total",
+                &[("to", "up")],
+            ) >= 1.0
     });
     assert_eq!(
         delta(
