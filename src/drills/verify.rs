@@ -32,6 +32,10 @@ use super::{Drills, Rollback, Vantage};
 use crate::overrides::{Request, RequestKind};
 use crate::traffic::{EndpointAnswer, Policy, TrafficPlan};
 
+/// How long a drill whose overrides vanished waits for a stop request to
+/// name who stopped it (the API removes the overrides, then signals).
+const STOP_WORD_GRACE: Duration = Duration::from_millis(250);
+
 /// How long one verification query may take before it counts as a timeout.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -413,6 +417,15 @@ pub(super) async fn run(
                 .iter()
                 .any(|o| o.drill.as_deref() == Some(report.id.as_str()));
             if !ours {
+                // A stop through the API removes the overrides first and
+                // says who stopped the drill right after: give that word a
+                // moment to arrive before calling the removal anonymous.
+                let said = tokio::time::timeout(STOP_WORD_GRACE, stop.changed()).await;
+                if matches!(said, Ok(Ok(())))
+                    && let Some(rollback) = stop.borrow_and_update().clone()
+                {
+                    break rollback;
+                }
                 // Expired (the publisher's timer fired first, or while the
                 // server was down), or someone deleted the overrides.
                 let reason = if now >= report.ends_at {
