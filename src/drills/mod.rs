@@ -365,6 +365,28 @@ impl Drills {
             }
             state.stops.get(id).cloned()
         };
+        let (at, reason) = self.end_overrides(id, who, why).await?;
+        if let Some(signal) = signal {
+            signal.send_replace(Some((at, reason.clone())));
+        }
+        // The runner records the rollback at its next round; show it now.
+        let mut report = self
+            .get(id)
+            .ok_or_else(|| DrillError::UnknownDrill(id.into()))?;
+        if report.phase == Phase::Running {
+            report.mark_rolling_back(at, reason);
+        }
+        Ok(report)
+    }
+
+    /// Removes drill `id`'s overrides on an operator's request; returns when
+    /// and why, as the report records the rollback.
+    async fn end_overrides(
+        &self,
+        id: &str,
+        who: &str,
+        why: &str,
+    ) -> Result<(SystemTime, String), DrillError> {
         self.inner
             .publisher
             .change_overrides(Request {
@@ -375,20 +397,7 @@ impl Drills {
                 expires_in_secs: None,
             })
             .await?;
-        let at = SystemTime::now();
-        if let Some(signal) = signal {
-            signal.send_replace(Some((at, format!("stopped by {who}: {why}"))));
-        }
-        // The runner records the rollback at its next round; show it now.
-        let mut report = self
-            .get(id)
-            .ok_or_else(|| DrillError::UnknownDrill(id.into()))?;
-        if report.phase == Phase::Running {
-            report.phase = Phase::RollingBack;
-            report.rolled_back = Some(at);
-            report.rollback_reason = Some(format!("stopped by {who}: {why}"));
-        }
-        Ok(report)
+        Ok((SystemTime::now(), format!("stopped by {who}: {why}")))
     }
 
     /// Stops a drill another instance verifies: its overrides are removed
@@ -401,19 +410,8 @@ impl Drills {
         if report.phase != Phase::Running {
             return Err(DrillError::NotRunning(id.into()));
         }
-        self.inner
-            .publisher
-            .change_overrides(Request {
-                kind: RequestKind::EndDrill { drill: id.into() },
-                who: who.into(),
-                why: format!("stop drill {id}: {why}"),
-                force: false,
-                expires_in_secs: None,
-            })
-            .await?;
-        report.phase = Phase::RollingBack;
-        report.rolled_back = Some(SystemTime::now());
-        report.rollback_reason = Some(format!("stopped by {who}: {why}"));
+        let (at, reason) = self.end_overrides(id, who, why).await?;
+        report.mark_rolling_back(at, reason);
         Ok(report)
     }
 

@@ -201,6 +201,13 @@ pub struct DrillReport {
 }
 
 impl DrillReport {
+    /// Records that the drill is rolling back since `at`, and why.
+    pub fn mark_rolling_back(&mut self, at: SystemTime, reason: String) {
+        self.phase = Phase::RollingBack;
+        self.rolled_back = Some(at);
+        self.rollback_reason = Some(reason);
+    }
+
     /// Appends a timeline event.
     pub fn event(&mut self, at: SystemTime, what: &str, detail: Option<String>) {
         self.timeline.push(Event {
