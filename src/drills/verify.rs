@@ -484,9 +484,7 @@ pub(super) async fn run(
             check_convergence(pair, at_ms.max(timeout_ms), timeout_ms, &targets);
         }
         verification_events(&drills, &mut report, at_ms.max(timeout_ms), timeout_ms);
-        report.phase = Phase::RollingBack;
-        report.rolled_back = Some(at);
-        report.rollback_reason = Some(reason.clone());
+        report.mark_rolling_back(at, reason.clone());
         report.event(at, "rolled_back", Some(reason));
         report.summarize();
         drills.persist(&report);
