@@ -464,6 +464,10 @@ impl Publisher {
             let mut loading: Option<Loading> = None;
             loop {
                 let command = tokio::select! {
+                    // Requests already queued come before a finished load, so
+                    // reloads asked for while it ran join the next load
+                    // together (however fast the load was).
+                    biased;
                     command = rx.recv() => command,
                     loaded = async {
                         match loading.as_mut() {
