@@ -33,9 +33,10 @@ use tokio::time::Instant;
 
 use crate::control::{ControlHandle, ControlStatus, ReloadReport};
 use crate::health::HealthPlan;
+use crate::load::{Inputs, LoadError};
 use crate::overrides::store::Durable;
 use crate::overrides::{ChangeError, OverrideSet, Report, Request};
-use crate::snapshot::{Inputs, LoadError, Snapshot, SnapshotHandle};
+use crate::snapshot::{Snapshot, SnapshotHandle};
 use crate::traffic::HealthInputs;
 
 // Override changes and expiry: `impl Publisher` continued in publisher/overrides.rs.

@@ -114,8 +114,8 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::Inputs;
     use crate::overrides::{Action, Override};
-    use crate::snapshot::Inputs;
     use crate::traffic::HealthInputs;
     use std::time::Duration;
 
