@@ -17,7 +17,7 @@ use crate::load::digest;
 use crate::metrics::answers::AnswerMetrics;
 use crate::overrides::OverrideSet;
 use crate::traffic::drill_plan::DrillPlan;
-use crate::traffic::{HealthInputs, TrafficPlan, TrafficState};
+use crate::traffic::{HealthInputs, RegionId, TrafficPlan, TrafficState};
 
 /// Loading moved to `load`; re-exported here for old paths.
 pub use crate::load::{Inputs, LoadError};
@@ -87,12 +87,25 @@ impl Snapshot {
         generation: u64,
         now: SystemTime,
     ) -> Snapshot {
+        let state = TrafficState::compute(&inputs.plan, health, overrides);
+        Snapshot::assemble(inputs, state, overrides, generation, now)
+    }
+
+    /// A snapshot of `state`: everything else is shared with every other
+    /// snapshot of the same load (`Arc`s).
+    fn assemble(
+        inputs: &Inputs,
+        state: TrafficState,
+        overrides: &Arc<OverrideSet>,
+        generation: u64,
+        now: SystemTime,
+    ) -> Snapshot {
         Snapshot {
             generation,
             built_at: now,
             zones: inputs.zones.clone(),
             overrides: overrides.clone(),
-            state: TrafficState::compute(&inputs.plan, health, overrides),
+            state,
             plan: inputs.plan.clone(),
             geo: inputs.geo.clone(),
             edns_udp_payload: inputs.config.server.edns_udp_payload.max(512),
@@ -102,6 +115,31 @@ impl Snapshot {
             answers: inputs.answers.clone(),
             config_digest: inputs.digest.clone(),
         }
+    }
+
+    /// The snapshot that follows `previous` when, since it was built, only
+    /// endpoint health and overrides of the `changed` regions moved: every
+    /// other region's state is copied, not computed, and everything else
+    /// is shared. Gives exactly what [`Snapshot::build_with`] gives for
+    /// the same inputs, health and overrides (property-tested in
+    /// `publisher`), at the cost of the changed regions alone. Falls back
+    /// to a full build when `previous` was built from another plan.
+    pub fn rebuild(
+        previous: &Snapshot,
+        inputs: &Inputs,
+        health: &HealthInputs,
+        overrides: &Arc<OverrideSet>,
+        changed: &[RegionId],
+        generation: u64,
+        now: SystemTime,
+    ) -> Snapshot {
+        if !Arc::ptr_eq(&previous.plan, &inputs.plan) {
+            return Snapshot::build_with(inputs, health, overrides, generation, now);
+        }
+        let state = previous
+            .state
+            .recompute(&inputs.plan, health, overrides, changed);
+        Snapshot::assemble(inputs, state, overrides, generation, now)
     }
 
     /// The tables the query path reads, borrowed from this snapshot.
