@@ -456,12 +456,20 @@ pub fn newly_starved(
             was != is
         })
         .collect();
-    let mut affected: Vec<usize> = flipped
-        .iter()
-        .flat_map(|&r| plan.services_in(r).iter().copied())
-        .collect();
-    affected.sort_unstable();
-    affected.dedup();
+    // One region's list is already in plan order without repeats; several
+    // are merged.
+    let affected: Vec<usize> = match flipped.as_slice() {
+        [r] => plan.services_in(*r).to_vec(),
+        _ => {
+            let mut merged: Vec<usize> = flipped
+                .iter()
+                .flat_map(|&r| plan.services_in(r).iter().copied())
+                .collect();
+            merged.sort_unstable();
+            merged.dedup();
+            merged
+        }
+    };
     affected
         .into_iter()
         .filter(|&s| {
