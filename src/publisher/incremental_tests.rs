@@ -227,13 +227,19 @@ fn apply(p: &mut Publisher, op: &Op, now: SystemTime) -> String {
     }
 }
 
-/// The queries compared: A, AAAA and ANY at every service, from a client
-/// inside the geo services' CIDR rule (by ECS) and one outside it.
+/// The queries compared: A at every service, from a client inside the geo
+/// services' CIDR rule (by ECS) and one outside it; AAAA and ANY at every
+/// fifth.
 fn queries() -> Vec<(Vec<u8>, SocketAddr)> {
     let mut out = Vec::new();
     for s in 0..SERVICES {
         let name = Name::from_ascii(format!("s{s}.prop.test.")).unwrap();
-        for qtype in [RecordType::A, RecordType::AAAA, RecordType::ANY] {
+        let types: &[RecordType] = if s % 5 == 0 {
+            &[RecordType::A, RecordType::AAAA, RecordType::ANY]
+        } else {
+            &[RecordType::A]
+        };
+        for &qtype in types {
             for ecs in [None, Some("10.1.2.0/24")] {
                 let mut msg = Message::new(s as u16, MessageType::Query, OpCode::Query);
                 msg.add_query(Query::query(name.clone(), qtype));
@@ -278,8 +284,11 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(dir.path());
         let inputs = Inputs::load(&config).unwrap();
-        let mut inc = publisher(&config, &inputs, &dir.path().join("inc"), PublishMode::Incremental);
-        let mut full = publisher(&config, &inputs, &dir.path().join("full"), PublishMode::Full);
+        // State dirs on tmpfs where there is one: every change is saved
+        // with fsync twice per step, and the disk is not what is tested.
+        let state = tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap();
+        let mut inc = publisher(&config, &inputs, &state.path().join("inc"), PublishMode::Incremental);
+        let mut full = publisher(&config, &inputs, &state.path().join("full"), PublishMode::Full);
         let queries = queries();
         for (step, op) in ops.iter().enumerate() {
             let now = start() + Duration::from_secs(step as u64);
