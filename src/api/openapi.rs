@@ -1,6 +1,9 @@
 //! The OpenAPI 3.1 document for the whole API, served at
-//! `/v1/openapi.json`. Written by hand, kept true by tests: every route in
-//! [`super::routes::table`] is here with its methods, and nothing else is.
+//! `/v1/openapi.json`. The schemas of every request and response body the
+//! API types are derived from [`crate::contract`] (utoipa); the operations,
+//! their error answers and the `links` between them are written here, and
+//! tests keep them true: every route in [`super::routes::table`] is here
+//! with its methods and nothing else is, and every `$ref` resolves.
 
 use serde_json::{Value, json};
 
@@ -13,11 +16,41 @@ pub const NAME_PATTERN: &str =
 /// An IPv4 client subnet (`81.2.69.0/24`).
 pub const IPV4_SUBNET_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$";
 
-/// A string with a character that is not white space, in Unicode's sense
-/// (what the server trims, `char::is_whitespace`), spelled out: regex
-/// engines disagree on `\s` (U+0085, U+001C...).
-const NOT_ONLY_WHITESPACE: &str =
-    r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+use crate::contract::{
+    Alive, ChangeResult, DeleteRequest, DrainRequest, DrillList, DrillRequest, ErrorBody,
+    ForceRequest, Override, OverrideList, Ready, Region, RegionList, Service, ServiceList, Status,
+    WeightRequest,
+};
+
+/// The contract's types whose schemas the document carries (with every
+/// type they refer to).
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(
+    Alive,
+    Ready,
+    ErrorBody,
+    WeightRequest,
+    DrainRequest,
+    ForceRequest,
+    DeleteRequest,
+    DrillRequest,
+    Override,
+    OverrideList,
+    ChangeResult,
+    Region,
+    RegionList,
+    Service,
+    ServiceList,
+    Status,
+    DrillList,
+)))]
+struct Contract;
+
+/// The schemas derived from the contract, by name.
+fn derived_schemas() -> Value {
+    let doc = serde_json::to_value(<Contract as utoipa::OpenApi>::openapi()).unwrap_or_default();
+    doc["components"]["schemas"].clone()
+}
 
 /// The error response every failure uses.
 fn error(description: &str) -> Value {
@@ -242,11 +275,11 @@ fn operations() -> Value {
         "paths": {
             "/healthz": {"get": {
                 "summary": "the process is alive",
-                "responses": {"200": {"description": "alive"}}
+                "responses": {"200": ok("alive", "Alive")}
             }},
             "/readyz": {"get": {
                 "summary": "zones loaded and the first snapshot published",
-                "responses": {"200": {"description": "ready"}, "503": error("not ready")}
+                "responses": {"200": ok("ready", "Ready"), "503": error("not ready")}
             }},
             "/v1/openapi.json": {"get": {
                 "summary": "this document",
@@ -389,189 +422,16 @@ fn with_explain(mut schemas: Value) -> Value {
     schemas
 }
 
+/// The derived schemas, with what the types cannot say: `clear` has no
+/// expiry, and the shapes other modules render (drill reports, the drill
+/// and cluster parts of the status).
 fn schemas() -> Value {
-    let common = json!({
-        "why": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": NOT_ONLY_WHITESPACE, "description": "required (not only whitespace): why you are making the change (audited)"},
-        "force": {"type": "boolean", "default": false, "description": "apply even if a service would be left with no available region"},
-    });
-    let with = |extra: Value, required: &[&str]| {
-        let mut properties = common.clone();
-        for (k, v) in extra.as_object().into_iter().flatten() {
-            properties[k] = v.clone();
-        }
-        json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
-    };
-    let expires = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 31_622_400, "description": "seconds until the override lapses by itself (absent or null: never)"});
-    let mut schemas = json!({
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {"error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {"enum": super::errors::ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()},
-                    "message": {"type": "string"},
-                }
-            }}
-        },
-        "WeightRequest": with(json!({
-            "weight": {"type": "integer", "minimum": 0, "maximum": crate::overrides::MAX_WEIGHT},
-            "expires_in_secs": expires,
-        }), &["weight", "why"]),
-        "DrainRequest": with(json!({"expires_in_secs": expires}), &["why"]),
-        "ForceRequest": with(json!({
-            "state": {"enum": ["up", "down", "clear"]},
-            "expires_in_secs": expires,
-        }), &["state", "why"]),
-
-        "DeleteRequest": with(json!({}), &["why"]),
-
-        "Override": {
-            "type": "object",
-            "required": ["id", "region", "action", "who", "why", "created", "expires"],
-            "properties": {
-                "id": {"type": "string"},
-                "region": {"type": "string"},
-                "action": {"enum": ["weight", "drain", "force"]},
-                "weight": {"type": "integer", "description": "for action weight"},
-                "state": {"enum": ["up", "down"], "description": "for action force"},
-                "who": {"type": "string", "description": "the token's name"},
-                "why": {"type": "string"},
-                "created": {"type": "string", "format": "date-time"},
-                "expires": {"type": ["string", "null"], "format": "date-time"},
-                "expires_in_secs": {"type": "integer", "description": "seconds left, when it expires"},
-            }
-        },
-        "OverrideList": {
-            "type": "object",
-            "properties": {
-                "generation": {"type": "integer"},
-                "overrides": {"type": "array", "items": {"$ref": "#/components/schemas/Override"}},
-            }
-        },
-        "ChangeResult": {
-            "type": "object",
-            "required": ["generation", "created", "removed"],
-            "properties": {
-                "generation": {"type": "integer", "description": "the snapshot generation carrying the change"},
-                "created": {"oneOf": [{"$ref": "#/components/schemas/Override"}, {"type": "null"}]},
-                "removed": {"type": "array", "items": {"$ref": "#/components/schemas/Override"}, "description": "deleted, cleared, or replaced by `created`"},
-            }
-        },
-        "Endpoint": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "kind": {"enum": ["a", "aaaa", "cname"]},
-                "answer": {"type": "string"},
-                "probe": {"type": ["string", "null"]},
-                "up": {"type": "boolean"},
-                "check": {"type": ["object", "null"], "description": "health check details, when the endpoint is checked"},
-            }
-        },
-        "Region": {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string"},
-                "configured_weight": {"type": "integer"},
-                "effective_weight": {"type": "integer"},
-                "checks_healthy": {"type": "boolean", "description": "what health results alone say"},
-                "healthy": {"type": "boolean", "description": "effective health, after any forced state"},
-                "forced": {"enum": ["up", "down", null]},
-                "drained": {"type": "boolean"},
-                "available": {"type": "boolean", "description": "healthy and effective weight above 0"},
-                "min_healthy": {"type": "integer"},
-                "endpoints_up": {"type": "integer"},
-                "coordinates": {"type": ["array", "null"], "items": {"type": "number"}},
-                "services": {"type": "array", "items": {"type": "string"}},
-                "overrides": {"type": "array", "items": {"$ref": "#/components/schemas/Override"}},
-                "endpoints": {"type": "array", "items": {"$ref": "#/components/schemas/Endpoint"}},
-            }
-        },
-        "RegionList": {
-            "type": "object",
-            "properties": {
-                "generation": {"type": "integer"},
-                "regions": {"type": "array", "items": {"$ref": "#/components/schemas/Region"}},
-            }
-        },
-        "Service": {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string"},
-                "policy": {"enum": ["failover", "weighted", "geo", "nearest", "multivalue"]},
-                "ttl": {"type": "integer"},
-                "all_down": {"enum": ["fail_open", "fallback", "empty"]},
-                "fallback": {"type": ["string", "null"]},
-                "available": {"type": "boolean"},
-                "available_regions": {"type": "integer"},
-                "tiers": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
-                "max_answers": {"type": "integer"},
-                "regions": {"type": "array", "items": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "available": {"type": "boolean"},
-                        "healthy": {"type": "boolean"},
-                        "forced": {"enum": ["up", "down", null]},
-                        "configured_weight": {"type": "integer"},
-                        "effective_weight": {"type": "integer"},
-                        "endpoints": {"type": "array", "items": {"$ref": "#/components/schemas/Endpoint"}},
-                    }
-                }},
-                "overrides": {"type": "array", "items": {"$ref": "#/components/schemas/Override"}},
-            }
-        },
-        "ServiceList": {
-            "type": "object",
-            "properties": {
-                "generation": {"type": "integer"},
-                "services": {"type": "array", "items": {"$ref": "#/components/schemas/Service"}},
-            }
-        },
-        "Status": {
-            "type": "object",
-            "properties": {
-                "version": {"type": "string"},
-                "started_at": {"type": "string", "format": "date-time"},
-                "uptime_secs": {"type": "integer"},
-                "ready": {"type": "boolean"},
-                "snapshot": {"type": "object", "properties": {
-                    "generation": {"type": "integer"},
-                    "built_at": {"type": "string", "format": "date-time"},
-                    "age_secs": {"type": "number"},
-                }},
-                "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-                "last_reload": {"type": ["object", "null"], "properties": {
-                    "at": {"type": "string", "format": "date-time"},
-                    "ok": {"type": "boolean"},
-                    "generation": {"type": ["integer", "null"]},
-                    "error": {"type": ["string", "null"]},
-                }},
-                "auth": {"type": "object", "properties": {
-                    "tokens": {"type": "integer"},
-                    "protect_reads": {"type": "boolean"},
-                }},
-            }
-        },
-    });
+    let mut schemas = derived_schemas();
     // `clear` ends a forced state: it has no expiry of its own.
     schemas["ForceRequest"]["if"] =
         json!({"properties": {"state": {"const": "clear"}}, "required": ["state"]});
     schemas["ForceRequest"]["then"] = json!({"properties": {"expires_in_secs": {"type": "null"}}});
-    // Separate, or the one json! macro exceeds the recursion limit.
-    if let (Some(map), Value::Object(drills)) = (schemas.as_object_mut(), drill_schemas()) {
-        map.extend(drills);
-    }
-    schemas["DrillRequest"] = with(
-        json!({
-            "regions": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-            "duration_secs": {"type": "integer", "minimum": 1, "description": "at most `[drills] max_duration_secs` (default 3600)"},
-            "services": {"type": "array", "items": {"type": "string"}, "minItems": 1, "description": "default: every service using the regions"},
-        }),
-        &["regions", "duration_secs", "why"],
-    );
+    drill_schemas(&mut schemas);
     schemas["Status"]["properties"]["drills"] = json!({"type": "object", "properties": {
                     "active": {"type": "array", "items": {"type": "object"}},
                     "last_scheduled": {"type": ["object", "null"], "properties": {
@@ -582,30 +442,14 @@ fn schemas() -> Value {
                         "error": {"type": ["string", "null"]},
                     }},
     }});
-    schemas["Status"]["properties"]["cluster"] = cluster_schema();
     // Membership and health votes (src/cluster/instance.rs).
     crate::cluster::instance::add_status_schema(&mut schemas["Status"]["properties"]);
     schemas
 }
 
-/// `cluster` in `/v1/status` and `/readyz`: where operator state lives and
-/// whether this instance's copy is current.
-fn cluster_schema() -> Value {
-    json!({"type": "object", "properties": {
-        "store": {"enum": ["local", "etcd"]},
-        "instance": {"type": ["string", "null"]},
-        "prefix": {"type": ["string", "null"]},
-        "connected": {"type": "boolean", "description": "etcd answers and the watch runs (always true for `local`)"},
-        "stale": {"type": "boolean", "description": "answers may lag the cluster: etcd is unreachable or has no quorum"},
-        "stale_since": {"type": ["string", "null"], "format": "date-time"},
-        "revision": {"type": "integer", "description": "the etcd revision applied here"},
-        "last_error": {"type": ["string", "null"]},
-    }})
-}
-
-/// The drill report and list shapes (built in parts: one `json!` for all
-/// of it exceeds the macro recursion limit).
-fn drill_schemas() -> Value {
+/// The drill report's shape, and the summary's phase and verdict (built in
+/// parts: one `json!` for all of it exceeds the macro recursion limit).
+fn drill_schemas(schemas: &mut Value) {
     let time = json!({"type": "string", "format": "date-time"});
     let time_or_null = json!({"type": ["string", "null"], "format": "date-time"});
     let strings = json!({"type": "array", "items": {"type": "string"}});
@@ -658,24 +502,17 @@ fn drill_schemas() -> Value {
         "pairs": {"type": "array", "items": pair},
         "impact": impact,
     }});
-    let summary = json!({"type": "object", "properties": {
-        "id": {"type": "string"},
-        "regions": strings,
-        "phase": phase,
-        "result": verdict,
-        "created": time,
-        "ends_at": time,
-        "failed_pairs": {"type": "integer"},
-    }});
-    json!({
-        "DrillReport": report,
-        "DrillList": {"type": "object", "properties": {"drills": {"type": "array", "items": summary}}},
-    })
+    schemas["DrillReport"] = report;
+    // The summary is derived from the contract; its phase and verdict are
+    // the report's (the drills module's types).
+    schemas["DrillSummary"]["properties"]["phase"] = phase;
+    schemas["DrillSummary"]["properties"]["result"] = verdict;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::NOT_ONLY_WHITESPACE;
     use std::collections::BTreeSet;
 
     /// Every served route is documented with its method, and nothing more.
