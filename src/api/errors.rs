@@ -11,8 +11,8 @@ use crate::overrides::ChangeError;
 /// Largest error body from axum itself that is quoted in a message.
 const QUOTED_BODY_LIMIT: usize = 4096;
 
-pub use crate::contract::ErrorCode;
 use crate::contract::ErrorBody;
+pub use crate::contract::ErrorCode;
 
 /// An error answer: status, stable machine-readable code, human message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -442,8 +442,6 @@ fn schemas() -> Value {
                         "error": {"type": ["string", "null"]},
                     }},
     }});
-    // Membership and health votes (src/cluster/instance.rs).
-    crate::cluster::instance::add_status_schema(&mut schemas["Status"]["properties"]);
     schemas
 }
 

@@ -63,7 +63,11 @@ async fn submit(ctx: &ApiContext, request: Request) -> Result<Json<ChangeResult>
     Ok(Json(ChangeResult {
         generation,
         created: applied.created.as_ref().map(|o| Override::of(o, now)),
-        removed: applied.removed.iter().map(|o| Override::of(o, now)).collect(),
+        removed: applied
+            .removed
+            .iter()
+            .map(|o| Override::of(o, now))
+            .collect(),
     }))
 }
 

@@ -6,17 +6,20 @@
 //!
 //! - [`requests`]: the write bodies (`WeightRequest`, `DrillRequest`...).
 //! - [`views`]: the read answers (`Region`, `Service`, `Status`...).
+//! - [`explain`]: `GET /v1/explain`'s answer.
 //! - [`ErrorCode`] and [`ErrorBody`]: the one error shape.
 //!
 //! It sits between the control plane and the surfaces (`api`, `ctl`): it
 //! reads domain types to build views, and knows nothing of HTTP.
 
+pub mod explain;
 pub mod requests;
 pub mod views;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use explain::*;
 pub use requests::*;
 pub use views::*;
 

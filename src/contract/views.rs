@@ -412,12 +412,85 @@ pub struct Status {
     pub cluster: ClusterState,
     /// This instance's `[cluster] instance`.
     pub instance: String,
-    /// Every instance seen (schema from the cluster module).
-    #[schema(value_type = Vec<Object>)]
-    pub instances: Value,
-    /// How health verdicts are counted (schema from the cluster module).
-    #[schema(value_type = Option<Object>)]
-    pub health_votes: Value,
+    /// Every instance seen (in local mode: this one), sorted by name.
+    pub instances: Vec<Instance>,
+    /// How health verdicts are counted across the cluster (`null` in
+    /// local mode).
+    pub health_votes: Option<HealthVotes>,
+}
+
+/// One instance of the cluster, as the answering instance sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Instance {
+    /// Its `[cluster] instance`.
+    pub instance: String,
+    /// Its lease-bound record exists in etcd (false: its lease expired).
+    pub live: bool,
+    /// SHA-256 of its zones and shared config, hex.
+    pub config_digest: String,
+    /// The snapshot generation it serves.
+    pub generation: u64,
+    /// When it started.
+    #[schema(format = DateTime)]
+    pub started: String,
+    /// When it last renewed its record.
+    #[schema(format = DateTime)]
+    pub last_contact: String,
+    /// Same digest as the instance answering.
+    pub config_matches: bool,
+}
+
+/// Where verdicts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VoteSource {
+    /// Counted across the cluster.
+    Cluster,
+    /// etcd cannot be followed: this instance's own verdicts apply.
+    Local,
+}
+
+/// Where one endpoint's verdict comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TallySource {
+    /// The cluster's votes.
+    Votes,
+    /// This instance's own check.
+    Local,
+}
+
+/// How health verdicts are counted across the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HealthVotes {
+    /// `[health] quorum`.
+    pub quorum: String,
+    /// Where verdicts come from now.
+    pub source: VoteSource,
+    /// Since when.
+    #[schema(format = DateTime)]
+    pub since: String,
+    /// Why etcd cannot be followed.
+    pub error: Option<String>,
+    /// Each endpoint's count.
+    pub endpoints: Vec<VoteTally>,
+}
+
+/// One endpoint's votes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VoteTally {
+    /// The region.
+    pub region: String,
+    /// The endpoint.
+    pub endpoint: String,
+    /// Instances that see it up.
+    pub up_votes: u64,
+    /// Instances that see it down.
+    pub down_votes: u64,
+    /// The verdict given to the publisher.
+    pub up: bool,
+    /// Where the verdict comes from.
+    pub source: TallySource,
 }
 
 /// One line of `GET /v1/drills`.
