@@ -18,8 +18,8 @@ pub const IPV4_SUBNET_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]
 
 use crate::contract::{
     Alive, ChangeResult, DeleteRequest, DrainRequest, DrillList, DrillRequest, ErrorBody,
-    ForceRequest, Override, OverrideList, Ready, Region, RegionList, Service, ServiceList, Status,
-    WeightRequest,
+    Explanation, ForceRequest, Override, OverrideList, Ready, Region, RegionList, Service,
+    ServiceList, Status, WeightRequest,
 };
 
 /// The contract's types whose schemas the document carries (with every
@@ -43,6 +43,7 @@ use crate::contract::{
     ServiceList,
     Status,
     DrillList,
+    Explanation,
 )))]
 struct Contract;
 
@@ -333,91 +334,13 @@ fn operations() -> Value {
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": with_explain(schemas()),
+            "schemas": with_traffic(schemas()),
         }
     })
 }
 
-/// `schemas` plus the explain answer's schemas (a separate `json!`, which
-/// would otherwise outgrow the macro's recursion limit).
-fn with_explain(mut schemas: Value) -> Value {
-    let extra = json!({
-        "Explanation": {
-            "type": "object",
-            "required": ["generation", "question", "client", "service", "answer", "seed"],
-            "properties": {
-                "generation": {"type": "integer", "description": "the snapshot explained"},
-                "seed": {"type": "integer"},
-                "question": {"type": "object", "properties": {"name": {"type": "string"}, "type": {"type": "string"}}},
-                "client": {"type": "object", "properties": {
-                    "address": {"type": "string", "description": "the address policies use"},
-                    "source": {"enum": ["ecs", "address"]},
-                    "subnet": {"type": ["string", "null"]},
-                    "location": {"type": "object", "properties": {
-                        "source": {"enum": ["geo.networks", "database", "unknown"]},
-                        "network": {"type": ["string", "null"], "description": "the matched network"},
-                        "prefix": {"type": ["integer", "null"]},
-                        "country": {"type": ["string", "null"]},
-                        "continent": {"type": ["string", "null"]},
-                        "coordinates": {"type": ["array", "null"], "items": {"type": "number"}},
-                    }},
-                }},
-                "service": {"type": ["object", "null"], "description": "null for names no policy answers", "properties": {
-                    "name": {"type": "string"},
-                    "policy": {"enum": ["failover", "weighted", "geo", "nearest", "multivalue"]},
-                    "ttl": {"type": "integer"},
-                    "rule": {"type": "object", "description": "geo: the matched rule (cidr, country, continent, default) and its regions"},
-                    "candidates": {"type": "array", "items": {"type": "object", "properties": {
-                        "region": {"type": "string"},
-                        "available": {"type": "boolean"},
-                        "healthy": {"type": "boolean"},
-                        "checks_healthy": {"type": "boolean"},
-                        "forced": {"enum": ["up", "down", null]},
-                        "configured_weight": {"type": "integer"},
-                        "effective_weight": {"type": "integer"},
-                        "endpoints_up": {"type": "integer"},
-                        "endpoints": {"type": "integer"},
-                        "overrides": {"type": "array"},
-                        "share": {"type": "number", "description": "weighted: probability of being drawn"},
-                        "tier": {"type": "integer", "description": "failover: 1-based tier"},
-                        "rank": {"type": "integer", "description": "geo: position in the matched list"},
-                        "distance_km": {"type": "number", "description": "nearest: great-circle distance"},
-                        "bias_km": {"type": "number"},
-                        "chosen": {"type": "boolean"},
-                        "why": {"type": "string"},
-                    }}},
-                    "decision": {"type": "object", "properties": {
-                        "reason": {"enum": ["policy", "all_down"]},
-                        "all_down": {"enum": ["fail_open", "fallback", "empty"]},
-                        "summary": {"type": "string"},
-                        "ecs_scope": {"type": "integer"},
-                        "endpoints": {"type": "array", "items": {"type": "object"}},
-                    }},
-                    "note": {"type": "string"},
-                }},
-                "answer": {"type": "object", "properties": {
-                    "rcode": {"type": "string"},
-                    "authoritative": {"type": "boolean"},
-                    "records": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
-                    "authority": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
-                    "ttl": {"type": ["integer", "null"], "description": "the smallest answer TTL"},
-                    "ecs_scope": {"type": ["integer", "null"], "description": "the ECS scope prefix the answer carries (ECS questions only)"},
-                }},
-            }
-        },
-        "Record": {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string"},
-                "type": {"type": "string"},
-                "ttl": {"type": "integer"},
-                "data": {"type": "string"},
-            }
-        },
-    });
-    for (k, v) in extra.as_object().into_iter().flatten() {
-        schemas[k] = v.clone();
-    }
+/// `schemas` plus the traffic answer's schema (rendered by `api::traffic`).
+fn with_traffic(mut schemas: Value) -> Value {
     schemas["Traffic"] = super::traffic::schema();
     schemas
 }
@@ -533,6 +456,73 @@ mod tests {
             })
             .collect();
         assert_eq!(served, documented);
+    }
+
+    /// Every `$ref` in the document names a schema it carries.
+    #[test]
+    fn every_reference_resolves() {
+        fn refs(value: &Value, out: &mut Vec<String>) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::String(r)) = map.get("$ref") {
+                        out.push(r.clone());
+                    }
+                    map.values().for_each(|v| refs(v, out));
+                }
+                Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let doc = document();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.len() > 20, "{found:?}");
+        for r in found {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or(&r);
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "{r} does not resolve"
+            );
+        }
+    }
+
+    /// The limits the derived request schemas state are the server's.
+    #[test]
+    fn derived_limits_are_the_servers() {
+        use crate::contract::{MAX_EXPIRES_SECS, MAX_WHY};
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        for name in [
+            "WeightRequest",
+            "DrainRequest",
+            "ForceRequest",
+            "DeleteRequest",
+            "DrillRequest",
+        ] {
+            let schema = &schemas[name];
+            assert_eq!(schema["additionalProperties"], false, "{name}");
+            let why = &schema["properties"]["why"];
+            assert_eq!(why["pattern"], NOT_ONLY_WHITESPACE, "{name}");
+            assert_eq!(why["maxLength"], MAX_WHY, "{name}");
+            assert_eq!(
+                schema["required"]
+                    .as_array()
+                    .map(|r| r.contains(&json!("why"))),
+                Some(true)
+            );
+            if let Some(expires) = schema["properties"].get("expires_in_secs") {
+                assert_eq!(expires["maximum"], MAX_EXPIRES_SECS, "{name}");
+                assert_eq!(expires["minimum"], 1, "{name}");
+            }
+        }
+        let weight = &schemas["WeightRequest"]["properties"]["weight"];
+        assert_eq!(weight["maximum"], crate::overrides::MAX_WEIGHT);
+        let codes = &schemas["ErrorCode"]["enum"];
+        assert!(
+            codes
+                .as_array()
+                .is_some_and(|c| c.contains(&json!("unknown_region")))
+        );
     }
 
     /// The patterns `/v1/explain` publishes agree with the parsers it uses
