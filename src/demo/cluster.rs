@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
-use serde_json::json;
 
 use super::{DemoDir, REGIONS, backend, call};
 
@@ -139,7 +138,7 @@ pub fn run() -> Result<ExitCode, String> {
         &token,
         "PUT",
         "/v1/regions/us-east/weight",
-        Some(json!({"weight": 0, "why": "switchyard demo --cluster"})),
+        weight(0, "switchyard demo --cluster"),
     )?;
     wait(
         Duration::from_secs(10),
@@ -194,7 +193,7 @@ pub fn run() -> Result<ExitCode, String> {
         &token,
         "PUT",
         "/v1/regions/us-east/weight",
-        Some(json!({"weight": 100, "why": "switchyard demo --cluster: restore"})),
+        weight(100, "switchyard demo --cluster: restore"),
     )?;
     wait(
         Duration::from_secs(10),
@@ -326,6 +325,17 @@ fn start_etcd(dir: &Path, i: usize, ports: &[(u16, u16)]) -> Result<Proc, String
         .spawn()
         .map_err(|e| format!("cannot start etcd: {e}"))?;
     Ok(Proc(child))
+}
+
+/// A weight change's body.
+fn weight(weight: u32, why: &str) -> Option<serde_json::Value> {
+    serde_json::to_value(crate::contract::WeightRequest {
+        weight,
+        expires_in_secs: None,
+        why: why.into(),
+        force: false,
+    })
+    .ok()
 }
 
 fn etcd_healthy(client: &str) -> bool {
