@@ -21,6 +21,7 @@ use crate::contract::{
     Explanation, ForceRequest, Override, OverrideList, Ready, Region, RegionList, Service,
     ServiceList, Status, WeightRequest,
 };
+use crate::drills::report::DrillReport;
 
 /// The contract's types whose schemas the document carries (with every
 /// type they refer to).
@@ -43,6 +44,7 @@ use crate::contract::{
     ServiceList,
     Status,
     DrillList,
+    DrillReport,
     Explanation,
 )))]
 struct Contract;
@@ -346,15 +348,13 @@ fn with_traffic(mut schemas: Value) -> Value {
 }
 
 /// The derived schemas, with what the types cannot say: `clear` has no
-/// expiry, and the shapes other modules render (drill reports, the drill
-/// and cluster parts of the status).
+/// expiry, and the drills part of the status (the drills module renders it).
 fn schemas() -> Value {
     let mut schemas = derived_schemas();
     // `clear` ends a forced state: it has no expiry of its own.
     schemas["ForceRequest"]["if"] =
         json!({"properties": {"state": {"const": "clear"}}, "required": ["state"]});
     schemas["ForceRequest"]["then"] = json!({"properties": {"expires_in_secs": {"type": "null"}}});
-    drill_schemas(&mut schemas);
     schemas["Status"]["properties"]["drills"] = json!({"type": "object", "properties": {
                     "active": {"type": "array", "items": {"type": "object"}},
                     "last_scheduled": {"type": ["object", "null"], "properties": {
@@ -368,220 +368,5 @@ fn schemas() -> Value {
     schemas
 }
 
-/// The drill report's shape, and the summary's phase and verdict (built in
-/// parts: one `json!` for all of it exceeds the macro recursion limit).
-fn drill_schemas(schemas: &mut Value) {
-    let time = json!({"type": "string", "format": "date-time"});
-    let time_or_null = json!({"type": ["string", "null"], "format": "date-time"});
-    let strings = json!({"type": "array", "items": {"type": "string"}});
-    let phase = json!({"enum": ["running", "rolling_back", "finished"]});
-    let verdict = json!({"enum": ["pending", "pass", "fail"]});
-    let event = json!({"type": "object", "properties": {
-        "at": time,
-        "what": {"enum": ["created", "started", "verified", "verification_failed", "rolled_back", "resumed", "restored", "finished"]},
-        "detail": {"type": "string"},
-    }});
-    let pair = json!({"type": "object", "properties": {
-        "service": {"type": "string"},
-        "vantage": {"type": "string"},
-        "subnet": {"type": "string"},
-        "before": strings,
-        "was_on_drilled": {"type": "boolean"},
-        "during": strings,
-        "after": strings,
-        "convergence_ms": {"type": ["number", "null"], "description": "from the start to the first probe of the final run of probes off the drilled regions"},
-        "restore_ms": {"type": ["number", "null"], "description": "from rollback until answers were back"},
-        "last_on_drilled_ms": {"type": ["number", "null"]},
-        "probes": {"type": "integer"},
-        "result": verdict,
-        "reason": {"type": ["string", "null"]},
-    }});
-    let impact = json!({"type": "object", "properties": {
-        "detection_ms": {"type": "integer", "description": "0: a drill is deliberate"},
-        "max_ttl_secs": {"type": "integer", "description": "cached answers may point at the drilled regions this long"},
-        "max_convergence_ms": {"type": ["number", "null"]},
-        "worst_case_ms": {"type": ["number", "null"], "description": "detection + convergence + TTL"},
-    }});
-    let report = json!({"type": "object", "properties": {
-        "id": {"type": "string"},
-        "regions": strings,
-        "services": strings,
-        "who": {"type": "string"},
-        "why": {"type": "string"},
-        "duration_secs": {"type": "integer"},
-        "scheduled": {"type": ["integer", "null"], "description": "index in `[[drills.schedule]]` for scheduled drills"},
-        "phase": phase,
-        "result": verdict,
-        "created": time,
-        "started": time,
-        "ends_at": time,
-        "rolled_back": time_or_null,
-        "rollback_reason": {"type": ["string", "null"]},
-        "finished": time_or_null,
-        "overrides": strings,
-        "timeline": {"type": "array", "items": event},
-        "pairs": {"type": "array", "items": pair},
-        "impact": impact,
-    }});
-    schemas["DrillReport"] = report;
-    // The summary is derived from the contract; its phase and verdict are
-    // the report's (the drills module's types).
-    schemas["DrillSummary"]["properties"]["phase"] = phase;
-    schemas["DrillSummary"]["properties"]["result"] = verdict;
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::contract::NOT_ONLY_WHITESPACE;
-    use std::collections::BTreeSet;
-
-    /// Every served route is documented with its method, and nothing more.
-    #[test]
-    fn document_matches_the_route_table() {
-        let served: BTreeSet<(String, String)> = super::super::routes::table()
-            .into_iter()
-            .map(|(m, p)| (m.to_lowercase(), p.to_string()))
-            .collect();
-        let doc = document();
-        let documented: BTreeSet<(String, String)> = doc["paths"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .flat_map(|(path, ops)| {
-                ops.as_object()
-                    .unwrap()
-                    .keys()
-                    .map(move |m| (m.clone(), path.clone()))
-            })
-            .collect();
-        assert_eq!(served, documented);
-    }
-
-    /// Every `$ref` in the document names a schema it carries.
-    #[test]
-    fn every_reference_resolves() {
-        fn refs(value: &Value, out: &mut Vec<String>) {
-            match value {
-                Value::Object(map) => {
-                    if let Some(Value::String(r)) = map.get("$ref") {
-                        out.push(r.clone());
-                    }
-                    map.values().for_each(|v| refs(v, out));
-                }
-                Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
-                _ => {}
-            }
-        }
-        let doc = document();
-        let mut found = Vec::new();
-        refs(&doc, &mut found);
-        assert!(found.len() > 20, "{found:?}");
-        for r in found {
-            let name = r.strip_prefix("#/components/schemas/").unwrap_or(&r);
-            assert!(
-                doc["components"]["schemas"][name].is_object(),
-                "{r} does not resolve"
-            );
-        }
-    }
-
-    /// The limits the derived request schemas state are the server's.
-    #[test]
-    fn derived_limits_are_the_servers() {
-        use crate::contract::{MAX_EXPIRES_SECS, MAX_WHY};
-        let doc = document();
-        let schemas = &doc["components"]["schemas"];
-        for name in [
-            "WeightRequest",
-            "DrainRequest",
-            "ForceRequest",
-            "DeleteRequest",
-            "DrillRequest",
-        ] {
-            let schema = &schemas[name];
-            assert_eq!(schema["additionalProperties"], false, "{name}");
-            let why = &schema["properties"]["why"];
-            assert_eq!(why["pattern"], NOT_ONLY_WHITESPACE, "{name}");
-            assert_eq!(why["maxLength"], MAX_WHY, "{name}");
-            assert_eq!(
-                schema["required"]
-                    .as_array()
-                    .map(|r| r.contains(&json!("why"))),
-                Some(true)
-            );
-            if let Some(expires) = schema["properties"].get("expires_in_secs") {
-                assert_eq!(expires["maximum"], MAX_EXPIRES_SECS, "{name}");
-                assert_eq!(expires["minimum"], 1, "{name}");
-            }
-        }
-        let weight = &schemas["WeightRequest"]["properties"]["weight"];
-        assert_eq!(weight["maximum"], crate::overrides::MAX_WEIGHT);
-        let codes = &schemas["ErrorCode"]["enum"];
-        assert!(
-            codes
-                .as_array()
-                .is_some_and(|c| c.contains(&json!("unknown_region")))
-        );
-    }
-
-    /// The patterns `/v1/explain` publishes agree with the parsers it uses
-    /// on names and subnets at the edges.
-    #[test]
-    fn explain_patterns_agree_with_the_parsers() {
-        let name = regex::Regex::new(NAME_PATTERN).unwrap();
-        let long = "a".repeat(63);
-        let too_long = "a".repeat(64);
-        for text in [
-            "app.example.com",
-            "app.example.com.",
-            "*.example.com",
-            "*x.example.com",
-            ".",
-            "_srv._tcp.example.com",
-            "a-b.example",
-            "0",
-            &long,
-            "",
-            "..",
-            "a..b",
-            "-a.example",
-            "a*b.example",
-            "a b",
-            "é.example",
-            &too_long,
-        ] {
-            let parses = super::super::explain::parse_name(text).is_ok();
-            assert_eq!(name.is_match(text), parses, "{text:?}");
-        }
-        let subnet = regex::Regex::new(IPV4_SUBNET_PATTERN).unwrap();
-        for text in [
-            "81.2.69.0/24",
-            "0.0.0.0/0",
-            "255.255.255.255/32",
-            "81.2.69.7/24",
-        ] {
-            assert!(subnet.is_match(text), "{text}");
-            assert!(crate::explain::ClientSpec::parse(text).is_ok(), "{text}");
-        }
-        for text in [
-            "81.2.69.0/33",
-            "256.0.0.0/8",
-            "1.2.3/24",
-            "01.2.3.4/8",
-            "1.2.3.4/",
-        ] {
-            assert!(!subnet.is_match(text), "{text}");
-        }
-        // `why`: the pattern and the server's trim agree on white space.
-        let why = regex::Regex::new(NOT_ONLY_WHITESPACE).unwrap();
-        for c in (0..0x3100u32).filter_map(char::from_u32) {
-            assert_eq!(
-                why.is_match(&c.to_string()),
-                !c.is_whitespace(),
-                "U+{:04X}",
-                c as u32
-            );
-        }
-    }
-}
+mod tests;

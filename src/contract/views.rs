@@ -508,11 +508,9 @@ pub struct DrillSummary {
     pub why: String,
     /// Index in `[[drills.schedule]]` for scheduled drills.
     pub scheduled: Option<u64>,
-    /// `running`, `rolling_back` or `finished`.
-    #[schema(value_type = String)]
+    /// Where it is.
     pub phase: crate::drills::report::Phase,
-    /// `pending`, `pass` or `fail`.
-    #[schema(value_type = String)]
+    /// Its verdict.
     pub result: crate::drills::report::Verdict,
     /// When it was made.
     #[schema(format = DateTime)]
