@@ -348,23 +348,13 @@ fn with_traffic(mut schemas: Value) -> Value {
 }
 
 /// The derived schemas, with what the types cannot say: `clear` has no
-/// expiry, and the drills part of the status (the drills module renders it).
+/// expiry.
 fn schemas() -> Value {
     let mut schemas = derived_schemas();
     // `clear` ends a forced state: it has no expiry of its own.
     schemas["ForceRequest"]["if"] =
         json!({"properties": {"state": {"const": "clear"}}, "required": ["state"]});
     schemas["ForceRequest"]["then"] = json!({"properties": {"expires_in_secs": {"type": "null"}}});
-    schemas["Status"]["properties"]["drills"] = json!({"type": "object", "properties": {
-                    "active": {"type": "array", "items": {"type": "object"}},
-                    "last_scheduled": {"type": ["object", "null"], "properties": {
-                        "schedule": {"type": "integer"},
-                        "at": {"type": "string", "format": "date-time"},
-                        "drill": {"type": ["string", "null"]},
-                        "result": {"enum": ["pass", "fail"]},
-                        "error": {"type": ["string", "null"]},
-                    }},
-    }});
     schemas
 }
 

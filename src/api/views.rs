@@ -199,18 +199,18 @@ pub fn status(ctx: &ApiContext, snapshot: &Snapshot, now: SystemTime) -> Status 
             tokens: control.tokens.names().count() as u64,
             protect_reads: control.tokens.protect_reads,
         },
-        drills: ctx.drills.status_json(),
+        drills: typed(ctx.drills.status_json()).unwrap_or_default(),
         cluster: ClusterState::from(&**ctx.cluster.load()),
         instance: ctx.cluster_health.members.instance().to_string(),
-        // The cluster module renders these; reading them through the
-        // contract's types keeps the answer to the contract.
         instances: typed(ctx.cluster_health.instances_json(snapshot, now)).unwrap_or_default(),
         health_votes: typed(ctx.cluster_health.votes_json()).flatten(),
     }
 }
 
-/// `value` as the contract's type `T`; `None` (logged) if it does not fit,
-/// which the cluster tests would catch.
+/// `value` as the contract's type `T`: the drills and cluster modules render
+/// their parts of the status, and reading them through the contract keeps
+/// the answer to it. `None` (logged) if one does not fit, which their tests
+/// would catch.
 fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Option<T> {
     serde_json::from_value(value)
         .map_err(|e| tracing::error!(error = %e, "a status part does not fit the API contract"))

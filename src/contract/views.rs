@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::drills::report::{Phase, Verdict};
 use crate::overrides::time::format as rfc3339;
 use crate::traffic::ForceState;
 
@@ -405,9 +406,8 @@ pub struct Status {
     pub last_reload: Option<LastReload>,
     /// Tokens.
     pub auth: AuthInfo,
-    /// Active drills and the last scheduled one (schema from the drills module).
-    #[schema(value_type = Object)]
-    pub drills: Value,
+    /// Active drills and the last scheduled one.
+    pub drills: DrillsStatus,
     /// The cluster store.
     pub cluster: ClusterState,
     /// This instance's `[cluster] instance`.
@@ -417,6 +417,45 @@ pub struct Status {
     /// How health verdicts are counted across the cluster (`null` in
     /// local mode).
     pub health_votes: Option<HealthVotes>,
+}
+
+/// Drills in `/v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct DrillsStatus {
+    /// Drills not finished yet.
+    pub active: Vec<ActiveDrill>,
+    /// The last drill the schedule started, or tried to.
+    pub last_scheduled: Option<LastScheduled>,
+}
+
+/// A drill not finished yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ActiveDrill {
+    /// `dr-...`.
+    pub id: String,
+    /// The regions taken out.
+    pub regions: Vec<String>,
+    /// Where it is.
+    pub phase: Phase,
+    /// When it rolls back by itself.
+    #[schema(format = DateTime)]
+    pub ends_at: String,
+}
+
+/// The schedule's last run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LastScheduled {
+    /// Index in `[[drills.schedule]]`.
+    pub schedule: u64,
+    /// When it ran.
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// The drill it started; `null` if it could not start one.
+    pub drill: Option<String>,
+    /// The drill's verdict (`fail` when it could not start).
+    pub result: Verdict,
+    /// Why it could not start.
+    pub error: Option<String>,
 }
 
 /// One instance of the cluster, as the answering instance sees it.
@@ -509,9 +548,9 @@ pub struct DrillSummary {
     /// Index in `[[drills.schedule]]` for scheduled drills.
     pub scheduled: Option<u64>,
     /// Where it is.
-    pub phase: crate::drills::report::Phase,
+    pub phase: Phase,
     /// Its verdict.
-    pub result: crate::drills::report::Verdict,
+    pub result: Verdict,
     /// When it was made.
     #[schema(format = DateTime)]
     pub created: String,
@@ -532,7 +571,6 @@ pub struct DrillSummary {
 impl DrillSummary {
     /// The summary of `report`.
     pub fn of(report: &crate::drills::report::DrillReport) -> DrillSummary {
-        use crate::drills::report::Verdict;
         let failed = report
             .pairs
             .iter()

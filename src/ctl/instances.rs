@@ -81,7 +81,7 @@ mod tests {
             "counts": {"zones": 1, "regions": 1, "endpoints": 1, "services": 1, "overrides": 0},
             "last_reload": null,
             "auth": {"tokens": 1, "protect_reads": true},
-            "drills": {},
+            "drills": {"active": [], "last_scheduled": null},
             "cluster": {"store": "etcd", "instance": "a", "prefix": "/p/", "connected": true,
                         "stale": false, "stale_since": null, "revision": 3, "last_error": null},
             "instance": "a",
