@@ -5,22 +5,28 @@
 //! types ([`utoipa::ToSchema`]), so the three can no longer drift apart.
 //!
 //! - [`requests`]: the write bodies (`WeightRequest`, `DrillRequest`...).
-//! - [`views`]: the read answers (`Region`, `Service`, `Status`...).
+//! - [`views`]: the read answers (`Region`, `Service`, `Override`...).
+//! - [`status`]: `GET /v1/status`.
+//! - [`drills`]: the drill list.
 //! - [`explain`]: `GET /v1/explain`'s answer.
 //! - [`ErrorCode`] and [`ErrorBody`]: the one error shape.
 //!
 //! It sits between the control plane and the surfaces (`api`, `ctl`): it
 //! reads domain types to build views, and knows nothing of HTTP.
 
+pub mod drills;
 pub mod explain;
 pub mod requests;
+pub mod status;
 pub mod views;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use drills::*;
 pub use explain::*;
 pub use requests::*;
+pub use status::*;
 pub use views::*;
 
 /// Every error code the API answers with: stable, for scripts.
