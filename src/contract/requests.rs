@@ -1,6 +1,6 @@
 //! Request bodies of the write endpoints. Every write carries `why` (who
 //! changes production says why, and the audit keeps it) and `force`
-//! (override the safety rule); [`write_body!`] adds both, so each body
+//! (override the safety rule); `write_body!` adds both, so each body
 //! declares only what it asks for.
 
 use serde::{Deserialize, Serialize};
