@@ -40,6 +40,8 @@
 //!   rule, their durable store and the audit log.
 //! - [`api`]: the HTTP control API and its OpenAPI document.
 //! - [`control`]: control-plane status shared by the publisher and the API.
+//! - [`contract`]: the control API's request and response types, shared by
+//!   the handlers, `ctl` and the OpenAPI document.
 //! - [`ctl`]: `switchyard ctl`, the API's command-line client.
 //! - [`drills`]: geo-failover drills: forced-down overrides with an expiry,
 //!   verified by querying our own DNS listener from client vantages (ECS).
@@ -57,6 +59,7 @@ pub mod api;
 pub mod app;
 pub mod cluster;
 pub mod config;
+pub mod contract;
 pub mod control;
 pub mod ctl;
 pub mod demo;

@@ -44,6 +44,8 @@ const LAYERS: &[&[&str]] = &[
     &["server"],
     // The control plane: the single writer, shared state, drills, explain.
     &["publisher", "cluster", "drills", "explain", "control"],
+    // The API's request and response types, shared by `api` and `ctl`.
+    &["contract"],
     // Surfaces: HTTP API, CLI client, demo, start-up wiring.
     &["api", "ctl", "demo", "app"],
 ];
