@@ -26,6 +26,8 @@
 //!   votes and their quorum.
 //! - [`config`]: the TOML config model and its file:line:field errors.
 //! - [`zone`]: master-file parsing with line tracking, validation, the name tree.
+//! - [`dnssec`]: online DNSSEC signing: keys, RRSIGs made at load and
+//!   publish, compact denial, the on-demand signature cache.
 //! - [`snapshot`]: the immutable routing table and the pure function building it.
 //! - [`statedir`]: the state dir's lock, temp-file cleanup and atomic writes.
 //! - [`answer`]: the query path: decode, look up, encode within size limits.
@@ -58,6 +60,7 @@ pub mod config;
 pub mod control;
 pub mod ctl;
 pub mod demo;
+pub mod dnssec;
 pub mod drills;
 pub mod explain;
 pub mod geo;

@@ -48,6 +48,8 @@ enum Command {
     Demo(switchyard::demo::DemoArgs),
     /// Cluster tools: `import` copies a local state dir into an empty etcd prefix.
     Cluster(switchyard::cluster::import::ClusterArgs),
+    /// DNSSEC keys: `keygen ZONE`, `ds ZONE` (records for the parent), `status`.
+    Dnssec(switchyard::dnssec::cli::DnssecArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::Ctl(args) => switchyard::ctl::run(args),
         Command::Demo(args) => switchyard::demo::run(args),
         Command::Cluster(args) => switchyard::cluster::import::run(args),
+        Command::Dnssec(args) => switchyard::dnssec::cli::run(args),
     }
 }
 

@@ -66,6 +66,9 @@ pub struct Snapshot {
     /// The digest of the config and zones this was built from (control
     /// plane only: a cluster's instances compare it).
     pub config_digest: Arc<digest::LazyDigest>,
+    /// DNSSEC: the load's signed zones and this publish's managed-answer
+    /// signatures (empty when nothing is signed).
+    pub dnssec: crate::dnssec::Signing,
 }
 
 impl Snapshot {
@@ -89,12 +92,16 @@ impl Snapshot {
         generation: u64,
         now: SystemTime,
     ) -> Snapshot {
+        let state = TrafficState::compute(&inputs.plan, health, overrides);
         Snapshot {
             generation,
             built_at: now,
             zones: inputs.zones.clone(),
             overrides: overrides.clone(),
-            state: TrafficState::compute(&inputs.plan, health, overrides),
+            dnssec: inputs
+                .dnssec
+                .for_snapshot(&inputs.zones, &inputs.plan, &state, now),
+            state,
             plan: inputs.plan.clone(),
             geo: inputs.geo.clone(),
             edns_udp_payload: inputs.config.server.edns_udp_payload.max(512),
@@ -161,6 +168,8 @@ pub struct Inputs {
     pub answers: Arc<AnswerMetrics>,
     /// The config digest (computed when first asked for).
     pub digest: Arc<digest::LazyDigest>,
+    /// DNSSEC keys and the static signatures of the signed zones.
+    pub dnssec: Arc<crate::dnssec::Dnssec>,
 }
 
 impl Inputs {
@@ -207,6 +216,9 @@ impl Inputs {
                 return Err(LoadError::Config(errors));
             }
         };
+        // Keys are read and static RRsets signed here, once per load.
+        let dnssec = crate::dnssec::Dnssec::load(&config, &zones, SystemTime::now())
+            .map_err(LoadError::Config)?;
         let zones = Arc::new(zones);
         let digest = Arc::new(digest::LazyDigest::new(&config, zones.clone()));
         // Which services `/metrics` shows per service (validated here so a
@@ -224,6 +236,7 @@ impl Inputs {
             tokens: Arc::new(tokens),
             drills: Arc::new(drills),
             answers: Arc::new(AnswerMetrics::disabled()),
+            dnssec: Arc::new(dnssec),
         };
         // Templates come from the full path, which needs a snapshot to run on;
         // health does not matter for them (policy answers are never templated).

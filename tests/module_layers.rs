@@ -32,6 +32,8 @@ const LAYERS: &[&[&str]] = &[
     &["traffic"],
     // Inputs that change at run time.
     &["overrides", "health"],
+    // Online signing: keys, signatures made at load and publish.
+    &["dnssec"],
     // The immutable routing table and what `check`/reload load.
     &["snapshot"],
     // The query path.

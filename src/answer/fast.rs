@@ -401,6 +401,10 @@ pub fn answer(
     if qtype == 0 || qtype == 41 || (128..=255).contains(&qtype) {
         return Fast::Fallback;
     }
+    // Signed answers (RRSIGs, denial proofs) are built on the full path.
+    if q.dnssec_ok && !snapshot.dnssec.is_empty() {
+        return Fast::Fallback;
+    }
     let table = &snapshot.fast;
     let name = &q.name[..q.name_len];
     let limit = match (q.edns, meta.transport) {
@@ -425,7 +429,14 @@ pub fn answer(
     };
     if q.edns.is_some() {
         let nsid = if q.nsid { &snapshot.nsid[..] } else { &[] };
-        write_opt(out, q.ecs.as_ref(), scope, snapshot.edns_udp_payload, nsid);
+        write_opt(
+            out,
+            q.ecs.as_ref(),
+            scope,
+            snapshot.edns_udp_payload,
+            nsid,
+            q.dnssec_ok,
+        );
     }
     if out.len() > limit {
         // Needs truncation or trimming: the full path knows how.
@@ -498,11 +509,19 @@ fn emit(out: &mut Vec<u8>, packet: &[u8], q: &Parsed, aa: bool, rcode: u8, count
 
 /// Appends an OPT record: our payload size, version 0, the ECS echo and
 /// `nsid` (an encoded NSID option, or empty).
-fn write_opt(out: &mut Vec<u8>, ecs: Option<&ClientSubnet>, scope: u8, payload: u16, nsid: &[u8]) {
+fn write_opt(
+    out: &mut Vec<u8>,
+    ecs: Option<&ClientSubnet>,
+    scope: u8,
+    payload: u16,
+    nsid: &[u8],
+    dnssec_ok: bool,
+) {
     out.push(0);
     out.extend_from_slice(&41u16.to_be_bytes());
     out.extend_from_slice(&payload.to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0, 0]);
+    // Extended RCODE, version, then flags: DO copied (RFC 3225 §3).
+    out.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
     match ecs {
         None => out.extend_from_slice(&(nsid.len() as u16).to_be_bytes()),
         Some(ecs) => {
