@@ -28,7 +28,9 @@ impl SigCache {
     /// A cache holding at most about `capacity` signatures.
     pub fn new(capacity: usize) -> SigCache {
         SigCache {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
             hasher: Hasher::default(),
         }

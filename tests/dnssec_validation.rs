@@ -1,0 +1,666 @@
+//! Switchyard's online signing judged by real validators: a real server
+//! (in process, on 127.0.0.1:0) serving a signed zone — static records, a
+//! wildcard, NODATA, NXDOMAIN, a delegation with and one without DS, and
+//! managed failover, weighted, geo and multivalue names whose health comes
+//! from loopback probes — behind Unbound and Knot Resolver (with the DS
+//! from `switchyard dnssec ds` as trust anchor) and delv:
+//!
+//! - every kind of answer validates (AD; delv "fully validated");
+//! - a signature corrupted in flight, and signatures past their expiry or
+//!   before their inception (Unbound's validation clock moved), are bogus
+//!   (SERVFAIL), so the assertions above could fail;
+//! - failover under DNSSEC: a region's probe dies, answers move, and every
+//!   answer polled through the resolvers (TTL 1, cache capped at 1 s) and
+//!   delv while they move validates: no window of bogus answers;
+//! - answers without DO are byte for byte those of the same config unsigned;
+//! - Zonemaster's DNSSEC module finds no ERROR (in a network namespace of
+//!   its own, where `switchyard serve` listens on port 53).
+//!
+//! Harness: tests/common/validators.rs, proved on an ldns-signed zone by
+//! tests/dnssec_reference.rs. Skips (with a message) when a tool is
+//! missing, unless `SWITCHYARD_REQUIRE_VALIDATORS=1`.
+
+mod common;
+#[path = "common/targets.rs"]
+mod targets;
+#[path = "common/validators.rs"]
+mod validators;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{TestServer, zones_dir};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+use targets::{Behavior, Target, target_runtime};
+use validators::*;
+
+const ZONE: &str = "example.test.";
+
+/// Static data: plain names, a wildcard, a delegation with DS and one
+/// without. Addresses are documentation data, never queried: no resolver
+/// is asked for a name below a delegation.
+const ZONE_TEXT: &str = "$ORIGIN example.test.
+$TTL 300
+@ SOA ns1 hostmaster 1 3600 900 604800 60
+@ NS ns1
+ns1 A 192.0.2.53
+www A 192.0.2.1
+www AAAA 2001:db8::1
+txt TXT \"hello from a signed zone\"
+*.wild A 192.0.2.7
+insecure NS ns.insecure
+ns.insecure A 192.0.2.54
+secure NS ns.secure
+secure DS 12345 13 2 2bb183af5f22588179a53b0a98631fad1a292118a4d8f1e2b9a4b8c3d5e6f708
+ns.secure A 192.0.2.55
+";
+
+/// Served addresses per region (data; the probes are loopback targets).
+const EU: &str = "192.0.2.10";
+const US: &str = "198.51.100.10";
+const AP: &str = "203.0.113.10";
+
+/// Validity settings the clock tests rely on.
+const VALIDITY_DAYS: u64 = 3;
+const BACKDATE_SECS: u64 = 3600;
+
+/// The traffic and signing config: three regions checked over HTTP, each
+/// probe a loopback target; failover, weighted, geo (the resolvers ask
+/// from 127.0.0.1, mapped to `ap`) and multivalue services with TTL 1.
+fn traffic(probes: &[&Target; 3], key_dir: Option<&Path>) -> String {
+    let dnssec = key_dir.map_or(String::new(), |dir| {
+        format!(
+            "[dnssec]\nkey_dir = {:?}\nvalidity_days = {VALIDITY_DAYS}\nrefresh_days = 1\n\
+             inception_backdate_secs = {BACKDATE_SECS}\n[dnssec.zones.\"{ZONE}\"]\n",
+            dir.display().to_string()
+        )
+    });
+    format!(
+        r#"
+[health]
+coalesce_ms = 0
+
+[checks.web]
+kind = "http"
+interval_ms = 100
+timeout_ms = 50
+fall = 2
+rise = 2
+
+[regions.eu]
+check = "web"
+endpoints = [{{ address = "{EU}", probe = "{eu}" }}, {{ address = "2001:db8::10", probe = "{eu}" }}]
+[regions.us]
+check = "web"
+endpoints = [{{ address = "{US}", probe = "{us}" }}]
+[regions.ap]
+check = "web"
+endpoints = [{{ address = "{AP}", probe = "{ap}" }}, {{ address = "203.0.113.11", probe = "{ap}" }}]
+
+[services."fo.example.test"]
+policy = "failover"
+ttl = 1
+regions = ["eu", "us"]
+
+[services."w.example.test"]
+policy = "weighted"
+ttl = 1
+regions = ["eu", "us", "ap"]
+
+[services."mv.example.test"]
+policy = "multivalue"
+ttl = 1
+max_answers = 2
+regions = ["eu", "us", "ap"]
+
+[services."geo.example.test"]
+policy = "geo"
+ttl = 1
+[services."geo.example.test".geo]
+default = ["us"]
+cidr = {{ "127.0.0.0/8" = ["ap"] }}
+
+{dnssec}
+"#,
+        eu = probes[0].addr,
+        us = probes[1].addr,
+        ap = probes[2].addr,
+    )
+}
+
+/// Runs `switchyard dnssec ARGS`, returning stdout; panics on failure.
+fn switchyard_dnssec(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("dnssec")
+        .args(args)
+        .output()
+        .expect("run switchyard dnssec");
+    assert!(
+        out.status.success(),
+        "switchyard dnssec {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A key directory with a fresh key for the zone, and its DS anchors.
+fn keys(algorithm: &str) -> (tempfile::TempDir, Vec<Anchor>) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    switchyard_dnssec(&["keygen", ZONE, "--algorithm", algorithm, "--key-dir", &d]);
+    let ds = switchyard_dnssec(&["ds", ZONE, "--key-dir", &d]);
+    let anchors = Anchor::all_in(&ds);
+    assert!(
+        !anchors.is_empty() && anchors.iter().all(|a| a.rtype == "DS" && a.owner == ZONE),
+        "`dnssec ds` printed no DS for {ZONE}: {ds:?}"
+    );
+    (dir, anchors)
+}
+
+struct Tools {
+    unbound: PathBuf,
+    kresd: PathBuf,
+    delv: PathBuf,
+}
+
+fn tools(test: &str) -> Option<Tools> {
+    let found = tools_or_skip(test, &["unbound", "kresd", "delv"])?;
+    Some(Tools {
+        unbound: found[0].clone(),
+        kresd: found[1].clone(),
+        delv: found[2].clone(),
+    })
+}
+
+/// A signed server with healthy probes, its key dir, anchors and probes.
+struct Signed {
+    server: TestServer,
+    anchors: Vec<Anchor>,
+    probes: [Target; 3],
+    _keys: tempfile::TempDir,
+    _zones: tempfile::TempDir,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn signed(algorithm: &str) -> Signed {
+    let rt = target_runtime();
+    let probes = [
+        Target::http(rt.handle(), Behavior::Healthy),
+        Target::http(rt.handle(), Behavior::Healthy),
+        Target::http(rt.handle(), Behavior::Healthy),
+    ];
+    let (keys, anchors) = keys(algorithm);
+    let zones = zones_dir(&[(ZONE, ZONE_TEXT)]);
+    let server = TestServer::start_traffic(
+        zones.path(),
+        &traffic(&[&probes[0], &probes[1], &probes[2]], Some(keys.path())),
+    );
+    Signed {
+        server,
+        anchors,
+        probes,
+        _keys: keys,
+        _zones: zones,
+        _rt: rt,
+    }
+}
+
+/// What a validated answer to a case must hold.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// NOERROR with answers, each of these (A/AAAA data), or any data if empty.
+    Data(&'static [&'static str]),
+    /// NOERROR, no answer (NODATA, or no DS at a delegation).
+    NoData,
+    /// NXDOMAIN.
+    NxDomain,
+}
+
+/// Every kind of answer the signed zone gives.
+const CASES: &[(&str, RecordType, Expect)] = &[
+    ("example.test.", RecordType::SOA, Expect::Data(&[])),
+    ("example.test.", RecordType::NS, Expect::Data(&[])),
+    ("example.test.", RecordType::DNSKEY, Expect::Data(&[])),
+    (
+        "www.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.1"]),
+    ),
+    (
+        "www.example.test.",
+        RecordType::AAAA,
+        Expect::Data(&["2001:db8::1"]),
+    ),
+    ("txt.example.test.", RecordType::TXT, Expect::Data(&[])),
+    // Wildcard expansion, at one and two labels below the wildcard.
+    (
+        "host.wild.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.7"]),
+    ),
+    (
+        "a.b.wild.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.7"]),
+    ),
+    // NODATA at a static name, at a wildcard and at a managed name.
+    ("www.example.test.", RecordType::TXT, Expect::NoData),
+    ("host.wild.example.test.", RecordType::MX, Expect::NoData),
+    ("fo.example.test.", RecordType::TXT, Expect::NoData),
+    // NXDOMAIN, beside and below existing names.
+    ("nope.example.test.", RecordType::A, Expect::NxDomain),
+    ("x.www.example.test.", RecordType::A, Expect::NxDomain),
+    // A delegation with DS, and one proved to have none.
+    ("secure.example.test.", RecordType::DS, Expect::Data(&[])),
+    ("insecure.example.test.", RecordType::DS, Expect::NoData),
+    // Managed names: failover (eu first), weighted, geo (127/8 -> ap), multivalue.
+    ("fo.example.test.", RecordType::A, Expect::Data(&[EU])),
+    (
+        "fo.example.test.",
+        RecordType::AAAA,
+        Expect::Data(&["2001:db8::10"]),
+    ),
+    (
+        "w.example.test.",
+        RecordType::A,
+        Expect::Data(&[EU, US, AP, "203.0.113.11"]),
+    ),
+    (
+        "geo.example.test.",
+        RecordType::A,
+        Expect::Data(&[AP, "203.0.113.11"]),
+    ),
+    (
+        "mv.example.test.",
+        RecordType::A,
+        Expect::Data(&[EU, US, AP, "203.0.113.11"]),
+    ),
+];
+
+fn check_case(
+    who: &str,
+    reply: &Message,
+    name: &str,
+    qtype: RecordType,
+    expect: Expect,
+) -> Result<(), String> {
+    let rcode = reply.metadata.response_code;
+    let data: Vec<String> = reply
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == qtype)
+        .map(|r| r.data.to_string())
+        .collect();
+    let ok = validated(reply)
+        && match expect {
+            Expect::Data(allowed) => {
+                rcode == ResponseCode::NoError
+                    && !data.is_empty()
+                    && (allowed.is_empty() || data.iter().all(|d| allowed.contains(&d.as_str())))
+            }
+            Expect::NoData => rcode == ResponseCode::NoError && data.is_empty(),
+            Expect::NxDomain => rcode == ResponseCode::NXDomain,
+        };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{who}: {name} {qtype}: {}", describe(reply)))
+    }
+}
+
+fn resolvers(
+    tools: &Tools,
+    upstream: std::net::SocketAddr,
+    anchors: &[Anchor],
+    options: &ResolverOptions,
+) -> Vec<Resolver> {
+    let upstreams = [Upstream::new(ZONE, upstream)];
+    vec![
+        Resolver::unbound(&tools.unbound, &upstreams, anchors, options),
+        Resolver::kresd(&tools.kresd, &upstreams, anchors, options),
+    ]
+}
+
+#[test]
+fn every_answer_validates_and_corruption_is_bogus() {
+    let Some(tools) = tools("every_answer_validates_and_corruption_is_bogus") else {
+        return;
+    };
+    for algorithm in ["ecdsap256sha256", "ed25519"] {
+        let s = signed(algorithm);
+        let mut failures = Vec::new();
+        for resolver in resolvers(
+            &tools,
+            s.server.addr,
+            &s.anchors,
+            &ResolverOptions::default(),
+        ) {
+            for &(name, qtype, expect) in CASES {
+                // Twice: the second answer may come from the resolver's cache
+                // or (multivalue, weighted) be another variant.
+                for _ in 0..2 {
+                    let reply = resolver.ask(name, qtype);
+                    if let Err(e) = check_case(
+                        &format!("{} ({algorithm})", resolver.name),
+                        &reply,
+                        name,
+                        qtype,
+                        expect,
+                    ) {
+                        failures.push(e);
+                        break;
+                    }
+                }
+            }
+            if !failures.is_empty() {
+                failures.push(format!("--- {} log:\n{}", resolver.name, resolver.log()));
+            }
+        }
+        let delv = Delv::new(&tools.delv, s.server.addr, &s.anchors);
+        for &(name, qtype, _) in CASES {
+            let result = delv.query(name, &qtype.to_string());
+            if !result.fully_validated() {
+                failures.push(format!(
+                    "delv ({algorithm}): {name} {qtype}:\n{}",
+                    result.output
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+        // The same resolvers' verdicts can fail: a bit flipped in the
+        // signatures of one static and one managed name is bogus there,
+        // while the rest still validates through the same proxy.
+        for target in ["www.example.test.", "fo.example.test."] {
+            let proxy = CorruptingProxy::start(s.server.addr, target);
+            for resolver in resolvers(&tools, proxy.addr, &s.anchors, &ResolverOptions::default()) {
+                let reply = resolver.ask(target, RecordType::A);
+                assert!(
+                    bogus(&reply),
+                    "{}: corrupted {target} A: {}",
+                    resolver.name,
+                    describe(&reply)
+                );
+                let reply = resolver.ask("host.wild.example.test.", RecordType::A);
+                assert!(
+                    validated(&reply),
+                    "{}: wildcard via proxy: {}",
+                    resolver.name,
+                    describe(&reply)
+                );
+            }
+            let delv = Delv::new(&tools.delv, proxy.addr, &s.anchors);
+            let result = delv.query(target, "A");
+            assert!(
+                !result.fully_validated(),
+                "delv took a corrupted {target}:\n{}",
+                result.output
+            );
+            assert!(proxy.corrupted.load(std::sync::atomic::Ordering::Relaxed) > 0);
+        }
+    }
+}
+
+/// `YYYYMMDDhhmmss` (UTC) for a Unix time, as RRSIG and Unbound write it.
+fn rrsig_time(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}{:02}{:02}{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Signatures hold from `now - inception_backdate_secs` to `now +
+/// validity_days`: Unbound, its clock moved inside that window, validates;
+/// moved past either end, it calls the same answers bogus.
+#[test]
+fn signatures_expire_and_start_when_configured() {
+    let Some(tools) = tools("signatures_expire_and_start_when_configured") else {
+        return;
+    };
+    let s = signed("ecdsap256sha256");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let day = 86_400;
+    let upstreams = [Upstream::new(ZONE, s.server.addr)];
+    for (at, valid) in [
+        (now + (VALIDITY_DAYS - 1) * day, true),
+        (now + (VALIDITY_DAYS + 1) * day, false),
+        (now - BACKDATE_SECS / 2, true),
+        (now - BACKDATE_SECS * 2, false),
+    ] {
+        let options = ResolverOptions {
+            unbound_validation_date: Some(rrsig_time(at)),
+            ..ResolverOptions::default()
+        };
+        let unbound = Resolver::unbound(&tools.unbound, &upstreams, &s.anchors, &options);
+        for (name, qtype) in [
+            ("www.example.test.", RecordType::A),
+            ("fo.example.test.", RecordType::A),
+            ("nope.example.test.", RecordType::A),
+        ] {
+            let reply = unbound.ask(name, qtype);
+            assert!(
+                if valid {
+                    validated(&reply)
+                } else {
+                    bogus(&reply)
+                },
+                "{name} at {} (now {}): expected {}, got {}\n{}",
+                rrsig_time(at),
+                rrsig_time(now),
+                if valid { "valid" } else { "bogus" },
+                describe(&reply),
+                unbound.log()
+            );
+        }
+    }
+}
+
+/// The A data of a validated reply, or why it is not validated.
+fn validated_set(reply: &Message) -> Result<BTreeSet<String>, String> {
+    if !validated(reply) {
+        return Err(describe(reply));
+    }
+    Ok(reply
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == RecordType::A)
+        .map(|r| r.data.to_string())
+        .collect())
+}
+
+#[test]
+fn failover_answers_validate_while_they_move() {
+    let Some(tools) = tools("failover_answers_validate_while_they_move") else {
+        return;
+    };
+    let mut s = signed("ecdsap256sha256");
+    let options = ResolverOptions {
+        max_cache_ttl: Some(1),
+        ..ResolverOptions::default()
+    };
+    let resolvers = resolvers(&tools, s.server.addr, &s.anchors, &options);
+    let delv = Delv::new(&tools.delv, s.server.addr, &s.anchors);
+    let name = "fo.example.test.";
+    let eu: BTreeSet<String> = [EU.to_string()].into();
+    let us: BTreeSet<String> = [US.to_string()].into();
+    for resolver in &resolvers {
+        let got = validated_set(&resolver.ask(name, RecordType::A));
+        assert_eq!(got, Ok(eu.clone()), "{} before the failure", resolver.name);
+    }
+
+    // eu's probe dies: answers move to us. Poll every resolver and delv
+    // until each has shown us for a while; every reply must validate.
+    s.probes[0].kill();
+    let killed = Instant::now();
+    let mut moved: Vec<Option<Duration>> = vec![None; resolvers.len() + 1];
+    let mut polls = 0;
+    let deadline = killed + Duration::from_secs(15);
+    while moved
+        .iter()
+        .any(|m| m.is_none_or(|t| killed.elapsed() < t + Duration::from_secs(2)))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "answers did not move to us in 15 s: {moved:?}"
+        );
+        for (i, resolver) in resolvers.iter().enumerate() {
+            let got = validated_set(&resolver.ask(name, RecordType::A)).unwrap_or_else(|e| {
+                panic!(
+                    "{} after {:?}: not validated: {e}\n{}",
+                    resolver.name,
+                    killed.elapsed(),
+                    resolver.log()
+                )
+            });
+            assert!(got == eu || got == us, "{}: {got:?}", resolver.name);
+            if got == us && moved[i].is_none() {
+                moved[i] = Some(killed.elapsed());
+            }
+            assert!(
+                !(moved[i].is_some()
+                    && got == eu
+                    && killed.elapsed() > moved[i].unwrap() + Duration::from_secs(2)),
+                "{}: back to eu long after moving",
+                resolver.name
+            );
+        }
+        let result = delv.query(name, "A");
+        assert!(
+            result.fully_validated(),
+            "delv after {:?}:\n{}",
+            killed.elapsed(),
+            result.output
+        );
+        if result.output.contains(US) && moved[resolvers.len()].is_none() {
+            moved[resolvers.len()] = Some(killed.elapsed());
+        }
+        polls += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "failover under DNSSEC: {polls} polls, all validated; moved after {moved:?} (unbound, kresd, delv)"
+    );
+
+    // And back: eu's probe returns, answers return, still validated.
+    s.probes[0].revive();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for resolver in &resolvers {
+        loop {
+            let got = validated_set(&resolver.ask(name, RecordType::A))
+                .unwrap_or_else(|e| panic!("{} on recovery: not validated: {e}", resolver.name));
+            if got == eu {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: never back to eu",
+                resolver.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Replies to queries without DO (no EDNS, and EDNS without DO) are the
+/// same bytes from the signed server as from the same config unsigned.
+#[test]
+fn answers_without_do_are_unchanged() {
+    let s = signed("ecdsap256sha256");
+    let zones = zones_dir(&[(ZONE, ZONE_TEXT)]);
+    let unsigned = TestServer::start_traffic(
+        zones.path(),
+        &traffic(&[&s.probes[0], &s.probes[1], &s.probes[2]], None),
+    );
+    let mut compared = 0;
+    for &(name, qtype, _) in CASES {
+        // Weighted and multivalue answers are drawn per query; DNSKEY only
+        // exists when signed.
+        if name.starts_with("w.") || name.starts_with("mv.") || qtype == RecordType::DNSKEY {
+            continue;
+        }
+        for edns in [None, Some(1232)] {
+            let query = common::make_query(name, qtype, edns).to_vec().unwrap();
+            let a = common::udp_raw(s.server.addr, &query).expect("signed reply");
+            let b = common::udp_raw(unsigned.addr, &query).expect("unsigned reply");
+            assert_eq!(
+                a,
+                b,
+                "{name} {qtype} (EDNS {edns:?}): signed {:?}\nunsigned {:?}",
+                Message::from_vec(&a),
+                Message::from_vec(&b)
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 20);
+}
+
+#[test]
+fn zonemaster_finds_no_dnssec_error() {
+    let Some(_) = tools_or_skip(
+        "zonemaster_finds_no_dnssec_error",
+        &["zonemaster-cli", "unshare", "ip", "dig"],
+    ) else {
+        return;
+    };
+    let (keys, anchors) = keys("ecdsap256sha256");
+    let zones = zones_dir(&[(ZONE, ZONE_TEXT)]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchyard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[server]\ndns_listen = [\"127.0.0.1:53\"]\napi_listen = \"127.0.0.1:0\"\n\
+             zones_dir = {:?}\nstate_dir = {:?}\n[rrl]\nenabled = false\n\
+             [dnssec]\nkey_dir = {:?}\n[dnssec.zones.\"{ZONE}\"]\n",
+            zones.path().display().to_string(),
+            dir.path().join("state").display().to_string(),
+            keys.path().display().to_string(),
+        ),
+    )
+    .unwrap();
+    let server = format!(
+        "{} serve --config {}",
+        env!("CARGO_BIN_EXE_switchyard"),
+        config.display()
+    );
+    let Some(report) = zonemaster(&server, ZONE, "ns1.example.test", &anchors) else {
+        assert!(
+            std::env::var(REQUIRE_ENV).as_deref() != Ok("1"),
+            "no network namespace for Zonemaster"
+        );
+        return;
+    };
+    eprintln!("{}", report.output);
+    assert!(
+        report.testcases.iter().any(|t| t.starts_with("DNSSEC")),
+        "Zonemaster ran no DNSSEC test case:\n{}",
+        report.output
+    );
+    assert!(
+        report.errors.is_empty(),
+        "Zonemaster errors:\n{}",
+        report.errors.join("\n")
+    );
+}
