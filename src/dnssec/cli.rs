@@ -205,7 +205,7 @@ fn status(dir: &Path, config: Option<&Config>) -> Result<(), String> {
                 u8::from(key.algorithm()),
                 if key.state.published { "published" } else { "retired" },
                 if key.state.active { ", active" } else { "" },
-                key.base.with_extension("private").display()
+                keys::file(&key.base, "private").display()
             );
         }
     }
