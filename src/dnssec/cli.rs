@@ -209,7 +209,7 @@ fn status(dir: &Path, config: Option<&Config>) -> Result<(), String> {
                     "retired"
                 },
                 if key.state.active { ", active" } else { "" },
-                key.base.with_extension("private").display()
+                keys::file(&key.base, "private").display()
             );
         }
     }

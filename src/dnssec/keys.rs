@@ -142,6 +142,15 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
+/// One of a key's files: `<base>.<ext>` (the stem holds dots, so
+/// `Path::with_extension` would cut it).
+pub fn file(base: &Path, ext: &str) -> PathBuf {
+    let mut name = base.as_os_str().to_owned();
+    name.push(".");
+    name.push(ext);
+    PathBuf::from(name)
+}
+
 /// The file stem for a key: `K<zone>+<alg>+<tag>`.
 fn stem(zone: &Name, algorithm: u8, tag: u16) -> String {
     format!("K{}+{algorithm:03}+{tag:05}", zone.to_lowercase())
@@ -205,8 +214,8 @@ pub fn generate(
             continue;
         }
         let base = dir.join(stem(&zone, u8::from(alg), tag));
-        let private = base.with_extension("private");
-        let mut file = std::fs::OpenOptions::new()
+        let private = file(&base, "private");
+        let mut out = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
@@ -217,10 +226,10 @@ pub fn generate(
             u8::from(alg),
             BASE64.encode(der.secret_pkcs8_der())
         );
-        file.write_all(text.as_bytes())
-            .and_then(|_| file.sync_all())
+        out.write_all(text.as_bytes())
+            .and_then(|_| out.sync_all())
             .map_err(io(&private))?;
-        let public = base.with_extension("key");
+        let public = file(&base, "key");
         std::fs::write(&public, format!("{zone} IN DNSKEY {dnskey}\n")).map_err(io(&public))?;
         let state = KeyState {
             published: true,
@@ -243,7 +252,7 @@ pub fn generate(
 
 /// Writes a key's `.state` file.
 pub fn write_state(base: &Path, state: &KeyState) -> Result<(), KeyError> {
-    let path = base.with_extension("state");
+    let path = file(base, "state");
     let text = format!(
         "# published: in the DNSKEY RRset; active: signs the zone's data\npublished = {}\nactive = {}\n",
         state.published, state.active
@@ -306,7 +315,7 @@ fn load_key(private: &Path, zone: &Name) -> Result<ZoneKey, KeyError> {
         .calculate_key_tag()
         .map_err(|e| invalid(e.to_string()))?;
     let base = private.with_extension("");
-    let state_path = base.with_extension("state");
+    let state_path = file(&base, "state");
     let state = match std::fs::read_to_string(&state_path) {
         Ok(text) => toml::from_str::<KeyState>(&text).map_err(|e| KeyError::Invalid {
             path: state_path.clone(),
@@ -355,7 +364,7 @@ mod tests {
         let zone = Name::from_str("Example.COM.").unwrap();
         for alg in [KeyAlgorithm::Ecdsap256sha256, KeyAlgorithm::Ed25519] {
             let made = generate(dir.path(), &zone, alg, false).unwrap();
-            let mode = std::fs::metadata(made.base.with_extension("private"))
+            let mode = std::fs::metadata(file(&made.base, "private"))
                 .unwrap()
                 .permissions()
                 .mode();
@@ -383,7 +392,7 @@ mod tests {
         let made = generate(dir.path(), &zone, KeyAlgorithm::Ed25519, true).unwrap();
         assert!(!made.state.active);
         std::fs::write(
-            made.base.with_extension("state"),
+            file(&made.base, "state"),
             "published = false\nactive = true\n",
         )
         .unwrap();
