@@ -100,6 +100,14 @@ endpoints = [{{ address = "{US}", probe = "{us}" }}]
 check = "web"
 endpoints = [{{ address = "{AP}", probe = "{ap}" }}, {{ address = "203.0.113.11", probe = "{ap}" }}]
 
+[regions.cdn]
+endpoints = [{{ target = "www.example.test." }}]
+
+[services."alias.example.test"]
+policy = "failover"
+ttl = 1
+regions = ["cdn"]
+
 [services."fo.example.test"]
 policy = "failover"
 ttl = 1
@@ -303,7 +311,7 @@ fn check_case(
                     && (allowed.is_empty() || data.iter().all(|d| allowed.contains(&d.as_str())))
             }
             Expect::NoData => rcode == ResponseCode::NoError && data.is_empty(),
-            Expect::NxDomain => rcode == ResponseCode::NXDomain,
+            Expect::NxDomain => validated_nxdomain(reply, name),
         };
     if ok {
         Ok(())
@@ -614,6 +622,25 @@ fn answers_without_do_are_unchanged() {
         }
     }
     assert!(compared > 20);
+
+    // An explicit query for the apex key RRsets is answered with them with
+    // or without DO; only the RRSIGs are withheld without DO (RFC 4035
+    // §3.1.1). Zonemaster (DNSSEC11) and resolvers priming keys without DO
+    // depend on it.
+    for qtype in [RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY] {
+        for edns in [None, Some(1232)] {
+            let reply = common::udp(s.server.addr, &common::make_query(ZONE, qtype, edns));
+            assert!(
+                reply.answers.iter().any(|r| r.record_type() == qtype)
+                    && reply
+                        .answers
+                        .iter()
+                        .all(|r| r.record_type() != RecordType::RRSIG),
+                "{ZONE} {qtype} without DO (EDNS {edns:?}): {}",
+                describe(&reply)
+            );
+        }
+    }
 }
 
 #[test]

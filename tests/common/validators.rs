@@ -35,8 +35,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
+
+/// The NXNAME meta-type of compact denial of existence (RFC 9824).
+pub const NXNAME: u16 = 128;
 
 /// Set to `1` (as on CI) to make a missing validator a failure, not a skip.
 pub const REQUIRE_ENV: &str = "SWITCHYARD_REQUIRE_VALIDATORS";
@@ -343,6 +347,8 @@ impl Resolver {
     access-control: 127.0.0.0/8 allow
     module-config: "validator iterator"
     qname-minimisation: no
+    # Random query-name case (0x20): signed answers must survive it.
+    use-caps-for-id: yes
     trust-anchor-signaling: no
     root-key-sentinel: no
     # Unbound answers names under "test." itself (RFC 6761) unless told not to.
@@ -371,7 +377,11 @@ impl Resolver {
             ));
         }
         if let Some(date) = &options.unbound_validation_date {
-            conf.push_str(&format!("    val-override-date: \"{date}\"\n"));
+            // No skew allowance (by default 10% of a signature's validity,
+            // 1 h to 24 h), so the window is judged exactly.
+            conf.push_str(&format!(
+                "    val-override-date: \"{date}\"\n    val-sig-skew-min: 0\n    val-sig-skew-max: 0\n"
+            ));
         }
         for anchor in anchors {
             conf.push_str(&format!(
@@ -441,7 +451,8 @@ log_level('info')
 "#
         );
         if let Some(ttl) = options.max_cache_ttl {
-            conf.push_str(&format!("cache.max_ttl({ttl})\ncache.min_ttl(0)\n"));
+            // The minimum (5 s by default) must not exceed the maximum.
+            conf.push_str(&format!("cache.min_ttl(0)\ncache.max_ttl({ttl})\n"));
         }
         for anchor in anchors {
             conf.push_str(&format!("trust_anchors.add('{}')\n", anchor.presentation()));
@@ -577,14 +588,16 @@ pub fn describe(msg: &Message) -> String {
         "rcode={} ad={}",
         msg.metadata.response_code, msg.metadata.authentic_data
     );
-    for r in &msg.answers {
-        s.push_str(&format!(
-            "\n    {} {} {} {}",
-            r.name,
-            r.ttl,
-            r.record_type(),
-            r.data
-        ));
+    for (section, records) in [("an", &msg.answers), ("ns", &msg.authorities)] {
+        for r in records.iter() {
+            s.push_str(&format!(
+                "\n    {section} {} {} {} {}",
+                r.name,
+                r.ttl,
+                r.record_type(),
+                r.data
+            ));
+        }
     }
     s
 }
@@ -595,6 +608,31 @@ pub fn validated(msg: &Message) -> bool {
         msg.metadata.response_code,
         ResponseCode::NoError | ResponseCode::NXDomain
     ) && msg.metadata.authentic_data
+}
+
+/// A validated denial that `name` exists: NXDOMAIN, or (compact denial of
+/// existence, RFC 9824) NOERROR with no answer and an NSEC owned by `name`
+/// whose type bitmap holds NXNAME (type 128).
+pub fn validated_nxdomain(msg: &Message, name: &str) -> bool {
+    if !validated(msg) {
+        return false;
+    }
+    if msg.metadata.response_code == ResponseCode::NXDomain {
+        return true;
+    }
+    let (Ok(owner), Some(question)) = (Name::from_str(name), msg.queries.first()) else {
+        return false;
+    };
+    msg.metadata.response_code == ResponseCode::NoError
+        && msg
+            .answers
+            .iter()
+            .all(|r| r.record_type() != question.query_type())
+        && msg.authorities.iter().any(|r| {
+            r.name == owner
+                && matches!(&r.data, RData::DNSSEC(DNSSECRData::NSEC(nsec))
+                    if nsec.type_bit_maps().any(|t| u16::from(t) == NXNAME))
+        })
 }
 
 /// A bogus answer as a validating resolver gives it: SERVFAIL, no AD.
