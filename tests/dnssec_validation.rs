@@ -54,8 +54,45 @@ txt TXT \"hello from a signed zone\"
 insecure NS ns.insecure
 ns.insecure A 192.0.2.54
 secure NS ns.secure
-secure DS 12345 13 2 2bb183af5f22588179a53b0a98631fad1a292118a4d8f1e2b9a4b8c3d5e6f708
 ns.secure A 192.0.2.55
+big TXT \"record 00 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"
+big TXT \"record 01 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"
+big TXT \"record 02 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"
+big TXT \"record 03 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"
+big TXT \"record 04 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"
+big TXT \"record 05 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"
+big TXT \"record 06 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"
+big TXT \"record 07 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"
+big TXT \"record 08 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"
+big TXT \"record 09 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"
+big TXT \"record 10 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"
+big TXT \"record 11 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"
+";
+
+/// The DS at `secure` when no child zone is served (data only).
+const PLACEHOLDER_DS: &str =
+    "12345 13 2 2bb183af5f22588179a53b0a98631fad1a292118a4d8f1e2b9a4b8c3d5e6f708";
+
+/// The zone with `ds` (RDATA) as the DS of `secure.example.test.`.
+fn zone_text(ds: &str) -> String {
+    format!("{ZONE_TEXT}secure DS {ds}\n")
+}
+
+/// The signed child (served by NSD, signed by ldns-signzone, its DS in
+/// Switchyard's zone) and the unsigned one.
+const SECURE_CHILD: &str = "$ORIGIN secure.example.test.
+$TTL 300
+@ SOA ns hostmaster 1 3600 900 604800 60
+@ NS ns
+ns A 192.0.2.55
+www A 192.0.2.80
+";
+const INSECURE_CHILD: &str = "$ORIGIN insecure.example.test.
+$TTL 300
+@ SOA ns hostmaster 1 3600 900 604800 60
+@ NS ns
+ns A 192.0.2.54
+www A 192.0.2.81
 ";
 
 /// Served addresses per region (data; the probes are loopback targets).
@@ -173,11 +210,23 @@ struct Tools {
     unbound: PathBuf,
     kresd: PathBuf,
     delv: PathBuf,
+    nsd: PathBuf,
 }
 
 fn tools(test: &str) -> Option<Tools> {
-    let found = tools_or_skip(test, &["unbound", "kresd", "delv"])?;
+    let found = tools_or_skip(
+        test,
+        &[
+            "unbound",
+            "kresd",
+            "delv",
+            "nsd",
+            "ldns-keygen",
+            "ldns-signzone",
+        ],
+    )?;
     Some(Tools {
+        nsd: found[3].clone(),
         unbound: found[0].clone(),
         kresd: found[1].clone(),
         delv: found[2].clone(),
@@ -194,7 +243,7 @@ struct Signed {
     _rt: tokio::runtime::Runtime,
 }
 
-fn signed(algorithm: &str) -> Signed {
+fn signed(algorithm: &str, zone_text: &str) -> Signed {
     let rt = target_runtime();
     let probes = [
         Target::http(rt.handle(), Behavior::Healthy),
@@ -202,7 +251,7 @@ fn signed(algorithm: &str) -> Signed {
         Target::http(rt.handle(), Behavior::Healthy),
     ];
     let (keys, anchors) = keys(algorithm);
-    let zones = zones_dir(&[(ZONE, ZONE_TEXT)]);
+    let zones = zones_dir(&[(ZONE, zone_text)]);
     let server = TestServer::start_traffic(
         zones.path(),
         &traffic(&[&probes[0], &probes[1], &probes[2]], Some(keys.path())),
@@ -244,6 +293,8 @@ const CASES: &[(&str, RecordType, Expect)] = &[
         Expect::Data(&["2001:db8::1"]),
     ),
     ("txt.example.test.", RecordType::TXT, Expect::Data(&[])),
+    // Larger than 1232 bytes with its RRSIG: truncated over UDP, then TCP.
+    ("big.example.test.", RecordType::TXT, Expect::Data(&[])),
     // Wildcard expansion, at one and two labels below the wildcard.
     (
         "host.wild.example.test.",
@@ -326,11 +377,76 @@ fn resolvers(
     anchors: &[Anchor],
     options: &ResolverOptions,
 ) -> Vec<Resolver> {
-    let upstreams = [Upstream::new(ZONE, upstream)];
+    resolvers_for(tools, &[Upstream::new(ZONE, upstream)], anchors, options)
+}
+
+/// Unbound for every zone in `upstreams`, Knot Resolver for the first
+/// (the parent) only: its `policy.FORWARD` sends all of a request's
+/// sub-queries to one set of servers, so a DS query at a child's apex would
+/// go to the child, and a chain across two servers cannot be followed.
+fn resolvers_for(
+    tools: &Tools,
+    upstreams: &[Upstream],
+    anchors: &[Anchor],
+    options: &ResolverOptions,
+) -> Vec<Resolver> {
     vec![
-        Resolver::unbound(&tools.unbound, &upstreams, anchors, options),
-        Resolver::kresd(&tools.kresd, &upstreams, anchors, options),
+        Resolver::unbound(&tools.unbound, upstreams, anchors, options),
+        Resolver::kresd(&tools.kresd, &upstreams[..1], anchors, options),
     ]
+}
+
+/// Whether `resolver` was given the child zones' servers.
+fn follows_children(resolver: &Resolver) -> bool {
+    resolver.name == "unbound"
+}
+
+/// Names below the two delegations, answered by the child zones' own
+/// servers (NSD): the resolvers follow the chain through Switchyard's DS
+/// (secure: AD) or its signed proof of no DS (insecure: an answer without
+/// AD, not SERVFAIL). delv is not asked: it would follow the referral to
+/// the glue addresses, which are documentation data.
+const CHILD_CASES: &[(&str, bool)] = &[
+    ("www.secure.example.test.", true),
+    ("www.insecure.example.test.", false),
+];
+
+/// The signed zone with NSD serving both children, and the resolvers' view
+/// of all three zones (the parent at `parent`, e.g. a proxy).
+struct Children {
+    signer: LdnsSigner,
+    secure: Nsd,
+    insecure: Nsd,
+}
+
+impl Children {
+    fn start(tools: &Tools) -> Children {
+        let signer = LdnsSigner::new("secure.example.test.", "ECDSAP256SHA256");
+        let secure = Nsd::start(
+            &tools.nsd,
+            "secure.example.test.",
+            &signer.sign(SECURE_CHILD, None),
+        );
+        let insecure = Nsd::start(&tools.nsd, "insecure.example.test.", INSECURE_CHILD);
+        Children {
+            signer,
+            secure,
+            insecure,
+        }
+    }
+
+    /// The parent zone's text, with the signed child's real DS.
+    fn parent_zone(&self) -> String {
+        zone_text(&self.signer.ds().rdata.join(" "))
+    }
+
+    fn upstreams(&self, parent: std::net::SocketAddr) -> Vec<Upstream> {
+        vec![
+            Upstream::new(ZONE, parent),
+            Upstream::new("secure.example.test.", self.secure.addr),
+            Upstream::new("insecure.example.test.", self.insecure.addr),
+        ]
+    }
 }
 
 #[test]
@@ -338,30 +454,35 @@ fn every_answer_validates_and_corruption_is_bogus() {
     let Some(tools) = tools("every_answer_validates_and_corruption_is_bogus") else {
         return;
     };
+    let children = Children::start(&tools);
     for algorithm in ["ecdsap256sha256", "ed25519"] {
-        let s = signed(algorithm);
+        let s = signed(algorithm, &children.parent_zone());
+        let upstreams = children.upstreams(s.server.addr);
         let mut failures = Vec::new();
-        for resolver in resolvers(
-            &tools,
-            s.server.addr,
-            &s.anchors,
-            &ResolverOptions::default(),
-        ) {
+        for resolver in resolvers_for(&tools, &upstreams, &s.anchors, &ResolverOptions::default()) {
+            let who = format!("{} ({algorithm})", resolver.name);
             for &(name, qtype, expect) in CASES {
                 // Twice: the second answer may come from the resolver's cache
                 // or (multivalue, weighted) be another variant.
                 for _ in 0..2 {
                     let reply = resolver.ask(name, qtype);
-                    if let Err(e) = check_case(
-                        &format!("{} ({algorithm})", resolver.name),
-                        &reply,
-                        name,
-                        qtype,
-                        expect,
-                    ) {
+                    if let Err(e) = check_case(&who, &reply, name, qtype, expect) {
                         failures.push(e);
                         break;
                     }
+                }
+            }
+            for &(name, secure) in CHILD_CASES.iter().filter(|_| follows_children(&resolver)) {
+                let reply = resolver.ask(name, RecordType::A);
+                let ok = reply.metadata.response_code == ResponseCode::NoError
+                    && !reply.answers.is_empty()
+                    && reply.metadata.authentic_data == secure;
+                if !ok {
+                    failures.push(format!(
+                        "{who}: {name} A: expected {} answer, got {}",
+                        if secure { "a validated" } else { "an insecure" },
+                        describe(&reply)
+                    ));
                 }
             }
             if !failures.is_empty() {
@@ -381,15 +502,31 @@ fn every_answer_validates_and_corruption_is_bogus() {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
 
         // The same resolvers' verdicts can fail: a bit flipped in the
-        // signatures of one static and one managed name is bogus there,
-        // while the rest still validates through the same proxy.
-        for target in ["www.example.test.", "fo.example.test."] {
+        // signatures of one static name, one managed name, the DS of the
+        // signed delegation or the NSEC proving the other has none makes
+        // the answers that depend on it bogus, while the rest still
+        // validates through the same proxy.
+        for (target, asked) in [
+            ("www.example.test.", "www.example.test."),
+            ("fo.example.test.", "fo.example.test."),
+            ("secure.example.test.", "www.secure.example.test."),
+            ("insecure.example.test.", "www.insecure.example.test."),
+        ] {
             let proxy = CorruptingProxy::start(s.server.addr, target);
-            for resolver in resolvers(&tools, proxy.addr, &s.anchors, &ResolverOptions::default()) {
-                let reply = resolver.ask(target, RecordType::A);
+            let upstreams = children.upstreams(proxy.addr);
+            for resolver in
+                resolvers_for(&tools, &upstreams, &s.anchors, &ResolverOptions::default())
+            {
+                // Without the children's servers, ask the parent for the DS.
+                let (asked, qtype) = if follows_children(&resolver) || asked == target {
+                    (asked, RecordType::A)
+                } else {
+                    (target, RecordType::DS)
+                };
+                let reply = resolver.ask(asked, qtype);
                 assert!(
                     bogus(&reply),
-                    "{}: corrupted {target} A: {}",
+                    "{}: {asked} {qtype} with {target}'s signatures corrupted: {}",
                     resolver.name,
                     describe(&reply)
                 );
@@ -401,15 +538,64 @@ fn every_answer_validates_and_corruption_is_bogus() {
                     describe(&reply)
                 );
             }
-            let delv = Delv::new(&tools.delv, proxy.addr, &s.anchors);
-            let result = delv.query(target, "A");
-            assert!(
-                !result.fully_validated(),
-                "delv took a corrupted {target}:\n{}",
-                result.output
-            );
+            if target == asked {
+                let delv = Delv::new(&tools.delv, proxy.addr, &s.anchors);
+                let result = delv.query(target, "A");
+                assert!(
+                    !result.fully_validated(),
+                    "delv took a corrupted {target}:\n{}",
+                    result.output
+                );
+            }
             assert!(proxy.corrupted.load(std::sync::atomic::Ordering::Relaxed) > 0);
         }
+    }
+}
+
+/// Two instances sharing one key directory sign on their own (their
+/// signatures differ only in times); resolvers given both as the zone's
+/// servers validate whichever answers.
+#[test]
+fn instances_sharing_keys_both_validate() {
+    let Some(tools) = tools("instances_sharing_keys_both_validate") else {
+        return;
+    };
+    let a = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
+    let zones = zones_dir(&[(ZONE, &zone_text(PLACEHOLDER_DS))]);
+    let b = TestServer::start_traffic(
+        zones.path(),
+        &traffic(
+            &[&a.probes[0], &a.probes[1], &a.probes[2]],
+            Some(a._keys.path()),
+        ),
+    );
+    let upstreams = [Upstream::many(ZONE, &[a.server.addr, b.addr])];
+    for resolver in resolvers_for(
+        &tools,
+        &upstreams,
+        &a.anchors,
+        &ResolverOptions {
+            max_cache_ttl: Some(1),
+            ..ResolverOptions::default()
+        },
+    ) {
+        for _ in 0..6 {
+            for &(name, qtype, expect) in CASES {
+                let reply = resolver.ask(name, qtype);
+                if let Err(e) = check_case(resolver.name, &reply, name, qtype, expect) {
+                    panic!("{e}\n{}", resolver.log());
+                }
+            }
+        }
+    }
+    for server in [a.server.addr, b.addr] {
+        let delv = Delv::new(&tools.delv, server, &a.anchors);
+        let result = delv.query("fo.example.test.", "A");
+        assert!(
+            result.fully_validated(),
+            "delv at {server}:\n{}",
+            result.output
+        );
     }
 }
 
@@ -443,7 +629,7 @@ fn signatures_expire_and_start_when_configured() {
     let Some(tools) = tools("signatures_expire_and_start_when_configured") else {
         return;
     };
-    let s = signed("ecdsap256sha256");
+    let s = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -502,7 +688,7 @@ fn failover_answers_validate_while_they_move() {
     let Some(tools) = tools("failover_answers_validate_while_they_move") else {
         return;
     };
-    let mut s = signed("ecdsap256sha256");
+    let mut s = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
     let options = ResolverOptions {
         max_cache_ttl: Some(1),
         ..ResolverOptions::default()
@@ -594,8 +780,8 @@ fn failover_answers_validate_while_they_move() {
 /// same bytes from the signed server as from the same config unsigned.
 #[test]
 fn answers_without_do_are_unchanged() {
-    let s = signed("ecdsap256sha256");
-    let zones = zones_dir(&[(ZONE, ZONE_TEXT)]);
+    let s = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
+    let zones = zones_dir(&[(ZONE, &zone_text(PLACEHOLDER_DS))]);
     let unsigned = TestServer::start_traffic(
         zones.path(),
         &traffic(&[&s.probes[0], &s.probes[1], &s.probes[2]], None),
@@ -652,7 +838,7 @@ fn zonemaster_finds_no_dnssec_error() {
         return;
     };
     let (keys, anchors) = keys("ecdsap256sha256");
-    let zones = zones_dir(&[(ZONE, ZONE_TEXT)]);
+    let zones = zones_dir(&[(ZONE, &zone_text(PLACEHOLDER_DS))]);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("switchyard.toml");
     std::fs::write(

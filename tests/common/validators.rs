@@ -271,18 +271,26 @@ impl Anchor {
 pub struct Upstream {
     /// The zone, absolute (`example.com.`).
     pub zone: String,
-    /// Its authoritative server, on loopback.
-    pub addr: SocketAddr,
+    /// Its authoritative servers, on loopback (the resolver picks among them).
+    pub addrs: Vec<SocketAddr>,
 }
 
 impl Upstream {
     /// `zone` served at `addr`.
     pub fn new(zone: &str, addr: SocketAddr) -> Upstream {
+        Upstream::many(zone, &[addr])
+    }
+
+    /// `zone` served by every one of `addrs` (e.g. instances sharing keys).
+    pub fn many(zone: &str, addrs: &[SocketAddr]) -> Upstream {
         let mut zone = zone.to_ascii_lowercase();
         if !zone.ends_with('.') {
             zone.push('.');
         }
-        Upstream { zone, addr }
+        Upstream {
+            zone,
+            addrs: addrs.to_vec(),
+        }
     }
 }
 
@@ -391,12 +399,10 @@ impl Resolver {
         }
         conf.push_str("remote-control:\n    control-enable: no\n");
         for up in upstreams {
-            conf.push_str(&format!(
-                "stub-zone:\n    name: \"{}\"\n    stub-addr: {}@{}\n",
-                up.zone,
-                up.addr.ip(),
-                up.addr.port()
-            ));
+            conf.push_str(&format!("stub-zone:\n    name: \"{}\"\n", up.zone));
+            for addr in &up.addrs {
+                conf.push_str(&format!("    stub-addr: {}@{}\n", addr.ip(), addr.port()));
+            }
         }
         std::fs::write(
             dir.path().join("root.hints"),
@@ -461,10 +467,14 @@ log_level('info')
         let mut sorted = upstreams.to_vec();
         sorted.sort_by_key(|u| std::cmp::Reverse(u.zone.matches('.').count()));
         for up in &sorted {
+            let targets: Vec<String> = up
+                .addrs
+                .iter()
+                .map(|a| format!("'{}@{}'", a.ip(), a.port()))
+                .collect();
             conf.push_str(&format!(
-                "policy.add(policy.suffix(policy.FORWARD('{}@{}'), {{todname('{}')}}))\n",
-                up.addr.ip(),
-                up.addr.port(),
+                "policy.add(policy.suffix(policy.FORWARD({{{}}}), {{todname('{}')}}))\n",
+                targets.join(", "),
                 up.zone
             ));
         }
