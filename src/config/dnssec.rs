@@ -123,14 +123,13 @@ impl DnssecConfig {
         base: &Path,
         state_dir: &Path,
     ) -> Result<(), ConfigError> {
-        let error = |span: Option<std::ops::Range<usize>>, field: &str, message: String| {
-            ConfigError {
+        let error =
+            |span: Option<std::ops::Range<usize>>, field: &str, message: String| ConfigError {
                 file: path.to_path_buf(),
                 line: span.map(|s| line_of(text, s.start)),
                 field: Some(field.to_string()),
                 message,
-            }
-        };
+            };
         let validity = *self.validity_days.get_ref();
         let refresh = *self.refresh_days.get_ref();
         if validity == 0 || validity > 365 {
@@ -165,7 +164,9 @@ impl DnssecConfig {
 
     /// The key directory (resolved; `<state_dir>/keys` by default).
     pub fn key_dir(&self) -> PathBuf {
-        self.key_dir.clone().unwrap_or_else(|| PathBuf::from("keys"))
+        self.key_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("keys"))
     }
 
     /// The zones with `enabled = true`, lower-cased.

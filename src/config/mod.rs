@@ -29,8 +29,8 @@ mod traffic;
 
 pub use api::ApiConfig;
 pub use cluster::{ClusterConfig, StoreKind, valid_instance};
-pub use drills::{DrillsConfig, ScheduleConfig};
 pub use dnssec::{DnssecConfig, DnssecZoneConfig, KeyAlgorithm};
+pub use drills::{DrillsConfig, ScheduleConfig};
 pub use health::{CheckConfig, CheckKind, HealthConfig, InitialState, StatusItem, StatusSpec};
 pub use observe::{LogConfig, LogFormat, MetricsConfig, PerServiceAnswers, QueryLogConfig};
 pub use rrl::RrlConfig;

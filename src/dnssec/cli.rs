@@ -203,7 +203,11 @@ fn status(dir: &Path, config: Option<&Config>) -> Result<(), String> {
                 "  key {:05}  algorithm {}  {}{}  {}",
                 key.tag,
                 u8::from(key.algorithm()),
-                if key.state.published { "published" } else { "retired" },
+                if key.state.published {
+                    "published"
+                } else {
+                    "retired"
+                },
                 if key.state.active { ", active" } else { "" },
                 keys::file(&key.base, "private").display()
             );

@@ -124,7 +124,11 @@ impl Dnssec {
     /// Refuses (as `check` does) a signed zone that is not served or has no
     /// active key, and a DS in a served parent that matches none of a
     /// signed child's published keys.
-    pub fn load(config: &Config, zones: &ZoneSet, now: SystemTime) -> Result<Dnssec, Vec<ConfigError>> {
+    pub fn load(
+        config: &Config,
+        zones: &ZoneSet,
+        now: SystemTime,
+    ) -> Result<Dnssec, Vec<ConfigError>> {
         let dnssec = &config.dnssec;
         let key_dir = dnssec.key_dir();
         let timing = Timing {
@@ -136,9 +140,7 @@ impl Dnssec {
         let mut signed = HashMap::new();
         for (name, entry) in dnssec.enabled_zones() {
             let field = format!("dnssec.zones.{name:?}");
-            let error = |message: String| {
-                config.error_at(entry.span(), &field, message)
-            };
+            let error = |message: String| config.error_at(entry.span(), &field, message);
             let Ok(origin) = name.parse::<Name>() else {
                 continue;
             };
@@ -257,7 +259,11 @@ fn variants(
 ) -> Vec<(RecordType, Vec<RData>)> {
     let mut groups: Vec<Vec<(RegionId, usize)>> = Vec::new();
     let up = |r: RegionId| -> Vec<(RegionId, usize)> {
-        let flags = state.regions.get(r).map(|s| s.endpoints_up.as_slice()).unwrap_or(&[]);
+        let flags = state
+            .regions
+            .get(r)
+            .map(|s| s.endpoints_up.as_slice())
+            .unwrap_or(&[]);
         flags
             .iter()
             .enumerate()
@@ -266,7 +272,9 @@ fn variants(
             .collect()
     };
     let all = |r: RegionId| -> Vec<(RegionId, usize)> {
-        (0..plan.regions[r].endpoints.len()).map(|i| (r, i)).collect()
+        (0..plan.regions[r].endpoints.len())
+            .map(|i| (r, i))
+            .collect()
     };
     for &r in &service.regions {
         groups.push(up(r));
@@ -295,21 +303,31 @@ fn variants(
             match &plan.regions[r].endpoints[i].answer {
                 EndpointAnswer::V4(a) if !v4.contains(a) => v4.push(*a),
                 EndpointAnswer::V6(a) if !v6.contains(a) => v6.push(*a),
-                EndpointAnswer::Target(name) => {
-                    if seen.insert((RecordType::CNAME, vec![name.to_string()])) {
-                        out.push((RecordType::CNAME, vec![RData::CNAME(CNAME(name.clone()))]));
-                    }
+                EndpointAnswer::Target(name)
+                    if seen.insert((RecordType::CNAME, vec![name.to_string()])) =>
+                {
+                    out.push((RecordType::CNAME, vec![RData::CNAME(CNAME(name.clone()))]));
                 }
                 _ => {}
             }
         }
         v4.sort();
         v6.sort();
-        if !v4.is_empty() && seen.insert((RecordType::A, v4.iter().map(|a| a.to_string()).collect())) {
-            out.push((RecordType::A, v4.into_iter().map(|a| RData::A(A(a))).collect()));
+        if !v4.is_empty()
+            && seen.insert((RecordType::A, v4.iter().map(|a| a.to_string()).collect()))
+        {
+            out.push((
+                RecordType::A,
+                v4.into_iter().map(|a| RData::A(A(a))).collect(),
+            ));
         }
-        if !v6.is_empty() && seen.insert((RecordType::AAAA, v6.iter().map(|a| a.to_string()).collect())) {
-            out.push((RecordType::AAAA, v6.into_iter().map(|a| RData::AAAA(AAAA(a))).collect()));
+        if !v6.is_empty()
+            && seen.insert((RecordType::AAAA, v6.iter().map(|a| a.to_string()).collect()))
+        {
+            out.push((
+                RecordType::AAAA,
+                v6.into_iter().map(|a| RData::AAAA(AAAA(a))).collect(),
+            ));
         }
     }
     out
@@ -345,7 +363,12 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
                 continue;
             }
             let ttl = set.records.first().map_or(0, |r| r.ttl);
-            work.push((name, set.rtype, ttl, set.records.iter().map(|r| &r.data).collect()));
+            work.push((
+                name,
+                set.rtype,
+                ttl,
+                set.records.iter().map(|r| &r.data).collect(),
+            ));
         }
     }
     let apex_ttl = zone.soa.ttl;
@@ -377,12 +400,20 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
         ),
     ];
     for (rtype, records) in &apex {
-        work.push((origin, *rtype, apex_ttl, records.iter().map(|r| &r.data).collect()));
+        work.push((
+            origin,
+            *rtype,
+            apex_ttl,
+            records.iter().map(|r| &r.data).collect(),
+        ));
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .max(1);
     let chunk = work.len().div_ceil(threads).max(1);
     let signer_ref = &signer;
-    let parts: Vec<Vec<(Box<[u8]>, Arc<Sig>)>> = std::thread::scope(|scope| {
+    type Batch = Vec<(Box<[u8]>, Arc<Sig>)>;
+    let parts: Vec<Batch> = std::thread::scope(|scope| {
         let handles: Vec<_> = work
             .chunks(chunk)
             .map(|batch| {
@@ -643,7 +674,10 @@ pub fn apply(
         .find(|r| r.record_type() == RecordType::NS)
         .map(|r| r.name.to_lowercase());
     let mut proof: Vec<Record> = Vec::new();
-    if negative && let Some(zone) = zone_for(zones, &denied, qtype) && signing.load.zone(&zone.origin).is_some() {
+    if negative
+        && let Some(zone) = zone_for(zones, &denied, qtype)
+        && signing.load.zone(&zone.origin).is_some()
+    {
         let types: BTreeSet<RecordType> = if *response.rcode == ResponseCode::NXDomain {
             *response.rcode = ResponseCode::NoError;
             [denial::NXNAME].into()
@@ -654,7 +688,11 @@ pub fn apply(
             types.remove(&RecordType::CNAME);
             types
         };
-        proof.push(Record::from_rdata(denied.clone(), zone.negative_ttl, denial::nsec(&denied, types)));
+        proof.push(Record::from_rdata(
+            denied.clone(),
+            zone.negative_ttl,
+            denial::nsec(&denied, types),
+        ));
     } else if let Some(cut) = cut
         && let Some(zone) = zones.find(&cut)
         && zone.origin != cut

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use hickory_proto::dnssec::TBS;
 use hickory_proto::dnssec::rdata::sig::SigInput;
 use hickory_proto::dnssec::rdata::{DNSSECRData, RRSIG};
-use hickory_proto::dnssec::TBS;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
@@ -134,7 +134,11 @@ impl ZoneSigner {
 /// form, type, then each RDATA in canonical form (RFC 4034 §6.2),
 /// length-prefixed and sorted (§6.3). TTL is left out: an RRset served
 /// with a lower TTL (the SOA of a negative answer) keeps its signature.
-pub fn rrset_key<'a>(owner: &Name, rtype: RecordType, rdatas: impl Iterator<Item = &'a RData>) -> Box<[u8]> {
+pub fn rrset_key<'a>(
+    owner: &Name,
+    rtype: RecordType,
+    rdatas: impl Iterator<Item = &'a RData>,
+) -> Box<[u8]> {
     let mut parts: Vec<Vec<u8>> = rdatas
         .map(|d| {
             let mut buf = Vec::new();
