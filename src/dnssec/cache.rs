@@ -15,10 +15,13 @@ const SHARDS: usize = 16;
 /// Hashing for cache keys (names come from queries; a seeded hash).
 type Hasher = foldhash::fast::RandomState;
 
+/// One shard: RRset key to signatures.
+type Shard = Mutex<HashMap<Box<[u8]>, Arc<Sig>, Hasher>>;
+
 /// A bounded map from RRset key to its signatures.
 #[derive(Debug)]
 pub struct SigCache {
-    shards: Vec<Mutex<HashMap<Box<[u8]>, Arc<Sig>, Hasher>>>,
+    shards: Vec<Shard>,
     /// Entries per shard before the shard is emptied.
     per_shard: usize,
     hasher: Hasher,
@@ -36,7 +39,7 @@ impl SigCache {
         }
     }
 
-    fn shard(&self, key: &[u8]) -> &Mutex<HashMap<Box<[u8]>, Arc<Sig>, Hasher>> {
+    fn shard(&self, key: &[u8]) -> &Shard {
         use std::hash::BuildHasher;
         &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
     }

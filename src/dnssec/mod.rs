@@ -303,10 +303,10 @@ fn variants(
             match &plan.regions[r].endpoints[i].answer {
                 EndpointAnswer::V4(a) if !v4.contains(a) => v4.push(*a),
                 EndpointAnswer::V6(a) if !v6.contains(a) => v6.push(*a),
-                EndpointAnswer::Target(name) => {
-                    if seen.insert((RecordType::CNAME, vec![name.to_string()])) {
-                        out.push((RecordType::CNAME, vec![RData::CNAME(CNAME(name.clone()))]));
-                    }
+                EndpointAnswer::Target(name)
+                    if seen.insert((RecordType::CNAME, vec![name.to_string()])) =>
+                {
+                    out.push((RecordType::CNAME, vec![RData::CNAME(CNAME(name.clone()))]));
                 }
                 _ => {}
             }
@@ -412,7 +412,8 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
         .max(1);
     let chunk = work.len().div_ceil(threads).max(1);
     let signer_ref = &signer;
-    let parts: Vec<Vec<(Box<[u8]>, Arc<Sig>)>> = std::thread::scope(|scope| {
+    type Batch = Vec<(Box<[u8]>, Arc<Sig>)>;
+    let parts: Vec<Batch> = std::thread::scope(|scope| {
         let handles: Vec<_> = work
             .chunks(chunk)
             .map(|batch| {
