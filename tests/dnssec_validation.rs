@@ -877,3 +877,138 @@ fn zonemaster_finds_no_dnssec_error() {
         report.errors.join("\n")
     );
 }
+
+/// The key tag in `dnssec keygen`'s report (`zone: key TAG (...)`).
+fn reported_tag(keygen_output: &str) -> String {
+    keygen_output
+        .split_whitespace()
+        .skip_while(|w| *w != "key")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no key tag in {keygen_output:?}"))
+        .to_string()
+}
+
+/// Sets `published`/`active` in the `.state` file of key `tag`, as an
+/// operator does during a rollover.
+fn set_key_state(key_dir: &Path, tag: &str, published: bool, active: bool) {
+    let suffix = format!("+{:0>5}.state", tag);
+    let state = std::fs::read_dir(key_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(&suffix))
+        .unwrap_or_else(|| panic!("no state file for key {tag} in {}", key_dir.display()));
+    std::fs::write(
+        &state,
+        format!("published = {published}\nactive = {active}\n"),
+    )
+    .unwrap();
+}
+
+/// The key tags of the RRSIGs over `name`'s A RRset, asked directly.
+fn signing_tags(server: &TestServer, name: &str) -> Vec<String> {
+    let reply = common::udp(server.addr, &validating_query(name, RecordType::A));
+    reply
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == RecordType::RRSIG)
+        // "A ECDSAP256SHA256 3 300 <expiration> <inception> <tag> <signer> <sig>"
+        .map(|r| {
+            r.data
+                .to_string()
+                .split_whitespace()
+                .nth(6)
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
+/// A key rollover by pre-publication, judged by validators holding the
+/// old or the new DS: the new key is published (both DS validate), then
+/// made active with the old one still published (both validate), then the
+/// old one withdrawn (only the new DS validates; the old one is bogus).
+/// Each stage is a reload and fresh resolvers (nothing cached across).
+#[test]
+fn rollover_by_prepublication_keeps_the_chain() {
+    let Some(tools) = tools("rollover_by_prepublication_keeps_the_chain") else {
+        return;
+    };
+    let s = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
+    let key_dir = s._keys.path().to_path_buf();
+    let d = key_dir.display().to_string();
+    let old_tag = s.anchors[0].rdata[0].clone();
+    let new_tag = reported_tag(&switchyard_dnssec(&[
+        "keygen",
+        ZONE,
+        "--published-only",
+        "--key-dir",
+        &d,
+    ]));
+    assert_ne!(old_tag, new_tag);
+    let ds_of = |tag: &str| -> Vec<Anchor> {
+        let all = Anchor::all_in(&switchyard_dnssec(&["ds", ZONE, "--key-dir", &d]));
+        all.into_iter().filter(|a| a.rdata[0] == tag).collect()
+    };
+    let old_ds = s.anchors.clone();
+    let check = |stage: &str, anchors: &[Anchor], valid: bool| {
+        for resolver in resolvers(&tools, s.server.addr, anchors, &ResolverOptions::default()) {
+            for (name, qtype) in [
+                ("example.test.", RecordType::DNSKEY),
+                ("www.example.test.", RecordType::A),
+                ("fo.example.test.", RecordType::A),
+                ("nope.example.test.", RecordType::A),
+            ] {
+                let reply = resolver.ask(name, qtype);
+                assert!(
+                    if valid {
+                        validated(&reply)
+                    } else {
+                        bogus(&reply)
+                    },
+                    "{stage}, anchor DS {}: {} {name} {qtype}: expected {}, got {}",
+                    anchors[0].rdata[0],
+                    resolver.name,
+                    if valid { "validated" } else { "bogus" },
+                    describe(&reply)
+                );
+            }
+        }
+        let result = Delv::new(&tools.delv, s.server.addr, anchors).query("www.example.test.", "A");
+        assert_eq!(
+            result.fully_validated(),
+            valid,
+            "{stage}, delv:\n{}",
+            result.output
+        );
+    };
+
+    s.server
+        .reload()
+        .expect("reload with the new key published");
+    let new_ds = ds_of(&new_tag);
+    assert_eq!(new_ds.len(), 1, "`dnssec ds` lists the published new key");
+    check("new key published", &old_ds, true);
+    check("new key published", &new_ds, true);
+
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        std::slice::from_ref(&old_tag)
+    );
+    set_key_state(&key_dir, &new_tag, true, true);
+    set_key_state(&key_dir, &old_tag, true, false);
+    s.server.reload().expect("reload with the new key active");
+    // Data is now signed by the new key alone; DNSKEY by both.
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        std::slice::from_ref(&new_tag)
+    );
+    check("new key active, old published", &old_ds, true);
+    check("new key active, old published", &new_ds, true);
+
+    set_key_state(&key_dir, &old_tag, false, false);
+    s.server
+        .reload()
+        .expect("reload with the old key withdrawn");
+    check("old key withdrawn", &new_ds, true);
+    check("old key withdrawn", &old_ds, false);
+}
