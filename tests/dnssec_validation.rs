@@ -459,8 +459,21 @@ fn every_answer_validates_and_corruption_is_bogus() {
         let s = signed(algorithm, &children.parent_zone());
         let upstreams = children.upstreams(s.server.addr);
         let mut failures = Vec::new();
-        for resolver in resolvers_for(&tools, &upstreams, &s.anchors, &ResolverOptions::default()) {
-            let who = format!("{} ({algorithm})", resolver.name);
+        let mut all = resolvers_for(&tools, &upstreams, &s.anchors, &ResolverOptions::default());
+        // And Unbound asking over TCP only: DO answers over TCP.
+        let tcp = ResolverOptions {
+            unbound_tcp_upstream: true,
+            ..ResolverOptions::default()
+        };
+        all.push(Resolver::unbound(
+            &tools.unbound,
+            &upstreams,
+            &s.anchors,
+            &tcp,
+        ));
+        for (i, resolver) in all.into_iter().enumerate() {
+            let transport = if i == 2 { ", TCP" } else { "" };
+            let who = format!("{} ({algorithm}{transport})", resolver.name);
             for &(name, qtype, expect) in CASES {
                 // Twice: the second answer may come from the resolver's cache
                 // or (multivalue, weighted) be another variant.

@@ -303,6 +303,8 @@ pub struct ResolverOptions {
     /// Unbound only: validate signatures as if it were this time
     /// (`YYYYMMDDhhmmss`), to see expired or not-yet-valid signatures.
     pub unbound_validation_date: Option<String>,
+    /// Unbound only: ask upstream over TCP only (`tcp-upstream`).
+    pub unbound_tcp_upstream: bool,
 }
 
 /// A validating resolver (Unbound or Knot Resolver) on 127.0.0.1.
@@ -383,6 +385,9 @@ impl Resolver {
             conf.push_str(&format!(
                 "    cache-max-ttl: {ttl}\n    cache-max-negative-ttl: {ttl}\n"
             ));
+        }
+        if options.unbound_tcp_upstream {
+            conf.push_str("    tcp-upstream: yes\n");
         }
         if let Some(date) = &options.unbound_validation_date {
             // No skew allowance (by default 10% of a signature's validity,
