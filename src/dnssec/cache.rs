@@ -90,6 +90,7 @@ mod tests {
                 Arc::new(Sig {
                     rrsigs: Vec::new(),
                     expires: i,
+                    wire: Box::new([]),
                 }),
             );
         }

@@ -530,6 +530,23 @@ pub struct Response<'a> {
 }
 
 impl Signing {
+    /// The pre-signed signatures of a managed answer, by RRset key (the
+    /// fast path builds the key on the stack: no allocation).
+    pub fn managed_sig(&self, key: &[u8]) -> Option<&Sig> {
+        self.managed.get(key).map(|s| &**s)
+    }
+
+    /// The pre-signed signatures of a static RRset of the zone `origin`.
+    pub fn static_sig(&self, origin: &Name, key: &[u8]) -> Option<&Sig> {
+        self.load.zone(origin)?.statics.get(key).map(|s| &**s)
+    }
+
+    /// Refresh threshold in seconds: a signature with less left is not
+    /// served from a template.
+    pub fn refresh_secs(&self) -> u32 {
+        self.load.refresh
+    }
+
     /// True when nothing is signed (the common, free case).
     pub fn is_empty(&self) -> bool {
         self.load.is_empty()

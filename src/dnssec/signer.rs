@@ -8,7 +8,7 @@ use hickory_proto::dnssec::TBS;
 use hickory_proto::dnssec::rdata::sig::SigInput;
 use hickory_proto::dnssec::rdata::{DNSSECRData, RRSIG};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use super::keys::ZoneKey;
 
@@ -30,6 +30,9 @@ pub struct Sig {
     pub rrsigs: Vec<Record>,
     /// Earliest signature expiration (seconds since the epoch, as u32).
     pub expires: u32,
+    /// The same RRSIGs in wire form, each owned by a pointer to the
+    /// question name (offset 12), for the fast path to copy as they are.
+    pub wire: Box<[u8]>,
 }
 
 impl Sig {
@@ -124,10 +127,32 @@ impl ZoneSigner {
             ));
         }
         Sig {
+            wire: wire(&rrsigs),
             rrsigs,
             expires: expiration,
         }
     }
+}
+
+/// RRSIG records in wire form, each owner a pointer to offset 12 (the
+/// question name), the signer name uncompressed (RFC 4034 §3.1.7).
+fn wire(rrsigs: &[Record]) -> Box<[u8]> {
+    let mut out = Vec::new();
+    for record in rrsigs {
+        let mut rdata = Vec::new();
+        let mut encoder = BinEncoder::new(&mut rdata);
+        encoder.set_name_encoding(NameEncoding::Uncompressed);
+        if record.data.emit(&mut encoder).is_err() {
+            continue;
+        }
+        out.extend_from_slice(&[0xc0, 0x0c]);
+        out.extend_from_slice(&u16::from(RecordType::RRSIG).to_be_bytes());
+        out.extend_from_slice(&1u16.to_be_bytes());
+        out.extend_from_slice(&record.ttl.to_be_bytes());
+        out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        out.extend_from_slice(&rdata);
+    }
+    out.into_boxed_slice()
 }
 
 /// The lookup key of an RRset's signatures: lower-cased owner in wire
