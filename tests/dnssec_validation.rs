@@ -51,6 +51,7 @@ www A 192.0.2.1
 www AAAA 2001:db8::1
 txt TXT \"hello from a signed zone\"
 *.wild A 192.0.2.7
+x.ent A 192.0.2.9
 insecure NS ns.insecure
 ns.insecure A 192.0.2.54
 secure NS ns.secure
@@ -310,9 +311,13 @@ const CASES: &[(&str, RecordType, Expect)] = &[
     ("www.example.test.", RecordType::TXT, Expect::NoData),
     ("host.wild.example.test.", RecordType::MX, Expect::NoData),
     ("fo.example.test.", RecordType::TXT, Expect::NoData),
-    // NXDOMAIN, beside and below existing names.
+    // NODATA at an empty non-terminal, and DS asked away from a cut.
+    ("ent.example.test.", RecordType::A, Expect::NoData),
+    ("www.example.test.", RecordType::DS, Expect::NoData),
+    // NXDOMAIN, beside and below existing and managed names.
     ("nope.example.test.", RecordType::A, Expect::NxDomain),
     ("x.www.example.test.", RecordType::A, Expect::NxDomain),
+    ("x.fo.example.test.", RecordType::A, Expect::NxDomain),
     // A delegation with DS, and one proved to have none.
     ("secure.example.test.", RecordType::DS, Expect::Data(&[])),
     ("insecure.example.test.", RecordType::DS, Expect::NoData),
@@ -768,6 +773,43 @@ fn failover_answers_validate_while_they_move() {
     eprintln!(
         "failover under DNSSEC: {polls} polls, all validated; moved after {moved:?} (unbound, kresd, delv)"
     );
+    // us has no IPv6 endpoint: AAAA is now a signed NODATA at a managed name.
+    for resolver in &resolvers {
+        let reply = resolver.ask(name, RecordType::AAAA);
+        assert!(
+            validated(&reply)
+                && reply
+                    .answers
+                    .iter()
+                    .all(|r| r.record_type() != RecordType::AAAA),
+            "{}: AAAA with only us up: {}",
+            resolver.name,
+            describe(&reply)
+        );
+    }
+
+    // Every region of the service down: whatever the all-down rule answers
+    // (fail-open by default) validates too, the moment it changes.
+    s.probes[1].kill();
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        for resolver in &resolvers {
+            let reply = resolver.ask(name, RecordType::A);
+            assert!(
+                validated(&reply),
+                "{} with every region down: {}",
+                resolver.name,
+                describe(&reply)
+            );
+        }
+        let result = delv.query(name, "A");
+        assert!(
+            result.fully_validated(),
+            "delv, all down:\n{}",
+            result.output
+        );
+    }
+    s.probes[1].revive();
 
     // And back: eu's probe returns, answers return, still validated.
     s.probes[0].revive();
