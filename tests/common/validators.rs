@@ -297,8 +297,8 @@ impl Upstream {
 /// Knobs a test may turn on a resolver.
 #[derive(Clone, Debug, Default)]
 pub struct ResolverOptions {
-    /// Cap on cached TTLs (positive and negative), e.g. 1 so that polling
-    /// sees a changed answer at once.
+    /// Cap on cached TTLs (positive and negative): 0 makes Unbound fetch
+    /// (and validate) afresh for every query; Knot Resolver caps at 1 s.
     pub max_cache_ttl: Option<u32>,
     /// Unbound only: validate signatures as if it were this time
     /// (`YYYYMMDDhhmmss`), to see expired or not-yet-valid signatures.
@@ -463,7 +463,11 @@ log_level('info')
         );
         if let Some(ttl) = options.max_cache_ttl {
             // The minimum (5 s by default) must not exceed the maximum.
-            conf.push_str(&format!("cache.min_ttl(0)\ncache.max_ttl({ttl})\n"));
+            // Knot Resolver's cap is at least 1 s.
+            conf.push_str(&format!(
+                "cache.min_ttl(0)\ncache.max_ttl({})\n",
+                ttl.max(1)
+            ));
         }
         for anchor in anchors {
             conf.push_str(&format!("trust_anchors.add('{}')\n", anchor.presentation()));
