@@ -168,7 +168,7 @@ policy = "geo"
 ttl = 1
 [services."geo.example.test".geo]
 default = ["us"]
-cidr = {{ "127.0.0.0/8" = ["ap"] }}
+cidr = {{ "127.0.0.0/8" = ["ap"], "198.51.100.0/24" = ["eu"] }}
 
 {dnssec}
 "#,
@@ -1167,4 +1167,37 @@ fn rollover_by_prepublication_keeps_the_chain() {
         .expect("reload with the old key withdrawn");
     check("old key withdrawn", &new_ds, true);
     check("old key withdrawn", &old_ds, false);
+}
+
+/// EDNS Client Subnet with DO through a validator: Unbound (subnetcache)
+/// passes a client's subnet upstream, the geo answer follows it, and it
+/// validates; without one, Unbound sends the client's own /24 (127.0.0.0).
+#[test]
+fn ecs_answers_validate() {
+    let Some(tools) = tools("ecs_answers_validate") else {
+        return;
+    };
+    let s = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
+    let options = ResolverOptions {
+        unbound_ecs: true,
+        max_cache_ttl: Some(0),
+        ..ResolverOptions::default()
+    };
+    let upstreams = [Upstream::new(ZONE, s.server.addr)];
+    let unbound = Resolver::unbound(&tools.unbound, &upstreams, &s.anchors, &options);
+    for (subnet, want) in [
+        (Some("198.51.100.0/24"), vec![EU]),
+        (None, vec![AP, "203.0.113.11"]),
+        (Some("198.51.100.0/24"), vec![EU]),
+    ] {
+        let reply = match subnet {
+            Some(subnet) => ask_with_ecs(unbound.addr, "geo.example.test.", RecordType::A, subnet)
+                .expect("reply"),
+            None => unbound.ask("geo.example.test.", RecordType::A),
+        };
+        let got = validated_set(&reply)
+            .unwrap_or_else(|e| panic!("ECS {subnet:?}: not validated: {e}\n{}", unbound.log()));
+        let want: BTreeSet<String> = want.iter().map(|a| a.to_string()).collect();
+        assert_eq!(got, want, "ECS {subnet:?}: {}", describe(&reply));
+    }
 }

@@ -305,6 +305,9 @@ pub struct ResolverOptions {
     pub unbound_validation_date: Option<String>,
     /// Unbound only: ask upstream over TCP only (`tcp-upstream`).
     pub unbound_tcp_upstream: bool,
+    /// Unbound only: pass clients' EDNS Client Subnet upstream (the
+    /// `subnetcache` module), or the client's own /24 when it sends none.
+    pub unbound_ecs: bool,
 }
 
 /// A validating resolver (Unbound or Knot Resolver) on 127.0.0.1.
@@ -338,6 +341,11 @@ impl Resolver {
     ) -> Result<Resolver, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display().to_string();
+        let modules = if options.unbound_ecs {
+            "subnetcache validator iterator"
+        } else {
+            "validator iterator"
+        };
         let mut conf = format!(
             r#"server:
     interface: 127.0.0.1
@@ -355,7 +363,7 @@ impl Resolver {
     num-threads: 1
     so-reuseport: no
     access-control: 127.0.0.0/8 allow
-    module-config: "validator iterator"
+    module-config: "{modules}"
     qname-minimisation: no
     # Random query-name case (0x20): signed answers must survive it.
     use-caps-for-id: yes
@@ -385,6 +393,12 @@ impl Resolver {
             conf.push_str(&format!(
                 "    cache-max-ttl: {ttl}\n    cache-max-negative-ttl: {ttl}\n"
             ));
+        }
+        if options.unbound_ecs {
+            conf.push_str(
+                "    send-client-subnet: 127.0.0.0/8\n    client-subnet-always-forward: yes\n    \
+                 max-client-subnet-ipv4: 24\n",
+            );
         }
         if options.unbound_tcp_upstream {
             conf.push_str("    tcp-upstream: yes\n");
@@ -557,6 +571,31 @@ fn rand_id() -> u16 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos() as usize);
     (nanos ^ NEXT.fetch_add(7919, Ordering::Relaxed)) as u16
+}
+
+/// Like [`ask`], with an EDNS Client Subnet option for `subnet`
+/// (`198.51.100.0/24`); UDP only.
+pub fn ask_with_ecs(
+    addr: SocketAddr,
+    name: &str,
+    qtype: RecordType,
+    subnet: &str,
+) -> Option<Message> {
+    use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+    let mut query = validating_query(name, qtype);
+    let subnet: ClientSubnet = subnet.parse().expect("subnet");
+    query
+        .edns
+        .as_mut()
+        .expect("EDNS")
+        .options_mut()
+        .insert(EdnsOption::Subnet(subnet));
+    let reply = udp_exchange(
+        addr,
+        &query.to_vec().expect("encode"),
+        Duration::from_secs(6),
+    )?;
+    Message::from_vec(&reply).ok()
 }
 
 /// Asks `addr` `name`/`qtype` with RD and DO (UDP, then TCP if truncated);
