@@ -1,25 +1,38 @@
 //! Switchyard's online signing judged by real validators: a real server
 //! (in process, on 127.0.0.1:0) serving a signed zone — static records, a
-//! wildcard, NODATA, NXDOMAIN, a delegation with and one without DS, and
-//! managed failover, weighted, geo and multivalue names whose health comes
-//! from loopback probes — behind Unbound and Knot Resolver (with the DS
-//! from `switchyard dnssec ds` as trust anchor) and delv:
+//! wildcard, an empty non-terminal, NODATA, NXDOMAIN (compact denial), a
+//! delegation with and one without DS (each child zone served by NSD),
+//! a record set too big for UDP, and managed failover, weighted, geo,
+//! multivalue and CNAME names whose health comes from loopback probes —
+//! behind Unbound and Knot Resolver (the DS from `switchyard dnssec ds` as
+//! the only trust anchor) and delv:
 //!
-//! - every kind of answer validates (AD; delv "fully validated");
-//! - a signature corrupted in flight, and signatures past their expiry or
-//!   before their inception (Unbound's validation clock moved), are bogus
-//!   (SERVFAIL), so the assertions above could fail;
+//! - every kind of answer validates (AD; delv "fully validated"), with
+//!   ECDSA P-256 and Ed25519 keys, Unbound randomising query-name case, and
+//!   Unbound asking over TCP only; the chain through the signed delegation
+//!   validates and the unsigned child is provably insecure;
+//! - a signature corrupted in flight (static, managed, the DS, the no-DS
+//!   proof), and signatures past their expiry or before their inception
+//!   (Unbound's validation clock moved), are bogus (SERVFAIL), so the
+//!   assertions above could fail;
 //! - failover under DNSSEC: a region's probe dies, answers move, and every
 //!   answer polled through the resolvers (TTL 1; Unbound caches nothing,
-//!   Knot Resolver at most 1 s) and delv while they move validates: no
-//!   window of bogus answers;
-//! - answers without DO are byte for byte those of the same config unsigned;
+//!   Knot Resolver at most 1 s) and delv while they move validates, and
+//!   every reply of Switchyard itself, asked every 2 ms, is signed: no
+//!   window of bogus answers; all regions down (fail-open) validates too;
+//! - answers without DO are byte for byte those of the same config unsigned,
+//!   and DNSKEY/CDS/CDNSKEY are answered without DO too;
+//! - EDNS Client Subnet through Unbound steers the geo answer and validates;
+//! - two instances sharing one key directory validate behind one resolver;
+//! - a key rollover by pre-publication keeps the chain for the old and the
+//!   new DS until the old key is withdrawn;
 //! - Zonemaster's DNSSEC module finds no ERROR (in a network namespace of
 //!   its own, where `switchyard serve` listens on port 53).
 //!
 //! Harness: tests/common/validators.rs, proved on an ldns-signed zone by
 //! tests/dnssec_reference.rs. Skips (with a message) when a tool is
-//! missing, unless `SWITCHYARD_REQUIRE_VALIDATORS=1`.
+//! missing, unless `SWITCHYARD_REQUIRE_VALIDATORS=1`. Problems found are in
+//! FINDINGS.md.
 
 mod common;
 #[path = "common/targets.rs"]
