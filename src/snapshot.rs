@@ -241,7 +241,9 @@ impl Inputs {
         // Templates come from the full path, which needs a snapshot to run on;
         // health does not matter for them (policy answers are never templated).
         // Its answer counters stay disabled: precompiling is not traffic.
-        let probe = Snapshot::build(&inputs, &HealthInputs::new(), 0, SystemTime::UNIX_EPOCH);
+        // Built at the real time: its managed-answer signatures (DNSSEC)
+        // are kept for the first publish to reuse.
+        let probe = Snapshot::build(&inputs, &HealthInputs::new(), 0, SystemTime::now());
         inputs.fast = Arc::new(FastTable::build(&probe));
         if inputs.config.metrics.query_metrics {
             inputs.answers = Arc::new(AnswerMetrics::register(&inputs.plan, &exported));

@@ -89,6 +89,8 @@ pub struct Dnssec {
     cache: SigCache,
     /// Refresh threshold in seconds.
     refresh: u32,
+    /// The earliest expiration of any static signature (0: none).
+    earliest_expiry: u32,
 }
 
 impl Default for Dnssec {
@@ -98,6 +100,7 @@ impl Default for Dnssec {
             memo: Mutex::default(),
             cache: SigCache::new(CACHE_CAPACITY),
             refresh: 7 * 86_400,
+            earliest_expiry: 0,
         }
     }
 }
@@ -175,11 +178,25 @@ impl Dnssec {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let earliest_expiry = signed
+            .values()
+            .flat_map(|z| z.statics.values())
+            .map(|s| s.expires)
+            .min()
+            .unwrap_or(0);
         Ok(Dnssec {
             zones: signed,
             refresh: timing.refresh,
+            earliest_expiry,
             ..Dnssec::default()
         })
+    }
+
+    /// True when a static signature has less than `refresh_days` left: a
+    /// reload re-signs everything (the answer path re-signs stale entries
+    /// on its own meanwhile, through the cache).
+    pub fn due_for_refresh(&self, now: SystemTime) -> bool {
+        self.earliest_expiry != 0 && self.earliest_expiry.saturating_sub(self.refresh) <= epoch(now)
     }
 
     /// The signed zone with apex `origin`, if signed.
