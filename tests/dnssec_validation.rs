@@ -25,7 +25,8 @@
 //! - EDNS Client Subnet through Unbound steers the geo answer and validates;
 //! - two instances sharing one key directory validate behind one resolver;
 //! - a key rollover by pre-publication keeps the chain for the old and the
-//!   new DS until the old key is withdrawn;
+//!   new DS until the old key is withdrawn; an algorithm rollover (both
+//!   keys active) double-signs and validates under either DS;
 //! - Zonemaster's DNSSEC module finds no ERROR (in a network namespace of
 //!   its own, where `switchyard serve` listens on port 53).
 //!
@@ -1212,5 +1213,64 @@ fn ecs_answers_validate() {
             .unwrap_or_else(|e| panic!("ECS {subnet:?}: not validated: {e}\n{}", unbound.log()));
         let want: BTreeSet<String> = want.iter().map(|a| a.to_string()).collect();
         assert_eq!(got, want, "ECS {subnet:?}: {}", describe(&reply));
+    }
+}
+
+/// An algorithm rollover (ECDSA P-256 to Ed25519) with both keys active,
+/// as the README's procedure has it: every RRset carries one signature per
+/// algorithm, and validators holding either DS (or both) validate every
+/// kind of answer.
+#[test]
+fn algorithm_rollover_double_signs() {
+    let Some(tools) = tools("algorithm_rollover_double_signs") else {
+        return;
+    };
+    let s = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
+    let d = s._keys.path().display().to_string();
+    let old_tag = s.anchors[0].rdata[0].clone();
+    let new_tag = reported_tag(&switchyard_dnssec(&[
+        "keygen",
+        ZONE,
+        "--algorithm",
+        "ed25519",
+        "--published-only",
+        "--key-dir",
+        &d,
+    ]));
+    set_key_state(s._keys.path(), &new_tag, true, true);
+    s.server.reload().expect("reload with both keys active");
+    let all = Anchor::all_in(&switchyard_dnssec(&["ds", ZONE, "--key-dir", &d]));
+    assert_eq!(all.len(), 2, "two DS records: {all:?}");
+    let mut tags = signing_tags(&s.server, "www.example.test.");
+    tags.sort();
+    let mut want = vec![old_tag.clone(), new_tag.clone()];
+    want.sort();
+    assert_eq!(tags, want, "www A signed by both keys");
+    for anchors in [
+        all.iter()
+            .filter(|a| a.rdata[0] == old_tag)
+            .cloned()
+            .collect::<Vec<_>>(),
+        all.iter()
+            .filter(|a| a.rdata[0] == new_tag)
+            .cloned()
+            .collect(),
+        all.clone(),
+    ] {
+        for resolver in resolvers(&tools, s.server.addr, &anchors, &ResolverOptions::default()) {
+            for &(name, qtype, expect) in CASES {
+                let reply = resolver.ask(name, qtype);
+                if let Err(e) = check_case(resolver.name, &reply, name, qtype, expect) {
+                    panic!("anchors {anchors:?}: {e}\n{}", resolver.log());
+                }
+            }
+        }
+        let delv = Delv::new(&tools.delv, s.server.addr, &anchors);
+        let result = delv.query("fo.example.test.", "A");
+        assert!(
+            result.fully_validated(),
+            "delv {anchors:?}:\n{}",
+            result.output
+        );
     }
 }
