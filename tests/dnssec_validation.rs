@@ -19,7 +19,8 @@
 //!   answer polled through the resolvers (TTL 1; Unbound caches nothing,
 //!   Knot Resolver at most 1 s) and delv while they move validates, and
 //!   every reply of Switchyard itself, asked every 2 ms, is signed: no
-//!   window of bogus answers; all regions down (fail-open) validates too;
+//!   window of bogus answers; weighted and multivalue answers without the
+//!   dead region validate, and so does all regions down (fail-open);
 //! - answers without DO are byte for byte those of the same config unsigned,
 //!   and DNSKEY/CDS/CDNSKEY are answered without DO too;
 //! - EDNS Client Subnet through Unbound steers the geo answer and validates;
@@ -894,6 +895,24 @@ fn failover_answers_validate_while_they_move() {
     eprintln!(
         "failover under DNSSEC: {polls} polls, all validated; moved after {moved:?} (unbound, kresd, delv)"
     );
+    // Weighted and multivalue answers leave eu too, and their new variants
+    // (multivalue subsets are signed on first use) validate.
+    for resolver in &resolvers {
+        for service in ["w.example.test.", "mv.example.test."] {
+            for _ in 0..8 {
+                let reply = resolver.ask(service, RecordType::A);
+                let got = validated_set(&reply)
+                    .unwrap_or_else(|e| panic!("{}: {service} without eu: {e}", resolver.name));
+                assert!(
+                    !got.is_empty() && !got.contains(EU),
+                    "{}: {service} without eu: {}",
+                    resolver.name,
+                    describe(&reply)
+                );
+            }
+        }
+    }
+
     // us has no IPv6 endpoint: AAAA is now a signed NODATA at a managed name.
     for resolver in &resolvers {
         let reply = resolver.ask(name, RecordType::AAAA);
