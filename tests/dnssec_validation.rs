@@ -1048,45 +1048,56 @@ fn zonemaster_finds_no_dnssec_error() {
     ) else {
         return;
     };
-    let (keys, anchors) = keys("ecdsap256sha256");
-    let zones = zones_dir(&[(ZONE, &zone_text(PLACEHOLDER_DS))]);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("switchyard.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "version = 1\n[server]\ndns_listen = [\"127.0.0.1:53\"]\napi_listen = \"127.0.0.1:0\"\n\
-             zones_dir = {:?}\nstate_dir = {:?}\n[rrl]\nenabled = false\n\
-             [dnssec]\nkey_dir = {:?}\n[dnssec.zones.\"{ZONE}\"]\n",
-            zones.path().display().to_string(),
-            dir.path().join("state").display().to_string(),
-            keys.path().display().to_string(),
-        ),
-    )
-    .unwrap();
-    let server = format!(
-        "{} serve --config {}",
-        env!("CARGO_BIN_EXE_switchyard"),
-        config.display()
-    );
-    let Some(report) = zonemaster(&server, ZONE, "ns1.example.test", &anchors) else {
+    for (algorithm, number) in [("ed25519", "15"), ("ecdsap256sha256", "13")] {
+        let zones = zones_dir(&[(ZONE, &zone_text(PLACEHOLDER_DS))]);
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("switchyard.toml");
+        // Keys in `keys` beside the config, made and read through `--config`
+        // (the zone's `algorithm` picks the key's).
+        std::fs::write(
+            &config,
+            format!(
+                "version = 1\n[server]\ndns_listen = [\"127.0.0.1:53\"]\napi_listen = \"127.0.0.1:0\"\n\
+                 zones_dir = {:?}\nstate_dir = {:?}\n[rrl]\nenabled = false\n\
+                 [dnssec]\nkey_dir = \"keys\"\n[dnssec.zones.\"{ZONE}\"]\nalgorithm = \"{algorithm}\"\n",
+                zones.path().display().to_string(),
+                dir.path().join("state").display().to_string(),
+            ),
+        )
+        .unwrap();
+        let c = config.display().to_string();
+        let made = switchyard_dnssec(&["keygen", ZONE, "--config", &c]);
+        assert!(made.contains(algorithm), "{made}");
+        assert!(dir.path().join("keys").is_dir(), "keys beside the config");
+        let anchors = Anchor::all_in(&switchyard_dnssec(&["ds", ZONE, "--config", &c]));
         assert!(
-            std::env::var(REQUIRE_ENV).as_deref() != Ok("1"),
-            "no network namespace for Zonemaster"
+            anchors.len() == 1 && anchors[0].rdata[1] == number,
+            "{anchors:?}"
         );
-        return;
-    };
-    eprintln!("{}", report.output);
-    assert!(
-        report.testcases.iter().any(|t| t.starts_with("DNSSEC")),
-        "Zonemaster ran no DNSSEC test case:\n{}",
-        report.output
-    );
-    assert!(
-        report.errors.is_empty(),
-        "Zonemaster errors:\n{}",
-        report.errors.join("\n")
-    );
+        let server = format!(
+            "{} serve --config {}",
+            env!("CARGO_BIN_EXE_switchyard"),
+            config.display()
+        );
+        let Some(report) = zonemaster(&server, ZONE, "ns1.example.test", &anchors) else {
+            assert!(
+                std::env::var(REQUIRE_ENV).as_deref() != Ok("1"),
+                "no network namespace for Zonemaster"
+            );
+            return;
+        };
+        eprintln!("{}", report.output);
+        assert!(
+            report.testcases.iter().any(|t| t.starts_with("DNSSEC")),
+            "Zonemaster ran no DNSSEC test case:\n{}",
+            report.output
+        );
+        assert!(
+            report.errors.is_empty(),
+            "Zonemaster errors:\n{}",
+            report.errors.join("\n")
+        );
+    }
 }
 
 /// The key tag in `dnssec keygen`'s report (`zone: key TAG (...)`).
