@@ -24,7 +24,7 @@ pub struct Timing {
 }
 
 /// The RRSIGs over one RRset, and when the first of them expires.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Sig {
     /// RRSIG records, owned by the RRset's (lower-cased) owner.
     pub rrsigs: Vec<Record>,
