@@ -86,3 +86,66 @@ pub fn types_at(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::str::FromStr;
+
+    fn zone(text: &str) -> Zone {
+        let origin = Name::from_str("example.com.").unwrap();
+        let records = crate::zone::parse_zone_text(text, &origin).unwrap();
+        Zone::build(&origin, records, Path::new("example.com.zone")).unwrap()
+    }
+
+    #[test]
+    fn successor_is_the_next_name_in_canonical_order() {
+        let name = Name::from_str("www.example.com.").unwrap();
+        let next = successor(&name);
+        assert_eq!(next.to_ascii(), "\\000.www.example.com.");
+        assert!(name < next);
+        // A name with no room for another label is its own successor.
+        let long = Name::from_str(&format!("{}.", vec!["a".repeat(63); 3].join("."))).unwrap();
+        let longest = long.prepend_label("b".repeat(61)).unwrap();
+        assert_eq!(successor(&longest), longest);
+    }
+
+    #[test]
+    fn bitmaps_hold_the_types_present() {
+        let z = zone(
+            "$TTL 60\n@ SOA ns1 host 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.2\nwww TXT \"x\"\n*.w MX 10 www\na.b.c A 192.0.2.3\n",
+        );
+        let plan = TrafficPlan::default();
+        let name = |s: &str| Name::from_str(s).unwrap();
+        let www = types_at(&z, &plan, &name("www.example.com."), &[]).unwrap();
+        assert_eq!(
+            www.into_iter().collect::<Vec<_>>(),
+            [RecordType::A, RecordType::TXT]
+        );
+        let apex = types_at(&z, &plan, &name("example.com."), &[RecordType::DNSKEY]).unwrap();
+        assert!(apex.contains(&RecordType::DNSKEY) && apex.contains(&RecordType::SOA));
+        // Empty non-terminal: exists, no types.
+        assert!(
+            types_at(&z, &plan, &name("b.c.example.com."), &[])
+                .unwrap()
+                .is_empty()
+        );
+        // Below a wildcard: the wildcard's types.
+        let wild = types_at(&z, &plan, &name("q.w.example.com."), &[]).unwrap();
+        assert!(wild.contains(&RecordType::MX));
+        // Nothing there.
+        assert!(types_at(&z, &plan, &name("nope.example.com."), &[]).is_none());
+        // The NSEC carries RRSIG and NSEC besides.
+        let RData::DNSSEC(DNSSECRData::NSEC(nsec)) = nsec(&name("Nope.example.com."), [NXNAME])
+        else {
+            panic!("not an NSEC");
+        };
+        let types: Vec<RecordType> = nsec.type_bit_maps().collect();
+        assert_eq!(types, [RecordType::RRSIG, RecordType::NSEC, NXNAME]);
+        assert_eq!(
+            nsec.next_domain_name().to_ascii(),
+            "\\000.nope.example.com."
+        );
+    }
+}

@@ -47,6 +47,18 @@ const APEX_TYPES: [RecordType; 3] = [RecordType::DNSKEY, RecordType::CDS, Record
 /// Most signatures kept in the on-demand cache.
 const CACHE_CAPACITY: usize = 100_000;
 
+/// A managed variant waiting for its signature: key, zone, service, type, RDATA.
+type Pending<'a> = (
+    Box<[u8]>,
+    &'a SignedZone,
+    &'a crate::traffic::Service,
+    RecordType,
+    Vec<RData>,
+);
+
+/// An RRset key with its signatures.
+type Signed = (Box<[u8]>, Arc<Sig>);
+
 /// Signatures by RRset key.
 pub type SigMap = HashMap<Box<[u8]>, Arc<Sig>, foldhash::fast::RandomState>;
 
@@ -231,6 +243,8 @@ impl Dnssec {
             Err(poisoned) => poisoned.into_inner(),
         };
         let mut managed = SigMap::default();
+        // What still needs a signature, signed below on every core.
+        let mut todo: Vec<Pending<'_>> = Vec::new();
         for service in &plan.services {
             let Some(zone) = zones.find(&service.name) else {
                 continue;
@@ -243,19 +257,48 @@ impl Dnssec {
                 if managed.contains_key(&key) {
                     continue;
                 }
-                let sig = match memo.get(&key) {
-                    Some(sig) if sig.fresh(now, self.refresh) => sig.clone(),
-                    _ => Arc::new(signed.signer.sign(
-                        &service.name,
-                        rtype,
-                        service.ttl,
-                        rdatas.iter(),
-                        now,
-                        fastrand::f32(),
-                    )),
-                };
-                managed.insert(key, sig);
+                match memo.get(&key) {
+                    Some(sig) if sig.fresh(now, self.refresh) => {
+                        managed.insert(key, sig.clone());
+                    }
+                    _ => {
+                        // A placeholder keeps a variant two services share
+                        // (never: names differ) from being queued twice.
+                        managed.insert(key.clone(), Arc::new(Sig::default()));
+                        todo.push((key, signed, service, rtype, rdatas));
+                    }
+                }
             }
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = todo.len().div_ceil(threads).max(1);
+        let made: Vec<Vec<Signed>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = todo
+                .chunks(chunk)
+                .map(|batch| {
+                    scope.spawn(move || {
+                        let mut rng = fastrand::Rng::new();
+                        batch
+                            .iter()
+                            .map(|(key, signed, service, rtype, rdatas)| {
+                                let sig = signed.signer.sign(
+                                    &service.name,
+                                    *rtype,
+                                    service.ttl,
+                                    rdatas.iter(),
+                                    now,
+                                    rng.f32(),
+                                );
+                                (key.clone(), Arc::new(sig))
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        for batch in made {
+            managed.extend(batch);
         }
         *memo = managed.clone();
         Signing {
@@ -429,8 +472,7 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
         .max(1);
     let chunk = work.len().div_ceil(threads).max(1);
     let signer_ref = &signer;
-    type Batch = Vec<(Box<[u8]>, Arc<Sig>)>;
-    let parts: Vec<Batch> = std::thread::scope(|scope| {
+    let parts: Vec<Vec<Signed>> = std::thread::scope(|scope| {
         let handles: Vec<_> = work
             .chunks(chunk)
             .map(|batch| {

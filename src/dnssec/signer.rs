@@ -24,7 +24,7 @@ pub struct Timing {
 }
 
 /// The RRSIGs over one RRset, and when the first of them expires.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Sig {
     /// RRSIG records, owned by the RRset's (lower-cased) owner.
     pub rrsigs: Vec<Record>,
@@ -193,4 +193,94 @@ pub fn owner_key(name: &Name) -> Vec<u8> {
     }
     out.push(0);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KeyAlgorithm;
+    use hickory_proto::dnssec::Verifier;
+    use hickory_proto::rr::rdata::A;
+    use std::str::FromStr;
+
+    #[test]
+    fn signatures_verify_and_wildcards_leave_the_star_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let origin = Name::from_str("example.com.").unwrap();
+        for alg in [KeyAlgorithm::Ecdsap256sha256, KeyAlgorithm::Ed25519] {
+            super::super::keys::generate(dir.path(), &origin, alg, false).unwrap();
+        }
+        let keys = super::super::keys::load_zone(dir.path(), &origin).unwrap();
+        let signer = ZoneSigner {
+            origin: origin.clone(),
+            keys: keys.into(),
+            timing: Timing {
+                validity: 14 * 86_400,
+                refresh: 7 * 86_400,
+                backdate: 3600,
+            },
+        };
+        let rdatas = [
+            RData::A(A::new(192, 0, 2, 1)),
+            RData::A(A::new(192, 0, 2, 2)),
+        ];
+        for (owner, labels) in [("WWW.example.com.", 3), ("*.apps.example.com.", 3)] {
+            let owner = Name::from_str(owner).unwrap();
+            let sig = signer.sign(
+                &owner,
+                RecordType::A,
+                300,
+                rdatas.iter(),
+                1_800_000_000,
+                1.0,
+            );
+            // One signature per active key (both algorithms here).
+            assert_eq!(sig.rrsigs.len(), 2);
+            let records: Vec<Record> = rdatas
+                .iter()
+                .rev() // order does not matter: the signed form is canonical
+                .map(|d| Record::from_rdata(owner.to_lowercase(), 300, d.clone()))
+                .collect();
+            for rrsig in &sig.rrsigs {
+                let RData::DNSSEC(DNSSECRData::RRSIG(data)) = &rrsig.data else {
+                    panic!("not an RRSIG");
+                };
+                assert_eq!(data.input().num_labels, labels);
+                assert_eq!(data.input().sig_inception.get(), 1_800_000_000 - 3600);
+                assert!(sig.expires <= 1_800_000_000 + 14 * 86_400);
+                assert!(sig.fresh(1_800_000_000, 7 * 86_400));
+                let key = signer
+                    .keys
+                    .iter()
+                    .find(|k| k.tag == data.input().key_tag)
+                    .unwrap();
+                key.dnskey
+                    .verify_rrsig(&owner, DNSClass::IN, data, records.iter())
+                    .unwrap();
+                // A changed RRset fails.
+                let other = [Record::from_rdata(
+                    owner.clone(),
+                    300,
+                    RData::A(A::new(192, 0, 2, 9)),
+                )];
+                assert!(
+                    key.dnskey
+                        .verify_rrsig(&owner, DNSClass::IN, data, other.iter())
+                        .is_err()
+                );
+            }
+        }
+        // Keys by content: order and case of RDATA and owner do not matter.
+        let a = rrset_key(
+            &Name::from_str("WWW.example.com.").unwrap(),
+            RecordType::A,
+            rdatas.iter(),
+        );
+        let b = rrset_key(
+            &Name::from_str("www.example.com.").unwrap(),
+            RecordType::A,
+            rdatas.iter().rev(),
+        );
+        assert_eq!(a, b);
+    }
 }
