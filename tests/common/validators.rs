@@ -305,6 +305,9 @@ pub struct ResolverOptions {
     pub unbound_validation_date: Option<String>,
     /// Unbound only: ask upstream over TCP only (`tcp-upstream`).
     pub unbound_tcp_upstream: bool,
+    /// Unbound only: the EDNS buffer size it advertises upstream (answers
+    /// larger than it arrive truncated and are fetched again over TCP).
+    pub unbound_edns_size: Option<u16>,
     /// Unbound only: pass clients' EDNS Client Subnet upstream (the
     /// `subnetcache` module), or the client's own /24 when it sends none.
     pub unbound_ecs: bool,
@@ -399,6 +402,9 @@ impl Resolver {
                 "    send-client-subnet: 127.0.0.0/8\n    client-subnet-always-forward: yes\n    \
                  max-client-subnet-ipv4: 24\n",
             );
+        }
+        if let Some(size) = options.unbound_edns_size {
+            conf.push_str(&format!("    edns-buffer-size: {size}\n"));
         }
         if options.unbound_tcp_upstream {
             conf.push_str("    tcp-upstream: yes\n");
