@@ -68,6 +68,9 @@ www AAAA 2001:db8::1
 txt TXT \"hello from a signed zone\"
 *.wild A 192.0.2.7
 x.ent A 192.0.2.9
+cname CNAME www
+cwild CNAME via.wild
+dangling CNAME gone
 insecure NS ns.insecure
 ns.insecure A 192.0.2.54
 secure NS ns.secure
@@ -292,6 +295,8 @@ enum Expect {
     NoData,
     /// NXDOMAIN.
     NxDomain,
+    /// A CNAME whose target does not exist: the CNAME, and a denial.
+    DanglingCname,
 }
 
 /// Every kind of answer the signed zone gives.
@@ -326,6 +331,28 @@ const CASES: &[(&str, RecordType, Expect)] = &[
         "a.b.wild.example.test.",
         RecordType::A,
         Expect::Data(&["192.0.2.7"]),
+    ),
+    // The wildcard asked for by its own name.
+    (
+        "*.wild.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.7"]),
+    ),
+    // Static CNAMEs: to a name, to a wildcard expansion, to nothing.
+    (
+        "cname.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.1"]),
+    ),
+    (
+        "cwild.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.7"]),
+    ),
+    (
+        "dangling.example.test.",
+        RecordType::A,
+        Expect::DanglingCname,
     ),
     // NODATA at a static name, at a wildcard and at a managed name.
     ("www.example.test.", RecordType::TXT, Expect::NoData),
@@ -391,6 +418,14 @@ fn check_case(
             }
             Expect::NoData => rcode == ResponseCode::NoError && data.is_empty(),
             Expect::NxDomain => validated_nxdomain(reply, name),
+            Expect::DanglingCname => {
+                data.is_empty()
+                    && reply
+                        .answers
+                        .iter()
+                        .any(|r| r.record_type() == RecordType::CNAME)
+                    && matches!(rcode, ResponseCode::NoError | ResponseCode::NXDomain)
+            }
         };
     if ok {
         Ok(())
