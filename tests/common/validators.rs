@@ -605,18 +605,32 @@ pub fn ask_with_ecs(
 }
 
 /// Asks `addr` `name`/`qtype` with RD and DO (UDP, then TCP if truncated);
-/// `None` if no reply came in 6 seconds.
+/// `None` if three tries, 5 seconds each, got no reply. A stub resolver
+/// retries too; a validator's verdict is a reply (SERVFAIL when bogus), so
+/// retrying a silence hides none.
 pub fn ask(addr: SocketAddr, name: &str, qtype: RecordType) -> Option<Message> {
+    for attempt in 1..=3 {
+        if let Some(msg) = ask_once(addr, name, qtype) {
+            if attempt > 1 {
+                eprintln!("{addr}: {name} {qtype} answered on try {attempt}");
+            }
+            return Some(msg);
+        }
+    }
+    None
+}
+
+fn ask_once(addr: SocketAddr, name: &str, qtype: RecordType) -> Option<Message> {
     let query = validating_query(name, qtype);
     let bytes = query.to_vec().expect("encode query");
-    // Validation can take a few upstream round trips: be patient, once.
-    let reply = udp_exchange(addr, &bytes, Duration::from_secs(6))?;
+    // Validation can take a few upstream round trips: be patient.
+    let reply = udp_exchange(addr, &bytes, Duration::from_secs(5))?;
     let msg = Message::from_vec(&reply).ok()?;
     if !msg.metadata.truncation {
         return Some(msg);
     }
     let mut stream = TcpStream::connect(addr).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(6))).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(&bytes);
     stream.write_all(&framed).ok()?;
