@@ -8,6 +8,7 @@
 //! - `denial`: compact denial of existence (RFC 9824) and type bitmaps.
 //! - `cache`: the bounded shared cache of signatures made on first use.
 //! - `cli`: `switchyard dnssec keygen|ds|status`.
+//! - `clock`: the coarse clock the fast path checks freshness against.
 //!
 //! [`Dnssec::load`] (once per load, beside the zones) reads the keys of
 //! every enabled zone and signs every static RRset, plus DNSKEY, CDS and
@@ -22,6 +23,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod denial;
 pub mod keys;
 pub mod signer;
