@@ -213,6 +213,44 @@ impl Dnssec {
         self.earliest_expiry != 0 && self.earliest_expiry.saturating_sub(self.refresh) <= epoch(now)
     }
 
+    /// One line for `check`: which zones are signed, with which keys.
+    pub fn summary(&self) -> Option<String> {
+        if self.zones.is_empty() {
+            return None;
+        }
+        let mut zones: Vec<String> = self
+            .zones
+            .iter()
+            .map(|(origin, z)| {
+                let keys: Vec<String> = z
+                    .signer
+                    .keys
+                    .iter()
+                    .filter(|k| k.state.published)
+                    .map(|k| {
+                        format!(
+                            "{} alg {}{}",
+                            k.tag,
+                            u8::from(k.algorithm()),
+                            if k.state.active {
+                                ""
+                            } else {
+                                " published only"
+                            }
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{origin} ({} RRsets; keys {})",
+                    z.statics.len(),
+                    keys.join(", ")
+                )
+            })
+            .collect();
+        zones.sort();
+        Some(format!("dnssec: signed {}", zones.join("; ")))
+    }
+
     /// The signed zone with apex `origin`, if signed.
     pub fn zone(&self, origin: &Name) -> Option<&SignedZone> {
         self.zones.get(origin)
