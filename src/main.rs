@@ -105,6 +105,9 @@ fn check(config: &std::path::Path) -> ExitCode {
                 snapshot.plan.regions.len(),
                 snapshot.plan.services.len()
             );
+            if let Some(summary) = inputs.dnssec.summary() {
+                println!("{summary}");
+            }
             // The process ends here: freeing millions of records one by one
             // would only make `check` slower on large zones.
             std::mem::forget((snapshot, inputs));

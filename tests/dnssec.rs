@@ -770,3 +770,79 @@ fn fast_path_replays_exactly_what_the_full_path_signs() {
     }
     assert!(fast_answers > 0);
 }
+
+mod common;
+
+/// A query message with EDNS (1232) and the DO bit.
+fn do_query(name: &str, qtype: RecordType) -> Message {
+    Message::from_vec(&query_bytes(name, qtype, true, 1232)).unwrap()
+}
+
+#[test]
+fn a_running_server_signs_over_udp_and_tcp_and_a_failover_validates_at_once() {
+    let s = setup(KeyAlgorithm::Ecdsap256sha256, true, "");
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("dns_listen") {
+                "dns_listen = [\"127.0.0.1:0\"]".to_string()
+            } else if l.starts_with("api_listen") {
+                "api_listen = \"127.0.0.1:0\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&s.config, text).unwrap();
+    let server = common::TestServer::start_in(s.dir, s.config);
+    let dnskey = common::tcp(server.addr, &do_query("example.com.", RecordType::DNSKEY));
+    let keys: Vec<DNSKEY> = dnskey
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::DNSKEY(k)) => Some(k.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys.len(), 1);
+    assert_all_signed(&dnskey.answers, &keys, &[]);
+    for (name, qtype) in [
+        ("www.example.com.", RecordType::A),
+        ("api.example.com.", RecordType::A),
+        ("nope.example.com.", RecordType::A),
+    ] {
+        for reply in [
+            common::udp(server.addr, &do_query(name, qtype)),
+            common::tcp(server.addr, &do_query(name, qtype)),
+        ] {
+            assert!(reply.edns.as_ref().unwrap().flags().dnssec_ok);
+            assert_all_signed(&reply.answers, &keys, &[]);
+            assert_all_signed(&reply.authorities, &keys, &[]);
+            assert!(
+                reply
+                    .answers
+                    .iter()
+                    .chain(&reply.authorities)
+                    .any(|r| rrsig(r).is_some()),
+                "{name} {qtype}: no RRSIG"
+            );
+        }
+    }
+    // us-east dies; the very next answer is tier 2's, already signed.
+    server.set_health("us-east", "192.0.2.1", false);
+    server.set_health("us-east", "2001:db8:1::1", false);
+    let reply = common::udp(server.addr, &do_query("api.example.com.", RecordType::A));
+    let addresses: Vec<String> = reply
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == RecordType::A)
+        .map(|r| r.data.to_string())
+        .collect();
+    assert!(
+        !addresses.is_empty() && !addresses.contains(&"192.0.2.1".to_string()),
+        "{addresses:?}"
+    );
+    assert_all_signed(&reply.answers, &keys, &[]);
+}

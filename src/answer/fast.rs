@@ -769,11 +769,9 @@ fn managed(
     Some(decision.scope)
 }
 
-/// Seconds since the epoch (a vDSO clock read, no allocation).
+/// Seconds since the epoch, from the coarse clock (an atomic load).
 fn now_epoch() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as u32)
+    crate::dnssec::clock::now()
 }
 
 /// The pre-signed RRSIGs of the managed answer `addresses` (16-byte

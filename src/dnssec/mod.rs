@@ -8,6 +8,7 @@
 //! - `denial`: compact denial of existence (RFC 9824) and type bitmaps.
 //! - `cache`: the bounded shared cache of signatures made on first use.
 //! - `cli`: `switchyard dnssec keygen|ds|status`.
+//! - `clock`: the coarse clock the fast path checks freshness against.
 //!
 //! [`Dnssec::load`] (once per load, beside the zones) reads the keys of
 //! every enabled zone and signs every static RRset, plus DNSKEY, CDS and
@@ -22,6 +23,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod denial;
 pub mod keys;
 pub mod signer;
@@ -209,6 +211,44 @@ impl Dnssec {
     /// on its own meanwhile, through the cache).
     pub fn due_for_refresh(&self, now: SystemTime) -> bool {
         self.earliest_expiry != 0 && self.earliest_expiry.saturating_sub(self.refresh) <= epoch(now)
+    }
+
+    /// One line for `check`: which zones are signed, with which keys.
+    pub fn summary(&self) -> Option<String> {
+        if self.zones.is_empty() {
+            return None;
+        }
+        let mut zones: Vec<String> = self
+            .zones
+            .iter()
+            .map(|(origin, z)| {
+                let keys: Vec<String> = z
+                    .signer
+                    .keys
+                    .iter()
+                    .filter(|k| k.state.published)
+                    .map(|k| {
+                        format!(
+                            "{} alg {}{}",
+                            k.tag,
+                            u8::from(k.algorithm()),
+                            if k.state.active {
+                                ""
+                            } else {
+                                " published only"
+                            }
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{origin} ({} RRsets; keys {})",
+                    z.statics.len(),
+                    keys.join(", ")
+                )
+            })
+            .collect();
+        zones.sort();
+        Some(format!("dnssec: signed {}", zones.join("; ")))
     }
 
     /// The signed zone with apex `origin`, if signed.
