@@ -128,7 +128,7 @@ fn answers_per_second(quick: bool) {
     ] {
         let plain = query(name, qtype, false);
         let signed = query(name, qtype, true);
-        respond_into(&snapshot, &signed, &meta, &mut rng, &mut out);
+        respond_into(&snapshot.view(), &signed, &meta, &mut rng, &mut out);
         let signed_len = out.len();
         let mut rates = [Vec::new(), Vec::new()];
         for _ in 0..rounds {
@@ -138,7 +138,7 @@ fn answers_per_second(quick: bool) {
                 while start.elapsed() < round {
                     for _ in 0..256 {
                         black_box(respond_into(
-                            &snapshot,
+                            &snapshot.view(),
                             black_box(packet),
                             &meta,
                             &mut rng,

@@ -102,7 +102,7 @@ fn ask(
     };
     let mut rng = fastrand::Rng::with_seed(7);
     let bytes = respond(
-        snapshot,
+        &snapshot.view(),
         &query_bytes(name, qtype, dnssec_ok, 1232),
         &meta,
         &mut rng,
@@ -536,8 +536,20 @@ fn answers_without_do_are_byte_identical_to_an_unsigned_server() {
             RecordType::DS,
         ] {
             let packet = query_bytes(name, qtype, false, 1232);
-            let a = respond(&signed, &packet, &meta, &mut fastrand::Rng::with_seed(1)).unwrap();
-            let b = respond(&plain, &packet, &meta, &mut fastrand::Rng::with_seed(1)).unwrap();
+            let a = respond(
+                &signed.view(),
+                &packet,
+                &meta,
+                &mut fastrand::Rng::with_seed(1),
+            )
+            .unwrap();
+            let b = respond(
+                &plain.view(),
+                &packet,
+                &meta,
+                &mut fastrand::Rng::with_seed(1),
+            )
+            .unwrap();
             assert_eq!(a, b, "{name} {qtype}");
         }
     }
@@ -552,7 +564,13 @@ fn do_answers_obey_the_udp_size_limit() {
         transport: Transport::Udp,
     };
     let packet = query_bytes("ns2.example.com.", RecordType::AAAA, true, 512);
-    let small = respond(&snap, &packet, &meta, &mut fastrand::Rng::with_seed(1)).unwrap();
+    let small = respond(
+        &snap.view(),
+        &packet,
+        &meta,
+        &mut fastrand::Rng::with_seed(1),
+    )
+    .unwrap();
     assert!(small.len() <= 512);
     // The apex MX answer with its signature and a 512-byte limit: it fits
     // whole or comes back truncated, never over the limit.
@@ -562,7 +580,13 @@ fn do_answers_obey_the_udp_size_limit() {
         ("www.example.com.", RecordType::A),
     ] {
         let packet = query_bytes(name, qtype, true, 512);
-        let bytes = respond(&snap, &packet, &meta, &mut fastrand::Rng::with_seed(1)).unwrap();
+        let bytes = respond(
+            &snap.view(),
+            &packet,
+            &meta,
+            &mut fastrand::Rng::with_seed(1),
+        )
+        .unwrap();
         assert!(bytes.len() <= 512, "{name} {qtype}: {} bytes", bytes.len());
         let m = Message::from_vec(&bytes).unwrap();
         assert!(m.metadata.truncation || m.answers.iter().any(|r| rrsig(r).is_some()));
@@ -738,7 +762,7 @@ fn fast_path_replays_exactly_what_the_full_path_signs() {
                         let packet = query_bytes(name, qtype, dnssec_ok, size);
                         let mut out = Vec::new();
                         assert!(switchyard::answer::respond_into(
-                            &snap,
+                            &snap.view(),
                             &packet,
                             &meta,
                             &mut fastrand::Rng::with_seed(3),
@@ -755,8 +779,13 @@ fn fast_path_replays_exactly_what_the_full_path_signs() {
                         if name.starts_with("pool") {
                             continue;
                         }
-                        let full = respond(&snap, &packet, &meta, &mut fastrand::Rng::with_seed(3))
-                            .unwrap();
+                        let full = respond(
+                            &snap.view(),
+                            &packet,
+                            &meta,
+                            &mut fastrand::Rng::with_seed(3),
+                        )
+                        .unwrap();
                         assert_eq!(
                             message,
                             Message::from_vec(&full).unwrap(),
