@@ -238,6 +238,27 @@ impl App {
         )?;
         crate::metrics::spawn_upkeep();
         let publisher = publisher.spawn();
+        // DNSSEC: reload (keys read again, every zone re-signed) once any
+        // static signature has less than `refresh_days` left. Checked
+        // hourly, only when something is signed at start-up.
+        if !snapshot.load().dnssec.is_empty() {
+            let publisher = publisher.clone();
+            let snapshot = snapshot.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                    let due = snapshot
+                        .load()
+                        .dnssec
+                        .load
+                        .due_for_refresh(std::time::SystemTime::now());
+                    if due {
+                        tracing::info!("DNSSEC signatures due for refresh: reloading");
+                        let _ = publisher.reload().await;
+                    }
+                }
+            });
+        }
         // With etcd, override changes go through the cluster's write path,
         // and the watcher feeds the publisher (the saved state serves until then).
         let cluster = crate::cluster::start(&cluster_config, &publisher, &snapshot, &audit)?;

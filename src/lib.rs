@@ -26,6 +26,8 @@
 //!   votes and their quorum.
 //! - [`config`]: the TOML config model and its file:line:field errors.
 //! - [`zone`]: master-file parsing with line tracking, validation, the name tree.
+//! - [`dnssec`]: online DNSSEC signing: keys, RRSIGs made at load and
+//!   publish, compact denial, the on-demand signature cache.
 //! - [`load`]: what `check`, start-up and reloads run: config and zones
 //!   read, validated and compiled into [`load::Inputs`].
 //! - [`snapshot`]: the immutable routing table and the pure function building it.
@@ -63,6 +65,7 @@ pub mod contract;
 pub mod control;
 pub mod ctl;
 pub mod demo;
+pub mod dnssec;
 pub mod drills;
 pub mod explain;
 pub mod geo;

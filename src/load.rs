@@ -71,6 +71,8 @@ pub struct Inputs {
     pub answers: Arc<AnswerMetrics>,
     /// The config digest (computed when first asked for).
     pub digest: Arc<digest::LazyDigest>,
+    /// DNSSEC keys and the static signatures of the signed zones.
+    pub dnssec: Arc<crate::dnssec::Dnssec>,
 }
 
 impl Inputs {
@@ -123,9 +125,22 @@ impl Inputs {
         // bad name fails `check` and reloads like any config error).
         let exported = crate::metrics::answers::Exported::resolve(&config, &plan)
             .map_err(LoadError::Config)?;
+        // Keys are read and static RRsets signed here, once per load; the
+        // managed answers of the initial state too, so that the first
+        // publish finds them signed.
+        let now = std::time::SystemTime::now();
+        let dnssec =
+            Arc::new(crate::dnssec::Dnssec::load(&config, &zones, now).map_err(LoadError::Config)?);
+        let initial = crate::traffic::TrafficState::compute(
+            &plan,
+            &crate::traffic::HealthInputs::new(),
+            &crate::traffic::NoAdjustments,
+        );
+        let signing = dnssec.for_snapshot(&zones, &plan, &initial, now);
         // Templates depend on the zones and the plan only (policy answers
-        // are never templated), so they are built once per load.
-        let fast = Arc::new(FastTable::build(&zones, &plan));
+        // are never templated), so they are built once per load; signed
+        // zones get templates with their RRSIGs too.
+        let fast = Arc::new(FastTable::build_signed(&zones, &plan, &signing));
         let answers = if config.metrics.query_metrics {
             AnswerMetrics::register(&plan, &exported)
         } else {
@@ -143,6 +158,7 @@ impl Inputs {
             tokens: Arc::new(tokens),
             drills: Arc::new(drills),
             answers: Arc::new(answers),
+            dnssec,
         })
     }
 }

@@ -49,6 +49,8 @@ enum Command {
     Demo(switchyard::demo::DemoArgs),
     /// Cluster tools: `import` copies a local state dir into an empty etcd prefix.
     Cluster(switchyard::cluster::import::ClusterArgs),
+    /// DNSSEC keys: `keygen ZONE`, `ds ZONE` (records for the parent), `status`.
+    Dnssec(switchyard::dnssec::cli::DnssecArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Ctl(args) => switchyard::ctl::run(args),
         Command::Demo(args) => switchyard::demo::run(args),
         Command::Cluster(args) => switchyard::cluster::import::run(args),
+        Command::Dnssec(args) => switchyard::dnssec::cli::run(args),
     }
 }
 
@@ -103,6 +106,9 @@ fn check(config: &std::path::Path) -> ExitCode {
                 snapshot.plan.regions.len(),
                 snapshot.plan.services.len()
             );
+            if let Some(summary) = inputs.dnssec.summary() {
+                println!("{summary}");
+            }
             // The process ends here: freeing millions of records one by one
             // would only make `check` slower on large zones.
             std::mem::forget((snapshot, inputs));

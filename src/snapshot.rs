@@ -64,6 +64,9 @@ pub struct Snapshot {
     /// The digest of the config and zones this was built from (control
     /// plane only: a cluster's instances compare it).
     pub config_digest: Arc<digest::LazyDigest>,
+    /// DNSSEC: the load's signed zones and this publish's managed-answer
+    /// signatures (empty when nothing is signed).
+    pub dnssec: crate::dnssec::Signing,
 }
 
 impl Snapshot {
@@ -100,11 +103,16 @@ impl Snapshot {
         generation: u64,
         now: SystemTime,
     ) -> Snapshot {
+        // Every answer variant of this state signed (unchanged ones reused).
+        let dnssec = inputs
+            .dnssec
+            .for_snapshot(&inputs.zones, &inputs.plan, &state, now);
         Snapshot {
             generation,
             built_at: now,
             zones: inputs.zones.clone(),
             overrides: overrides.clone(),
+            dnssec,
             state,
             plan: inputs.plan.clone(),
             geo: inputs.geo.clone(),
@@ -153,6 +161,7 @@ impl Snapshot {
             nsid: &self.nsid,
             edns_udp_payload: self.edns_udp_payload,
             answers: &self.answers,
+            dnssec: &self.dnssec,
         }
     }
 

@@ -10,7 +10,7 @@ use common::*;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption, NSIDPayload};
 use hickory_proto::rr::rdata::tsig::{TSIG, TsigAlgorithm, TsigError, make_tsig_record};
-use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 /// A query carrying EDNS with `options`.
 fn with_options(name: &str, qtype: RecordType, options: Vec<EdnsOption>) -> Message {
@@ -59,11 +59,10 @@ fn a_query_signed_with_an_unknown_key_gets_notauth_badkey() {
     for reply in [udp(server.addr, &query), tcp(server.addr, &query)] {
         assert_eq!(reply.metadata.response_code, ResponseCode::NotAuth);
         assert!(reply.answers.is_empty(), "answered as if unsigned");
-        // hickory without DNSSEC decodes the TSIG as the last additional.
-        let record = reply.additionals.last().expect("TSIG in the reply");
-        let RData::TSIG(signature) = &record.data else {
-            panic!("last additional is not TSIG: {record:?}");
-        };
+        // hickory with DNSSEC support (dnssec-ring) decodes the TSIG into
+        // `signature`, not the additionals.
+        let record = reply.signature.as_ref().expect("TSIG in the reply");
+        let signature = &record.data;
         assert_eq!(record.name, Name::from_ascii("nokey.example.").unwrap());
         assert_eq!(record.dns_class, DNSClass::ANY);
         assert_eq!(signature.error, Some(TsigError::BadKey));

@@ -32,6 +32,8 @@ const LAYERS: &[&[&str]] = &[
     &["traffic"],
     // Inputs that change at run time.
     &["overrides", "health"],
+    // Online signing: keys, signatures made at load and publish.
+    &["dnssec"],
     // The query path: reads a borrowed view of the tables (answer::View),
     // never the snapshot that holds them.
     &["answer", "querylog"],

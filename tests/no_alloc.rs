@@ -143,3 +143,105 @@ fn fast_path_answers_without_allocating() {
     }
     assert!(log.written() > 0, "nothing reached the query log");
 }
+
+/// `packet` with the DO bit set in its OPT record.
+fn with_do(mut query: Vec<u8>) -> Vec<u8> {
+    // OPT: root, type, size, ext-rcode, version, then the flags' high byte.
+    let flags = query.len() - 4;
+    query[flags] |= 0x80;
+    query
+}
+
+#[test]
+fn signed_answers_to_do_queries_allocate_nothing() {
+    // The example zone and config, signed with a fresh key.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo.join("config/switchyard.toml"))
+        .unwrap()
+        .replace(
+            "zones_dir = \"../zones\"",
+            &format!("zones_dir = {:?}", repo.join("zones").display().to_string()),
+        )
+        .replace(
+            "tokens_file = \"tokens.example\"",
+            &format!(
+                "tokens_file = {:?}",
+                repo.join("config/tokens.example").display().to_string()
+            ),
+        )
+        + "\n[dnssec]\nkey_dir = \"keys\"\n[dnssec.zones.\"example.com.\"]\n";
+    let config = dir.path().join("switchyard.toml");
+    std::fs::write(&config, text).unwrap();
+    switchyard::dnssec::keys::generate(
+        &dir.path().join("keys"),
+        &"example.com.".parse().unwrap(),
+        switchyard::config::KeyAlgorithm::Ecdsap256sha256,
+        false,
+    )
+    .unwrap();
+    let inputs = Inputs::load(&config).unwrap();
+    let snapshot = Snapshot::build(
+        &inputs,
+        &Default::default(),
+        1,
+        std::time::SystemTime::now(),
+    );
+    let meta = QueryMeta {
+        source: SocketAddr::from(([127, 0, 0, 1], 5353)),
+        transport: Transport::Udp,
+    };
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut out = Vec::with_capacity(4096);
+    let queries = [
+        (
+            "signed static A",
+            with_do(packet("WWW.example.com.", 1, true)),
+        ),
+        ("signed apex MX", with_do(packet("example.com.", 15, true))),
+        ("signed DNSKEY", with_do(packet("example.com.", 48, true))),
+        ("DNSKEY without DO", packet("example.com.", 48, true)),
+        (
+            "signed weighted",
+            with_do(packet("app.example.com.", 1, true)),
+        ),
+        (
+            "signed failover AAAA",
+            with_do(packet("api.example.com.", 28, true)),
+        ),
+        ("signed geo", with_do(packet("geo.example.com.", 1, true))),
+        (
+            "unsigned-style A without DO",
+            packet("www.example.com.", 1, true),
+        ),
+    ];
+    for (what, query) in &queries {
+        assert!(
+            respond_into(&snapshot.view(), query, &meta, &mut rng, &mut out),
+            "{what}"
+        );
+        // An RRSIG (type 46) is in every DO answer.
+        if query[query.len() - 4] & 0x80 != 0 {
+            assert!(
+                out.windows(4).any(|w| w == [0, 46, 0, 1]),
+                "{what}: no RRSIG"
+            );
+        }
+        assert_counting();
+        let before = allocations();
+        for _ in 0..100 {
+            assert!(respond_into(
+                &snapshot.view(),
+                query,
+                &meta,
+                &mut rng,
+                &mut out
+            ));
+        }
+        assert_eq!(
+            allocations() - before,
+            0,
+            "{what} allocated on the query path"
+        );
+    }
+}

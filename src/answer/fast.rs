@@ -82,6 +82,8 @@ struct Entry {
     nodata: bool,
     /// `*.<this name>` exists: misses below it are wildcard answers.
     wildcard_below: bool,
+    /// In a signed zone: the same answers with their RRSIGs, for DO queries.
+    signed: Box<[(u16, Template)]>,
 }
 
 /// Per zone: what a negative answer needs.
@@ -103,6 +105,8 @@ struct ZoneInfo {
     soa_tail_full: Box<[u8]>,
     /// The origin in lower-case wire form, compared with the question.
     origin_wire: Box<[u8]>,
+    /// The zone is DNSSEC-signed: DO queries use the signed templates.
+    signed: bool,
 }
 
 /// Hashing for the name table. Query names are attacker-controlled, but
@@ -117,6 +121,10 @@ pub struct FastTable {
     zones: Vec<ZoneInfo>,
     /// Every template's bytes, back to back.
     arena: Vec<u8>,
+    /// Signed templates serve DO queries until this time (seconds since
+    /// the epoch: their earliest signature expiry less the refresh
+    /// margin), then the full path re-signs.
+    signed_until: u32,
 }
 
 /// Lower-cased wire form of `name` (uncompressed).
@@ -135,6 +143,16 @@ impl FastTable {
     /// RRsets are encoded directly; answers that chase a CNAME come from
     /// one full-path lookup each.
     pub fn build(zones: &ZoneSet, plan: &TrafficPlan) -> FastTable {
+        FastTable::build_signed(zones, plan, &crate::dnssec::Signing::default())
+    }
+
+    /// [`FastTable::build`], plus, for the zones `dnssec` signs, templates
+    /// carrying the RRSIGs made at load for DO queries.
+    pub fn build_signed(
+        zones: &ZoneSet,
+        plan: &TrafficPlan,
+        dnssec: &crate::dnssec::Signing,
+    ) -> FastTable {
         // The full path runs on tables of its own: health, location and
         // answer counters do not matter, because answers a policy took part
         // in are never templated (and precompiling is not traffic).
@@ -153,6 +171,7 @@ impl FastTable {
             nsid: &[],
             edns_udp_payload: u16::MAX,
             answers: &answers,
+            dnssec,
         };
         let mut table = FastTable::default();
         let mut rng = fastrand::Rng::with_seed(0);
@@ -161,12 +180,14 @@ impl FastTable {
             let (soa_tail_full, _) = soa_tail(&zone.negative_soa(), None);
             let (soa_tail, soa_pointers) = soa_tail(&zone.negative_soa(), Some(&zone.origin));
             let origin_wire = wire_lower(&zone.origin).into_boxed_slice();
+            let signed_zone = snapshot.dnssec.load.zone(&zone.origin).is_some();
             table.zones.push(ZoneInfo {
                 origin_len: origin_wire.len(),
                 soa_tail,
                 soa_pointers,
                 soa_tail_full,
                 origin_wire,
+                signed: signed_zone,
             });
             let cuts: HashSet<&Name> = zone
                 .nodes()
@@ -187,9 +208,20 @@ impl FastTable {
                 };
                 let has_cname = node.get(RecordType::CNAME).is_some();
                 let mut answers = Vec::new();
+                let mut signed = Vec::new();
                 if kind != Kind::Slow {
                     for set in &node.rrsets {
                         answers.push((u16::from(set.rtype), table.encode_rrset(set)));
+                    }
+                    if signed_zone {
+                        table.signed_templates(
+                            &snapshot,
+                            zone,
+                            name,
+                            node,
+                            &mut answers,
+                            &mut signed,
+                        );
                     }
                     if has_cname {
                         for rtype in [RecordType::A, RecordType::AAAA] {
@@ -205,6 +237,7 @@ impl FastTable {
                     answers: answers.into_boxed_slice(),
                     nodata: !has_cname,
                     wildcard_below: wildcard_parents.contains(name),
+                    signed: signed.into_boxed_slice(),
                 };
                 table.insert(wire_lower(name), entry);
             }
@@ -226,6 +259,7 @@ impl FastTable {
                     answers: Box::new([]),
                     nodata: true,
                     wildcard_below: false,
+                    signed: Box::new([]),
                 };
                 table.insert(wire_lower(name), entry);
             }
@@ -275,6 +309,64 @@ impl FastTable {
             counts: [set.records.len() as u16, 0, 0],
             start: start as u32,
             len: (self.arena.len() - start) as u32,
+        }
+    }
+
+    /// DNSSEC: for each RRset at `name` (and, at a signed apex, the
+    /// DNSKEY, CDS and CDNSKEY the server adds, unsigned into `answers`
+    /// too) a template with its pre-made RRSIGs appended. An RRset whose
+    /// signature is missing gets none (the full path answers it).
+    fn signed_templates(
+        &mut self,
+        snapshot: &View<'_>,
+        zone: &crate::zone::Zone,
+        name: &Name,
+        node: &crate::zone::Node,
+        answers: &mut Vec<(u16, Template)>,
+        signed: &mut Vec<(u16, Template)>,
+    ) {
+        let dnssec = &snapshot.dnssec;
+        let mut sets: Vec<crate::zone::RecordSet> = Vec::new();
+        if *name == zone.origin
+            && let Some(signed_zone) = dnssec.load.zone(&zone.origin)
+        {
+            for rtype in [RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY] {
+                if let Some(records) = signed_zone.apex_rrset(rtype)
+                    && !records.is_empty()
+                    && node.get(rtype).is_none()
+                {
+                    let set = crate::zone::RecordSet {
+                        rtype,
+                        records: records.to_vec(),
+                    };
+                    answers.push((u16::from(rtype), self.encode_rrset(&set)));
+                    sets.push(set);
+                }
+            }
+        }
+        for set in node.rrsets.iter().chain(sets.iter()) {
+            let key = crate::dnssec::signer::rrset_key(
+                name,
+                set.rtype,
+                set.records.iter().map(|r| &r.data),
+            );
+            let Some(sig) = dnssec.static_sig(&zone.origin, &key) else {
+                continue;
+            };
+            if sig.rrsigs.is_empty() {
+                continue;
+            }
+            let mut template = self.encode_rrset(set);
+            self.arena.extend_from_slice(&sig.wire);
+            template.len += sig.wire.len() as u32;
+            template.counts[0] += sig.rrsigs.len() as u16;
+            let until = sig.expires.saturating_sub(dnssec.refresh_secs());
+            self.signed_until = if self.signed_until == 0 {
+                until
+            } else {
+                self.signed_until.min(until)
+            };
+            signed.push((u16::from(set.rtype), template));
         }
     }
 
@@ -448,7 +540,14 @@ pub fn answer(
     };
     if q.edns.is_some() {
         let nsid = if q.nsid { snapshot.nsid } else { &[] };
-        write_opt(out, q.ecs.as_ref(), scope, snapshot.edns_udp_payload, nsid);
+        write_opt(
+            out,
+            q.ecs.as_ref(),
+            scope,
+            snapshot.edns_udp_payload,
+            nsid,
+            q.dnssec_ok,
+        );
     }
     if out.len() > limit {
         // Needs truncation or trimming: the full path knows how.
@@ -467,6 +566,17 @@ fn replay(
     q: &Parsed,
     qtype: u16,
 ) -> Option<u8> {
+    if q.dnssec_ok && table.zones[entry.zone as usize].signed {
+        // Signed answers from their templates while fresh; negative
+        // answers (which need an NSEC for the name) on the full path.
+        let (_, t) = entry.signed.iter().find(|(t, _)| *t == qtype)?;
+        if now_epoch() >= table.signed_until {
+            return None;
+        }
+        emit(out, packet, q, t.aa, t.rcode, t.counts);
+        out.extend_from_slice(table.body(t));
+        return Some(0);
+    }
     match entry.answers.iter().find(|(t, _)| *t == qtype) {
         Some((_, t)) => {
             emit(out, packet, q, t.aa, t.rcode, t.counts);
@@ -521,11 +631,19 @@ fn emit(out: &mut Vec<u8>, packet: &[u8], q: &Parsed, aa: bool, rcode: u8, count
 
 /// Appends an OPT record: our payload size, version 0, the ECS echo and
 /// `nsid` (an encoded NSID option, or empty).
-fn write_opt(out: &mut Vec<u8>, ecs: Option<&ClientSubnet>, scope: u8, payload: u16, nsid: &[u8]) {
+fn write_opt(
+    out: &mut Vec<u8>,
+    ecs: Option<&ClientSubnet>,
+    scope: u8,
+    payload: u16,
+    nsid: &[u8],
+    dnssec_ok: bool,
+) {
     out.push(0);
     out.extend_from_slice(&41u16.to_be_bytes());
     out.extend_from_slice(&payload.to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0, 0]);
+    // Extended RCODE, version, then flags: DO copied (RFC 3225 §3).
+    out.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
     match ecs {
         None => out.extend_from_slice(&(nsid.len() as u16).to_be_bytes()),
         Some(ecs) => {
@@ -558,6 +676,10 @@ fn nxdomain(table: &FastTable, packet: &[u8], q: &Parsed, out: &mut Vec<u8>) -> 
     let encloser =
         (1..q.label_count).find_map(|i| table.names.get(&name[q.labels[i] as usize..]))?;
     if encloser.kind == Kind::Slow || encloser.wildcard_below {
+        return None;
+    }
+    // A signed NXDOMAIN is a compact-denial NSEC for this very name.
+    if q.dnssec_ok && table.zones[encloser.zone as usize].signed {
         return None;
     }
     negative(table, encloser, out, packet, q, 3);
@@ -631,6 +753,21 @@ fn managed(
     if !fits {
         return None;
     }
+    let signed = q.dnssec_ok && snapshot.fast.zones[entry.zone as usize].signed;
+    let sig = if signed {
+        // A NODATA needs its NSEC, a variant not pre-signed (a multivalue
+        // subset) its signature: both on the full path.
+        if count == 0 {
+            return None;
+        }
+        let sig = managed_sig(snapshot, q, &found[..count])?;
+        if !sig.fresh(now_epoch(), snapshot.dnssec.refresh_secs()) {
+            return None;
+        }
+        Some(sig)
+    } else {
+        None
+    };
     if count == 0 {
         negative(snapshot.fast, entry, out, packet, q, 0);
         snapshot
@@ -643,7 +780,8 @@ fn managed(
     snapshot
         .answers
         .record(service, svc, snapshot.state, &decision);
-    emit(out, packet, q, true, 0, [count as u16, 0, 0]);
+    let rrsigs = sig.map_or(0, |s| s.rrsigs.len() as u16);
+    emit(out, packet, q, true, 0, [count as u16 + rrsigs, 0, 0]);
     let ttl = svc.ttl.to_be_bytes();
     for octets in &found[..count] {
         // Owner: a pointer to the question name at offset 12.
@@ -659,5 +797,39 @@ fn managed(
             out.extend_from_slice(&octets[12..]);
         }
     }
+    if let Some(sig) = sig {
+        out.extend_from_slice(&sig.wire);
+    }
     Some(decision.scope)
+}
+
+/// Seconds since the epoch, from the coarse clock (an atomic load).
+fn now_epoch() -> u32 {
+    crate::dnssec::clock::now()
+}
+
+/// The pre-signed RRSIGs of the managed answer `addresses` (16-byte
+/// slots, IPv4 mapped) at the query name, looked up with a key built on
+/// the stack exactly as `dnssec::signer::rrset_key` builds it.
+fn managed_sig<'s>(
+    snapshot: &View<'s>,
+    q: &Parsed,
+    addresses: &[[u8; 16]],
+) -> Option<&'s crate::dnssec::signer::Sig> {
+    let v6 = q.qtype == 28;
+    let mut sorted = [[0u8; 16]; MAX_FAST_ADDRESSES];
+    sorted[..addresses.len()].copy_from_slice(addresses);
+    sorted[..addresses.len()].sort_unstable();
+    let mut key = [0u8; 255 + 2 + MAX_FAST_ADDRESSES * 18];
+    let mut len = q.name_len;
+    key[..len].copy_from_slice(&q.name[..len]);
+    key[len..len + 2].copy_from_slice(&q.qtype.to_be_bytes());
+    len += 2;
+    for octets in &sorted[..addresses.len()] {
+        let rdata = if v6 { &octets[..] } else { &octets[12..] };
+        key[len..len + 2].copy_from_slice(&(rdata.len() as u16).to_be_bytes());
+        key[len + 2..len + 2 + rdata.len()].copy_from_slice(rdata);
+        len += 2 + rdata.len();
+    }
+    snapshot.dnssec.managed_sig(&key[..len])
 }

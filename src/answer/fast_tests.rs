@@ -29,6 +29,7 @@ struct Tables {
     nsid: Vec<u8>,
     payload: u16,
     answers: AnswerMetrics,
+    dnssec: crate::dnssec::Signing,
 }
 
 impl Tables {
@@ -42,6 +43,7 @@ impl Tables {
             nsid: &self.nsid,
             edns_udp_payload: self.payload,
             answers: &self.answers,
+            dnssec: &self.dnssec,
         }
     }
 }
@@ -58,6 +60,7 @@ fn example_tables() -> Tables {
         nsid: super::nsid::encode(Some("fast-tests")).to_vec(),
         payload: config.server.edns_udp_payload.max(512),
         answers: AnswerMetrics::disabled(),
+        dnssec: crate::dnssec::Signing::default(),
         zones,
         plan,
     }

@@ -138,6 +138,8 @@ pub fn respond(
     let mut edns = request.edns.as_ref().map(|request| {
         let mut edns = Edns::new();
         edns.set_max_payload(snapshot.edns_udp_payload);
+        // RFC 3225 §3: the DO bit is copied into the response.
+        edns.set_dnssec_ok(request.flags().dnssec_ok);
         if !snapshot.nsid.is_empty()
             && let Some(EdnsOption::NSID(asked)) = request.option(EdnsCode::NSID)
             && asked.as_ref().is_empty()
@@ -147,12 +149,18 @@ pub fn respond(
         }
         edns
     });
-    // Without DNSSEC support hickory leaves the TSIG record (always last,
-    // RFC 8945 §5.1) among the additionals.
-    let tsig = request.additionals.last().and_then(|r| match &r.data {
-        RData::TSIG(tsig) => Some((&r.name, tsig)),
-        _ => None,
-    });
+    // With DNSSEC support hickory moves the TSIG record (always last,
+    // RFC 8945 §5.1) out of the additionals into `signature`.
+    let tsig = request
+        .signature
+        .as_ref()
+        .map(|r| (&r.name, &r.data))
+        .or_else(|| {
+            request.additionals.last().and_then(|r| match &r.data {
+                RData::TSIG(tsig) => Some((&r.name, tsig)),
+                _ => None,
+            })
+        });
     if let Some((key, signed)) = tsig {
         // RFC 8945 §5.2.2: no key is configured, so every key is unknown:
         // NOTAUTH, and an unsigned TSIG with error BADKEY (§5.3.2).
@@ -204,8 +212,9 @@ pub fn respond(
         ecs_source_prefix: subnet.map(|s| s.source_prefix),
     };
     let qtype = query.query_type();
-    let sections = match qtype {
-        RecordType::OPT => {
+    let mut sections = match qtype {
+        // RFC 9824 §2: NXNAME is a meta-type; asking for it is malformed.
+        RecordType::OPT | crate::dnssec::denial::NXNAME => {
             response.metadata.response_code = ResponseCode::FormErr;
             return Some(encode_or_servfail(response, edns, limit, false));
         }
@@ -216,6 +225,22 @@ pub fn respond(
         }
         _ => lookup(snapshot, query.name(), qtype, &client, rng),
     };
+    if !snapshot.dnssec.is_empty() {
+        let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+        crate::dnssec::apply(
+            snapshot.dnssec,
+            snapshot.zones,
+            snapshot.plan,
+            query.name(),
+            qtype,
+            dnssec_ok,
+            crate::dnssec::Response {
+                rcode: &mut sections.rcode,
+                answers: &mut sections.answers,
+                authority: &mut sections.authority,
+            },
+        );
+    }
     if let (Some(edns), Some(subnet)) = (edns.as_mut(), subnet) {
         // Echo family, source prefix and address; the scope says how much
         // of it the answer depended on, never more than was sent.

@@ -24,6 +24,8 @@ pub(crate) struct Parsed {
     pub(crate) ecs: Option<ClientSubnet>,
     /// The query asked for the server's NSID (an empty NSID option).
     pub(crate) nsid: bool,
+    /// The DO bit (RFC 3225): the client wants DNSSEC records.
+    pub(crate) dnssec_ok: bool,
 }
 
 /// Parses the header, question and an optional OPT; `None` for anything
@@ -48,6 +50,7 @@ pub(crate) fn parse(packet: &[u8]) -> Option<Parsed> {
         edns: None,
         ecs: None,
         nsid: false,
+        dnssec_ok: false,
     };
     let mut pos = 12;
     loop {
@@ -88,6 +91,7 @@ pub(crate) fn parse(packet: &[u8]) -> Option<Parsed> {
             return None;
         }
         parsed.edns = Some(u16::from_be_bytes([opt[3], opt[4]]));
+        parsed.dnssec_ok = opt[7] & 0x80 != 0;
         let rdlen = u16::from_be_bytes([opt[9], opt[10]]) as usize;
         let mut options = packet.get(pos + 11..pos + 11 + rdlen)?;
         pos += 11 + rdlen;

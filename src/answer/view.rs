@@ -34,4 +34,7 @@ pub struct View<'a> {
     pub edns_udp_payload: u16,
     /// Where managed answers are counted (laid out like `plan`).
     pub answers: &'a AnswerMetrics,
+    /// DNSSEC signatures: static, this publish's managed answers, the
+    /// on-demand cache (empty when nothing is signed).
+    pub dnssec: &'a crate::dnssec::Signing,
 }

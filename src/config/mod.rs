@@ -18,6 +18,7 @@ use toml::Spanned;
 
 mod api;
 pub mod cluster;
+mod dnssec;
 mod drills;
 mod health;
 mod observe;
@@ -28,6 +29,7 @@ mod traffic;
 
 pub use api::ApiConfig;
 pub use cluster::{ClusterConfig, StoreKind, valid_instance};
+pub use dnssec::{DnssecConfig, DnssecZoneConfig, KeyAlgorithm};
 pub use drills::{DrillsConfig, ScheduleConfig};
 pub use health::{CheckConfig, CheckKind, HealthConfig, InitialState, StatusItem, StatusSpec};
 pub use observe::{LogConfig, LogFormat, MetricsConfig, PerServiceAnswers, QueryLogConfig};
@@ -85,6 +87,9 @@ pub struct Config {
     /// Response rate limiting of UDP answers (`[rrl]`).
     #[serde(default)]
     pub rrl: RrlConfig,
+    /// Online DNSSEC signing (`[dnssec]`).
+    #[serde(default)]
+    pub dnssec: DnssecConfig,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub source: PathBuf,
@@ -300,6 +305,8 @@ impl Config {
         if let Some(file) = &mut config.api.tokens_file {
             *file.get_mut() = base.join(file.get_ref());
         }
+        let state_dir = config.server.state_dir.clone();
+        config.dnssec.validate(text, path, base, &state_dir)?;
         config.cluster = cluster::resolve(&config.cluster_toml, &config, base)?;
         Ok(config)
     }

@@ -1,0 +1,839 @@
+//! Online DNSSEC signing, done when data is loaded and published rather
+//! than per query.
+//!
+//! - `keys`: key files (one combined signing key per file set, ECDSA P-256
+//!   or Ed25519), key tags, DS/CDS/CDNSKEY, `published`/`active` state.
+//! - `signer`: RRSIGs over an RRset with a zone's keys, and the RRset key
+//!   signatures are looked up by (owner, type, canonical RDATA).
+//! - `denial`: compact denial of existence (RFC 9824) and type bitmaps.
+//! - `cache`: the bounded shared cache of signatures made on first use.
+//! - `cli`: `switchyard dnssec keygen|ds|status`.
+//! - `clock`: the coarse clock the fast path checks freshness against.
+//!
+//! [`Dnssec::load`] (once per load, beside the zones) reads the keys of
+//! every enabled zone and signs every static RRset, plus DNSKEY, CDS and
+//! CDNSKEY at the apex. [`Dnssec::for_snapshot`] (once per publish) signs
+//! every answer a policy can give for each managed name (each region's
+//! endpoints, up and all, per family; each failover tier; fail-open), reusing
+//! the previous publish's signatures for variants that did not change.
+//! [`apply`] (on the full answer path, DO queries) adds the RRSIGs and
+//! denial records; anything not pre-signed (multivalue subsets, wildcard
+//! expansions, NSECs for names asked about) is signed on first use into
+//! the shared [`cache::SigCache`].
+
+pub mod cache;
+pub mod cli;
+pub mod clock;
+pub mod denial;
+pub mod keys;
+pub mod signer;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hickory_proto::dnssec::rdata::DNSSECRData;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::{A, AAAA, CNAME};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use crate::config::{Config, ConfigError};
+use crate::traffic::{AllDown, EndpointAnswer, Policy, RegionId, TrafficPlan, TrafficState};
+use crate::zone::{Zone, ZoneSet};
+use cache::SigCache;
+use signer::{Sig, Timing, ZoneSigner, rrset_key};
+
+/// The types the server adds at a signed apex.
+const APEX_TYPES: [RecordType; 3] = [RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY];
+
+/// Most signatures kept in the on-demand cache.
+const CACHE_CAPACITY: usize = 100_000;
+
+/// A managed variant waiting for its signature: key, zone, service, type, RDATA.
+type Pending<'a> = (
+    Box<[u8]>,
+    &'a SignedZone,
+    &'a crate::traffic::Service,
+    RecordType,
+    Vec<RData>,
+);
+
+/// An RRset key with its signatures.
+type Signed = (Box<[u8]>, Arc<Sig>);
+
+/// Signatures by RRset key.
+pub type SigMap = HashMap<Box<[u8]>, Arc<Sig>, foldhash::fast::RandomState>;
+
+/// One signed zone: its signer, the signatures of its static RRsets and
+/// the RRsets the server adds at the apex.
+#[derive(Debug)]
+pub struct SignedZone {
+    /// Keys and lifetimes.
+    pub signer: ZoneSigner,
+    /// Signatures of the zone file's RRsets (and the apex additions).
+    statics: SigMap,
+    /// DNSKEY, CDS and CDNSKEY at the apex, owned by the origin.
+    apex: Vec<(RecordType, Vec<Record>)>,
+}
+
+impl SignedZone {
+    /// The apex RRset of `rtype` the server adds (DNSKEY, CDS, CDNSKEY).
+    pub fn apex_rrset(&self, rtype: RecordType) -> Option<&[Record]> {
+        self.apex
+            .iter()
+            .find(|(t, _)| *t == rtype)
+            .map(|(_, r)| r.as_slice())
+    }
+
+    /// Number of pre-signed static RRsets.
+    pub fn signed_rrsets(&self) -> usize {
+        self.statics.len()
+    }
+}
+
+/// What one load signs: every enabled zone, the previous publish's managed
+/// signatures and the on-demand cache. Shared by every snapshot of a load.
+#[derive(Debug)]
+pub struct Dnssec {
+    zones: HashMap<Name, SignedZone>,
+    /// The managed-answer signatures of the last publish, reused by the
+    /// next one for variants that did not change (publisher only).
+    memo: Mutex<SigMap>,
+    /// Signatures made on first use, shared by the workers.
+    cache: SigCache,
+    /// Refresh threshold in seconds.
+    refresh: u32,
+    /// The earliest expiration of any static signature (0: none).
+    earliest_expiry: u32,
+}
+
+impl Default for Dnssec {
+    fn default() -> Self {
+        Dnssec {
+            zones: HashMap::new(),
+            memo: Mutex::default(),
+            cache: SigCache::new(CACHE_CAPACITY),
+            refresh: 7 * 86_400,
+            earliest_expiry: 0,
+        }
+    }
+}
+
+/// What a snapshot carries: the load's signing and this publish's
+/// managed-answer signatures.
+#[derive(Debug, Clone, Default)]
+pub struct Signing {
+    /// The load's signed zones and cache.
+    pub load: Arc<Dnssec>,
+    /// Signatures of every managed answer variant of this publish.
+    pub managed: Arc<SigMap>,
+}
+
+/// Seconds since the epoch as DNSSEC's 32-bit serial time.
+fn epoch(now: SystemTime) -> u32 {
+    now.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0)
+}
+
+impl Dnssec {
+    /// Reads the keys of every zone `[dnssec]` enables and signs the zones.
+    /// Refuses (as `check` does) a signed zone that is not served or has no
+    /// active key, and a DS in a served parent that matches none of a
+    /// signed child's published keys.
+    pub fn load(
+        config: &Config,
+        zones: &ZoneSet,
+        now: SystemTime,
+    ) -> Result<Dnssec, Vec<ConfigError>> {
+        let dnssec = &config.dnssec;
+        let key_dir = dnssec.key_dir();
+        let timing = Timing {
+            validity: dnssec.validity_days.get_ref() * 86_400,
+            refresh: dnssec.refresh_days.get_ref() * 86_400,
+            backdate: dnssec.inception_backdate_secs,
+        };
+        let mut errors = Vec::new();
+        let mut signed = HashMap::new();
+        for (name, entry) in dnssec.enabled_zones() {
+            let field = format!("dnssec.zones.{name:?}");
+            let error = |message: String| config.error_at(entry.span(), &field, message);
+            let Ok(origin) = name.parse::<Name>() else {
+                continue;
+            };
+            let Some(zone) = zones.iter().find(|z| z.origin == origin) else {
+                errors.push(error(format!(
+                    "zone {origin} is signed here but no zone file serves it"
+                )));
+                continue;
+            };
+            let keys = match keys::load_zone(&key_dir, &origin) {
+                Ok(keys) => keys,
+                Err(e) => {
+                    errors.push(error(format!("cannot read keys: {e}")));
+                    continue;
+                }
+            };
+            let signer = ZoneSigner {
+                origin: origin.clone(),
+                keys: keys.into(),
+                timing,
+            };
+            if !signer.has_active_key() {
+                errors.push(error(format!(
+                    "zone {origin} is signed but {} holds no active key for it: run `switchyard dnssec keygen {origin}`",
+                    key_dir.display()
+                )));
+                continue;
+            }
+            signed.insert(origin, sign_zone(zone, signer, epoch(now)));
+        }
+        errors.extend(check_delegations(config, zones, &signed));
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let earliest_expiry = signed
+            .values()
+            .flat_map(|z| z.statics.values())
+            .map(|s| s.expires)
+            .min()
+            .unwrap_or(0);
+        Ok(Dnssec {
+            zones: signed,
+            refresh: timing.refresh,
+            earliest_expiry,
+            ..Dnssec::default()
+        })
+    }
+
+    /// True when a static signature has less than `refresh_days` left: a
+    /// reload re-signs everything (the answer path re-signs stale entries
+    /// on its own meanwhile, through the cache).
+    pub fn due_for_refresh(&self, now: SystemTime) -> bool {
+        self.earliest_expiry != 0 && self.earliest_expiry.saturating_sub(self.refresh) <= epoch(now)
+    }
+
+    /// One line for `check`: which zones are signed, with which keys.
+    pub fn summary(&self) -> Option<String> {
+        if self.zones.is_empty() {
+            return None;
+        }
+        let mut zones: Vec<String> = self
+            .zones
+            .iter()
+            .map(|(origin, z)| {
+                let keys: Vec<String> = z
+                    .signer
+                    .keys
+                    .iter()
+                    .filter(|k| k.state.published)
+                    .map(|k| {
+                        format!(
+                            "{} alg {}{}",
+                            k.tag,
+                            u8::from(k.algorithm()),
+                            if k.state.active {
+                                ""
+                            } else {
+                                " published only"
+                            }
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{origin} ({} RRsets; keys {})",
+                    z.statics.len(),
+                    keys.join(", ")
+                )
+            })
+            .collect();
+        zones.sort();
+        Some(format!("dnssec: signed {}", zones.join("; ")))
+    }
+
+    /// The signed zone with apex `origin`, if signed.
+    pub fn zone(&self, origin: &Name) -> Option<&SignedZone> {
+        self.zones.get(origin)
+    }
+
+    /// True when no zone is signed.
+    pub fn is_empty(&self) -> bool {
+        self.zones.is_empty()
+    }
+
+    /// Signs every answer a policy can give for the managed names of
+    /// signed zones, reusing the last publish's signatures that are still
+    /// fresh, and returns what a snapshot carries.
+    pub fn for_snapshot(
+        self: &Arc<Self>,
+        zones: &ZoneSet,
+        plan: &TrafficPlan,
+        state: &TrafficState,
+        now: SystemTime,
+    ) -> Signing {
+        if self.zones.is_empty() {
+            return Signing {
+                load: self.clone(),
+                managed: Arc::default(),
+            };
+        }
+        let now = epoch(now);
+        let mut memo = match self.memo.lock() {
+            Ok(memo) => memo,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut managed = SigMap::default();
+        // What still needs a signature, signed below on every core.
+        let mut todo: Vec<Pending<'_>> = Vec::new();
+        for service in &plan.services {
+            let Some(zone) = zones.find(&service.name) else {
+                continue;
+            };
+            let Some(signed) = self.zones.get(&zone.origin) else {
+                continue;
+            };
+            for (rtype, rdatas) in variants(plan, state, service) {
+                let key = rrset_key(&service.name, rtype, rdatas.iter());
+                if managed.contains_key(&key) {
+                    continue;
+                }
+                match memo.get(&key) {
+                    Some(sig) if sig.fresh(now, self.refresh) => {
+                        managed.insert(key, sig.clone());
+                    }
+                    _ => {
+                        // A placeholder keeps a variant two services share
+                        // (never: names differ) from being queued twice.
+                        managed.insert(key.clone(), Arc::new(Sig::default()));
+                        todo.push((key, signed, service, rtype, rdatas));
+                    }
+                }
+            }
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = todo.len().div_ceil(threads).max(1);
+        let made: Vec<Vec<Signed>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = todo
+                .chunks(chunk)
+                .map(|batch| {
+                    scope.spawn(move || {
+                        let mut rng = fastrand::Rng::new();
+                        batch
+                            .iter()
+                            .map(|(key, signed, service, rtype, rdatas)| {
+                                let sig = signed.signer.sign(
+                                    &service.name,
+                                    *rtype,
+                                    service.ttl,
+                                    rdatas.iter(),
+                                    now,
+                                    rng.f32(),
+                                );
+                                (key.clone(), Arc::new(sig))
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        for batch in made {
+            managed.extend(batch);
+        }
+        *memo = managed.clone();
+        Signing {
+            load: self.clone(),
+            managed: Arc::new(managed),
+        }
+    }
+}
+
+/// Every RRset a managed name's policy can answer with, given this
+/// publish's health: per region its up endpoints and all of them, each
+/// failover tier, fail-open and the fallback region; per family; and a
+/// CNAME per name target. Multivalue subsets are signed on first use.
+fn variants(
+    plan: &TrafficPlan,
+    state: &TrafficState,
+    service: &crate::traffic::Service,
+) -> Vec<(RecordType, Vec<RData>)> {
+    let mut groups: Vec<Vec<(RegionId, usize)>> = Vec::new();
+    let up = |r: RegionId| -> Vec<(RegionId, usize)> {
+        let flags = state
+            .regions
+            .get(r)
+            .map(|s| s.endpoints_up.as_slice())
+            .unwrap_or(&[]);
+        flags
+            .iter()
+            .enumerate()
+            .filter(|(_, up)| **up)
+            .map(|(i, _)| (r, i))
+            .collect()
+    };
+    let all = |r: RegionId| -> Vec<(RegionId, usize)> {
+        (0..plan.regions[r].endpoints.len())
+            .map(|i| (r, i))
+            .collect()
+    };
+    for &r in &service.regions {
+        groups.push(up(r));
+        groups.push(all(r));
+    }
+    if let Policy::Failover { tiers } = &service.policy {
+        for tier in tiers {
+            groups.push(
+                tier.iter()
+                    .filter(|r| state.regions.get(**r).is_some_and(|s| s.available()))
+                    .flat_map(|r| up(*r))
+                    .collect(),
+            );
+        }
+    }
+    groups.push(service.regions.iter().flat_map(|r| all(*r)).collect());
+    if let AllDown::Fallback(r) = service.all_down {
+        groups.push(all(r));
+    }
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for group in groups {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for (r, i) in group {
+            match &plan.regions[r].endpoints[i].answer {
+                EndpointAnswer::V4(a) if !v4.contains(a) => v4.push(*a),
+                EndpointAnswer::V6(a) if !v6.contains(a) => v6.push(*a),
+                EndpointAnswer::Target(name)
+                    if seen.insert((RecordType::CNAME, vec![name.to_string()])) =>
+                {
+                    out.push((RecordType::CNAME, vec![RData::CNAME(CNAME(name.clone()))]));
+                }
+                _ => {}
+            }
+        }
+        v4.sort();
+        v6.sort();
+        if !v4.is_empty()
+            && seen.insert((RecordType::A, v4.iter().map(|a| a.to_string()).collect()))
+        {
+            out.push((
+                RecordType::A,
+                v4.into_iter().map(|a| RData::A(A(a))).collect(),
+            ));
+        }
+        if !v6.is_empty()
+            && seen.insert((RecordType::AAAA, v6.iter().map(|a| a.to_string()).collect()))
+        {
+            out.push((
+                RecordType::AAAA,
+                v6.into_iter().map(|a| RData::AAAA(AAAA(a))).collect(),
+            ));
+        }
+    }
+    out
+}
+
+/// Signs every authoritative RRset of `zone` (not NS at cuts, not glue)
+/// and adds DNSKEY, CDS and CDNSKEY at the apex. Uses every core: a large
+/// zone is split into one batch per thread.
+fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
+    let cuts: HashSet<&Name> = zone
+        .nodes()
+        .filter(|(_, n)| n.is_cut)
+        .map(|(name, _)| name)
+        .collect();
+    let below_cut = |name: &Name| {
+        let mut n = name.base_name();
+        while n != zone.origin && zone.origin.zone_of(&n) {
+            if cuts.contains(&n) {
+                return true;
+            }
+            n = n.base_name();
+        }
+        false
+    };
+    let mut work: Vec<(&Name, RecordType, u32, Vec<&RData>)> = Vec::new();
+    for (name, node) in zone.nodes() {
+        if below_cut(name) {
+            continue;
+        }
+        for set in &node.rrsets {
+            // At a cut only the DS is the parent's (NS and glue are the child's).
+            if node.is_cut && set.rtype != RecordType::DS {
+                continue;
+            }
+            let ttl = set.records.first().map_or(0, |r| r.ttl);
+            work.push((
+                name,
+                set.rtype,
+                ttl,
+                set.records.iter().map(|r| &r.data).collect(),
+            ));
+        }
+    }
+    let apex_ttl = zone.soa.ttl;
+    let origin = &zone.origin;
+    let record = |data: RData| Record::from_rdata(origin.clone(), apex_ttl, data);
+    let published: Vec<_> = signer.keys.iter().filter(|k| k.state.published).collect();
+    let apex: Vec<(RecordType, Vec<Record>)> = vec![
+        (
+            RecordType::DNSKEY,
+            published
+                .iter()
+                .map(|k| record(RData::DNSSEC(DNSSECRData::DNSKEY(k.dnskey.clone()))))
+                .collect(),
+        ),
+        (
+            RecordType::CDS,
+            published
+                .iter()
+                .filter_map(|k| k.cds())
+                .map(|c| record(RData::DNSSEC(DNSSECRData::CDS(c))))
+                .collect(),
+        ),
+        (
+            RecordType::CDNSKEY,
+            published
+                .iter()
+                .map(|k| record(RData::DNSSEC(DNSSECRData::CDNSKEY(k.cdnskey()))))
+                .collect(),
+        ),
+    ];
+    for (rtype, records) in &apex {
+        work.push((
+            origin,
+            *rtype,
+            apex_ttl,
+            records.iter().map(|r| &r.data).collect(),
+        ));
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .max(1);
+    let chunk = work.len().div_ceil(threads).max(1);
+    let signer_ref = &signer;
+    let parts: Vec<Vec<Signed>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks(chunk)
+            .map(|batch| {
+                scope.spawn(move || {
+                    let mut rng = fastrand::Rng::new();
+                    batch
+                        .iter()
+                        .map(|(name, rtype, ttl, rdatas)| {
+                            let key = rrset_key(name, *rtype, rdatas.iter().copied());
+                            let sig = signer_ref.sign(
+                                name,
+                                *rtype,
+                                *ttl,
+                                rdatas.iter().copied(),
+                                now,
+                                rng.f32(),
+                            );
+                            (key, Arc::new(sig))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let mut statics = SigMap::with_capacity_and_hasher(work.len(), Default::default());
+    for part in parts {
+        statics.extend(part);
+    }
+    SignedZone {
+        signer,
+        statics,
+        apex,
+    }
+}
+
+/// A DS in a served parent must match a published key of its signed child
+/// (else the chain breaks at the delegation).
+fn check_delegations(
+    config: &Config,
+    zones: &ZoneSet,
+    signed: &HashMap<Name, SignedZone>,
+) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for (origin, child) in signed {
+        if origin.is_root() {
+            continue;
+        }
+        let Some(parent) = zones.find(&origin.base_name()) else {
+            continue;
+        };
+        let Some(ds) = parent.node(origin).and_then(|n| n.get(RecordType::DS)) else {
+            continue;
+        };
+        let published: Vec<_> = child
+            .signer
+            .keys
+            .iter()
+            .filter(|k| k.state.published)
+            .filter_map(|k| k.ds())
+            .collect();
+        let matches = ds.records.iter().any(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::DS(ds)) => published.iter().any(|p| {
+                p.key_tag() == ds.key_tag()
+                    && p.algorithm() == ds.algorithm()
+                    && (ds.digest_type() != p.digest_type() || p.digest() == ds.digest())
+            }),
+            _ => false,
+        });
+        if !matches {
+            let entry = config
+                .dnssec
+                .zones
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(&origin.to_string()))
+                .map(|(_, z)| z.span());
+            errors.push(ConfigError {
+                file: config.source.clone(),
+                line: entry.map(|s| crate::config::line_of(&config.text, s.start)),
+                field: Some(format!("dnssec.zones.\"{origin}\"")),
+                message: format!(
+                    "the DS for {origin} in zone {} matches none of its published keys: the chain of trust would break (publish the key the DS names, or update the DS)",
+                    parent.origin
+                ),
+            });
+        }
+    }
+    errors
+}
+
+/// The zone that answers `owner`/`rtype`: the parent for a DS at a cut
+/// when both sides are served (RFC 4035 §3.1.4.1), as the lookup does.
+fn zone_for<'z>(zones: &'z ZoneSet, owner: &Name, rtype: RecordType) -> Option<&'z Arc<Zone>> {
+    let zone = zones.find(owner)?;
+    if rtype == RecordType::DS
+        && zone.origin == *owner
+        && !owner.is_root()
+        && let Some(parent) = zones.find(&owner.base_name())
+        && parent.node(owner).is_some_and(|n| n.is_cut)
+    {
+        return Some(parent);
+    }
+    Some(zone)
+}
+
+/// The response sections [`apply`] edits.
+pub struct Response<'a> {
+    /// Response code (NXDOMAIN becomes NOERROR under compact denial).
+    pub rcode: &'a mut ResponseCode,
+    /// Answer section.
+    pub answers: &'a mut Vec<Record>,
+    /// Authority section.
+    pub authority: &'a mut Vec<Record>,
+}
+
+impl Signing {
+    /// The pre-signed signatures of a managed answer, by RRset key (the
+    /// fast path builds the key on the stack: no allocation).
+    pub fn managed_sig(&self, key: &[u8]) -> Option<&Sig> {
+        self.managed.get(key).map(|s| &**s)
+    }
+
+    /// The pre-signed signatures of a static RRset of the zone `origin`.
+    pub fn static_sig(&self, origin: &Name, key: &[u8]) -> Option<&Sig> {
+        self.load.zone(origin)?.statics.get(key).map(|s| &**s)
+    }
+
+    /// Refresh threshold in seconds: a signature with less left is not
+    /// served from a template.
+    pub fn refresh_secs(&self) -> u32 {
+        self.load.refresh
+    }
+
+    /// True when nothing is signed (the common, free case).
+    pub fn is_empty(&self) -> bool {
+        self.load.is_empty()
+    }
+
+    /// The signatures of an RRset: pre-signed (static or managed) when
+    /// fresh, else from the cache or made now and cached.
+    fn sig_for(
+        &self,
+        signed: &SignedZone,
+        owner: &Name,
+        rtype: RecordType,
+        ttl: u32,
+        rdatas: &[&RData],
+        now: u32,
+    ) -> Arc<Sig> {
+        let key = rrset_key(owner, rtype, rdatas.iter().copied());
+        let refresh = self.load.refresh;
+        for found in [signed.statics.get(&key), self.managed.get(&key)]
+            .into_iter()
+            .flatten()
+        {
+            if found.fresh(now, refresh) {
+                return found.clone();
+            }
+        }
+        if let Some(found) = self.load.cache.get(&key)
+            && found.fresh(now, refresh)
+        {
+            return found;
+        }
+        let sig = Arc::new(signed.signer.sign(
+            owner,
+            rtype,
+            ttl,
+            rdatas.iter().copied(),
+            now,
+            fastrand::f32(),
+        ));
+        self.load.cache.put(key, sig.clone());
+        sig
+    }
+
+    /// Appends the RRSIGs of every RRset in `records` after it (owner as
+    /// served, TTL as served), skipping RRsets of unsigned zones and the
+    /// NS RRsets of referrals (unsigned by definition, RFC 4035 §2.2).
+    fn sign_section(&self, zones: &ZoneSet, records: &mut Vec<Record>, skip_ns: bool, now: u32) {
+        let mut out = Vec::with_capacity(records.len() * 2);
+        let mut i = 0;
+        while i < records.len() {
+            let first = &records[i];
+            let owner = first.name.to_lowercase();
+            let rtype = first.record_type();
+            let mut end = i + 1;
+            while end < records.len()
+                && records[end].record_type() == rtype
+                && records[end].name.eq_case(&first.name)
+            {
+                end += 1;
+            }
+            let set = &records[i..end];
+            out.extend_from_slice(set);
+            let skip = rtype == RecordType::RRSIG || (skip_ns && rtype == RecordType::NS);
+            if !skip
+                && let Some(zone) = zone_for(zones, &owner, rtype)
+                && let Some(signed) = self.load.zone(&zone.origin)
+            {
+                let rdatas: Vec<&RData> = set.iter().map(|r| &r.data).collect();
+                let ttl = set.iter().map(|r| r.ttl).min().unwrap_or(0);
+                let sig = self.sig_for(signed, &owner, rtype, ttl, &rdatas, now);
+                out.extend(sig.rrsigs.iter().map(|r| {
+                    let mut r = r.clone();
+                    r.name = set[0].name.clone();
+                    r.ttl = ttl;
+                    r
+                }));
+            }
+            i = end;
+        }
+        *records = out;
+    }
+}
+
+/// Serves DNSKEY, CDS and CDNSKEY at a signed apex (whatever the DO bit)
+/// and, for a query with DO, adds RRSIGs to every RRset and the proofs of
+/// nonexistence: a compact-denial NSEC for NXDOMAIN (which becomes NOERROR,
+/// RFC 9824) and NODATA, the DS or an NSEC proving there is none at a
+/// referral. Does nothing for unsigned zones.
+pub fn apply(
+    signing: &Signing,
+    zones: &ZoneSet,
+    plan: &TrafficPlan,
+    qname: &Name,
+    qtype: RecordType,
+    dnssec_ok: bool,
+    response: Response<'_>,
+) {
+    if signing.is_empty() {
+        return;
+    }
+    let lower = qname.to_lowercase();
+    if APEX_TYPES.contains(&qtype)
+        && response.answers.is_empty()
+        && *response.rcode == ResponseCode::NoError
+        && let Some(signed) = signing.load.zone(&lower)
+        && let Some(set) = signed.apex_rrset(qtype)
+        && !set.is_empty()
+    {
+        response.answers.extend(set.iter().map(|r| {
+            let mut r = r.clone();
+            r.name = qname.clone();
+            r
+        }));
+        response.authority.clear();
+    }
+    if !dnssec_ok {
+        return;
+    }
+    let now = epoch(SystemTime::now());
+    signing.sign_section(zones, response.answers, false, now);
+    // The name a negative answer or referral is about: the end of any CNAME chain.
+    let mut denied = lower.clone();
+    for _ in 0..16 {
+        let next = response.answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(target) if r.name.to_lowercase() == denied => {
+                Some(target.0.to_lowercase())
+            }
+            _ => None,
+        });
+        match next {
+            Some(next) => denied = next,
+            None => break,
+        }
+    }
+    let negative = response
+        .authority
+        .iter()
+        .any(|r| r.record_type() == RecordType::SOA);
+    let cut = response
+        .authority
+        .iter()
+        .find(|r| r.record_type() == RecordType::NS)
+        .map(|r| r.name.to_lowercase());
+    let mut proof: Vec<Record> = Vec::new();
+    if negative
+        && let Some(zone) = zone_for(zones, &denied, qtype)
+        && signing.load.zone(&zone.origin).is_some()
+    {
+        let types: BTreeSet<RecordType> = if *response.rcode == ResponseCode::NXDomain {
+            *response.rcode = ResponseCode::NoError;
+            [denial::NXNAME].into()
+        } else {
+            let apex: &[RecordType] = &APEX_TYPES;
+            let mut types = denial::types_at(zone, plan, &denied, apex).unwrap_or_default();
+            types.remove(&qtype);
+            types.remove(&RecordType::CNAME);
+            types
+        };
+        proof.push(Record::from_rdata(
+            denied.clone(),
+            zone.negative_ttl,
+            denial::nsec(&denied, types),
+        ));
+    } else if let Some(cut) = cut
+        && let Some(zone) = zones.find(&cut)
+        && zone.origin != cut
+        && signing.load.zone(&zone.origin).is_some()
+        && let Some(node) = zone.node(&cut)
+    {
+        // Only referrals put NS in the authority section: the DS if the
+        // child is signed, else an NSEC showing the cut has no DS (the
+        // child is insecure).
+        match node.get(RecordType::DS) {
+            Some(ds) => proof.extend(ds.records.iter().cloned()),
+            None => {
+                let types = node
+                    .rrsets
+                    .iter()
+                    .map(|s| s.rtype)
+                    .filter(|t| *t != RecordType::DS);
+                proof.push(Record::from_rdata(
+                    cut.clone(),
+                    zone.negative_ttl,
+                    denial::nsec(&cut, types),
+                ));
+            }
+        }
+    }
+    response.authority.extend(proof);
+    signing.sign_section(zones, response.authority, true, now);
+}
