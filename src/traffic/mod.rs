@@ -163,35 +163,68 @@ pub struct TrafficPlan {
     /// non-terminals the zone files do not have), so they answer NODATA
     /// rather than NXDOMAIN.
     pub implied_names: HashSet<Name>,
-    /// Per region, the services that may answer with it (ascending): what
-    /// a change to one region can affect (see [`TrafficPlan::services_in`]).
-    /// Built by [`compile`]; a plan assembled by hand builds it on first use.
-    services_by_region: OnceLock<Vec<Vec<usize>>>,
+    /// Services by region, and every service's regions packed together:
+    /// what a change to one region can affect (see
+    /// [`TrafficPlan::services_in`]). Built by [`compile`]; a plan
+    /// assembled by hand builds it on first use.
+    index: OnceLock<ServiceIndex>,
+}
+
+/// The plan's services indexed for walks over many of them.
+#[derive(Debug, Clone, Default)]
+struct ServiceIndex {
+    /// Per region, the services that list it (ascending).
+    by_region: Vec<Vec<usize>>,
+    /// Service `s`'s regions are `regions[starts[s]..starts[s + 1]]`.
+    starts: Vec<u32>,
+    regions: Vec<u32>,
 }
 
 impl TrafficPlan {
+    fn index(&self) -> &ServiceIndex {
+        self.index.get_or_init(|| {
+            let mut index = ServiceIndex {
+                by_region: vec![Vec::new(); self.regions.len()],
+                starts: Vec::with_capacity(self.services.len() + 1),
+                regions: Vec::new(),
+            };
+            for (s, service) in self.services.iter().enumerate() {
+                index.starts.push(index.regions.len() as u32);
+                for &r in &service.regions {
+                    index.regions.push(r as u32);
+                    // A service lists a region at most once (config checks
+                    // it); a repeat would not change the index.
+                    if let Some(list) = index.by_region.get_mut(r)
+                        && list.last() != Some(&s)
+                    {
+                        list.push(s);
+                    }
+                }
+            }
+            index.starts.push(index.regions.len() as u32);
+            index
+        })
+    }
+
     /// The services that list `region` among theirs, in plan order: the
     /// only ones a change to that region's health or overrides can
     /// affect, so publishing and the safety rule look at these alone.
     pub fn services_in(&self, region: RegionId) -> &[usize] {
-        self.services_by_region
-            .get_or_init(|| {
-                let mut index = vec![Vec::new(); self.regions.len()];
-                for (s, service) in self.services.iter().enumerate() {
-                    for &r in &service.regions {
-                        // A service lists a region at most once (config
-                        // checks it); a repeat would not change the index.
-                        if let Some(list) = index.get_mut(r)
-                            && list.last() != Some(&s)
-                        {
-                            list.push(s);
-                        }
-                    }
-                }
-                index
-            })
+        self.index()
+            .by_region
             .get(region)
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// `services[service].regions`, from one packed table: the safety rule
+    /// reads it for thousands of services at a time, and walking one array
+    /// in order beats following each service's own vector.
+    pub fn regions_of(&self, service: usize) -> &[u32] {
+        let index = self.index();
+        match (index.starts.get(service), index.starts.get(service + 1)) {
+            (Some(&a), Some(&b)) => &index.regions[a as usize..b as usize],
+            _ => &[],
+        }
     }
 }
 
