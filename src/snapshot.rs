@@ -91,7 +91,11 @@ impl Snapshot {
         now: SystemTime,
     ) -> Snapshot {
         let state = TrafficState::compute(&inputs.plan, health, overrides);
-        Snapshot::assemble(inputs, state, overrides, generation, now)
+        // Every answer variant of this state signed (unchanged ones reused).
+        let dnssec = inputs
+            .dnssec
+            .for_snapshot(&inputs.zones, &inputs.plan, &state, now);
+        Snapshot::assemble(inputs, state, dnssec, overrides, generation, now)
     }
 
     /// A snapshot of `state`: everything else is shared with every other
@@ -99,14 +103,11 @@ impl Snapshot {
     fn assemble(
         inputs: &Inputs,
         state: TrafficState,
+        dnssec: crate::dnssec::Signing,
         overrides: &Arc<OverrideSet>,
         generation: u64,
         now: SystemTime,
     ) -> Snapshot {
-        // Every answer variant of this state signed (unchanged ones reused).
-        let dnssec = inputs
-            .dnssec
-            .for_snapshot(&inputs.zones, &inputs.plan, &state, now);
         Snapshot {
             generation,
             built_at: now,
@@ -147,7 +148,16 @@ impl Snapshot {
         let state = previous
             .state
             .recompute(&inputs.plan, health, overrides, changed);
-        Snapshot::assemble(inputs, state, overrides, generation, now)
+        // Only the services of the changed regions are signed again.
+        let dnssec = inputs.dnssec.for_rebuild(
+            &previous.dnssec,
+            &inputs.zones,
+            &inputs.plan,
+            &state,
+            changed,
+            now,
+        );
+        Snapshot::assemble(inputs, state, dnssec, overrides, generation, now)
     }
 
     /// The tables the query path reads, borrowed from this snapshot.

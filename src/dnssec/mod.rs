@@ -283,9 +283,81 @@ impl Dnssec {
             Err(poisoned) => poisoned.into_inner(),
         };
         let mut managed = SigMap::default();
+        self.sign_services(
+            plan.services.iter(),
+            zones,
+            plan,
+            state,
+            now,
+            &memo,
+            &mut managed,
+        );
+        *memo = managed.clone();
+        Signing {
+            load: self.clone(),
+            managed: Arc::new(managed),
+        }
+    }
+
+    /// [`Dnssec::for_snapshot`] after a publish that changed only the
+    /// regions `changed` (`Snapshot::rebuild`): the previous publish's
+    /// signatures are kept and only the services of those regions looked
+    /// at again, so a publish costs what its change does. Variants no
+    /// longer answered stay until the next full build (bounded by the
+    /// variants seen since the load).
+    pub fn for_rebuild(
+        self: &Arc<Self>,
+        previous: &Signing,
+        zones: &ZoneSet,
+        plan: &TrafficPlan,
+        state: &TrafficState,
+        changed: &[RegionId],
+        now: SystemTime,
+    ) -> Signing {
+        if self.zones.is_empty() || !Arc::ptr_eq(&previous.load, self) {
+            return self.for_snapshot(zones, plan, state, now);
+        }
+        let mut services: Vec<usize> = changed
+            .iter()
+            .flat_map(|r| plan.services_in(*r).iter().copied())
+            .collect();
+        services.sort_unstable();
+        services.dedup();
+        if services.is_empty() {
+            return previous.clone();
+        }
+        let mut managed = (*previous.managed).clone();
+        self.sign_services(
+            services.iter().filter_map(|s| plan.services.get(*s)),
+            zones,
+            plan,
+            state,
+            epoch(now),
+            &previous.managed,
+            &mut managed,
+        );
+        Signing {
+            load: self.clone(),
+            managed: Arc::new(managed),
+        }
+    }
+
+    /// Puts into `managed` the signatures of every variant of `services`:
+    /// from `reuse` when fresh, else made now on every core.
+    #[allow(clippy::too_many_arguments)]
+    fn sign_services<'p>(
+        &self,
+        services: impl Iterator<Item = &'p crate::traffic::Service>,
+        zones: &ZoneSet,
+        plan: &TrafficPlan,
+        state: &TrafficState,
+        now: u32,
+        reuse: &SigMap,
+        managed: &mut SigMap,
+    ) {
         // What still needs a signature, signed below on every core.
         let mut todo: Vec<Pending<'_>> = Vec::new();
-        for service in &plan.services {
+        for service in services {
             let Some(zone) = zones.find(&service.name) else {
                 continue;
             };
@@ -294,10 +366,13 @@ impl Dnssec {
             };
             for (rtype, rdatas) in variants(plan, state, service) {
                 let key = rrset_key(&service.name, rtype, rdatas.iter());
-                if managed.contains_key(&key) {
+                if managed
+                    .get(&key)
+                    .is_some_and(|s| s.fresh(now, self.refresh))
+                {
                     continue;
                 }
-                match memo.get(&key) {
+                match reuse.get(&key) {
                     Some(sig) if sig.fresh(now, self.refresh) => {
                         managed.insert(key, sig.clone());
                     }
@@ -339,11 +414,6 @@ impl Dnssec {
         });
         for batch in made {
             managed.extend(batch);
-        }
-        *memo = managed.clone();
-        Signing {
-            load: self.clone(),
-            managed: Arc::new(managed),
         }
     }
 }
