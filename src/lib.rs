@@ -28,6 +28,8 @@
 //! - [`zone`]: master-file parsing with line tracking, validation, the name tree.
 //! - [`snapshot`]: the immutable routing table and the pure function building it.
 //! - [`statedir`]: the state dir's lock, temp-file cleanup and atomic writes.
+//! - [`clock`]: the one wall clock (`clock::now`), which follows the tokio
+//!   runtime's time so expiry and drill tests run on paused time.
 //! - [`answer`]: the query path: decode, look up, encode within size limits.
 //! - [`server`]: UDP and TCP listeners feeding [`answer::respond`].
 //! - [`app`]: start-up wiring shared by `serve` and the tests.
@@ -53,6 +55,7 @@
 pub mod answer;
 pub mod api;
 pub mod app;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod control;

@@ -275,7 +275,7 @@ impl Publisher {
         let (health_plan, _) = watch::channel(inputs.health.clone());
         let overrides = Arc::new(std::mem::take(&mut durable.overrides));
         let started = std::time::Instant::now();
-        let first = Snapshot::build_with(&inputs, &health, &overrides, 1, SystemTime::now());
+        let first = Snapshot::build_with(&inputs, &health, &overrides, 1, crate::clock::now());
         publish_metrics::record_publish(None, &first, started.elapsed());
         let control = Arc::new(ArcSwap::from_pointee(ControlStatus {
             tokens: inputs.tokens.clone(),
@@ -409,7 +409,7 @@ impl Publisher {
         self.control.store(Arc::new(ControlStatus {
             tokens: self.inputs.tokens.clone(),
             last_reload: Some(ReloadReport {
-                at: SystemTime::now(),
+                at: crate::clock::now(),
                 result,
             }),
         }));
@@ -425,7 +425,7 @@ impl Publisher {
             &self.health,
             &self.overrides,
             generation,
-            SystemTime::now(),
+            crate::clock::now(),
         );
         let build = started.elapsed();
         publish_metrics::record_publish(Some(&previous), &next, build);
@@ -550,15 +550,16 @@ impl Publisher {
                         self.publish_health(&mut pending);
                     }
                     Command::Override { request, reply } => {
-                        let _ = reply.send(self.change_overrides(request, SystemTime::now()));
+                        let _ = reply.send(self.change_overrides(request, crate::clock::now()));
                     }
-                    Command::ExpireDue => self.expire_overrides(SystemTime::now()),
+                    Command::ExpireDue => self.expire_overrides(crate::clock::now()),
                     Command::ClusterState {
                         overrides,
                         revision,
                         reply,
                     } => {
-                        let generation = self.cluster_state(overrides, revision, SystemTime::now());
+                        let generation =
+                            self.cluster_state(overrides, revision, crate::clock::now());
                         if let Some(reply) = reply {
                             let _ = reply.send(generation);
                         }
@@ -568,7 +569,7 @@ impl Publisher {
                         base,
                         reply,
                     } => {
-                        let _ = reply.send(self.evaluate(&request, &base, SystemTime::now()));
+                        let _ = reply.send(self.evaluate(&request, &base, crate::clock::now()));
                     }
                 }
             }
@@ -685,7 +686,7 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
         let dir = tempfile::tempdir().unwrap();
         let path = inputs(dir.path(), coalesce_ms);
         let durable =
-            crate::overrides::store::restore(&dir.path().join("state"), false, SystemTime::now())
+            crate::overrides::store::restore(&dir.path().join("state"), false, crate::clock::now())
                 .unwrap();
         let publisher = Publisher::new(
             path.clone(),

@@ -66,7 +66,7 @@ impl Entry {
         latency: Duration,
     ) -> Entry {
         let mut entry = Entry {
-            at: SystemTime::now(),
+            at: crate::clock::now(),
             transport,
             source,
             latency,

@@ -44,7 +44,10 @@ fn start(services: usize, metrics: &str) -> (TestServer, tempfile::TempDir) {
     let zones = zones_dir(&[("example.com", ZONE)]);
     let tokens = zones.path().join("tokens");
     std::fs::write(&tokens, format!("alice:{ALICE}\n")).unwrap();
-    let server = TestServer::start_traffic(zones.path(), &config(&tokens, services, metrics));
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&config(&tokens, services, metrics))
+        .start();
     (server, zones)
 }
 

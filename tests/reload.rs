@@ -49,7 +49,7 @@ fn answer(addr: &str) -> Vec<String> {
 #[test]
 fn reload_swaps_in_an_edited_zone() {
     let dir = zones_dir(&[("reload.test.", &zone(1, "192.0.2.1"))]);
-    let server = TestServer::start_with(dir.path(), "");
+    let server = TestServer::builder().zones(dir.path()).start();
     assert_eq!(www(server.addr), answer("192.0.2.1"));
     write_zone(dir.path(), &zone(2, "192.0.2.2"));
     assert_eq!(server.reload(), Ok(2));
@@ -73,7 +73,7 @@ fn reload_swaps_in_an_edited_zone() {
 #[test]
 fn broken_reload_fails_and_old_answers_keep_serving() {
     let dir = zones_dir(&[("reload.test.", &zone(1, "192.0.2.1"))]);
-    let server = TestServer::start_with(dir.path(), "");
+    let server = TestServer::builder().zones(dir.path()).start();
     write_zone(
         dir.path(),
         &(zone(2, "192.0.2.2") + "bad IN AA 192.0.2.3\n"),
@@ -104,7 +104,7 @@ fn broken_reload_fails_and_old_answers_keep_serving() {
 fn reload_under_load_loses_no_query() {
     const QUERIES: u16 = 2000;
     let dir = zones_dir(&[("reload.test.", &zone(1, "192.0.2.1"))]);
-    let server = TestServer::start_with(dir.path(), "");
+    let server = TestServer::builder().zones(dir.path()).start();
     let addr = server.addr;
     let done = Arc::new(AtomicBool::new(false));
     let client = {

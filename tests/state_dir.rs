@@ -31,7 +31,11 @@ fn a_second_instance_on_the_same_state_dir_refuses_to_start() {
     let state = tempfile::tempdir().unwrap();
     let tokens = zones.path().join("tokens");
     std::fs::write(&tokens, "alice:alice-token-0123456789\n").unwrap();
-    let first = TestServer::start_with_state(zones.path(), &traffic(&tokens, ""), state.path());
+    let first = TestServer::builder()
+        .zones(zones.path())
+        .tail(&traffic(&tokens, ""))
+        .state_dir(state.path())
+        .start();
     let config = write_config(zones.path(), zones.path(), state.path());
 
     // In process.
@@ -87,7 +91,11 @@ fn leftover_temp_files_are_removed_at_start() {
     std::fs::write(state.path().join("notes.txt"), "kept").unwrap();
     let tokens = zones.path().join("tokens");
     std::fs::write(&tokens, "alice:alice-token-0123456789\n").unwrap();
-    let _server = TestServer::start_with_state(zones.path(), &traffic(&tokens, ""), state.path());
+    let _server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&traffic(&tokens, ""))
+        .state_dir(state.path())
+        .start();
     for leftover in [
         "overrides.json.tmp",
         "health.json.tmp",
@@ -107,11 +115,13 @@ fn corrupt_health_files_moved_aside_in_the_same_second_both_survive() {
     let tail = traffic(&tokens, "");
     for content in ["{ first", "{ second"] {
         std::fs::write(state.path().join("health.json"), content).unwrap();
-        drop(TestServer::start_with_state(
-            zones.path(),
-            &tail,
-            state.path(),
-        ));
+        drop(
+            TestServer::builder()
+                .zones(zones.path())
+                .tail(&tail)
+                .state_dir(state.path())
+                .start(),
+        );
     }
     let mut aside: Vec<String> = std::fs::read_dir(state.path())
         .unwrap()

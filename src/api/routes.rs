@@ -5,7 +5,6 @@
 //! OpenAPI test compares the document against it.
 
 use std::str::FromStr;
-use std::time::SystemTime;
 
 use axum::Json;
 use axum::Router;
@@ -144,13 +143,13 @@ async fn openapi_doc(State(ctx): State<ApiContext>) -> Json<Value> {
 /// `GET /v1/status`.
 async fn status(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
     let snapshot = ctx.snapshot.load();
-    Json(views::status_json(&ctx, &snapshot, SystemTime::now()))
+    Json(views::status_json(&ctx, &snapshot, crate::clock::now()))
 }
 
 /// `GET /v1/regions`.
 async fn regions(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
     let snapshot = ctx.snapshot.load();
-    let now = SystemTime::now();
+    let now = crate::clock::now();
     let list: Vec<Value> = (0..snapshot.plan.regions.len())
         .map(|r| views::region_json(&snapshot, &ctx.health, r, now))
         .collect();
@@ -177,14 +176,14 @@ async fn region(
         &snapshot,
         &ctx.health,
         r,
-        SystemTime::now(),
+        crate::clock::now(),
     )))
 }
 
 /// `GET /v1/services`.
 async fn services(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
     let snapshot = ctx.snapshot.load();
-    let now = SystemTime::now();
+    let now = crate::clock::now();
     let list: Vec<Value> = snapshot
         .plan
         .services
@@ -221,7 +220,7 @@ async fn service(
         &snapshot,
         &ctx.health,
         service,
-        SystemTime::now(),
+        crate::clock::now(),
     )))
 }
 
@@ -230,7 +229,7 @@ async fn overrides(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
     let snapshot = ctx.snapshot.load();
     Json(json!({
         "generation": snapshot.generation,
-        "overrides": views::overrides_json(&snapshot.overrides, SystemTime::now()),
+        "overrides": views::overrides_json(&snapshot.overrides, crate::clock::now()),
     }))
 }
 
@@ -248,7 +247,7 @@ async fn one_override(
             format!("no override with id {id:?}"),
         )
     })?;
-    Ok(Json(views::override_json(o, SystemTime::now())))
+    Ok(Json(views::override_json(o, crate::clock::now())))
 }
 
 /// The path parameter, or 400 when it cannot be decoded.

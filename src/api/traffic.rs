@@ -162,7 +162,7 @@ pub async fn traffic(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
         &snapshot,
         &counts,
         base.as_ref(),
-        SystemTime::now(),
+        crate::clock::now(),
     ))
 }
 

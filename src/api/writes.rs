@@ -2,8 +2,6 @@
 //! sends one [`Request`] to the publisher, which checks the safety rule,
 //! persists, publishes and audits. Nothing here changes state by itself.
 
-use std::time::SystemTime;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -93,7 +91,7 @@ impl Attempt<'_> {
     /// Audits a request refused before it reached the publisher, and returns the error.
     pub(super) fn invalid(&self, e: ApiError) -> ApiError {
         self.ctx.audit.record_or_log(&Entry {
-            time: SystemTime::now(),
+            time: crate::clock::now(),
             who: self.who.clone(),
             what: self.what.clone(),
             why: String::new(),
@@ -217,7 +215,7 @@ async fn submit(ctx: &ApiContext, request: Request) -> Result<Json<Value>, ApiEr
         generation,
         applied,
     } = ctx.publisher.change_overrides(request).await?;
-    let now = SystemTime::now();
+    let now = crate::clock::now();
     Ok(Json(json!({
         "generation": generation,
         "created": applied.created.as_ref().map(|o| override_json(o, now)),

@@ -76,7 +76,7 @@ impl Members {
         Members {
             inner: Arc::new(Inner {
                 instance: instance.to_string(),
-                started: SystemTime::now(),
+                started: crate::clock::now(),
                 mirror: None,
                 seen: Mutex::new(BTreeMap::new()),
             }),
@@ -181,7 +181,7 @@ impl Membership {
     pub fn start(etcd: Etcd, settings: MembershipSettings, snapshot: SnapshotHandle) -> Membership {
         let instances = format!("{}instances/", settings.prefix);
         let mirror = watched_prefix::spawn(etcd.clone(), instances.clone().into_bytes());
-        let started = SystemTime::now();
+        let started = crate::clock::now();
         let members = Members {
             inner: Arc::new(Inner {
                 instance: settings.instance.clone(),
@@ -288,7 +288,7 @@ async fn hold_lease(
                 config_digest: current.config_digest.get().to_string(),
                 generation: current.generation,
                 started: rfc3339(started),
-                last_contact: rfc3339(SystemTime::now()),
+                last_contact: rfc3339(crate::clock::now()),
             };
             let value = serde_json::to_vec(&record).unwrap_or_default();
             etcd.put(key.as_bytes(), &value, Some(id)).await?;

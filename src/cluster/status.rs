@@ -97,7 +97,7 @@ impl StatusCell {
             instance: Some(instance.to_string()),
             prefix: Some(prefix.to_string()),
             connected: false,
-            stale_since: Some(SystemTime::now()),
+            stale_since: Some(crate::clock::now()),
             revision: 0,
             last_error: None,
         };
@@ -170,7 +170,7 @@ impl StatusCell {
                 error = error.as_deref().unwrap_or("-"),
                 "cluster store unreachable: serving the last known state"
             );
-            status.stale_since = Some(SystemTime::now());
+            status.stale_since = Some(crate::clock::now());
         }
         status.connected = connected;
         if error.is_some() {

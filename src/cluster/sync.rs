@@ -308,7 +308,7 @@ impl Watcher {
         if !self.status.get().connected {
             return;
         }
-        let now = SystemTime::now();
+        let now = crate::clock::now();
         if mirror.overrides.iter().any(|o| o.expired(now)) {
             match expire_due(&self.etcd, &self.keys, &self.instance, now).await {
                 Ok(0) => {}

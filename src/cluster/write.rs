@@ -180,7 +180,7 @@ impl ClusterWriter {
                         metrics::counter!("switchyard_override_changes_total", "result" => "failed")
                             .increment(1);
                         tracing::warn!(who = request.who, error = %e, "override change not applied: the cluster store is unavailable");
-                        let now = SystemTime::now();
+                        let now = crate::clock::now();
                         let what = {
                             let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
                             change_for(&request, &OverrideSet::default(), &mut rng, now).describe()
@@ -219,7 +219,7 @@ impl ClusterWriter {
             // The earlier transaction did land.
             return Attempt::Done(self.landed(next, applied, &line, &[], revision).await);
         }
-        let now = SystemTime::now();
+        let now = crate::clock::now();
         // Expired overrides are gone for the rule, and this write removes
         // them from the store (audited once, here).
         let (current, gone) = stored.expire(now);

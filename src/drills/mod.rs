@@ -174,7 +174,11 @@ impl Drills {
         };
         for mut report in restored {
             if report.phase != Phase::Finished {
-                report.event(SystemTime::now(), "resumed", Some("after a restart".into()));
+                report.event(
+                    crate::clock::now(),
+                    "resumed",
+                    Some("after a restart".into()),
+                );
                 tracing::info!(
                     drill = report.id,
                     phase = report.phase.as_str(),
@@ -251,7 +255,7 @@ impl Drills {
             )));
         }
         let id = self.new_id();
-        let created = SystemTime::now();
+        let created = crate::clock::now();
         let targets = verify::Targets::new(plan, &regions, &services, &settings.vantages);
         let pairs = targets.sample_before(self.inner.dns).await;
         let mut report = DrillReport {
@@ -320,7 +324,7 @@ impl Drills {
                 return Err(e.into());
             }
         };
-        report.started = SystemTime::now();
+        report.started = crate::clock::now();
         let created_overrides = applied.applied.drill_created;
         if let Some(at) = created_overrides.first().and_then(|o| o.expires) {
             report.ends_at = at;
@@ -397,7 +401,7 @@ impl Drills {
                 expires_in_secs: None,
             })
             .await?;
-        Ok((SystemTime::now(), format!("stopped by {who}: {why}")))
+        Ok((crate::clock::now(), format!("stopped by {who}: {why}")))
     }
 
     /// Stops a drill another instance verifies: its overrides are removed
@@ -493,7 +497,7 @@ impl Drills {
     fn record_scheduled(&self, schedule: usize, outcome: Result<DrillReport, String>) {
         self.state().last_scheduled = Some(ScheduledOutcome {
             schedule,
-            at: SystemTime::now(),
+            at: crate::clock::now(),
             outcome,
         });
     }

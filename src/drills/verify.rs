@@ -185,14 +185,14 @@ impl Targets {
                 for _ in 0..n {
                     match ask(dns, &t.service, t.subnet).await {
                         Ok(answers) => all.extend(answers),
-                        Err(e) => return (i, Err(e), SystemTime::now()),
+                        Err(e) => return (i, Err(e), crate::clock::now()),
                     }
                 }
-                (i, Ok(all), SystemTime::now())
+                (i, Ok(all), crate::clock::now())
             });
         }
         let mut out: Vec<(Result<Answers, String>, SystemTime)> =
-            vec![(Err("not queried".into()), SystemTime::now()); self.pairs.len()];
+            vec![(Err("not queried".into()), crate::clock::now()); self.pairs.len()];
         while let Some(done) = tasks.join_next().await {
             if let Ok((i, result, at)) = done {
                 out[i] = (result, at);
@@ -409,7 +409,7 @@ pub(super) async fn run(
             if let Some(rollback) = stop.borrow_and_update().clone() {
                 break rollback;
             }
-            let now = SystemTime::now();
+            let now = crate::clock::now();
             let ours = inner
                 .snapshot
                 .load()
@@ -454,7 +454,7 @@ pub(super) async fn run(
                 if let Err(e) = ended {
                     tracing::error!(drill = report.id, error = %e, "cannot end drill; its overrides expire by themselves");
                 }
-                break (SystemTime::now(), "expired".to_string());
+                break (crate::clock::now(), "expired".to_string());
             }
             let observed = targets
                 .round(inner.dns, |t| if t.random { RANDOM_SAMPLES } else { 1 })
@@ -465,12 +465,12 @@ pub(super) async fn run(
                 observe_during(pair, obs, at_ms, &targets);
                 check_convergence(pair, at_ms, timeout_ms, &targets);
             }
-            let at_ms = report.since_start(SystemTime::now());
+            let at_ms = report.since_start(crate::clock::now());
             verification_events(&drills, &mut report, at_ms, timeout_ms);
             let wait = interval.min(
                 report
                     .ends_at
-                    .duration_since(SystemTime::now())
+                    .duration_since(crate::clock::now())
                     .unwrap_or_default(),
             );
             tokio::select! {
@@ -490,8 +490,8 @@ pub(super) async fn run(
         drills.persist(&report);
     }
     if report.phase == Phase::RollingBack {
-        let rolled_back = report.rolled_back.unwrap_or_else(SystemTime::now);
-        let deadline = rolled_back.max(SystemTime::now() - settings.converge_timeout)
+        let rolled_back = report.rolled_back.unwrap_or_else(crate::clock::now);
+        let deadline = rolled_back.max(crate::clock::now() - settings.converge_timeout)
             + settings.converge_timeout;
         loop {
             let pending: Vec<usize> = (0..report.pairs.len())
@@ -502,7 +502,7 @@ pub(super) async fn run(
             if pending.is_empty() {
                 break;
             }
-            if SystemTime::now() >= deadline {
+            if crate::clock::now() >= deadline {
                 for &i in &pending {
                     let pair = &mut report.pairs[i];
                     let reason = format!(
@@ -537,7 +537,7 @@ pub(super) async fn run(
         if restored.len() == report.pairs.len() {
             let worst = restored.iter().cloned().fold(0.0, f64::max);
             report.event(
-                SystemTime::now(),
+                crate::clock::now(),
                 "restored",
                 Some(format!(
                     "every vantage back within {worst:.1} ms of rollback"
@@ -549,7 +549,7 @@ pub(super) async fn run(
                 pair.result = Verdict::Pass;
             }
         }
-        let now = SystemTime::now();
+        let now = crate::clock::now();
         report.phase = Phase::Finished;
         report.finished = Some(now);
         report.summarize();
@@ -599,7 +599,7 @@ fn verification_events(drills: &Drills, report: &mut DrillReport, at_ms: f64, ti
                 .filter_map(|p| p.convergence_ms)
                 .fold(0.0, f64::max);
             report.event(
-                SystemTime::now(),
+                crate::clock::now(),
                 "verified",
                 Some(format!(
                     "every vantage off the drilled regions; slowest {worst:.1} ms"
@@ -608,7 +608,7 @@ fn verification_events(drills: &Drills, report: &mut DrillReport, at_ms: f64, ti
             changed = true;
         } else if !failed.is_empty() && (at_ms >= timeout_ms || report.pairs.iter().all(decided)) {
             report.event(
-                SystemTime::now(),
+                crate::clock::now(),
                 "verification_failed",
                 Some(failed.join("; ")),
             );

@@ -70,7 +70,7 @@ impl<P: Probe> EndpointTask<P> {
                 return;
             };
             let started = Instant::now();
-            let started_wall = SystemTime::now();
+            let started_wall = crate::clock::now();
             self.stats.record_start(started - scheduled);
             let outcome = match tokio::time::timeout(self.check.timeout, self.probe.probe()).await {
                 Ok(outcome) => outcome,
@@ -103,7 +103,7 @@ impl<P: Probe> EndpointTask<P> {
                 status.last_failure = Some(reason.clone());
             }
             if transition.is_some() {
-                status.last_transition_unix_ms = Some(unix_ms(SystemTime::now()));
+                status.last_transition_unix_ms = Some(unix_ms(crate::clock::now()));
             }
         }
         let Some(transition) = transition else {

@@ -11,7 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -83,7 +83,7 @@ pub fn load(state_dir: &Path) -> HashMap<EndpointKey, HealthState> {
             // A unique name (time to the nanosecond and a counter): two
             // corrupt files moved aside in the same second both survive.
             let moved =
-                crate::statedir::move_aside(state_dir, FILE_NAME, "corrupt", SystemTime::now());
+                crate::statedir::move_aside(state_dir, FILE_NAME, "corrupt", crate::clock::now());
             tracing::warn!(
                 path = %file.display(),
                 %error,
@@ -101,7 +101,7 @@ pub fn save(state_dir: &Path, verdicts: &BTreeMap<EndpointKey, HealthState>) -> 
     std::fs::create_dir_all(state_dir)?;
     let file = StateFile {
         version: FORMAT_VERSION,
-        written_unix_ms: unix_ms(SystemTime::now()),
+        written_unix_ms: unix_ms(crate::clock::now()),
         endpoints: verdicts
             .iter()
             .map(|((region, endpoint), state)| StoredEndpoint {

@@ -147,7 +147,7 @@ impl Publisher {
         let Some(tx) = self.expiry_tx.clone() else {
             return;
         };
-        let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+        let wait = at.duration_since(crate::clock::now()).unwrap_or_default();
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
             if let Some(tx) = tx.upgrade() {

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// How long a fresh cluster (or a restarted member) may take to serve.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -109,7 +109,7 @@ impl EtcdCluster {
             .collect();
         let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
         drop(listeners);
-        let nanos = SystemTime::now()
+        let nanos = switchyard::clock::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_nanos();
