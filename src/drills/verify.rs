@@ -17,14 +17,14 @@
 //! - any error answer (SERVFAIL, REFUSED, NXDOMAIN, NODATA, timeout) fails it.
 
 use std::collections::{BTreeSet, HashSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::{Duration, SystemTime};
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant, SystemTime};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{Name, RData, RecordType};
 use ipnet::IpNet;
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 use super::report::{DrillReport, PairReport, Phase, Verdict, ms_between};
@@ -239,45 +239,13 @@ pub async fn ask(dns: SocketAddr, name: &Name, subnet: IpNet) -> Result<Answers,
     let bytes = query
         .to_vec()
         .map_err(|e| format!("cannot encode query: {e}"))?;
-    let bind: SocketAddr = if dns.is_ipv6() {
-        (Ipv6Addr::LOCALHOST, 0).into()
-    } else {
-        (Ipv4Addr::LOCALHOST, 0).into()
-    };
-    let socket = UdpSocket::bind(bind)
+    // The exchange runs on a blocking thread with a real-time read timeout:
+    // the bound is about the network, so it must not shrink when a test
+    // pauses tokio's clock (and a blocking task in flight keeps paused time
+    // from auto-advancing past an answer that is on its way).
+    let reply = tokio::task::spawn_blocking(move || exchange(dns, &bytes, id))
         .await
-        .map_err(|e| format!("cannot bind: {e}"))?;
-    socket
-        .connect(dns)
-        .await
-        .map_err(|e| format!("cannot reach {dns}: {e}"))?;
-    socket
-        .send(&bytes)
-        .await
-        .map_err(|e| format!("send: {e}"))?;
-    let mut buf = vec![0u8; 4096];
-    let reply = tokio::time::timeout(QUERY_TIMEOUT, async {
-        loop {
-            let n = socket.recv(&mut buf).await?;
-            // Ignore anything that is not the answer to this query.
-            if let Ok(reply) = Message::from_vec(&buf[..n])
-                && reply.metadata.id == id
-            {
-                return Ok::<Message, std::io::Error>(reply);
-            }
-        }
-    })
-    .await;
-    let reply = match reply {
-        Err(_) => {
-            return Err(format!(
-                "timeout (no answer in {} ms)",
-                QUERY_TIMEOUT.as_millis()
-            ));
-        }
-        Ok(Err(e)) => return Err(format!("receive: {e}")),
-        Ok(Ok(reply)) => reply,
-    };
+        .map_err(|e| format!("query task failed: {e}"))??;
     let rcode = reply.metadata.response_code;
     if rcode != ResponseCode::NoError {
         return Err(rcode.to_string().to_uppercase());
@@ -296,6 +264,46 @@ pub async fn ask(dns: SocketAddr, name: &Name, subnet: IpNet) -> Result<Answers,
         return Err("NODATA (empty answer)".into());
     }
     Ok(answers)
+}
+
+/// Sends `bytes` to `dns` over UDP from loopback and waits up to
+/// [`QUERY_TIMEOUT`] (real time) for the reply with id `id`.
+fn exchange(dns: SocketAddr, bytes: &[u8], id: u16) -> Result<Message, String> {
+    let bind: SocketAddr = if dns.is_ipv6() {
+        (Ipv6Addr::LOCALHOST, 0).into()
+    } else {
+        (Ipv4Addr::LOCALHOST, 0).into()
+    };
+    let socket = UdpSocket::bind(bind).map_err(|e| format!("cannot bind: {e}"))?;
+    socket
+        .connect(dns)
+        .map_err(|e| format!("cannot reach {dns}: {e}"))?;
+    socket.send(bytes).map_err(|e| format!("send: {e}"))?;
+    let deadline = Instant::now() + QUERY_TIMEOUT;
+    let timeout = || format!("timeout (no answer in {} ms)", QUERY_TIMEOUT.as_millis());
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timeout());
+        }
+        socket
+            .set_read_timeout(Some(left))
+            .map_err(|e| format!("receive: {e}"))?;
+        let n = match socket.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(timeout());
+            }
+            Err(e) => return Err(format!("receive: {e}")),
+        };
+        // Ignore anything that is not the answer to this query.
+        if let Ok(reply) = Message::from_vec(&buf[..n])
+            && reply.metadata.id == id
+        {
+            return Ok(reply);
+        }
+    }
 }
 
 /// Folds one probe during the drill into `pair`; `at_ms` is since the start.
