@@ -210,8 +210,12 @@ fn sighup_reloads_the_running_binary() {
     let config = dir.path().join("switchyard.toml");
     std::fs::write(
         &config,
-        format!(
-            "version = 1\n[server]\ndns_listen = [\"127.0.0.1:{port}\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = \"zones\"\nstate_dir = \"state\"\nudp_workers = 1\n"
+        common::config_header(
+            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
+            Path::new("zones"),
+            Path::new("state"),
+            "udp_workers = 1",
         ),
     )
     .unwrap();

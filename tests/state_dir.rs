@@ -15,11 +15,7 @@ fn write_config(dir: &Path, zones: &Path, state: &Path) -> std::path::PathBuf {
     let path = dir.join("second.toml");
     std::fs::write(
         &path,
-        format!(
-            "version = 1\n[server]\ndns_listen = [\"127.0.0.1:0\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = {:?}\nstate_dir = {:?}\n",
-            zones.display().to_string(),
-            state.display().to_string()
-        ),
+        common::config_header("127.0.0.1:0", "127.0.0.1:0", zones, state, ""),
     )
     .unwrap();
     path

@@ -502,13 +502,15 @@ impl Drills {
         });
     }
 
-    /// Updates the in-memory copy and saves the report durably (a failed
+    /// Saves the report durably, then updates the in-memory copy (a failed
     /// save is logged: the drill goes on, and its overrides expire anyway).
     fn persist(&self, report: &DrillReport) {
-        self.update(report);
+        // Saved before it is shown, so whoever sees a phase through the
+        // API finds the same report on disk.
         if let Err(e) = self.inner.store.save(report) {
             tracing::error!(drill = report.id, error = %e, "cannot save drill report");
         }
+        self.update(report);
     }
 
     /// Updates the in-memory copy only (between saves).

@@ -123,7 +123,8 @@ impl TestServer {
 
 /// The `version` line and `[server]` table every test config starts with:
 /// DNS on `dns_listen`, the API on `api_listen`, zones and state dirs, and
-/// `server_extra` lines inside `[server]`. Tables follow it.
+/// `server_extra` lines inside `[server]` (if any). Tables follow it; line
+/// numbers in config errors count from its first line.
 pub fn config_header(
     dns_listen: &str,
     api_listen: &str,
@@ -131,11 +132,16 @@ pub fn config_header(
     state_dir: &Path,
     server_extra: &str,
 ) -> String {
-    format!(
-        "version = 1\n[server]\ndns_listen = [\"{dns_listen}\"]\napi_listen = \"{api_listen}\"\nzones_dir = {zones:?}\nstate_dir = {state:?}\n{server_extra}\n",
+    let mut header = format!(
+        "version = 1\n[server]\ndns_listen = [\"{dns_listen}\"]\napi_listen = \"{api_listen}\"\nzones_dir = {zones:?}\nstate_dir = {state:?}\n",
         zones = zones_dir.display().to_string(),
         state = state_dir.display().to_string(),
-    )
+    );
+    if !server_extra.is_empty() {
+        header += server_extra;
+        header.push('\n');
+    }
+    header
 }
 
 /// How to start a [`TestServer`]: `TestServer::builder()`, then any of
