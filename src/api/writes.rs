@@ -70,7 +70,7 @@ async fn submit(ctx: &ApiContext, request: Request) -> Result<Json<ChangeResult>
 }
 
 /// `PUT /v1/regions/{region}/weight`.
-pub async fn put_weight(
+pub(super) async fn put_weight(
     State(ctx): State<ApiContext>,
     w: Write<RegionName, WeightRequest>,
 ) -> Result<Json<ChangeResult>, ApiError> {
@@ -83,7 +83,7 @@ pub async fn put_weight(
 }
 
 /// `POST /v1/regions/{region}/drain`.
-pub async fn post_drain(
+pub(super) async fn post_drain(
     State(ctx): State<ApiContext>,
     w: Write<RegionName, DrainRequest>,
 ) -> Result<Json<ChangeResult>, ApiError> {
@@ -96,7 +96,7 @@ pub async fn post_drain(
 }
 
 /// `POST /v1/regions/{region}/force`.
-pub async fn post_force(
+pub(super) async fn post_force(
     State(ctx): State<ApiContext>,
     w: Write<RegionName, ForceRequest>,
 ) -> Result<Json<ChangeResult>, ApiError> {
@@ -115,7 +115,7 @@ pub async fn post_force(
 }
 
 /// `DELETE /v1/overrides/{id}`.
-pub async fn delete_override(
+pub(super) async fn delete_override(
     State(ctx): State<ApiContext>,
     w: Write<OverrideId, DeleteRequest>,
 ) -> Result<Json<ChangeResult>, ApiError> {

@@ -5,6 +5,7 @@
 //! When `etcd` is missing, [`EtcdCluster::start`] returns `None` and prints
 //! why, so a developer without etcd can still run the rest of the suite; CI
 //! sets `SWITCHYARD_REQUIRE_ETCD=1`, and then a missing etcd is a failure.
+#![allow(unreachable_pub)] // a private module of each test (or bench) crate that includes it
 
 use std::fs::File;
 use std::io::{Read, Write};
