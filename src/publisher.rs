@@ -153,7 +153,7 @@ impl PublisherHandle {
     /// Records an endpoint health verdict without waiting for the publish
     /// (health checkers use this: their next probe must not wait on a
     /// coalescing window).
-    pub async fn report_health(
+    pub(crate) async fn report_health(
         &self,
         region: &str,
         endpoint: &str,
@@ -184,7 +184,7 @@ impl PublisherHandle {
     }
 
     /// Routes override changes to `shared` (the cluster store) from now on.
-    pub fn with_shared(mut self, shared: Arc<dyn SharedOverrides>) -> PublisherHandle {
+    pub(crate) fn with_shared(mut self, shared: Arc<dyn SharedOverrides>) -> PublisherHandle {
         self.shared = Some(shared);
         self
     }
@@ -199,7 +199,7 @@ impl PublisherHandle {
     }
 
     /// Evaluates `request` against `base` (see [`Publisher::evaluate`]).
-    pub async fn evaluate(
+    pub(crate) async fn evaluate(
         &self,
         request: Request,
         base: OverrideSet,
@@ -219,7 +219,7 @@ impl PublisherHandle {
     /// Hands the publisher the cluster's override set at `revision`; returns
     /// the generation serving it (or the current one when it was older or
     /// the same as what is served).
-    pub async fn cluster_state(
+    pub(crate) async fn cluster_state(
         &self,
         overrides: OverrideSet,
         revision: i64,
@@ -347,7 +347,7 @@ impl Publisher {
     }
 
     /// Follows the health plan (checked endpoints), which changes on reload.
-    pub fn health_plan(&self) -> watch::Receiver<Arc<HealthPlan>> {
+    pub(crate) fn health_plan(&self) -> watch::Receiver<Arc<HealthPlan>> {
         self.health_plan.subscribe()
     }
 

@@ -53,7 +53,7 @@ impl AuthGuard {
     }
 
     /// `Err(seconds to wait)` while `client` is locked out.
-    pub fn admit(&self, client: Option<IpAddr>, now: Instant) -> Result<(), u64> {
+    pub(crate) fn admit(&self, client: Option<IpAddr>, now: Instant) -> Result<(), u64> {
         let key = self.key(client);
         let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         match table.get(&key) {

@@ -40,7 +40,7 @@ const RECONCILE: Duration = Duration::from_millis(500);
 
 /// The JSON of one vote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Vote {
+pub(crate) struct Vote {
     /// The instance's verdict.
     pub up: bool,
     /// Why it failed, when down.
@@ -162,7 +162,7 @@ impl VotesView {
     /// The counter's state for `/v1/status`: the rule, whether verdicts
     /// come from the cluster's votes or (etcd unreachable) this instance's
     /// own, since when, and each endpoint's count.
-    pub fn status_json(&self) -> Value {
+    pub(crate) fn status_json(&self) -> Value {
         let view = self.view.borrow().clone();
         let endpoints: Vec<Value> = view
             .tallies

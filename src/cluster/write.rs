@@ -45,7 +45,10 @@ const UNAVAILABLE: &str = "etcd unavailable";
 
 /// The set in the store and the revision to compare against (0: no
 /// document yet, which etcd compares as `mod_revision` 0).
-pub async fn read_overrides(etcd: &Etcd, keys: &Keys) -> Result<(OverrideSet, i64), ChangeError> {
+pub(crate) async fn read_overrides(
+    etcd: &Etcd,
+    keys: &Keys,
+) -> Result<(OverrideSet, i64), ChangeError> {
     let (kv, _) = etcd.get(&keys.overrides()).await.map_err(unavailable)?;
     match kv {
         None => Ok((OverrideSet::default(), 0)),
@@ -386,7 +389,7 @@ impl SharedOverrides for ClusterWriter {
 /// Removes the overrides expired at `now` from the store, once for the
 /// cluster: the compare-and-swap fails for every instance but the first,
 /// and the re-read finds nothing left to do. Returns how many it removed.
-pub async fn expire_due(
+pub(crate) async fn expire_due(
     etcd: &Etcd,
     keys: &Keys,
     instance: &str,

@@ -147,7 +147,7 @@ impl Drills {
     /// Like [`Drills::open`], sharing reports through a cluster store when
     /// `shared` is given: saved reports are mirrored there, and the other
     /// instances' reports are listed beside ours.
-    pub fn open_shared(
+    pub(crate) fn open_shared(
         state_dir: &std::path::Path,
         publisher: PublisherHandle,
         snapshot: SnapshotHandle,
@@ -466,7 +466,7 @@ impl Drills {
 
     /// The `drills` section of `/v1/status`: active drills and the latest
     /// scheduled outcome.
-    pub fn status_json(&self) -> Value {
+    pub(crate) fn status_json(&self) -> Value {
         let all = self.all_reports();
         let state = self.state();
         let active: Vec<Value> = all

@@ -48,7 +48,7 @@ const RANDOM_BEFORE_SAMPLES: usize = 8;
 
 /// The address to query for a listener bound to `addr` (an unspecified
 /// address means every interface; loopback is one of them).
-pub fn loopback_for(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn loopback_for(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
@@ -75,7 +75,7 @@ struct Target {
 /// What a drill verifies: the pairs (in report order) and the drilled
 /// regions' answers.
 #[derive(Debug, Clone)]
-pub struct Targets {
+pub(crate) struct Targets {
     pairs: Vec<Target>,
     /// Every answer a drilled region's endpoints produce, as text.
     drilled: HashSet<String>,
@@ -88,7 +88,7 @@ pub type Answers = BTreeSet<String>;
 
 impl Targets {
     /// Pairs for every vantage × service, in service-then-vantage order.
-    pub fn new(
+    pub(crate) fn new(
         plan: &TrafficPlan,
         regions: &[String],
         services: &[usize],
@@ -115,7 +115,7 @@ impl Targets {
     }
 
     /// Rebuilds the targets of a report (after a restart, or in the runner).
-    pub fn for_report(plan: &TrafficPlan, report: &DrillReport) -> Targets {
+    pub(crate) fn for_report(plan: &TrafficPlan, report: &DrillReport) -> Targets {
         let pairs = report
             .pairs
             .iter()
@@ -145,7 +145,7 @@ impl Targets {
     }
 
     /// Samples every pair before the drill and returns the fresh pair reports.
-    pub async fn sample_before(&self, dns: SocketAddr) -> Vec<PairReport> {
+    pub(crate) async fn sample_before(&self, dns: SocketAddr) -> Vec<PairReport> {
         let samples = |t: &Target| if t.random { RANDOM_BEFORE_SAMPLES } else { 2 };
         let observed = self.round(dns, samples).await;
         self.pairs
@@ -307,7 +307,7 @@ fn exchange(dns: SocketAddr, bytes: &[u8], id: u16) -> Result<Message, String> {
 }
 
 /// Folds one probe during the drill into `pair`; `at_ms` is since the start.
-pub fn observe_during(
+pub(crate) fn observe_during(
     pair: &mut PairReport,
     observed: Result<Answers, String>,
     at_ms: f64,
@@ -340,7 +340,12 @@ pub fn observe_during(
 /// Fails `pair` when, `at_ms` after the start, answers still point (or
 /// point again) at a drilled region past `timeout_ms`, or took longer than
 /// that to leave.
-pub fn check_convergence(pair: &mut PairReport, at_ms: f64, timeout_ms: f64, targets: &Targets) {
+pub(crate) fn check_convergence(
+    pair: &mut PairReport,
+    at_ms: f64,
+    timeout_ms: f64,
+    targets: &Targets,
+) {
     if pair.result == Verdict::Fail {
         return;
     }
@@ -369,7 +374,7 @@ pub fn check_convergence(pair: &mut PairReport, at_ms: f64, timeout_ms: f64, tar
 }
 
 /// Folds one probe after rollback into `pair`; `at_ms` is since rollback.
-pub fn observe_restore(
+pub(crate) fn observe_restore(
     pair: &mut PairReport,
     observed: Result<Answers, String>,
     at_ms: f64,

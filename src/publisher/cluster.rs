@@ -48,7 +48,7 @@ impl Publisher {
     /// nothing is stored or published here. The cluster write path calls it
     /// through [`Command::Evaluate`](super::Command::Evaluate) so the rule
     /// lives in the publisher for both stores.
-    pub fn evaluate(
+    pub(crate) fn evaluate(
         &mut self,
         request: &Request,
         base: &OverrideSet,
@@ -80,7 +80,12 @@ impl Publisher {
     /// one served: the watcher and the write path race), drops what has
     /// expired by our clock (the cluster removes it too, once), saves it
     /// locally and publishes. Returns the generation serving it.
-    pub fn cluster_state(&mut self, set: OverrideSet, revision: i64, now: SystemTime) -> u64 {
+    pub(crate) fn cluster_state(
+        &mut self,
+        set: OverrideSet,
+        revision: i64,
+        now: SystemTime,
+    ) -> u64 {
         let current = self.snapshot.load().generation;
         if revision < self.cluster_revision {
             return current;

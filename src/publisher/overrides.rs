@@ -113,7 +113,7 @@ impl Publisher {
     /// Drops the overrides expired at `now`, persists and publishes the
     /// rest, and audits each one as `expired`. Expiry never waits on the
     /// safety rule: an operator asked for it to end.
-    pub fn expire_overrides(&mut self, now: SystemTime) {
+    pub(crate) fn expire_overrides(&mut self, now: SystemTime) {
         let (next, gone) = self.overrides.expire(now);
         if gone.is_empty() {
             // Woken early (timer granularity, clock steps): try again later.

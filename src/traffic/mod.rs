@@ -32,7 +32,7 @@ use crate::geo::{Code, PrefixTrie};
 use serde::{Deserialize, Serialize};
 
 /// Index of a region in [`TrafficPlan::regions`].
-pub type RegionId = usize;
+pub(crate) type RegionId = usize;
 
 /// What an endpoint contributes to an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,7 +173,7 @@ impl TrafficPlan {
     /// The services that list `region` among theirs, in plan order: the
     /// only ones a change to that region's health or overrides can
     /// affect, so publishing and the safety rule look at these alone.
-    pub fn services_in(&self, region: RegionId) -> &[usize] {
+    pub(crate) fn services_in(&self, region: RegionId) -> &[usize] {
         self.services_by_region
             .get_or_init(|| {
                 let mut index = vec![Vec::new(); self.regions.len()];
@@ -228,7 +228,7 @@ impl RegionState {
     /// deciding `healthy`); force down makes the region unhealthy whatever
     /// its checks say; force up makes it healthy with every endpoint
     /// answered. Health never sets a forced state (DESIGN §3.4).
-    pub fn compute(
+    pub(crate) fn compute(
         region: &Region,
         health: &HealthInputs,
         adjustments: &impl RegionAdjustments,
@@ -284,7 +284,7 @@ impl TrafficState {
     /// Computes every region's state from endpoint health and operator
     /// overrides ([`RegionState::compute`] per region). Overrides naming
     /// regions the config no longer has are ignored.
-    pub fn compute(
+    pub(crate) fn compute(
         plan: &TrafficPlan,
         health: &HealthInputs,
         overrides: &impl RegionAdjustments,
@@ -301,7 +301,7 @@ impl TrafficState {
     /// same plan): what [`TrafficState::compute`] gives when nothing else
     /// changed, at the cost of those regions alone. A region id outside the
     /// plan is ignored.
-    pub fn recompute(
+    pub(crate) fn recompute(
         &self,
         plan: &TrafficPlan,
         health: &HealthInputs,
@@ -341,7 +341,7 @@ impl ForceState {
 /// The operator's adjustments to regions, as the traffic state sees them:
 /// implemented by `overrides::OverrideSet`, so that this layer does not
 /// depend on the operator model.
-pub trait RegionAdjustments {
+pub(crate) trait RegionAdjustments {
     /// The forced state of `region`, if any.
     fn force_of(&self, region: &str) -> Option<ForceState>;
     /// The weight `region` answers with instead of its configured one (a
@@ -362,7 +362,7 @@ impl<T: RegionAdjustments + ?Sized> RegionAdjustments for std::sync::Arc<T> {
 
 /// No adjustment: every region as configured and as its checks say.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NoAdjustments;
+pub(crate) struct NoAdjustments;
 
 impl RegionAdjustments for NoAdjustments {
     fn force_of(&self, _region: &str) -> Option<ForceState> {
@@ -384,7 +384,7 @@ pub struct Client {
 }
 
 /// Length of the `::ffff:0:0/96` prefix of IPv4-mapped IPv6 addresses.
-pub const MAPPED_PREFIX: u8 = 96;
+pub(crate) const MAPPED_PREFIX: u8 = 96;
 
 impl Client {
     /// The client as policies look it up: an IPv4-mapped IPv6 address
