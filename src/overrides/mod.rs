@@ -474,8 +474,8 @@ pub(crate) fn newly_starved(
         .into_iter()
         .filter(|&s| {
             let (mut was, mut is) = (false, false);
-            for &r in &plan.services[s].regions {
-                let (b, a) = serving.get(r);
+            for &r in plan.regions_of(s) {
+                let (b, a) = serving.get(r as usize);
                 was |= b;
                 is |= a;
             }

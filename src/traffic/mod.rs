@@ -32,7 +32,7 @@ use crate::geo::{Code, PrefixTrie};
 use serde::{Deserialize, Serialize};
 
 /// Index of a region in [`TrafficPlan::regions`].
-pub(crate) type RegionId = usize;
+pub type RegionId = usize;
 
 /// What an endpoint contributes to an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,35 +163,68 @@ pub struct TrafficPlan {
     /// non-terminals the zone files do not have), so they answer NODATA
     /// rather than NXDOMAIN.
     pub implied_names: HashSet<Name>,
-    /// Per region, the services that may answer with it (ascending): what
-    /// a change to one region can affect (see [`TrafficPlan::services_in`]).
-    /// Built by [`compile`]; a plan assembled by hand builds it on first use.
-    services_by_region: OnceLock<Vec<Vec<usize>>>,
+    /// Services by region, and every service's regions packed together:
+    /// what a change to one region can affect (see
+    /// [`TrafficPlan::services_in`]). Built by [`compile`]; a plan
+    /// assembled by hand builds it on first use.
+    index: OnceLock<ServiceIndex>,
+}
+
+/// The plan's services indexed for walks over many of them.
+#[derive(Debug, Clone, Default)]
+struct ServiceIndex {
+    /// Per region, the services that list it (ascending).
+    by_region: Vec<Vec<usize>>,
+    /// Service `s`'s regions are `regions[starts[s]..starts[s + 1]]`.
+    starts: Vec<u32>,
+    regions: Vec<u32>,
 }
 
 impl TrafficPlan {
+    fn index(&self) -> &ServiceIndex {
+        self.index.get_or_init(|| {
+            let mut index = ServiceIndex {
+                by_region: vec![Vec::new(); self.regions.len()],
+                starts: Vec::with_capacity(self.services.len() + 1),
+                regions: Vec::new(),
+            };
+            for (s, service) in self.services.iter().enumerate() {
+                index.starts.push(index.regions.len() as u32);
+                for &r in &service.regions {
+                    index.regions.push(r as u32);
+                    // A service lists a region at most once (config checks
+                    // it); a repeat would not change the index.
+                    if let Some(list) = index.by_region.get_mut(r)
+                        && list.last() != Some(&s)
+                    {
+                        list.push(s);
+                    }
+                }
+            }
+            index.starts.push(index.regions.len() as u32);
+            index
+        })
+    }
+
     /// The services that list `region` among theirs, in plan order: the
     /// only ones a change to that region's health or overrides can
     /// affect, so publishing and the safety rule look at these alone.
-    pub(crate) fn services_in(&self, region: RegionId) -> &[usize] {
-        self.services_by_region
-            .get_or_init(|| {
-                let mut index = vec![Vec::new(); self.regions.len()];
-                for (s, service) in self.services.iter().enumerate() {
-                    for &r in &service.regions {
-                        // A service lists a region at most once (config
-                        // checks it); a repeat would not change the index.
-                        if let Some(list) = index.get_mut(r)
-                            && list.last() != Some(&s)
-                        {
-                            list.push(s);
-                        }
-                    }
-                }
-                index
-            })
+    pub fn services_in(&self, region: RegionId) -> &[usize] {
+        self.index()
+            .by_region
             .get(region)
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// `services[service].regions`, from one packed table: the safety rule
+    /// reads it for thousands of services at a time, and walking one array
+    /// in order beats following each service's own vector.
+    pub fn regions_of(&self, service: usize) -> &[u32] {
+        let index = self.index();
+        match (index.starts.get(service), index.starts.get(service + 1)) {
+            (Some(&a), Some(&b)) => &index.regions[a as usize..b as usize],
+            _ => &[],
+        }
     }
 }
 
@@ -228,7 +261,7 @@ impl RegionState {
     /// deciding `healthy`); force down makes the region unhealthy whatever
     /// its checks say; force up makes it healthy with every endpoint
     /// answered. Health never sets a forced state (DESIGN §3.4).
-    pub(crate) fn compute(
+    pub fn compute(
         region: &Region,
         health: &HealthInputs,
         adjustments: &impl RegionAdjustments,
@@ -284,7 +317,7 @@ impl TrafficState {
     /// Computes every region's state from endpoint health and operator
     /// overrides ([`RegionState::compute`] per region). Overrides naming
     /// regions the config no longer has are ignored.
-    pub(crate) fn compute(
+    pub fn compute(
         plan: &TrafficPlan,
         health: &HealthInputs,
         overrides: &impl RegionAdjustments,
@@ -301,7 +334,7 @@ impl TrafficState {
     /// same plan): what [`TrafficState::compute`] gives when nothing else
     /// changed, at the cost of those regions alone. A region id outside the
     /// plan is ignored.
-    pub(crate) fn recompute(
+    pub fn recompute(
         &self,
         plan: &TrafficPlan,
         health: &HealthInputs,
@@ -341,7 +374,7 @@ impl ForceState {
 /// The operator's adjustments to regions, as the traffic state sees them:
 /// implemented by `overrides::OverrideSet`, so that this layer does not
 /// depend on the operator model.
-pub(crate) trait RegionAdjustments {
+pub trait RegionAdjustments {
     /// The forced state of `region`, if any.
     fn force_of(&self, region: &str) -> Option<ForceState>;
     /// The weight `region` answers with instead of its configured one (a
@@ -362,7 +395,7 @@ impl<T: RegionAdjustments + ?Sized> RegionAdjustments for std::sync::Arc<T> {
 
 /// No adjustment: every region as configured and as its checks say.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct NoAdjustments;
+pub struct NoAdjustments;
 
 impl RegionAdjustments for NoAdjustments {
     fn force_of(&self, _region: &str) -> Option<ForceState> {
@@ -384,7 +417,7 @@ pub struct Client {
 }
 
 /// Length of the `::ffff:0:0/96` prefix of IPv4-mapped IPv6 addresses.
-pub(crate) const MAPPED_PREFIX: u8 = 96;
+pub const MAPPED_PREFIX: u8 = 96;
 
 impl Client {
     /// The client as policies look it up: an IPv4-mapped IPv6 address
