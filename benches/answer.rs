@@ -19,7 +19,6 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::SystemTime;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
@@ -99,7 +98,7 @@ fn encode(case: &Case) -> Vec<u8> {
 fn repo_snapshot() -> Snapshot {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/switchyard.toml");
     let inputs = Inputs::load(&config).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
-    Snapshot::build(&inputs, &Default::default(), 1, SystemTime::now())
+    Snapshot::build(&inputs, &Default::default(), 1, switchyard::clock::now())
 }
 
 fn bench_respond(c: &mut Criterion) {
@@ -254,7 +253,7 @@ country = {{ US = ["b"] }}
     let path = dir.path().join("switchyard.toml");
     std::fs::write(&path, config).unwrap();
     let inputs = Inputs::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let snapshot = Snapshot::build(&inputs, &Default::default(), 1, SystemTime::now());
+    let snapshot = Snapshot::build(&inputs, &Default::default(), 1, switchyard::clock::now());
     (snapshot, dir)
 }
 

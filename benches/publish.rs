@@ -24,7 +24,7 @@
 //! microseconds per change (median and 90th percentile of `ROUNDS`).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use switchyard::load::Inputs;
 use switchyard::overrides::{Action, ForceState, Request, RequestKind};
@@ -128,13 +128,16 @@ fn main() {
         eprintln!("{services} services: loaded in {:?}", started.elapsed());
         for mode in [PublishMode::Incremental, PublishMode::Full] {
             let state = tempfile::tempdir_in(&state_root).unwrap();
-            let durable =
-                switchyard::overrides::store::restore(state.path(), false, SystemTime::now())
-                    .unwrap();
+            let durable = switchyard::overrides::store::restore(
+                state.path(),
+                false,
+                switchyard::clock::now(),
+            )
+            .unwrap();
             let mut p =
                 Publisher::new(config.clone(), inputs.clone(), HealthInputs::new(), durable);
             p.set_publish_mode(mode);
-            let now = SystemTime::now();
+            let now = switchyard::clock::now();
             let cases: [(&str, (f64, f64)); 4] = [
                 (
                     "weight",

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use crate::api::guard::AuthGuard;
 use crate::api::{ApiContext, ApiServer, ListenerLimits};
@@ -195,7 +195,7 @@ impl App {
         let durable = restore(
             &server_config.state_dir,
             options.start_clean,
-            SystemTime::now(),
+            crate::clock::now(),
         )?;
         let audit = durable.audit.clone();
         audit.set_rotation(api_config.audit_max_mib << 20, api_config.audit_keep);
@@ -311,7 +311,7 @@ impl App {
             control,
             audit,
             started,
-            started_at: SystemTime::now(),
+            started_at: crate::clock::now(),
             health: health.registry().clone(),
             drills: drills.clone(),
             cluster: cluster

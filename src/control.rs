@@ -29,4 +29,4 @@ pub struct ReloadReport {
 }
 
 /// The shared cell holding the current [`ControlStatus`].
-pub type ControlHandle = Arc<ArcSwap<ControlStatus>>;
+pub(crate) type ControlHandle = Arc<ArcSwap<ControlStatus>>;

@@ -32,6 +32,8 @@
 //!   read, validated and compiled into [`load::Inputs`].
 //! - [`snapshot`]: the immutable routing table and the pure function building it.
 //! - [`statedir`]: the state dir's lock, temp-file cleanup and atomic writes.
+//! - [`clock`]: the one wall clock (`clock::now`), which follows the tokio
+//!   runtime's time so expiry and drill tests run on paused time.
 //! - [`answer`]: the query path: decode, look up, encode within size limits.
 //! - [`server`]: UDP and TCP listeners feeding [`answer::respond`].
 //! - [`app`]: start-up wiring shared by `serve` and the tests.
@@ -59,6 +61,7 @@
 pub mod answer;
 pub mod api;
 pub mod app;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod contract;

@@ -86,7 +86,7 @@ pub fn filter(level: &str) -> EnvFilter {
 /// the non-blocking writer. `RUST_LOG`, when set, overrides `config.level`.
 /// Does nothing if a subscriber is already installed (tests). Keep the
 /// returned guard until exit.
-pub fn init(config: &LogConfig) -> LogGuard {
+pub(crate) fn init(config: &LogConfig) -> LogGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(true)
         .buffered_lines_limit(QUEUE_LINES)
@@ -137,7 +137,7 @@ pub fn init_from(path: &Path) -> LogGuard {
 }
 
 /// Log lines dropped so far because the writer was behind.
-pub fn dropped_lines() -> u64 {
+pub(crate) fn dropped_lines() -> u64 {
     DROPPED.get().map_or(0, |c| c.dropped_lines() as u64)
 }
 
@@ -146,7 +146,7 @@ pub fn dropped_lines() -> u64 {
 /// `switchyard_log_warnings_suppressed_total{what}`. A `static` per call
 /// site; [`Throttle::allow`] is two atomic operations and never blocks.
 #[derive(Debug)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     /// The `what` label of the suppressed counter.
     what: &'static str,
     /// The second (since [`start`]) the count is for, and the count.
@@ -164,10 +164,10 @@ fn start() -> Instant {
 
 impl Throttle {
     /// Lines a throttle lets through per second.
-    pub const PER_SECOND: u32 = 5;
+    pub(crate) const PER_SECOND: u32 = 5;
 
     /// A throttle whose suppressed lines are counted under `what`.
-    pub const fn new(what: &'static str) -> Throttle {
+    pub(crate) const fn new(what: &'static str) -> Throttle {
         Throttle {
             what,
             second: AtomicU64::new(u64::MAX),
@@ -178,7 +178,7 @@ impl Throttle {
 
     /// True when this occurrence may be logged; false (and counted) when
     /// the warning was logged often enough this second.
-    pub fn allow(&self) -> bool {
+    pub(crate) fn allow(&self) -> bool {
         let now = start().elapsed().as_secs();
         if self.second.swap(now, Ordering::Relaxed) != now {
             self.count.store(0, Ordering::Relaxed);

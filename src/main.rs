@@ -92,12 +92,8 @@ fn check(config: &std::path::Path) -> ExitCode {
                 );
             }
             // Build the first snapshot too, exactly as `serve` would.
-            let snapshot = Snapshot::build(
-                &inputs,
-                &Default::default(),
-                1,
-                std::time::SystemTime::now(),
-            );
+            let snapshot =
+                Snapshot::build(&inputs, &Default::default(), 1, switchyard::clock::now());
             let records: usize = snapshot.zones.iter().map(|z| z.record_count()).sum();
             println!(
                 "ok: {} valid; {} zone(s), {records} records, {} region(s), {} service(s)",

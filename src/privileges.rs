@@ -61,7 +61,7 @@ pub struct Identity {
 /// all of them) to `user` and `group` (default: the user's primary group),
 /// handing `state_dir` to them first. A no-op when already running as that
 /// user without root.
-pub fn drop_to(
+pub(crate) fn drop_to(
     user: &str,
     group: Option<&str>,
     state_dir: &Path,

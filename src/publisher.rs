@@ -153,7 +153,7 @@ impl PublisherHandle {
     /// Records an endpoint health verdict without waiting for the publish
     /// (health checkers use this: their next probe must not wait on a
     /// coalescing window).
-    pub async fn report_health(
+    pub(crate) async fn report_health(
         &self,
         region: &str,
         endpoint: &str,
@@ -184,7 +184,7 @@ impl PublisherHandle {
     }
 
     /// Routes override changes to `shared` (the cluster store) from now on.
-    pub fn with_shared(mut self, shared: Arc<dyn SharedOverrides>) -> PublisherHandle {
+    pub(crate) fn with_shared(mut self, shared: Arc<dyn SharedOverrides>) -> PublisherHandle {
         self.shared = Some(shared);
         self
     }
@@ -199,7 +199,7 @@ impl PublisherHandle {
     }
 
     /// Evaluates `request` against `base` (see [`Publisher::evaluate`]).
-    pub async fn evaluate(
+    pub(crate) async fn evaluate(
         &self,
         request: Request,
         base: OverrideSet,
@@ -219,7 +219,7 @@ impl PublisherHandle {
     /// Hands the publisher the cluster's override set at `revision`; returns
     /// the generation serving it (or the current one when it was older or
     /// the same as what is served).
-    pub async fn cluster_state(
+    pub(crate) async fn cluster_state(
         &self,
         overrides: OverrideSet,
         revision: i64,
@@ -303,7 +303,7 @@ impl Publisher {
         let (health_plan, _) = watch::channel(inputs.health.clone());
         let overrides = Arc::new(std::mem::take(&mut durable.overrides));
         let started = std::time::Instant::now();
-        let first = Snapshot::build_with(&inputs, &health, &overrides, 1, SystemTime::now());
+        let first = Snapshot::build_with(&inputs, &health, &overrides, 1, crate::clock::now());
         publish_metrics::record_publish(None, &first, started.elapsed());
         let control = Arc::new(ArcSwap::from_pointee(ControlStatus {
             tokens: inputs.tokens.clone(),
@@ -347,7 +347,7 @@ impl Publisher {
     }
 
     /// Follows the health plan (checked endpoints), which changes on reload.
-    pub fn health_plan(&self) -> watch::Receiver<Arc<HealthPlan>> {
+    pub(crate) fn health_plan(&self) -> watch::Receiver<Arc<HealthPlan>> {
         self.health_plan.subscribe()
     }
 
@@ -457,7 +457,7 @@ impl Publisher {
         self.control.store(Arc::new(ControlStatus {
             tokens: self.inputs.tokens.clone(),
             last_reload: Some(ReloadReport {
-                at: SystemTime::now(),
+                at: crate::clock::now(),
                 result,
             }),
         }));
@@ -475,7 +475,7 @@ impl Publisher {
                 &self.health,
                 &self.overrides,
                 generation,
-                SystemTime::now(),
+                crate::clock::now(),
             )
         } else {
             let mut changed = stale.regions;
@@ -488,7 +488,7 @@ impl Publisher {
                 &self.overrides,
                 &changed,
                 generation,
-                SystemTime::now(),
+                crate::clock::now(),
             )
         };
         let build = started.elapsed();
@@ -614,15 +614,16 @@ impl Publisher {
                         self.publish_health(&mut pending);
                     }
                     Command::Override { request, reply } => {
-                        let _ = reply.send(self.change_overrides(request, SystemTime::now()));
+                        let _ = reply.send(self.change_overrides(request, crate::clock::now()));
                     }
-                    Command::ExpireDue => self.expire_overrides(SystemTime::now()),
+                    Command::ExpireDue => self.expire_overrides(crate::clock::now()),
                     Command::ClusterState {
                         overrides,
                         revision,
                         reply,
                     } => {
-                        let generation = self.cluster_state(overrides, revision, SystemTime::now());
+                        let generation =
+                            self.cluster_state(overrides, revision, crate::clock::now());
                         if let Some(reply) = reply {
                             let _ = reply.send(generation);
                         }
@@ -632,7 +633,7 @@ impl Publisher {
                         base,
                         reply,
                     } => {
-                        let _ = reply.send(self.evaluate(&request, &base, SystemTime::now()));
+                        let _ = reply.send(self.evaluate(&request, &base, crate::clock::now()));
                     }
                 }
             }
@@ -752,7 +753,7 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
         let dir = tempfile::tempdir().unwrap();
         let path = inputs(dir.path(), coalesce_ms);
         let durable =
-            crate::overrides::store::restore(&dir.path().join("state"), false, SystemTime::now())
+            crate::overrides::store::restore(&dir.path().join("state"), false, crate::clock::now())
                 .unwrap();
         let publisher = Publisher::new(
             path.clone(),

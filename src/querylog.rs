@@ -40,7 +40,7 @@ const IDLE_POLL: Duration = Duration::from_millis(5);
 
 /// One sampled query, as copied on the query path.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// When it was answered.
     pub at: SystemTime,
     /// How it came.
@@ -58,7 +58,7 @@ pub struct Entry {
 
 impl Entry {
     /// Copies (up to 512 bytes of) a query and its response.
-    pub fn new(
+    pub(crate) fn new(
         transport: Transport,
         source: SocketAddr,
         query: &[u8],
@@ -66,7 +66,7 @@ impl Entry {
         latency: Duration,
     ) -> Entry {
         let mut entry = Entry {
-            at: SystemTime::now(),
+            at: crate::clock::now(),
             transport,
             source,
             latency,
@@ -87,7 +87,7 @@ impl Entry {
     }
 
     /// The JSON line for this entry (decoded here, in the writer).
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let query_bytes = &self.query[..self.query_len as usize];
         let query = Message::from_vec(query_bytes).ok();
         let question = query.as_ref().and_then(|q| q.queries.first());
@@ -172,7 +172,7 @@ impl QueryLog {
     }
 
     /// Offers an entry to the writer; drops and counts it when the queue is full.
-    pub fn offer(&self, entry: Entry) {
+    pub(crate) fn offer(&self, entry: Entry) {
         match self.tx.try_send(entry) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -220,20 +220,20 @@ fn write_loop(rx: Receiver<Entry>, mut out: BufWriter<Box<dyn Write + Send>>, wr
 
 /// A worker's 1-in-N sampler over the shared log.
 #[derive(Debug)]
-pub struct Sampler {
+pub(crate) struct Sampler {
     log: Arc<QueryLog>,
     countdown: u32,
 }
 
 impl Sampler {
     /// Samples the first query, then one in `log.sample`.
-    pub fn new(log: Arc<QueryLog>) -> Sampler {
+    pub(crate) fn new(log: Arc<QueryLog>) -> Sampler {
         Sampler { log, countdown: 1 }
     }
 
     /// Counts one query; true when it is to be logged.
     #[inline]
-    pub fn tick(&mut self) -> bool {
+    pub(crate) fn tick(&mut self) -> bool {
         self.countdown -= 1;
         if self.countdown == 0 {
             self.countdown = self.log.sample;
@@ -244,7 +244,7 @@ impl Sampler {
     }
 
     /// Logs a sampled query (non-blocking).
-    pub fn log(
+    pub(crate) fn log(
         &self,
         transport: Transport,
         source: SocketAddr,

@@ -23,7 +23,7 @@ use crate::traffic::{HealthInputs, RegionId, TrafficPlan, TrafficState};
 pub use crate::load::{Inputs, LoadError};
 
 /// The lock-free cell the query path reads snapshots from.
-pub type SnapshotHandle = Arc<ArcSwap<Snapshot>>;
+pub(crate) type SnapshotHandle = Arc<ArcSwap<Snapshot>>;
 
 /// Every served zone; defined in `zone` (re-exported here for old paths).
 pub use crate::zone::ZoneSet;
@@ -83,7 +83,7 @@ impl Snapshot {
 
     /// Builds a snapshot from validated inputs, endpoint health and operator
     /// overrides. Pure: same inputs, same table.
-    pub fn build_with(
+    pub(crate) fn build_with(
         inputs: &Inputs,
         health: &HealthInputs,
         overrides: &Arc<OverrideSet>,
@@ -177,7 +177,7 @@ impl Snapshot {
 
     /// A copy that answers identically but counts nothing, for `explain`
     /// (asking why must not look like traffic).
-    pub fn without_metrics(&self) -> Snapshot {
+    pub(crate) fn without_metrics(&self) -> Snapshot {
         Snapshot {
             answers: Arc::new(AnswerMetrics::disabled()),
             ..self.clone()

@@ -19,10 +19,10 @@ use std::time::SystemTime;
 pub const DRILLS_DIR: &str = "drills";
 
 /// The lock file's name inside the state dir.
-pub const LOCK_FILE: &str = "lock";
+pub(crate) const LOCK_FILE: &str = "lock";
 
 /// Suffix of the temp files [`write_atomic`] renames into place.
-pub const TMP_SUFFIX: &str = ".tmp";
+pub(crate) const TMP_SUFFIX: &str = ".tmp";
 
 /// Why the state dir cannot be used by this process.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +60,7 @@ pub struct StateLock {
 impl StateLock {
     /// Creates `dir` if needed and takes its lock without waiting; writes
     /// this process's id into the lock file for the next one's message.
-    pub fn acquire(dir: &Path) -> Result<StateLock, LockError> {
+    pub(crate) fn acquire(dir: &Path) -> Result<StateLock, LockError> {
         let io_err = |source| LockError::Io {
             dir: dir.to_path_buf(),
             source,
@@ -104,7 +104,7 @@ impl StateLock {
 /// Removes temp files (`*.tmp`) left in `dir` by a crash or a full disk.
 /// Only run while holding the lock: another instance's temp file would be
 /// in use. Returns the files removed.
-pub fn clean_temp_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn clean_temp_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -131,7 +131,7 @@ pub fn clean_temp_files(dir: &Path) -> Vec<PathBuf> {
 /// rename over `name`, fsync the directory (so the rename survives a power
 /// cut). On any failure (a full disk) the temp file is removed, so nothing
 /// is left behind and the old file is untouched.
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
     let written = (|| {
         let mut file = File::create(&tmp)?;
@@ -152,7 +152,12 @@ static ASIDE_SEQ: AtomicU64 = AtomicU64::new(0);
 /// Moves `dir/name` aside as `name.<tag>-<RFC 3339 time with nanoseconds>-<n>`
 /// (`<n>` counts within this process), reserving the new name with
 /// `create_new` first so nothing is ever overwritten. Returns the new path.
-pub fn move_aside(dir: &Path, name: &str, tag: &str, now: SystemTime) -> io::Result<PathBuf> {
+pub(crate) fn move_aside(
+    dir: &Path,
+    name: &str,
+    tag: &str,
+    now: SystemTime,
+) -> io::Result<PathBuf> {
     let stamp = humantime::format_rfc3339_nanos(now).to_string();
     // Bounded: the counter makes every name new unless files from another
     // process (or a restored backup) already hold them.

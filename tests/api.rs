@@ -530,7 +530,13 @@ fn check_reports_malformed_token_lines_with_file_and_line() {
     let config = dir.path().join("switchyard.toml");
     std::fs::write(
         &config,
-        "version = 1\n[server]\ndns_listen = [\"127.0.0.1:0\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = \"zones\"\nstate_dir = \"state\"\n[api]\ntokens_file = \"tokens\"\n",
+        common::config_header(
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+            std::path::Path::new("zones"),
+            std::path::Path::new("state"),
+            "",
+        ) + "[api]\ntokens_file = \"tokens\"\n",
     )
     .unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))

@@ -104,7 +104,13 @@ fn corrupt_setup(overrides: &str) -> tempfile::TempDir {
     std::fs::write(dir.path().join("state/overrides.json"), overrides).unwrap();
     std::fs::write(
         dir.path().join("switchyard.toml"),
-        "version = 1\n[server]\ndns_listen = [\"127.0.0.1:0\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = \"zones\"\nstate_dir = \"state\"\nudp_workers = 1\n[regions.us]\nendpoints = [{ address = \"10.2.0.1\" }]\n",
+        common::config_header(
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+            Path::new("zones"),
+            Path::new("state"),
+            "udp_workers = 1",
+        ) + "[regions.us]\nendpoints = [{ address = \"10.2.0.1\" }]\n",
     )
     .unwrap();
     dir

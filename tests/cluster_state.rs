@@ -8,7 +8,7 @@
 mod common;
 
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use common::cluster::{EU, Fleet, PREFIX, US, wait_until};
 use serde_json::{Value, json};
@@ -144,7 +144,7 @@ fn an_override_expires_for_the_cluster_when_its_creator_is_dead() {
     fleet.wait_answers(FO, &[US], Duration::from_secs(15));
     // Not before its time (answers moved back when it expired, not when a died).
     assert!(
-        SystemTime::now() >= expires,
+        switchyard::clock::now() >= expires,
         "answers moved back before the expiry"
     );
     // Removed from the cluster's document, and audited as expired once.
@@ -188,7 +188,7 @@ fn a_drill_started_on_one_instance_moves_every_answer_and_rolls_back_after_it_di
     fleet.wait_answers(FO, &[EU], Duration::from_millis(100));
     fleet.wait_answers(FO, &[US], Duration::from_secs(15));
     assert!(
-        SystemTime::now() >= ends_at,
+        switchyard::clock::now() >= ends_at,
         "rolled back before the drill's end"
     );
     // Its verifier is gone: another instance finishes the report, saying so.

@@ -37,9 +37,9 @@ fn ask_nsid() -> EdnsOption {
 
 #[test]
 fn a_query_signed_with_an_unknown_key_gets_notauth_badkey() {
-    let server = TestServer::start();
+    let server = TestServer::builder().start();
     let mut query = make_query("www.example.com.", RecordType::A, None);
-    let now = SystemTime::now()
+    let now = switchyard::clock::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_secs();
@@ -73,7 +73,7 @@ fn a_query_signed_with_an_unknown_key_gets_notauth_badkey() {
 
 #[test]
 fn notimp_copies_rd_but_not_cd() {
-    let server = TestServer::start();
+    let server = TestServer::builder().start();
     let mut query = make_query("www.example.com.", RecordType::A, None);
     query.metadata.op_code = OpCode::Status;
     query.metadata.recursion_desired = true;
@@ -87,7 +87,7 @@ fn notimp_copies_rd_but_not_cd() {
 
 #[test]
 fn udp_queries_up_to_64_kib_are_read() {
-    let server = TestServer::start();
+    let server = TestServer::builder().start();
     for padding in [8000, 30_000, 65_000] {
         let query = with_options(
             "www.example.com.",
@@ -108,7 +108,7 @@ fn udp_queries_up_to_64_kib_are_read() {
 
 #[test]
 fn nsid_is_returned_when_asked_on_fast_and_full_paths() {
-    let server = TestServer::start_with(&repo_zones(), "nsid = \"sw-test-1\"");
+    let server = TestServer::builder().server("nsid = \"sw-test-1\"").start();
     // www: the fast path; a referral and ANY: the full path.
     for (name, qtype) in [
         ("www.example.com.", RecordType::A),
@@ -146,7 +146,7 @@ fn nsid_is_returned_when_asked_on_fast_and_full_paths() {
 #[test]
 fn nsid_defaults_to_the_instance_name_then_the_host_name_and_empty_disables_it() {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    let server = TestServer::start();
+    let server = TestServer::builder().start();
     let reply = udp(
         server.addr,
         &with_options("www.example.com.", RecordType::A, vec![ask_nsid()]),
@@ -156,18 +156,15 @@ fn nsid_defaults_to_the_instance_name_then_the_host_name_and_empty_disables_it()
         Some(host.trim().as_bytes().to_vec()).filter(|h| !h.is_empty())
     );
     // With `[cluster] instance` set, NSID names the instance (as /v1/status does).
-    let named = TestServer::start_full(
-        "127.0.0.1:0",
-        &repo_zones(),
-        "",
-        "[cluster]\ninstance = \"ns-test-7\"\n",
-    );
+    let named = TestServer::builder()
+        .tail("[cluster]\ninstance = \"ns-test-7\"\n")
+        .start();
     let reply = udp(
         named.addr,
         &with_options("www.example.com.", RecordType::A, vec![ask_nsid()]),
     );
     assert_eq!(nsid_of(&reply).as_deref(), Some(&b"ns-test-7"[..]));
-    let off = TestServer::start_with(&repo_zones(), "nsid = \"\"");
+    let off = TestServer::builder().server("nsid = \"\"").start();
     for name in ["www.example.com.", "host.sub.example.com."] {
         let reply = udp(
             off.addr,
@@ -179,12 +176,9 @@ fn nsid_defaults_to_the_instance_name_then_the_host_name_and_empty_disables_it()
 
 #[test]
 fn rrl_counts_limited_and_slipped_answers_in_metrics() {
-    let server = TestServer::start_full(
-        "127.0.0.1:0",
-        &repo_zones(),
-        "",
-        "[rrl]\nresponses_per_second = 5\nslip = 1\n",
-    );
+    let server = TestServer::builder()
+        .tail("[rrl]\nresponses_per_second = 5\nslip = 1\n")
+        .start();
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_millis(500)))

@@ -9,9 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::api::{ALICE, ZONE, call, error_code};
-use common::{TestServer, make_query, udp, zones_dir};
+use common::{TestServer, ecs_query, udp, zones_dir};
 use hickory_proto::rr::RecordType;
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use serde_json::{Value, json};
 
 const EU: &str = "81.2.69.0/24";
@@ -68,7 +67,10 @@ impl Setup {
         let zones = zones_dir(&[("example.com", ZONE)]);
         let tokens = zones.path().join("tokens");
         std::fs::write(&tokens, format!("alice:{ALICE}\n")).unwrap();
-        let server = TestServer::start_traffic(zones.path(), &config(&tokens, drills_extra, extra));
+        let server = TestServer::builder()
+            .zones(zones.path())
+            .tail(&config(&tokens, drills_extra, extra))
+            .start();
         Setup {
             server,
             _zones: zones,
@@ -116,14 +118,7 @@ impl Setup {
 }
 
 fn ecs_answers(addr: SocketAddr, name: &str, subnet: &str) -> Vec<String> {
-    let mut msg = make_query(name, RecordType::A, Some(1232));
-    let subnet: ClientSubnet = subnet.parse().unwrap();
-    msg.edns
-        .as_mut()
-        .unwrap()
-        .options_mut()
-        .insert(EdnsOption::Subnet(subnet));
-    let reply = udp(addr, &msg);
+    let reply = udp(addr, &ecs_query(name, RecordType::A, subnet));
     let mut out: Vec<String> = reply.answers.iter().map(|r| r.data.to_string()).collect();
     out.sort();
     out

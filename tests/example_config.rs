@@ -5,7 +5,6 @@ mod common;
 use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use std::path::Path;
 
 /// Starts the repo's `config/switchyard.toml` with its listeners moved to port 0.
@@ -16,19 +15,17 @@ fn start_example() -> TestServer {
         .split_once("\n# -----")
         .expect("traffic section marker");
     // The server table is rewritten by the harness; keep everything after it.
-    TestServer::start_traffic(&repo.join("zones"), &format!("# -----{tail}"))
+    TestServer::builder()
+        .zones(&repo.join("zones"))
+        .tail(&format!("# -----{tail}"))
+        .start()
 }
 
 fn a_records(server: &TestServer, name: &str, subnet: Option<&str>) -> Vec<String> {
-    let mut msg = make_query(name, RecordType::A, Some(1232));
-    if let Some(subnet) = subnet {
-        let subnet: ClientSubnet = subnet.parse().unwrap();
-        msg.edns
-            .as_mut()
-            .unwrap()
-            .options_mut()
-            .insert(EdnsOption::Subnet(subnet));
-    }
+    let msg = match subnet {
+        Some(subnet) => ecs_query(name, RecordType::A, subnet),
+        None => make_query(name, RecordType::A, Some(1232)),
+    };
     let reply = udp(server.addr, &msg);
     assert_eq!(
         reply.metadata.response_code,

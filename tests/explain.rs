@@ -14,7 +14,7 @@ use common::api::call;
 use common::*;
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use serde_json::Value;
 
 const ZONE: &str = "$TTL 300
@@ -114,18 +114,7 @@ fn clients() -> Vec<String> {
 
 /// A real UDP query for `name`/`qtype` from `client` (as ECS).
 fn real(server: &TestServer, name: &str, qtype: RecordType, client: &str) -> Message {
-    let net: ipnet::IpNet = client.parse().unwrap();
-    let mut msg = make_query(name, qtype, Some(1232));
-    msg.edns
-        .as_mut()
-        .unwrap()
-        .options_mut()
-        .insert(EdnsOption::Subnet(ClientSubnet::new(
-            net.addr(),
-            net.prefix_len(),
-            0,
-        )));
-    udp(server.addr, &msg)
+    udp(server.addr, &ecs_query(name, qtype, client))
 }
 
 /// The ECS scope a response carries.
@@ -168,7 +157,10 @@ fn start() -> (TestServer, tempfile::TempDir) {
     let mmdb = zones.path().join("city.mmdb");
     write_test_mmdb(&mmdb);
     let traffic = TRAFFIC.replace("{mmdb}", &mmdb.display().to_string());
-    let server = TestServer::start_traffic(zones.path(), &traffic);
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&traffic)
+        .start();
     (server, zones)
 }
 

@@ -6,9 +6,8 @@
 mod common;
 
 use common::api::call;
-use common::{TestServer, make_query, udp, zones_dir};
+use common::{TestServer, ecs_query, udp, zones_dir};
 use hickory_proto::rr::RecordType;
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use serde_json::Value;
 
 const ZONE: &str = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\n";
@@ -47,7 +46,7 @@ struct Setup {
 impl Setup {
     fn start() -> Setup {
         let zones = zones_dir(&[("example.com", ZONE)]);
-        let server = TestServer::start_traffic(zones.path(), TAIL);
+        let server = TestServer::builder().zones(zones.path()).tail(TAIL).start();
         Setup {
             server,
             _zones: zones,
@@ -59,18 +58,14 @@ impl Setup {
     }
 
     fn answer(&self, subnet: &str) -> Vec<String> {
-        let mut msg = make_query("geo.example.com.", RecordType::A, Some(1232));
-        let subnet: ClientSubnet = subnet.parse().unwrap();
-        msg.edns
-            .as_mut()
-            .unwrap()
-            .options_mut()
-            .insert(EdnsOption::Subnet(subnet));
-        udp(self.server.addr, &msg)
-            .answers
-            .iter()
-            .map(|r| r.data.to_string())
-            .collect()
+        udp(
+            self.server.addr,
+            &ecs_query("geo.example.com.", RecordType::A, subnet),
+        )
+        .answers
+        .iter()
+        .map(|r| r.data.to_string())
+        .collect()
     }
 
     fn explain(&self, client: &str) -> Value {

@@ -9,11 +9,11 @@ mod common;
 mod geo_support;
 
 use common::api::call;
-use common::{TestServer, make_query, udp, zones_dir};
+use common::{TestServer, ecs_query, udp, zones_dir};
 use geo_support::{Row, write_flat, write_nested};
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use mmdb_writer::IpVersion;
 use serde_json::Value;
 
@@ -68,7 +68,7 @@ fn start(geo: impl FnOnce(&std::path::Path) -> String) -> Setup {
         ],
     );
     let tail = format!("{}\n{REGIONS}", geo(dir));
-    let server = TestServer::start_traffic(dir, &tail);
+    let server = TestServer::builder().zones(dir).tail(&tail).start();
     Setup {
         server,
         _zones: zones,
@@ -83,14 +83,7 @@ longitude_field = "longitude""#;
 impl Setup {
     /// The A answer for `name` with ECS `subnet`, and the returned scope.
     fn ask(&self, name: &str, subnet: &str) -> (Vec<String>, u8) {
-        let mut msg = make_query(name, RecordType::A, Some(1232));
-        let subnet: ClientSubnet = subnet.parse().unwrap();
-        msg.edns
-            .as_mut()
-            .unwrap()
-            .options_mut()
-            .insert(EdnsOption::Subnet(subnet));
-        let response: Message = udp(self.server.addr, &msg);
+        let response: Message = udp(self.server.addr, &ecs_query(name, RecordType::A, subnet));
         let answers = response
             .answers
             .iter()
@@ -242,7 +235,10 @@ cidr = {{ "172.16.0.0/12" = ["us"], "172.16.5.0/24" = ["ap"] }}
 "#
     );
     let s = Setup {
-        server: TestServer::start_traffic(zones.path(), &tail),
+        server: TestServer::builder()
+            .zones(zones.path())
+            .tail(&tail)
+            .start(),
         _zones: zones,
     };
     // The second path answers where the first is absent.

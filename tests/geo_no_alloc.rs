@@ -10,7 +10,6 @@ use counting_alloc::{allocations, assert_counting};
 mod geo_support;
 
 use std::net::SocketAddr;
-use std::time::SystemTime;
 
 use geo_support::write_flat;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
@@ -94,7 +93,7 @@ country = {{ DE = ["down"], US = ["b"] }}
     let inputs = Inputs::load(&path).unwrap();
     let mut health = HealthInputs::new();
     health.insert(("down".into(), "192.0.2.3".into()), false);
-    let snapshot = Snapshot::build(&inputs, &health, 1, SystemTime::now());
+    let snapshot = Snapshot::build(&inputs, &health, 1, switchyard::clock::now());
     let meta = QueryMeta {
         source: SocketAddr::from(([127, 0, 0, 1], 5353)),
         transport: Transport::Udp,

@@ -77,7 +77,10 @@ regions = ["a", "d"]
         b = refused_port(),
         c = alive.local_addr().unwrap(),
     );
-    let server = TestServer::start_traffic(zones.path(), &tail);
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&tail)
+        .start();
     Setup {
         server,
         _zones: zones,

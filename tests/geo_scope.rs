@@ -13,7 +13,6 @@ mod geo_support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::SystemTime;
 
 use geo_support::{Row, write_nested};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
@@ -224,7 +223,7 @@ regions = ["r0", "r1", "r2", "r3", "r4"]
             health.insert((format!("r{i}"), ip), false);
         }
     }
-    let snapshot = Snapshot::build(&inputs, &health, 1, SystemTime::now());
+    let snapshot = Snapshot::build(&inputs, &health, 1, switchyard::clock::now());
     Case {
         _dir: dir,
         snapshot,

@@ -114,7 +114,10 @@ fn answers_leave_a_dead_region_and_return_after_rise_successes() {
     let mut primary = Target::http(rt.handle(), Behavior::Healthy);
     let backup = Target::http(rt.handle(), Behavior::Healthy);
     let zones = zones_dir(&[("gslb.test.", ZONE)]);
-    let server = TestServer::start_traffic(zones.path(), &failover_config(&primary, &backup, ""));
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&failover_config(&primary, &backup, ""))
+        .start();
     let name = "app.gslb.test.";
     assert_eq!(answers(&server, name), set(&["127.0.1.1"]));
     // Let both settle as up, so the failover below starts from a verdict.
@@ -243,7 +246,10 @@ regions = ["pool"]
         closing = closing.addr,
         tls = tls.addr,
     );
-    let server = TestServer::start_traffic(zones.path(), &tail);
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&tail)
+        .start();
     wait_for_answers(
         &server,
         "pool.gslb.test.",
@@ -292,11 +298,11 @@ fn a_restart_keeps_a_down_endpoint_out_of_answers() {
     let state = tempfile::tempdir().unwrap();
     let name = "app.gslb.test.";
     {
-        let server = TestServer::start_with_state(
-            zones.path(),
-            &failover_config(&primary, &backup, ""),
-            state.path(),
-        );
+        let server = TestServer::builder()
+            .zones(zones.path())
+            .tail(&failover_config(&primary, &backup, ""))
+            .state_dir(state.path())
+            .start();
         wait_for_answers(&server, name, &set(&["127.0.2.1"]), Duration::from_secs(5));
         // Dropping the server saves whatever was not saved yet.
     }
@@ -306,11 +312,11 @@ fn a_restart_keeps_a_down_endpoint_out_of_answers() {
     // The target is healthy again, but the new server starts from the saved
     // verdict: the very first answers exclude it, until `rise` successes.
     primary.set(Behavior::Healthy);
-    let server = TestServer::start_with_state(
-        zones.path(),
-        &failover_config(&primary, &backup, ""),
-        state.path(),
-    );
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&failover_config(&primary, &backup, ""))
+        .state_dir(state.path())
+        .start();
     assert_eq!(answers(&server, name), set(&["127.0.2.1"]));
     assert_eq!(
         server
@@ -330,11 +336,11 @@ fn a_corrupt_state_file_is_moved_aside_and_checks_start_fresh() {
     let zones = zones_dir(&[("gslb.test.", ZONE)]);
     let state = tempfile::tempdir().unwrap();
     std::fs::write(state.path().join("health.json"), "{\"version\": 1, \"endpo").unwrap();
-    let server = TestServer::start_with_state(
-        zones.path(),
-        &failover_config(&primary, &backup, ""),
-        state.path(),
-    );
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&failover_config(&primary, &backup, ""))
+        .state_dir(state.path())
+        .start();
     assert_eq!(answers(&server, "app.gslb.test."), set(&["127.0.1.1"]));
     let names: Vec<String> = std::fs::read_dir(state.path())
         .unwrap()
@@ -352,10 +358,10 @@ fn initial_down_keeps_an_endpoint_out_until_it_proves_healthy() {
     let primary = Target::http(rt.handle(), Behavior::Healthy);
     let backup = Target::http(rt.handle(), Behavior::Healthy);
     let zones = zones_dir(&[("gslb.test.", ZONE)]);
-    let server = TestServer::start_traffic(
-        zones.path(),
-        &failover_config(&primary, &backup, "initial = \"down\""),
-    );
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&failover_config(&primary, &backup, "initial = \"down\""))
+        .start();
     let name = "app.gslb.test.";
     assert_eq!(answers(&server, name), set(&["127.0.2.1"]));
     let took = wait_for_answers(&server, name, &set(&["127.0.1.1"]), Duration::from_secs(5));
@@ -372,7 +378,10 @@ fn a_reload_that_removes_a_check_brings_the_endpoint_back() {
     let backup = Target::http(rt.handle(), Behavior::Healthy);
     let zones = zones_dir(&[("gslb.test.", ZONE)]);
     let config = failover_config(&primary, &backup, "");
-    let server = TestServer::start_traffic(zones.path(), &config);
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&config)
+        .start();
     let name = "app.gslb.test.";
     wait_for_answers(&server, name, &set(&["127.0.2.1"]), Duration::from_secs(5));
     // Turn the primary's check off: its old "down" must not linger.

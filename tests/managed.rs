@@ -102,7 +102,10 @@ fn start() -> Setup {
     let zones = zones_dir(&[("example.com", ZONE)]);
     let mmdb = zones.path().join("test-city.mmdb");
     write_test_mmdb(&mmdb);
-    let server = TestServer::start_traffic(zones.path(), &traffic_config(&mmdb));
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&traffic_config(&mmdb))
+        .start();
     Setup {
         server,
         _zones: zones,
@@ -111,14 +114,7 @@ fn start() -> Setup {
 
 /// Queries `name`/`qtype` with an ECS option for `subnet` (e.g. "192.0.2.0/24").
 fn ecs_query(setup: &Setup, name: &str, qtype: RecordType, subnet: &str) -> Message {
-    let mut msg = make_query(name, qtype, Some(1232));
-    let subnet: ClientSubnet = subnet.parse().unwrap();
-    msg.edns
-        .as_mut()
-        .unwrap()
-        .options_mut()
-        .insert(EdnsOption::Subnet(subnet));
-    udp(setup.server.addr, &msg)
+    udp(setup.server.addr, &common::ecs_query(name, qtype, subnet))
 }
 
 fn addresses(msg: &Message) -> Vec<String> {

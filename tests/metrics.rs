@@ -59,7 +59,10 @@ fn start() -> (TestServer, tempfile::TempDir) {
     let zones = zones_dir(&[("example.com", &zone())]);
     let tokens = zones.path().join("tokens");
     std::fs::write(&tokens, format!("alice:{ALICE}\n")).unwrap();
-    let server = TestServer::start_traffic(zones.path(), &traffic(&tokens, ""));
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&traffic(&tokens, ""))
+        .start();
     (server, zones)
 }
 
@@ -305,7 +308,10 @@ regions = ["probed", "spare"]
 "#,
         addr = target.addr
     );
-    let server = TestServer::start_traffic(zones.path(), &config);
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&config)
+        .start();
     let endpoint = [("region", "probed"), ("endpoint", "one")];
     let wait_for = |what: &str, ok: &dyn Fn(&Exposition) -> bool| -> Exposition {
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -471,7 +477,10 @@ fn collect_exprs(value: &Value, out: &mut Vec<String>) {
 fn a_metrics_listener_serves_only_metrics() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let zones = zones_dir(&[("example.com", common::api::ZONE)]);
-    let server = TestServer::start_traffic(zones.path(), "[metrics]\nlisten = \"127.0.0.1:0\"\n");
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail("[metrics]\nlisten = \"127.0.0.1:0\"\n")
+        .start();
     let addr = server
         .app()
         .metrics
@@ -490,7 +499,10 @@ fn a_metrics_listener_serves_only_metrics() {
 fn query_metrics_can_be_turned_off() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let zones = zones_dir(&[("example.com", common::api::ZONE)]);
-    let server = TestServer::start_traffic(zones.path(), "[metrics]\nquery_metrics = false\n");
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail("[metrics]\nquery_metrics = false\n")
+        .start();
     let before = scrape(server.api);
     for _ in 0..5 {
         query(server.addr, "ns1.example.com.", RecordType::A);
@@ -514,13 +526,13 @@ fn the_query_log_samples_one_in_n() {
     let zones = zones_dir(&[("example.com", common::api::ZONE)]);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("queries.jsonl");
-    let server = TestServer::start_traffic(
-        zones.path(),
-        &format!(
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&format!(
             "[log.queries]\nsample = 2\npath = {:?}\n",
             log.display().to_string()
-        ),
-    );
+        ))
+        .start();
     // One TCP connection is one recorder: exactly every other query.
     let mut stream = tcp_connect(server.addr);
     for i in 0..20 {
@@ -575,7 +587,10 @@ fn drills_active_follows_a_drill() {
         "{}\n[drills]\nvantages = {{ anywhere = \"198.51.100.0/24\" }}\n",
         traffic(&tokens, "")
     );
-    let server = TestServer::start_traffic(zones.path(), &config);
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&config)
+        .start();
     let before = scrape(server.api);
     assert_eq!(before.sum("switchyard_drills_active", &[]), 0.0);
     let (code, drill) = call(

@@ -44,7 +44,10 @@ fn start(services: usize, metrics: &str) -> (TestServer, tempfile::TempDir) {
     let zones = zones_dir(&[("example.com", ZONE)]);
     let tokens = zones.path().join("tokens");
     std::fs::write(&tokens, format!("alice:{ALICE}\n")).unwrap();
-    let server = TestServer::start_traffic(zones.path(), &config(&tokens, services, metrics));
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&config(&tokens, services, metrics))
+        .start();
     (server, zones)
 }
 
@@ -232,10 +235,16 @@ fn an_unknown_service_in_per_service_answers_is_a_config_error() {
     let path = dir.path().join("switchyard.toml");
     std::fs::write(
         &path,
-        format!(
-            "version = 1\n[server]\ndns_listen = [\"127.0.0.1:0\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = {:?}\nstate_dir = \"state\"\n{}",
-            zones.path().display().to_string(),
-            config(&tokens, 3, "per_service_answers = [\"s1.example.com\", \"nope.example.com\"]"),
+        common::config_header(
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+            zones.path(),
+            std::path::Path::new("state"),
+            "",
+        ) + &config(
+            &tokens,
+            3,
+            "per_service_answers = [\"s1.example.com\", \"nope.example.com\"]",
         ),
     )
     .unwrap();

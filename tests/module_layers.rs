@@ -22,8 +22,8 @@ use std::path::Path;
 /// The layers, lowest first. A module may import modules in its own layer
 /// (cycles are checked separately) and in lower ones, never a higher one.
 const LAYERS: &[&[&str]] = &[
-    // Leaves: the state dir's files and the metrics exporter.
-    &["statedir", "metrics"],
+    // Leaves: the state dir's files, the metrics exporter and the clock.
+    &["statedir", "metrics", "clock"],
     // The file model, and process plumbing that reads only it.
     &["config", "logging", "privileges"],
     // Data read from files.

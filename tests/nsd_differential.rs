@@ -562,7 +562,7 @@ fn answers_match_nsd() {
         return;
     };
     let nsd = Nsd::start(&binary);
-    let ours = TestServer::start();
+    let ours = TestServer::builder().start();
 
     let cases = all_cases();
     let mut nsd_at_name: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -633,7 +633,9 @@ fn negative_answers_are_as_compact_as_nsds() {
         return;
     };
     let nsd = Nsd::start(&binary);
-    let ours = TestServer::start_full("127.0.0.1:0", &repo_zones(), "", "[rrl]\nenabled = false\n");
+    let ours = TestServer::builder()
+        .tail("[rrl]\nenabled = false\n")
+        .start();
     for (name, qtype) in [
         ("nx.example.com.", RecordType::A),
         ("a.b.nx.example.com.", RecordType::AAAA),

@@ -76,12 +76,7 @@ fn mutate(seed: &[u8], rng: &mut fastrand::Rng) -> Vec<u8> {
 fn mutated_queries_never_panic_the_query_path() {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/switchyard.toml");
     let inputs = Inputs::load(&config).unwrap();
-    let snapshot = Snapshot::build(
-        &inputs,
-        &Default::default(),
-        1,
-        std::time::SystemTime::now(),
-    );
+    let snapshot = Snapshot::build(&inputs, &Default::default(), 1, switchyard::clock::now());
     let mut rng = fastrand::Rng::with_seed(0x5eed);
     let mut out = Vec::new();
     let seeds = seeds();
@@ -109,7 +104,7 @@ fn mutated_queries_never_panic_the_query_path() {
 
 #[test]
 fn garbage_on_the_wire_leaves_the_server_answering() {
-    let server = TestServer::start();
+    let server = TestServer::builder().start();
     let mut rng = fastrand::Rng::with_seed(7);
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let seeds = seeds();

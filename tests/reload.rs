@@ -49,7 +49,7 @@ fn answer(addr: &str) -> Vec<String> {
 #[test]
 fn reload_swaps_in_an_edited_zone() {
     let dir = zones_dir(&[("reload.test.", &zone(1, "192.0.2.1"))]);
-    let server = TestServer::start_with(dir.path(), "");
+    let server = TestServer::builder().zones(dir.path()).start();
     assert_eq!(www(server.addr), answer("192.0.2.1"));
     write_zone(dir.path(), &zone(2, "192.0.2.2"));
     assert_eq!(server.reload(), Ok(2));
@@ -73,7 +73,7 @@ fn reload_swaps_in_an_edited_zone() {
 #[test]
 fn broken_reload_fails_and_old_answers_keep_serving() {
     let dir = zones_dir(&[("reload.test.", &zone(1, "192.0.2.1"))]);
-    let server = TestServer::start_with(dir.path(), "");
+    let server = TestServer::builder().zones(dir.path()).start();
     write_zone(
         dir.path(),
         &(zone(2, "192.0.2.2") + "bad IN AA 192.0.2.3\n"),
@@ -104,7 +104,7 @@ fn broken_reload_fails_and_old_answers_keep_serving() {
 fn reload_under_load_loses_no_query() {
     const QUERIES: u16 = 2000;
     let dir = zones_dir(&[("reload.test.", &zone(1, "192.0.2.1"))]);
-    let server = TestServer::start_with(dir.path(), "");
+    let server = TestServer::builder().zones(dir.path()).start();
     let addr = server.addr;
     let done = Arc::new(AtomicBool::new(false));
     let client = {
@@ -210,8 +210,12 @@ fn sighup_reloads_the_running_binary() {
     let config = dir.path().join("switchyard.toml");
     std::fs::write(
         &config,
-        format!(
-            "version = 1\n[server]\ndns_listen = [\"127.0.0.1:{port}\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = \"zones\"\nstate_dir = \"state\"\nudp_workers = 1\n"
+        common::config_header(
+            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
+            Path::new("zones"),
+            Path::new("state"),
+            "udp_workers = 1",
         ),
     )
     .unwrap();

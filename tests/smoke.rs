@@ -8,7 +8,7 @@ use hickory_proto::rr::RecordType;
 
 #[test]
 fn example_zone_answers_over_udp_and_tcp() {
-    let server = TestServer::start();
+    let server = TestServer::builder().start();
     let udp_reply = query(server.addr, "www.example.com.", RecordType::A);
     assert_eq!(udp_reply.metadata.response_code, ResponseCode::NoError);
     assert!(udp_reply.metadata.authoritative);

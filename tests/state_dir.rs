@@ -15,11 +15,7 @@ fn write_config(dir: &Path, zones: &Path, state: &Path) -> std::path::PathBuf {
     let path = dir.join("second.toml");
     std::fs::write(
         &path,
-        format!(
-            "version = 1\n[server]\ndns_listen = [\"127.0.0.1:0\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = {:?}\nstate_dir = {:?}\n",
-            zones.display().to_string(),
-            state.display().to_string()
-        ),
+        common::config_header("127.0.0.1:0", "127.0.0.1:0", zones, state, ""),
     )
     .unwrap();
     path
@@ -31,7 +27,11 @@ fn a_second_instance_on_the_same_state_dir_refuses_to_start() {
     let state = tempfile::tempdir().unwrap();
     let tokens = zones.path().join("tokens");
     std::fs::write(&tokens, "alice:alice-token-0123456789\n").unwrap();
-    let first = TestServer::start_with_state(zones.path(), &traffic(&tokens, ""), state.path());
+    let first = TestServer::builder()
+        .zones(zones.path())
+        .tail(&traffic(&tokens, ""))
+        .state_dir(state.path())
+        .start();
     let config = write_config(zones.path(), zones.path(), state.path());
 
     // In process.
@@ -87,7 +87,11 @@ fn leftover_temp_files_are_removed_at_start() {
     std::fs::write(state.path().join("notes.txt"), "kept").unwrap();
     let tokens = zones.path().join("tokens");
     std::fs::write(&tokens, "alice:alice-token-0123456789\n").unwrap();
-    let _server = TestServer::start_with_state(zones.path(), &traffic(&tokens, ""), state.path());
+    let _server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&traffic(&tokens, ""))
+        .state_dir(state.path())
+        .start();
     for leftover in [
         "overrides.json.tmp",
         "health.json.tmp",
@@ -107,11 +111,13 @@ fn corrupt_health_files_moved_aside_in_the_same_second_both_survive() {
     let tail = traffic(&tokens, "");
     for content in ["{ first", "{ second"] {
         std::fs::write(state.path().join("health.json"), content).unwrap();
-        drop(TestServer::start_with_state(
-            zones.path(),
-            &tail,
-            state.path(),
-        ));
+        drop(
+            TestServer::builder()
+                .zones(zones.path())
+                .tail(&tail)
+                .state_dir(state.path())
+                .start(),
+        );
     }
     let mut aside: Vec<String> = std::fs::read_dir(state.path())
         .unwrap()

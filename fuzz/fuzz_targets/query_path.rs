@@ -24,7 +24,7 @@ fn snapshot() -> &'static Snapshot {
             &inputs,
             &Default::default(),
             1,
-            std::time::SystemTime::now(),
+            switchyard::clock::now(),
         )
     })
 }

@@ -501,7 +501,7 @@ fn soa_tail(
 }
 
 /// Tries to answer `packet` from the precompiled table into `out`.
-pub fn answer(
+pub(super) fn answer(
     snapshot: &View<'_>,
     packet: &[u8],
     meta: &QueryMeta,

@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 /// EDNS option code of NSID.
-pub const NSID_CODE: u16 = 3;
+pub(crate) const NSID_CODE: u16 = 3;
 
 /// The host name, for the default NSID (empty when it cannot be read).
-pub fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()

@@ -33,7 +33,7 @@ impl FromRequestParts<ApiContext> for Writer {
 /// Read access: needs a token like [`Writer`] unless `api.protect_reads =
 /// false` (then open).
 #[derive(Debug, Clone)]
-pub struct Reader;
+pub(crate) struct Reader;
 
 impl FromRequestParts<ApiContext> for Reader {
     type Rejection = ApiError;

@@ -43,7 +43,7 @@ impl From<DrillError> for ApiError {
 }
 
 /// `POST /v1/drills`: starts a drill; answers with its report.
-pub async fn start(
+pub(super) async fn start(
     State(ctx): State<ApiContext>,
     w: Write<(), DrillRequest>,
 ) -> Result<Json<DrillReport>, ApiError> {
@@ -73,13 +73,13 @@ fn answer<T>(
 }
 
 /// `GET /v1/drills`: every drill, oldest first.
-pub async fn list(State(ctx): State<ApiContext>, _: Reader) -> Json<DrillList> {
+pub(super) async fn list(State(ctx): State<ApiContext>, _: Reader) -> Json<DrillList> {
     let drills = ctx.drills.list().iter().map(DrillSummary::of).collect();
     Json(DrillList { drills })
 }
 
 /// `GET /v1/drills/{id}`: the report.
-pub async fn show(
+pub(super) async fn show(
     State(ctx): State<ApiContext>,
     _: Reader,
     path: Result<Path<String>, PathRejection>,
@@ -93,7 +93,7 @@ pub async fn show(
 }
 
 /// `POST /v1/drills/{id}/stop`: rolls the drill back now.
-pub async fn stop(
+pub(super) async fn stop(
     State(ctx): State<ApiContext>,
     w: Write<DrillId, DeleteRequest>,
 ) -> Result<Json<DrillReport>, ApiError> {

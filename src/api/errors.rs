@@ -40,7 +40,7 @@ impl ApiError {
 
     /// 429: too many failed authentications from this client address;
     /// retry after `secs`.
-    pub fn too_many_attempts(secs: u64) -> ApiError {
+    pub(crate) fn too_many_attempts(secs: u64) -> ApiError {
         ApiError {
             retry_after: Some(secs),
             ..ApiError::new(
@@ -52,7 +52,7 @@ impl ApiError {
     }
 
     /// 400: the request cannot be read (bad JSON, missing `why`).
-    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_request(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
@@ -62,7 +62,7 @@ impl ApiError {
     }
 
     /// 404: no such region, service, override or route.
-    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn not_found(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, code, message)
     }
 
@@ -122,7 +122,7 @@ pub async fn fallback(uri: Uri) -> ApiError {
 /// Rewrites any error response that is not already JSON (axum's 405,
 /// extractor rejections, body-limit 413...) into the error shape, keeping
 /// its status and headers (such as `Allow`).
-pub async fn normalize(response: Response) -> Response {
+pub(crate) async fn normalize(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()

@@ -17,14 +17,14 @@ use crate::explain::{ClientSpec, Question, explain as run};
 
 /// The record types `type` may name (any case): the document lists the
 /// same ones ([`type_pattern`]), so what it allows the server answers.
-pub const TYPES: &[&str] = &[
+pub(super) const TYPES: &[&str] = &[
     "A", "AAAA", "ANY", "CAA", "CNAME", "DNSKEY", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SOA",
     "SRV", "SSHFP", "SVCB", "TLSA", "TXT",
 ];
 
 /// A JSON Schema pattern matching exactly [`TYPES`], in any letter case
 /// (JSON Schema patterns have no case-insensitive flag).
-pub fn type_pattern() -> String {
+pub(super) fn type_pattern() -> String {
     let any_case = |t: &str| -> String {
         t.chars()
             .map(|c| {
@@ -43,7 +43,7 @@ pub fn type_pattern() -> String {
 /// The query string.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Params {
+pub(super) struct Params {
     /// The name asked.
     name: Option<String>,
     /// The type asked (default `A`).
@@ -58,7 +58,7 @@ pub struct Params {
 
 /// The `name` parameter: a domain name (the root is `.`; empty is not a
 /// name, though the DNS library would read it as the root).
-pub fn parse_name(text: &str) -> Result<Name, ApiError> {
+pub(super) fn parse_name(text: &str) -> Result<Name, ApiError> {
     if text.is_empty() {
         return Err(ApiError::bad_request(
             ErrorCode::BadQuery,
@@ -80,7 +80,7 @@ pub fn parse_name(text: &str) -> Result<Name, ApiError> {
 }
 
 /// `GET /v1/explain`.
-pub async fn explain(
+pub(super) async fn explain(
     State(ctx): State<ApiContext>,
     _: Reader,
     params: Result<Query<Params>, QueryRejection>,

@@ -8,8 +8,6 @@
 //! (400, or 404 for an unknown object), body (400 not JSON or no `why`,
 //! 413 too large, 422 wrong values).
 
-use std::time::SystemTime;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -28,7 +26,7 @@ use crate::overrides::audit::{AuditLog, Entry, Outcome};
 
 /// What the path parameter names, checked against the served state before
 /// the body is read.
-pub trait Target: Sized {
+pub(super) trait Target: Sized {
     /// Whether the route has a path parameter at all.
     const PARAM: bool = true;
     /// The target named `param`, or 404 when it does not exist.
@@ -46,7 +44,7 @@ impl Target for () {
 /// A region in the served config. (The publisher checks again, against
 /// the config it holds when the change lands.)
 #[derive(Debug, Clone)]
-pub struct RegionName(pub String);
+pub(super) struct RegionName(pub String);
 
 impl Target for RegionName {
     fn resolve(ctx: &ApiContext, region: String) -> Result<RegionName, ApiError> {
@@ -63,7 +61,7 @@ impl Target for RegionName {
 
 /// An active override.
 #[derive(Debug, Clone)]
-pub struct OverrideId(pub String);
+pub(super) struct OverrideId(pub String);
 
 impl Target for OverrideId {
     fn resolve(ctx: &ApiContext, id: String) -> Result<OverrideId, ApiError> {
@@ -80,7 +78,7 @@ impl Target for OverrideId {
 /// A drill id (the drill itself is looked up when it is stopped: its
 /// report may live in the cluster store).
 #[derive(Debug, Clone)]
-pub struct DrillId(pub String);
+pub(super) struct DrillId(pub String);
 
 impl Target for DrillId {
     fn resolve(_: &ApiContext, id: String) -> Result<DrillId, ApiError> {
@@ -89,7 +87,7 @@ impl Target for DrillId {
 }
 
 /// A write body: typed, then checked for values its type cannot refuse.
-pub trait WriteBody: DeserializeOwned {
+pub(super) trait WriteBody: DeserializeOwned {
     /// 422 when a value is out of range.
     fn validate(&self) -> Result<(), ApiError> {
         Ok(())
@@ -97,7 +95,7 @@ pub trait WriteBody: DeserializeOwned {
 }
 
 /// An authenticated write whose path, body and `why` passed every check.
-pub struct Write<T, B> {
+pub(super) struct Write<T, B> {
     /// The token's name.
     pub who: String,
     /// What the path names.
@@ -115,12 +113,17 @@ pub struct Write<T, B> {
 impl<T, B> Write<T, B> {
     /// Audits a request refused before it reached the publisher (which
     /// audits its own refusals), and returns the error.
-    pub fn refused(&self, e: ApiError) -> ApiError {
+    pub(super) fn refused(&self, e: ApiError) -> ApiError {
         refuse(&self.audit, &self.who, &self.what, e)
     }
 
     /// The override change this write asks the publisher for.
-    pub fn change(&self, kind: RequestKind, force: bool, expires_in_secs: Option<u64>) -> Change {
+    pub(super) fn change(
+        &self,
+        kind: RequestKind,
+        force: bool,
+        expires_in_secs: Option<u64>,
+    ) -> Change {
         Change {
             kind,
             who: self.who.clone(),
@@ -134,7 +137,7 @@ impl<T, B> Write<T, B> {
 /// Records the refusal of `what` by `who` in the audit log; returns `e`.
 fn refuse(audit: &AuditLog, who: &str, what: &str, e: ApiError) -> ApiError {
     audit.record_or_log(&Entry {
-        time: SystemTime::now(),
+        time: crate::clock::now(),
         who: who.to_string(),
         what: what.to_string(),
         why: String::new(),
@@ -259,7 +262,7 @@ fn integral(value: Value) -> Value {
 }
 
 /// 422 unless `expires_in_secs` is absent or within bounds.
-pub fn check_expiry(expires_in_secs: Option<u64>) -> Result<(), ApiError> {
+pub(super) fn check_expiry(expires_in_secs: Option<u64>) -> Result<(), ApiError> {
     match expires_in_secs {
         Some(secs) if secs == 0 || secs > MAX_EXPIRES_SECS => Err(ApiError::invalid(
             ErrorCode::InvalidField,

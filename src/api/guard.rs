@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::config::ApiConfig;
 use crate::overrides::audit::{Rejected, RejectedLog};
@@ -53,7 +53,7 @@ impl AuthGuard {
     }
 
     /// `Err(seconds to wait)` while `client` is locked out.
-    pub fn admit(&self, client: Option<IpAddr>, now: Instant) -> Result<(), u64> {
+    pub(crate) fn admit(&self, client: Option<IpAddr>, now: Instant) -> Result<(), u64> {
         let key = self.key(client);
         let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         match table.get(&key) {
@@ -101,7 +101,7 @@ impl AuthGuard {
         let client = client.map_or_else(|| "-".to_string(), |ip| ip.to_string());
         if count < self.limit {
             self.log.record(&Rejected {
-                time: SystemTime::now(),
+                time: crate::clock::now(),
                 client,
                 what: what.to_string(),
                 result: "unauthorized".into(),
@@ -111,7 +111,7 @@ impl AuthGuard {
             metrics::counter!(super::listener::AUTH_LOCKOUTS).increment(1);
             tracing::warn!(%client, failures = count, window_secs = self.window.as_secs(), "control API: too many failed authentications; answering 429 until the window ends");
             self.log.record(&Rejected {
-                time: SystemTime::now(),
+                time: crate::clock::now(),
                 client,
                 what: what.to_string(),
                 result: "rate_limited".into(),
@@ -131,7 +131,7 @@ impl AuthGuard {
     pub fn missing(&self, client: Option<IpAddr>, what: &str, detail: &str) {
         metrics::counter!(super::listener::AUTH_FAILURES).increment(1);
         self.log.record(&Rejected {
-            time: SystemTime::now(),
+            time: crate::clock::now(),
             client: client.map_or_else(|| "-".to_string(), |ip| ip.to_string()),
             what: what.to_string(),
             result: "unauthorized".into(),

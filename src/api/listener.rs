@@ -34,13 +34,13 @@ use super::errors::{ApiError, ErrorCode};
 use crate::config::ApiConfig;
 
 /// Gauge: open control API connections.
-pub const CONNECTIONS_OPEN: &str = "switchyard_api_connections_open";
+pub(crate) const CONNECTIONS_OPEN: &str = "switchyard_api_connections_open";
 /// Counter: control API connections closed at once over the cap.
-pub const CONNECTIONS_REFUSED: &str = "switchyard_api_connections_refused_total";
+pub(crate) const CONNECTIONS_REFUSED: &str = "switchyard_api_connections_refused_total";
 /// Counter: failed authentications (401).
-pub const AUTH_FAILURES: &str = "switchyard_api_auth_failures_total";
+pub(crate) const AUTH_FAILURES: &str = "switchyard_api_auth_failures_total";
 /// Counter: client addresses locked out (429) after too many failures.
-pub const AUTH_LOCKOUTS: &str = "switchyard_api_auth_lockouts_total";
+pub(crate) const AUTH_LOCKOUTS: &str = "switchyard_api_auth_lockouts_total";
 /// Counter: rejected attempts not written to `audit-rejected.log` (over its
 /// rate). Defined by the audit log that counts it.
 pub use crate::overrides::audit::REJECTED_AUDIT_DROPPED;
@@ -99,7 +99,7 @@ impl ListenerLimits {
 
     /// Caps the connection count at `budget` (the descriptors set aside
     /// for this listener), never below one.
-    pub fn within_budget(mut self, budget: usize) -> ListenerLimits {
+    pub(crate) fn within_budget(mut self, budget: usize) -> ListenerLimits {
         self.max_connections = self.max_connections.min(budget).max(1);
         self
     }
@@ -257,7 +257,7 @@ fn close(mut response: Response) -> Response {
 /// bytes for `limit` (a write stays pending that long). Reads pass through:
 /// their deadlines are hyper's header timeout and [`read_body`].
 #[derive(Debug)]
-pub struct WriteDeadline<S> {
+pub(crate) struct WriteDeadline<S> {
     inner: S,
     limit: Duration,
     /// Armed while a write is pending; cleared by any progress.
@@ -266,7 +266,7 @@ pub struct WriteDeadline<S> {
 
 impl<S> WriteDeadline<S> {
     /// Wraps `inner`.
-    pub fn new(inner: S, limit: Duration) -> WriteDeadline<S> {
+    pub(crate) fn new(inner: S, limit: Duration) -> WriteDeadline<S> {
         WriteDeadline {
             inner,
             limit,

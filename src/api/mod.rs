@@ -46,7 +46,7 @@ use crate::publisher::PublisherHandle;
 use crate::snapshot::SnapshotHandle;
 
 /// Largest request body accepted (every valid body is far smaller).
-pub const BODY_LIMIT: usize = 16 * 1024;
+pub(crate) const BODY_LIMIT: usize = 16 * 1024;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -100,7 +100,7 @@ impl ApiServer {
 
     /// Binds `addr` and serves only `GET /metrics` (`[metrics] listen`)
     /// under `limits`. Must run inside a tokio runtime.
-    pub fn bind_metrics(addr: SocketAddr, limits: ListenerLimits) -> io::Result<ApiServer> {
+    pub(crate) fn bind_metrics(addr: SocketAddr, limits: ListenerLimits) -> io::Result<ApiServer> {
         ApiServer::bind_router(addr, prometheus::router(), limits)
     }
 

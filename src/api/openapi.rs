@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 /// A domain name as `/v1/explain` reads it (the DNS library's rule):
 /// dot-separated labels of 1 to 63 letters, digits, `_` and `-` (`-` not
 /// first; `*` only first), optionally ending in the root dot; or the root.
-pub const NAME_PATTERN: &str =
+pub(crate) const NAME_PATTERN: &str =
     r"^(\.|([A-Za-z0-9_*][A-Za-z0-9_-]{0,62}\.)*[A-Za-z0-9_*][A-Za-z0-9_-]{0,62}\.?)$";
 
 /// An IPv4 client subnet (`81.2.69.0/24`).
-pub const IPV4_SUBNET_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$";
+pub(crate) const IPV4_SUBNET_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$";
 
 use crate::contract::{
     Alive, ChangeResult, DeleteRequest, DrainRequest, DrillList, DrillRequest, ErrorBody,

@@ -12,7 +12,7 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// `GET /metrics` on the API listener: open unless `api.protect_reads`
 /// (Prometheus can send a bearer token).
-pub async fn on_api(_: Reader) -> Response {
+pub(super) async fn on_api(_: Reader) -> Response {
     exposition().await
 }
 
@@ -28,6 +28,6 @@ async fn exposition() -> Response {
 
 /// A router serving only `GET /metrics`, unauthenticated (for
 /// `[metrics] listen`, an address only the scraper reaches).
-pub fn router() -> Router {
+pub(super) fn router() -> Router {
     Router::new().route("/metrics", get(exposition))
 }

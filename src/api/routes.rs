@@ -5,7 +5,6 @@
 //! OpenAPI test compares the document against it.
 
 use std::str::FromStr;
-use std::time::SystemTime;
 
 use axum::Json;
 use axum::Router;
@@ -151,13 +150,13 @@ async fn openapi_doc(State(ctx): State<ApiContext>) -> Json<Value> {
 /// `GET /v1/status`.
 async fn status(State(ctx): State<ApiContext>, _: Reader) -> Json<Status> {
     let snapshot = ctx.snapshot.load();
-    Json(views::status(&ctx, &snapshot, SystemTime::now()))
+    Json(views::status(&ctx, &snapshot, crate::clock::now()))
 }
 
 /// `GET /v1/regions`.
 async fn regions(State(ctx): State<ApiContext>, _: Reader) -> Json<RegionList> {
     let snapshot = ctx.snapshot.load();
-    let now = SystemTime::now();
+    let now = crate::clock::now();
     let regions = (0..snapshot.plan.regions.len())
         .map(|r| views::region(&snapshot, &ctx.health, r, now))
         .collect();
@@ -187,14 +186,14 @@ async fn region(
         &snapshot,
         &ctx.health,
         r,
-        SystemTime::now(),
+        crate::clock::now(),
     )))
 }
 
 /// `GET /v1/services`.
 async fn services(State(ctx): State<ApiContext>, _: Reader) -> Json<ServiceList> {
     let snapshot = ctx.snapshot.load();
-    let now = SystemTime::now();
+    let now = crate::clock::now();
     let services = snapshot
         .plan
         .services
@@ -234,7 +233,7 @@ async fn service(
         &snapshot,
         &ctx.health,
         service,
-        SystemTime::now(),
+        crate::clock::now(),
     )))
 }
 
@@ -243,7 +242,7 @@ async fn overrides(State(ctx): State<ApiContext>, _: Reader) -> Json<OverrideLis
     let snapshot = ctx.snapshot.load();
     Json(OverrideList {
         generation: snapshot.generation,
-        overrides: views::overrides(&snapshot.overrides, SystemTime::now()),
+        overrides: views::overrides(&snapshot.overrides, crate::clock::now()),
     })
 }
 
@@ -261,7 +260,7 @@ async fn one_override(
             format!("no override with id {id:?}"),
         )
     })?;
-    Ok(Json(Override::of(o, SystemTime::now())))
+    Ok(Json(Override::of(o, crate::clock::now())))
 }
 
 /// The path parameter, or 400 when it cannot be decoded.

@@ -31,7 +31,7 @@ use crate::snapshot::Snapshot;
 use crate::traffic::{AllDown, Policy, Service};
 
 /// How far back "the last minute" reaches.
-pub const WINDOW: Duration = Duration::from_secs(60);
+pub(super) const WINDOW: Duration = Duration::from_secs(60);
 
 /// Samples closer together than this are not kept (a page polls every
 /// second; several viewers must not fill the ring faster). Five seconds
@@ -65,7 +65,7 @@ struct Delta {
 /// the window, never more than `MAX_SAMPLES + 1` copies (it was 80 full
 /// copies before).
 #[derive(Debug, Default)]
-pub struct Ring {
+pub(super) struct Ring {
     /// The oldest sample: when, and every counter then.
     base: Option<(Instant, Counts)>,
     /// Later samples, oldest first.
@@ -148,7 +148,7 @@ impl Ring {
 static RING: LazyLock<Mutex<Ring>> = LazyLock::new(Mutex::default);
 
 /// `GET /v1/traffic`.
-pub async fn traffic(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
+pub(super) async fn traffic(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
     let snapshot = ctx.snapshot.load();
     let counts = snapshot.answers.counts();
     let now = Instant::now();
@@ -162,7 +162,7 @@ pub async fn traffic(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
         &snapshot,
         &counts,
         base.as_ref(),
-        SystemTime::now(),
+        crate::clock::now(),
     ))
 }
 
@@ -305,7 +305,7 @@ fn since(base: Option<&Counts>, series: &Series, total: u64) -> u64 {
 }
 
 /// The OpenAPI schema of the answer (`Traffic`).
-pub fn schema() -> Value {
+pub(super) fn schema() -> Value {
     let names = json!({"type": "array", "items": {"type": "string"}});
     let service = json!({"type": "object", "properties": {
         "name": {"type": "string"},

@@ -24,7 +24,7 @@ use axum::routing::get;
 
 /// The policy every page response carries: this origin only, nothing
 /// inline, no plugins, no framing, no form posts elsewhere.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
 style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; \
 form-action 'none'; frame-ancestors 'none'";
 

@@ -17,7 +17,7 @@ use crate::snapshot::Snapshot;
 use crate::traffic::{AllDown, EndpointAnswer, Policy, RegionId};
 
 /// Every active override, oldest first.
-pub fn overrides(set: &OverrideSet, now: SystemTime) -> Vec<Override> {
+pub(super) fn overrides(set: &OverrideSet, now: SystemTime) -> Vec<Override> {
     set.iter().map(|o| Override::of(o, now)).collect()
 }
 
@@ -51,7 +51,7 @@ fn endpoints(snapshot: &Snapshot, health: &HealthRegistry, r: RegionId) -> Vec<E
 
 /// One region: configured and effective weight, health from checks and
 /// effective, forced state, overrides, endpoints.
-pub fn region(
+pub(super) fn region(
     snapshot: &Snapshot,
     health: &HealthRegistry,
     r: RegionId,
@@ -88,7 +88,7 @@ pub fn region(
 }
 
 /// One service: its policy, its regions' state, and the overrides on them.
-pub fn service(
+pub(super) fn service(
     snapshot: &Snapshot,
     health: &HealthRegistry,
     service: &crate::traffic::Service,
@@ -161,7 +161,7 @@ pub fn service(
 }
 
 /// `GET /v1/status`.
-pub fn status(ctx: &ApiContext, snapshot: &Snapshot, now: SystemTime) -> Status {
+pub(super) fn status(ctx: &ApiContext, snapshot: &Snapshot, now: SystemTime) -> Status {
     let control = ctx.control.load();
     let last_reload = control.last_reload.as_ref().map(|r| LastReload {
         at: rfc3339(r.at),
@@ -218,7 +218,7 @@ fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Option<T> 
 }
 
 /// Ready to serve: zones loaded and a snapshot published.
-pub fn ready(snapshot: &Snapshot) -> Result<(), &'static str> {
+pub(super) fn ready(snapshot: &Snapshot) -> Result<(), &'static str> {
     if snapshot.generation == 0 {
         Err("no snapshot published yet")
     } else if snapshot.zones.is_empty() {

@@ -3,8 +3,6 @@
 //! publisher, which checks the safety rule, persists, publishes and
 //! audits. Nothing here changes state by itself.
 
-use std::time::SystemTime;
-
 use axum::Json;
 use axum::extract::State;
 
@@ -59,7 +57,7 @@ async fn submit(ctx: &ApiContext, request: Request) -> Result<Json<ChangeResult>
         generation,
         applied,
     } = ctx.publisher.change_overrides(request).await?;
-    let now = SystemTime::now();
+    let now = crate::clock::now();
     Ok(Json(ChangeResult {
         generation,
         created: applied.created.as_ref().map(|o| Override::of(o, now)),
@@ -72,7 +70,7 @@ async fn submit(ctx: &ApiContext, request: Request) -> Result<Json<ChangeResult>
 }
 
 /// `PUT /v1/regions/{region}/weight`.
-pub async fn put_weight(
+pub(super) async fn put_weight(
     State(ctx): State<ApiContext>,
     w: Write<RegionName, WeightRequest>,
 ) -> Result<Json<ChangeResult>, ApiError> {
@@ -85,7 +83,7 @@ pub async fn put_weight(
 }
 
 /// `POST /v1/regions/{region}/drain`.
-pub async fn post_drain(
+pub(super) async fn post_drain(
     State(ctx): State<ApiContext>,
     w: Write<RegionName, DrainRequest>,
 ) -> Result<Json<ChangeResult>, ApiError> {
@@ -98,7 +96,7 @@ pub async fn post_drain(
 }
 
 /// `POST /v1/regions/{region}/force`.
-pub async fn post_force(
+pub(super) async fn post_force(
     State(ctx): State<ApiContext>,
     w: Write<RegionName, ForceRequest>,
 ) -> Result<Json<ChangeResult>, ApiError> {
@@ -117,7 +115,7 @@ pub async fn post_force(
 }
 
 /// `DELETE /v1/overrides/{id}`.
-pub async fn delete_override(
+pub(super) async fn delete_override(
     State(ctx): State<ApiContext>,
     w: Write<OverrideId, DeleteRequest>,
 ) -> Result<Json<ChangeResult>, ApiError> {

@@ -17,7 +17,7 @@ struct OverridesDoc {
 }
 
 /// Encodes the whole set.
-pub fn encode_overrides(set: &OverrideSet) -> Vec<u8> {
+pub(crate) fn encode_overrides(set: &OverrideSet) -> Vec<u8> {
     let doc = OverridesDoc {
         version: STATE_VERSION,
         overrides: set.iter().cloned().collect(),
@@ -28,7 +28,7 @@ pub fn encode_overrides(set: &OverrideSet) -> Vec<u8> {
 
 /// Decodes and checks the set (ids unique, who/why present, weights in
 /// range), like the local file: a bad document is never served.
-pub fn decode_overrides(bytes: &[u8]) -> Result<OverrideSet, String> {
+pub(crate) fn decode_overrides(bytes: &[u8]) -> Result<OverrideSet, String> {
     let doc: OverridesDoc = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if doc.version != STATE_VERSION {
         return Err(format!(
@@ -66,12 +66,12 @@ pub struct SharedDrill {
 }
 
 /// Encodes a drill.
-pub fn encode_drill(drill: &SharedDrill) -> Vec<u8> {
+pub(crate) fn encode_drill(drill: &SharedDrill) -> Vec<u8> {
     serde_json::to_vec(drill).unwrap_or_default()
 }
 
 /// Decodes a drill.
-pub fn decode_drill(bytes: &[u8]) -> Result<SharedDrill, String> {
+pub(crate) fn decode_drill(bytes: &[u8]) -> Result<SharedDrill, String> {
     serde_json::from_slice(bytes).map_err(|e| e.to_string())
 }
 

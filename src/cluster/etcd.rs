@@ -986,14 +986,14 @@ fn error_body(endpoint: &str, status: reqwest::StatusCode, bytes: &[u8]) -> Fail
 
 /// gRPC status codes the gateway reports (google.golang.org/grpc/codes).
 mod code {
-    pub const INVALID_ARGUMENT: i64 = 3;
-    pub const NOT_FOUND: i64 = 5;
-    pub const PERMISSION_DENIED: i64 = 7;
-    pub const RESOURCE_EXHAUSTED: i64 = 8;
-    pub const FAILED_PRECONDITION: i64 = 9;
-    pub const OUT_OF_RANGE: i64 = 11;
-    pub const UNAVAILABLE: i64 = 14;
-    pub const UNAUTHENTICATED: i64 = 16;
+    pub(super) const INVALID_ARGUMENT: i64 = 3;
+    pub(super) const NOT_FOUND: i64 = 5;
+    pub(super) const PERMISSION_DENIED: i64 = 7;
+    pub(super) const RESOURCE_EXHAUSTED: i64 = 8;
+    pub(super) const FAILED_PRECONDITION: i64 = 9;
+    pub(super) const OUT_OF_RANGE: i64 = 11;
+    pub(super) const UNAVAILABLE: i64 = 14;
+    pub(super) const UNAUTHENTICATED: i64 = 16;
 }
 
 /// Classifies an etcd error by its gRPC code and message (etcd's messages

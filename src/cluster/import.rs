@@ -5,7 +5,6 @@
 //! the check and the copy are one transaction on the override document.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use clap::{Args, Subcommand};
 
@@ -76,7 +75,7 @@ pub async fn import(config_path: &Path, state_dir: Option<&Path>) -> Result<Stri
     if !dir.is_dir() {
         return Err(format!("state dir {} does not exist", dir.display()));
     }
-    let now = SystemTime::now();
+    let now = crate::clock::now();
     let saved = OverrideStore::open(&dir)
         .and_then(|store| store.load())
         .map_err(|e| e.to_string())?;

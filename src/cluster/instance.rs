@@ -107,12 +107,12 @@ impl ClusterHealthView {
     }
 
     /// `instances` for `/v1/status`.
-    pub fn instances_json(&self, snapshot: &Snapshot, now: SystemTime) -> Value {
+    pub(crate) fn instances_json(&self, snapshot: &Snapshot, now: SystemTime) -> Value {
         self.members.instances_json(snapshot, now)
     }
 
     /// `health_votes` for `/v1/status`: `null` in local mode.
-    pub fn votes_json(&self) -> Value {
+    pub(crate) fn votes_json(&self) -> Value {
         match &self.votes {
             Some(votes) => votes.status_json(),
             None => json!(null),

@@ -13,7 +13,7 @@ pub struct Keys {
 
 /// What a key under the prefix holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Key<'a> {
+pub(crate) enum Key<'a> {
     /// `{prefix}overrides`: the whole override set.
     Overrides,
     /// `{prefix}drills/{id}`: a drill's report (its state and deadline).
@@ -71,7 +71,7 @@ impl Keys {
     }
 
     /// What `key` is, or `None` when it is not under the prefix.
-    pub fn classify<'a>(&self, key: &'a [u8]) -> Option<Key<'a>> {
+    pub(crate) fn classify<'a>(&self, key: &'a [u8]) -> Option<Key<'a>> {
         let key = std::str::from_utf8(key).ok()?;
         let rest = key.strip_prefix(self.prefix.as_str())?;
         Some(if rest == "overrides" {

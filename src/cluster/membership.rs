@@ -34,7 +34,7 @@ const MIN_RECORD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The JSON stored at `{prefix}instances/{instance}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InstanceRecord {
+pub(crate) struct InstanceRecord {
     /// The instance's name (`[cluster] instance`).
     pub instance: String,
     /// Its [config digest](crate::cluster::digest).
@@ -49,7 +49,7 @@ pub struct InstanceRecord {
 
 /// The lease an instance's records are bound to: `None` while it has none
 /// (etcd unreachable, or the lease expired and a new one is being granted).
-pub type LeaseWatch = watch::Receiver<Option<i64>>;
+pub(crate) type LeaseWatch = watch::Receiver<Option<i64>>;
 
 /// The membership view the API shows; cheap to clone.
 #[derive(Debug, Clone)]
@@ -76,7 +76,7 @@ impl Members {
         Members {
             inner: Arc::new(Inner {
                 instance: instance.to_string(),
-                started: SystemTime::now(),
+                started: crate::clock::now(),
                 mirror: None,
                 seen: Mutex::new(BTreeMap::new()),
             }),
@@ -91,7 +91,7 @@ impl Members {
     /// Each instance as `/v1/status` shows it: `instance`, `live`,
     /// `config_digest`, `generation`, `last_contact`, `config_matches`
     /// (whether its digest equals this instance's), sorted by name.
-    pub fn instances_json(&self, snapshot: &Snapshot, now: SystemTime) -> Value {
+    pub(crate) fn instances_json(&self, snapshot: &Snapshot, now: SystemTime) -> Value {
         let own_digest = snapshot.config_digest.get();
         let Some((prefix, mirror)) = &self.inner.mirror else {
             return json!([{
@@ -181,7 +181,7 @@ impl Membership {
     pub fn start(etcd: Etcd, settings: MembershipSettings, snapshot: SnapshotHandle) -> Membership {
         let instances = format!("{}instances/", settings.prefix);
         let mirror = watched_prefix::spawn(etcd.clone(), instances.clone().into_bytes());
-        let started = SystemTime::now();
+        let started = crate::clock::now();
         let members = Members {
             inner: Arc::new(Inner {
                 instance: settings.instance.clone(),
@@ -288,7 +288,7 @@ async fn hold_lease(
                 config_digest: current.config_digest.get().to_string(),
                 generation: current.generation,
                 started: rfc3339(started),
-                last_contact: rfc3339(SystemTime::now()),
+                last_contact: rfc3339(crate::clock::now()),
             };
             let value = serde_json::to_vec(&record).unwrap_or_default();
             etcd.put(key.as_bytes(), &value, Some(id)).await?;

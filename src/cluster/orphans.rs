@@ -50,7 +50,7 @@ pub fn verifier_lost(
 /// The finished form of an orphaned report: rolled back at its deadline
 /// (the cluster removed its overrides then), pairs not yet decided marked
 /// failed with the reason, and the loss on the timeline.
-pub fn finish_report(
+pub(crate) fn finish_report(
     report: &DrillReport,
     verifier: &str,
     reason: &str,

@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use crate::overrides::time::format as rfc3339;
 
 /// 1 while the store answers and the watch runs, else 0.
-pub const CONNECTED: &str = "switchyard_cluster_connected";
+pub(crate) const CONNECTED: &str = "switchyard_cluster_connected";
 /// Unix time since which the cluster state is stale (0 while current).
-pub const STALE_SINCE: &str = "switchyard_cluster_stale_since_seconds";
+pub(crate) const STALE_SINCE: &str = "switchyard_cluster_stale_since_seconds";
 /// Store revision of the cluster state this instance has applied.
-pub const REVISION: &str = "switchyard_cluster_revision";
+pub(crate) const REVISION: &str = "switchyard_cluster_revision";
 
 /// A point-in-time view, replaced whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,17 +72,17 @@ impl ClusterStatus {
 }
 
 /// The shared cell the API reads.
-pub type ClusterStatusHandle = Arc<ArcSwap<ClusterStatus>>;
+pub(crate) type ClusterStatusHandle = Arc<ArcSwap<ClusterStatus>>;
 
 /// A handle for the local store (what `App` uses without `[cluster]`).
-pub fn local_handle() -> ClusterStatusHandle {
+pub(crate) fn local_handle() -> ClusterStatusHandle {
     Arc::new(ArcSwap::from_pointee(ClusterStatus::local()))
 }
 
 /// Writes the status from the watcher and the liveness probe, which each
 /// hold half of "connected".
 #[derive(Debug, Clone)]
-pub struct StatusCell {
+pub(crate) struct StatusCell {
     handle: ClusterStatusHandle,
     /// (watch running, probe succeeding); the lock only orders updates.
     parts: Arc<Mutex<(bool, bool)>>,
@@ -91,13 +91,13 @@ pub struct StatusCell {
 impl StatusCell {
     /// Starts disconnected and stale since now: nothing is known until the
     /// first full read of the store.
-    pub fn new(instance: &str, prefix: &str) -> StatusCell {
+    pub(crate) fn new(instance: &str, prefix: &str) -> StatusCell {
         let status = ClusterStatus {
             store: "etcd",
             instance: Some(instance.to_string()),
             prefix: Some(prefix.to_string()),
             connected: false,
-            stale_since: Some(SystemTime::now()),
+            stale_since: Some(crate::clock::now()),
             revision: 0,
             last_error: None,
         };
@@ -122,27 +122,27 @@ impl StatusCell {
     }
 
     /// What the API reads.
-    pub fn handle(&self) -> ClusterStatusHandle {
+    pub(crate) fn handle(&self) -> ClusterStatusHandle {
         self.handle.clone()
     }
 
     /// The current status.
-    pub fn get(&self) -> ClusterStatus {
+    pub(crate) fn get(&self) -> ClusterStatus {
         (**self.handle.load()).clone()
     }
 
     /// The watch is running (true) or broken (false, with why).
-    pub fn watch(&self, ok: bool, error: Option<String>) {
+    pub(crate) fn watch(&self, ok: bool, error: Option<String>) {
         self.update(|parts| parts.0 = ok, error);
     }
 
     /// The liveness probe succeeded (true) or failed (false, with why).
-    pub fn probe(&self, ok: bool, error: Option<String>) {
+    pub(crate) fn probe(&self, ok: bool, error: Option<String>) {
         self.update(|parts| parts.1 = ok, error);
     }
 
     /// A revision has been applied.
-    pub fn revision(&self, revision: i64) {
+    pub(crate) fn revision(&self, revision: i64) {
         let _parts = self.parts.lock().unwrap_or_else(|e| e.into_inner());
         let mut status = self.get();
         if revision > status.revision {
@@ -170,7 +170,7 @@ impl StatusCell {
                 error = error.as_deref().unwrap_or("-"),
                 "cluster store unreachable: serving the last known state"
             );
-            status.stale_since = Some(SystemTime::now());
+            status.stale_since = Some(crate::clock::now());
         }
         status.connected = connected;
         if error.is_some() {

@@ -41,11 +41,11 @@ const PROBE: Duration = Duration::from_secs(1);
 /// First and longest wait between reconnection attempts.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(2));
 /// Audit lines kept in the store (older ones are deleted).
-pub const AUDIT_CAP: usize = 10_000;
+pub(crate) const AUDIT_CAP: usize = 10_000;
 
 /// What the watcher needs.
 #[derive(Debug)]
-pub struct Watcher {
+pub(crate) struct Watcher {
     pub(super) etcd: Etcd,
     pub(super) keys: Keys,
     pub(super) instance: String,
@@ -80,7 +80,7 @@ struct Changed {
 
 impl Watcher {
     /// Runs until the runtime stops; see the module docs.
-    pub async fn run(self) {
+    pub(crate) async fn run(self) {
         let probe = tokio::spawn(probe(
             self.etcd.clone(),
             self.keys.clone(),
@@ -308,7 +308,7 @@ impl Watcher {
         if !self.status.get().connected {
             return;
         }
-        let now = SystemTime::now();
+        let now = crate::clock::now();
         if mirror.overrides.iter().any(|o| o.expired(now)) {
             match expire_due(&self.etcd, &self.keys, &self.instance, now).await {
                 Ok(0) => {}
@@ -418,7 +418,7 @@ async fn probe(etcd: Etcd, keys: Keys, status: StatusCell) {
 
 /// Aborts a task when dropped.
 #[derive(Debug)]
-pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -40,7 +40,7 @@ const RECONCILE: Duration = Duration::from_millis(500);
 
 /// The JSON of one vote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Vote {
+pub(crate) struct Vote {
     /// The instance's verdict.
     pub up: bool,
     /// Why it failed, when down.
@@ -135,7 +135,7 @@ impl Votes {
         let mirror = watched_prefix::spawn(etcd, prefix.clone().into_bytes());
         let (view_tx, view) = watch::channel(Arc::new(View {
             connected: false,
-            since: SystemTime::now(),
+            since: crate::clock::now(),
             error: None,
             tallies: BTreeMap::new(),
         }));
@@ -162,7 +162,7 @@ impl VotesView {
     /// The counter's state for `/v1/status`: the rule, whether verdicts
     /// come from the cluster's votes or (etcd unreachable) this instance's
     /// own, since when, and each endpoint's count.
-    pub fn status_json(&self) -> Value {
+    pub(crate) fn status_json(&self) -> Value {
         let view = self.view.borrow().clone();
         let endpoints: Vec<Value> = view
             .tallies
@@ -202,7 +202,7 @@ fn own_verdicts(registry: &HealthRegistry) -> HashMap<EndpointKey, Vote> {
                     .last_failure
                     .filter(|_| !s.state.counts_as_up())
                     .map(|r| r.to_string()),
-                at: rfc3339(SystemTime::now()),
+                at: rfc3339(crate::clock::now()),
             };
             ((s.region, s.endpoint), vote)
         })
@@ -309,7 +309,7 @@ fn apply(local: &mut HashMap<EndpointKey, Vote>, event: HealthEvent) {
         Vote {
             up,
             reason: event.reason.filter(|_| !up).map(|r| r.to_string()),
-            at: rfc3339(SystemTime::now()),
+            at: rfc3339(crate::clock::now()),
         },
     );
 }
@@ -465,7 +465,7 @@ mod tests {
             .into_iter()
             .collect(),
             connected: true,
-            since: SystemTime::now(),
+            since: crate::clock::now(),
             revision: 9,
             error: None,
         };

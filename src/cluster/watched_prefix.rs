@@ -43,7 +43,7 @@ impl PrefixState {
         PrefixState {
             entries: BTreeMap::new(),
             connected: false,
-            since: SystemTime::now(),
+            since: crate::clock::now(),
             revision: 0,
             error: None,
         }
@@ -69,7 +69,7 @@ async fn run(etcd: Etcd, prefix: Vec<u8>, tx: watch::Sender<Arc<PrefixState>>) {
         state.connected = false;
         state.error = Some(error.to_string());
         if was_connected {
-            state.since = SystemTime::now();
+            state.since = crate::clock::now();
             tracing::warn!(prefix = %String::from_utf8_lossy(&prefix), error = %error,
                 "etcd watch broke; keeping the last known state until it resumes");
             backoff = MIN_BACKOFF;
@@ -94,7 +94,7 @@ async fn follow(
     state.revision = revision;
     if !state.connected {
         state.connected = true;
-        state.since = SystemTime::now();
+        state.since = crate::clock::now();
         state.error = None;
         tracing::info!(prefix = %String::from_utf8_lossy(prefix), revision, "following etcd");
     }

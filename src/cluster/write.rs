@@ -45,7 +45,10 @@ const UNAVAILABLE: &str = "etcd unavailable";
 
 /// The set in the store and the revision to compare against (0: no
 /// document yet, which etcd compares as `mod_revision` 0).
-pub async fn read_overrides(etcd: &Etcd, keys: &Keys) -> Result<(OverrideSet, i64), ChangeError> {
+pub(crate) async fn read_overrides(
+    etcd: &Etcd,
+    keys: &Keys,
+) -> Result<(OverrideSet, i64), ChangeError> {
     let (kv, _) = etcd.get(&keys.overrides()).await.map_err(unavailable)?;
     match kv {
         None => Ok((OverrideSet::default(), 0)),
@@ -180,7 +183,7 @@ impl ClusterWriter {
                         metrics::counter!("switchyard_override_changes_total", "result" => "failed")
                             .increment(1);
                         tracing::warn!(who = request.who, error = %e, "override change not applied: the cluster store is unavailable");
-                        let now = SystemTime::now();
+                        let now = crate::clock::now();
                         let what = {
                             let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
                             change_for(&request, &OverrideSet::default(), &mut rng, now).describe()
@@ -219,7 +222,7 @@ impl ClusterWriter {
             // The earlier transaction did land.
             return Attempt::Done(self.landed(next, applied, &line, &[], revision).await);
         }
-        let now = SystemTime::now();
+        let now = crate::clock::now();
         // Expired overrides are gone for the rule, and this write removes
         // them from the store (audited once, here).
         let (current, gone) = stored.expire(now);
@@ -386,7 +389,7 @@ impl SharedOverrides for ClusterWriter {
 /// Removes the overrides expired at `now` from the store, once for the
 /// cluster: the compare-and-swap fails for every instance but the first,
 /// and the re-read finds nothing left to do. Returns how many it removed.
-pub async fn expire_due(
+pub(crate) async fn expire_due(
     etcd: &Etcd,
     keys: &Keys,
     instance: &str,

@@ -73,17 +73,17 @@ impl Default for ApiConfig {
 
 impl ApiConfig {
     /// `header_timeout_secs` as a [`Duration`].
-    pub fn header_timeout(&self) -> Duration {
+    pub(crate) fn header_timeout(&self) -> Duration {
         Duration::from_secs(self.header_timeout_secs)
     }
 
     /// `body_timeout_secs` as a [`Duration`].
-    pub fn body_timeout(&self) -> Duration {
+    pub(crate) fn body_timeout(&self) -> Duration {
         Duration::from_secs(self.body_timeout_secs)
     }
 
     /// `auth_window_secs` as a [`Duration`].
-    pub fn auth_window(&self) -> Duration {
+    pub(crate) fn auth_window(&self) -> Duration {
         Duration::from_secs(self.auth_window_secs)
     }
 }

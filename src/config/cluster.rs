@@ -74,15 +74,15 @@ pub struct ClusterConfig {
 }
 
 /// Default key namespace.
-pub const DEFAULT_PREFIX: &str = "/switchyard/";
+pub(crate) const DEFAULT_PREFIX: &str = "/switchyard/";
 /// Default per-request timeout (milliseconds).
-pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 2000;
+pub(crate) const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 2000;
 /// Default lease TTL (seconds): long enough to ride out one endpoint's
 /// failover, short enough that a dead instance's votes vanish quickly.
-pub const DEFAULT_LEASE_TTL_SECS: u64 = 10;
+pub(crate) const DEFAULT_LEASE_TTL_SECS: u64 = 10;
 /// Shortest lease TTL accepted: etcd itself raises shorter TTLs to its
 /// minimum (about 1.5 election timeouts), so asking for less would mislead.
-pub const MIN_LEASE_TTL_SECS: u64 = 2;
+pub(crate) const MIN_LEASE_TTL_SECS: u64 = 2;
 
 impl Default for ClusterConfig {
     fn default() -> ClusterConfig {
@@ -105,7 +105,7 @@ impl Default for ClusterConfig {
 
 impl ClusterConfig {
     /// True when shared state lives in etcd.
-    pub fn is_etcd(&self) -> bool {
+    pub(crate) fn is_etcd(&self) -> bool {
         self.store == StoreKind::Etcd
     }
 }

@@ -40,7 +40,7 @@ pub use traffic::{
 };
 
 /// The only configuration format version this build understands.
-pub const CONFIG_VERSION: u32 = 1;
+pub(crate) const CONFIG_VERSION: u32 = 1;
 
 /// A fully parsed configuration, with paths already resolved against the
 /// config file's directory.
@@ -159,7 +159,7 @@ fn default_edns_udp_payload() -> u16 {
 
 impl ServerConfig {
     /// The TCP idle timeout as a [`Duration`].
-    pub fn tcp_idle_timeout(&self) -> Duration {
+    pub(crate) fn tcp_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.tcp_idle_timeout_secs)
     }
 }
@@ -315,7 +315,7 @@ impl Config {
 impl Config {
     /// An error about the config element at `span` (a [`Spanned`] value's
     /// position), for validation done after parsing.
-    pub fn error_at(
+    pub(crate) fn error_at(
         &self,
         span: std::ops::Range<usize>,
         field: impl Into<String>,
@@ -331,7 +331,7 @@ impl Config {
 }
 
 /// 1-based line number of byte offset `pos` in `text`.
-pub fn line_of(text: &str, pos: usize) -> usize {
+pub(crate) fn line_of(text: &str, pos: usize) -> usize {
     text.as_bytes()[..pos.min(text.len())]
         .iter()
         .filter(|&&b| b == b'\n')

@@ -49,7 +49,7 @@ impl Quorum {
     }
 
     /// Parses the config's spelling; the error says what is accepted.
-    pub fn parse_name(name: &str) -> Result<Quorum, String> {
+    pub(crate) fn parse_name(name: &str) -> Result<Quorum, String> {
         match name {
             "majority" => Ok(Quorum::Majority),
             "any" => Ok(Quorum::Any),

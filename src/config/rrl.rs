@@ -77,7 +77,7 @@ impl Default for RrlConfig {
 
 impl RrlConfig {
     /// The whitelist as networks (valid after [`RrlConfig::validate`]).
-    pub fn whitelist_nets(&self) -> Vec<IpNet> {
+    pub(crate) fn whitelist_nets(&self) -> Vec<IpNet> {
         self.whitelist
             .iter()
             .filter_map(|n| n.get_ref().parse().ok())

@@ -161,7 +161,7 @@ impl Tokens {
 
     /// Names of configured tokens that are the shipped example's token
     /// (compared by content, whatever name or file they come from).
-    pub fn example_token_names(&self) -> Vec<&str> {
+    pub(crate) fn example_token_names(&self) -> Vec<&str> {
         let Ok(example) = Tokens::parse(EXAMPLE_TOKENS_FILE) else {
             return Vec::new();
         };

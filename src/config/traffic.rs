@@ -163,7 +163,7 @@ impl<T> OneOrMany<T> {
     }
 
     /// The values in order, mutably.
-    pub fn as_mut_slice(&mut self) -> &mut [T] {
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
         match self {
             OneOrMany::One(v) => std::slice::from_mut(v),
             OneOrMany::Many(v) => v,
@@ -227,7 +227,7 @@ impl GeoField {
     }
 
     /// The path used when the key is absent (GeoLite2's layout).
-    pub fn default_path(self) -> &'static str {
+    pub(crate) fn default_path(self) -> &'static str {
         match self {
             GeoField::Country => "country.iso_code",
             GeoField::Continent => "continent.code",
@@ -257,7 +257,7 @@ impl GeoConfig {
     }
 
     /// Makes database paths relative to `base` (the config file's folder).
-    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+    pub(crate) fn resolve_paths(&mut self, base: &std::path::Path) {
         if let Some(database) = &mut self.database {
             for path in database.get_mut().as_mut_slice() {
                 *path = base.join(&*path);

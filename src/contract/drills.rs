@@ -9,7 +9,7 @@ use crate::overrides::time::format as rfc3339;
 
 /// One line of `GET /v1/drills`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct DrillSummary {
+pub(crate) struct DrillSummary {
     /// `dr-...`.
     pub id: String,
     /// The regions taken out.
@@ -45,7 +45,7 @@ pub struct DrillSummary {
 
 impl DrillSummary {
     /// The summary of `report`.
-    pub fn of(report: &DrillReport) -> DrillSummary {
+    pub(crate) fn of(report: &DrillReport) -> DrillSummary {
         let failed = report
             .pairs
             .iter()
@@ -72,7 +72,7 @@ impl DrillSummary {
 
 /// `GET /v1/drills`: every drill, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct DrillList {
+pub(crate) struct DrillList {
     /// The drills.
     pub drills: Vec<DrillSummary>,
 }

@@ -12,7 +12,7 @@ use super::{AllDownName, Forced, PolicyName};
 
 /// Why a client gets the answer it gets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Explanation {
+pub(crate) struct Explanation {
     /// The snapshot explained.
     pub generation: u64,
     /// The seed of weighted and multivalue draws (repeat it to repeat a draw).
@@ -29,7 +29,7 @@ pub struct Explanation {
 
 /// The name and type asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ExplainQuestion {
+pub(crate) struct ExplainQuestion {
     /// The name, with the trailing dot.
     pub name: String,
     /// The record type.
@@ -40,7 +40,7 @@ pub struct ExplainQuestion {
 /// Where the client's address came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum ClientSource {
+pub(crate) enum ClientSource {
     /// An ECS client subnet.
     Ecs,
     /// The resolver's own address.
@@ -49,7 +49,7 @@ pub enum ClientSource {
 
 /// The client as Switchyard resolves it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ExplainClient {
+pub(crate) struct ExplainClient {
     /// The address policies use.
     pub address: String,
     /// Where it came from.
@@ -62,7 +62,7 @@ pub struct ExplainClient {
 
 /// A client's location.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ExplainLocation {
+pub(crate) struct ExplainLocation {
     /// `geo.networks`, `database` or `unknown`.
     pub source: String,
     /// The matched network.
@@ -79,7 +79,7 @@ pub struct ExplainLocation {
 
 /// What the policy considered and decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ExplainService {
+pub(crate) struct ExplainService {
     /// The managed name.
     pub name: String,
     /// Its policy.
@@ -102,7 +102,7 @@ pub struct ExplainService {
 
 /// The rule that applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ExplainRule {
+pub(crate) struct ExplainRule {
     /// `cidr`, `country`, `continent`, `default` (geo), `tiers`,
     /// `weights`, `distance`, `sample`.
     pub kind: String,
@@ -116,7 +116,7 @@ pub struct ExplainRule {
 
 /// An override as explain lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct CandidateOverride {
+pub(crate) struct CandidateOverride {
     /// `ov-...`.
     pub id: String,
     /// `weight 50`, `drain`, `force down`.
@@ -129,7 +129,7 @@ pub struct CandidateOverride {
 
 /// One region the policy considered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// The region.
     pub region: String,
     /// Healthy and effective weight above 0.
@@ -174,7 +174,7 @@ pub struct Candidate {
 /// Why the answer is what it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum DecisionReason {
+pub(crate) enum DecisionReason {
     /// The policy chose.
     Policy,
     /// No candidate was available.
@@ -183,7 +183,7 @@ pub enum DecisionReason {
 
 /// An endpoint answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct AnsweredEndpoint {
+pub(crate) struct AnsweredEndpoint {
     /// Its region.
     pub region: String,
     /// Its id.
@@ -192,7 +192,7 @@ pub struct AnsweredEndpoint {
 
 /// The decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ExplainDecision {
+pub(crate) struct ExplainDecision {
     /// Why.
     pub reason: DecisionReason,
     /// For `all_down`: the service's rule.
@@ -208,7 +208,7 @@ pub struct ExplainDecision {
 
 /// What the query path answered (only `error` when it could not run).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-pub struct ExplainAnswer {
+pub(crate) struct ExplainAnswer {
     /// `NOERROR`, `NXDOMAIN`, `REFUSED`...
     #[serde(default)]
     pub rcode: String,

@@ -23,7 +23,7 @@ pub mod views;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use drills::*;
+pub(crate) use drills::*;
 pub use explain::*;
 pub use requests::*;
 pub use status::*;
@@ -96,14 +96,14 @@ pub enum ErrorCode {
 /// The one error shape: `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = Error)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// What went wrong.
     pub error: ErrorDetail,
 }
 
 /// The inside of [`ErrorBody`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// Stable code for scripts (`missing_why`, `unknown_region`, `unsafe_change`...).
     pub code: ErrorCode,
     /// What went wrong, for people.
@@ -112,7 +112,7 @@ pub struct ErrorDetail {
 
 impl ErrorBody {
     /// The body for `code` and `message`.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
                 code,

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Longest accepted `why`, in characters.
-pub const MAX_WHY: usize = 1000;
+pub(crate) const MAX_WHY: usize = 1000;
 
 /// Longest accepted expiry: a year. Longer is "forever", which is `null`.
-pub const MAX_EXPIRES_SECS: u64 = 366 * 24 * 3600;
+pub(crate) const MAX_EXPIRES_SECS: u64 = 366 * 24 * 3600;
 
 /// A string with a character that is not white space, in Unicode's sense
 /// (what the server trims, `char::is_whitespace`), spelled out: regex

@@ -14,7 +14,7 @@ use crate::traffic::ForceState;
 
 /// `GET /healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Alive {
+pub(crate) struct Alive {
     /// Always `alive`.
     pub status: String,
 }
@@ -123,7 +123,7 @@ impl Override {
 
 /// `GET /v1/overrides`: active overrides, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct OverrideList {
+pub(crate) struct OverrideList {
     /// The snapshot generation read.
     pub generation: u64,
     /// The overrides.
@@ -132,7 +132,7 @@ pub struct OverrideList {
 
 /// What a successful write did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ChangeResult {
+pub(crate) struct ChangeResult {
     /// The snapshot generation carrying the change.
     pub generation: u64,
     /// The override made, if any.
@@ -174,7 +174,7 @@ pub struct Endpoint {
 
 /// One region.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Region {
+pub(crate) struct Region {
     /// `[regions.<name>]`.
     pub name: String,
     /// The weight in config.
@@ -207,7 +207,7 @@ pub struct Region {
 
 /// `GET /v1/regions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct RegionList {
+pub(crate) struct RegionList {
     /// The snapshot generation read.
     pub generation: u64,
     /// Every region, in config order.
@@ -292,7 +292,7 @@ pub struct Service {
 
 /// `GET /v1/services`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ServiceList {
+pub(crate) struct ServiceList {
     /// The snapshot generation read.
     pub generation: u64,
     /// Every managed name.

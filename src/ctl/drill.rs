@@ -50,7 +50,7 @@ pub enum DrillCommand {
 }
 
 /// The request a drill subcommand makes: method, path, body.
-pub fn request_for(command: &DrillCommand) -> (&'static str, String, Option<Value>) {
+pub(crate) fn request_for(command: &DrillCommand) -> (&'static str, String, Option<Value>) {
     match command {
         DrillCommand::Start {
             regions,

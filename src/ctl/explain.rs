@@ -4,7 +4,7 @@ use super::render::{name, or_dash, table, yes};
 use crate::contract::{ClientSource, Explanation};
 
 /// Renders an explanation.
-pub fn render(v: &Explanation) -> String {
+pub(super) fn render(v: &Explanation) -> String {
     let client = &v.client;
     let location = &client.location;
     let mut lines = vec![format!(

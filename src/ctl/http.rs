@@ -40,7 +40,7 @@ impl Response {
 
 /// The base URL for `api`: `host:port`, `http://host:port[/]` or
 /// `https://host:port[/]`, without the trailing slash.
-pub fn base_url(api: &str) -> io::Result<String> {
+pub(crate) fn base_url(api: &str) -> io::Result<String> {
     let url = if api.starts_with("http://") || api.starts_with("https://") {
         api.trim_end_matches('/').to_string()
     } else {

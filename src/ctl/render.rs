@@ -13,7 +13,7 @@ use crate::contract::{
 };
 
 /// Renders the API's answer `body` for `command`.
-pub fn render(command: &CtlCommand, body: &[u8]) -> Result<String, String> {
+pub(super) fn render(command: &CtlCommand, body: &[u8]) -> Result<String, String> {
     match command {
         CtlCommand::Status => read(body, status),
         CtlCommand::Regions => read(body, |l: &RegionList| regions(&l.regions)),

@@ -46,7 +46,7 @@ struct Region {
 }
 
 /// Runs the cluster demo; the process exit code.
-pub fn run() -> Result<ExitCode, String> {
+pub(super) fn run() -> Result<ExitCode, String> {
     if !on_path("etcd") {
         eprintln!(
             "switchyard demo --cluster needs `etcd` on PATH.\n\

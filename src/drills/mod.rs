@@ -147,7 +147,7 @@ impl Drills {
     /// Like [`Drills::open`], sharing reports through a cluster store when
     /// `shared` is given: saved reports are mirrored there, and the other
     /// instances' reports are listed beside ours.
-    pub fn open_shared(
+    pub(crate) fn open_shared(
         state_dir: &std::path::Path,
         publisher: PublisherHandle,
         snapshot: SnapshotHandle,
@@ -174,7 +174,11 @@ impl Drills {
         };
         for mut report in restored {
             if report.phase != Phase::Finished {
-                report.event(SystemTime::now(), "resumed", Some("after a restart".into()));
+                report.event(
+                    crate::clock::now(),
+                    "resumed",
+                    Some("after a restart".into()),
+                );
                 tracing::info!(
                     drill = report.id,
                     phase = report.phase.as_str(),
@@ -251,7 +255,7 @@ impl Drills {
             )));
         }
         let id = self.new_id();
-        let created = SystemTime::now();
+        let created = crate::clock::now();
         let targets = verify::Targets::new(plan, &regions, &services, &settings.vantages);
         let pairs = targets.sample_before(self.inner.dns).await;
         let mut report = DrillReport {
@@ -320,7 +324,7 @@ impl Drills {
                 return Err(e.into());
             }
         };
-        report.started = SystemTime::now();
+        report.started = crate::clock::now();
         let created_overrides = applied.applied.drill_created;
         if let Some(at) = created_overrides.first().and_then(|o| o.expires) {
             report.ends_at = at;
@@ -397,7 +401,7 @@ impl Drills {
                 expires_in_secs: None,
             })
             .await?;
-        Ok((SystemTime::now(), format!("stopped by {who}: {why}")))
+        Ok((crate::clock::now(), format!("stopped by {who}: {why}")))
     }
 
     /// Stops a drill another instance verifies: its overrides are removed
@@ -462,7 +466,7 @@ impl Drills {
 
     /// The `drills` section of `/v1/status`: active drills and the latest
     /// scheduled outcome.
-    pub fn status_json(&self) -> Value {
+    pub(crate) fn status_json(&self) -> Value {
         let all = self.all_reports();
         let state = self.state();
         let active: Vec<Value> = all
@@ -493,18 +497,20 @@ impl Drills {
     fn record_scheduled(&self, schedule: usize, outcome: Result<DrillReport, String>) {
         self.state().last_scheduled = Some(ScheduledOutcome {
             schedule,
-            at: SystemTime::now(),
+            at: crate::clock::now(),
             outcome,
         });
     }
 
-    /// Updates the in-memory copy and saves the report durably (a failed
+    /// Saves the report durably, then updates the in-memory copy (a failed
     /// save is logged: the drill goes on, and its overrides expire anyway).
     fn persist(&self, report: &DrillReport) {
-        self.update(report);
+        // Saved before it is shown, so whoever sees a phase through the
+        // API finds the same report on disk.
         if let Err(e) = self.inner.store.save(report) {
             tracing::error!(drill = report.id, error = %e, "cannot save drill report");
         }
+        self.update(report);
     }
 
     /// Updates the in-memory copy only (between saves).

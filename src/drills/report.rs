@@ -209,7 +209,7 @@ pub struct DrillReport {
 
 impl DrillReport {
     /// Records that the drill is rolling back since `at`, and why.
-    pub fn mark_rolling_back(&mut self, at: SystemTime, reason: String) {
+    pub(crate) fn mark_rolling_back(&mut self, at: SystemTime, reason: String) {
         self.phase = Phase::RollingBack;
         self.rolled_back = Some(at);
         self.rollback_reason = Some(reason);
@@ -230,13 +230,13 @@ impl DrillReport {
     }
 
     /// Milliseconds from `started` to `at` (0 if earlier).
-    pub fn since_start(&self, at: SystemTime) -> f64 {
+    pub(crate) fn since_start(&self, at: SystemTime) -> f64 {
         ms_between(self.started, at)
     }
 
     /// Recomputes the overall verdict and the impact figures from the pairs.
     /// A finished drill with every pair passed passes; any failed pair fails it.
-    pub fn summarize(&mut self) {
+    pub(crate) fn summarize(&mut self) {
         let max_convergence = self
             .pairs
             .iter()
@@ -257,7 +257,7 @@ impl DrillReport {
 
 /// Milliseconds from `from` to `to`, 0 when `to` is earlier; rounded to
 /// microseconds so reports stay readable.
-pub fn ms_between(from: SystemTime, to: SystemTime) -> f64 {
+pub(crate) fn ms_between(from: SystemTime, to: SystemTime) -> f64 {
     let ms = to
         .duration_since(from)
         .map_or(0.0, |d| d.as_secs_f64() * 1e3);

@@ -3,8 +3,6 @@
 //! the drills, waits for their reports and records the latest outcome for
 //! `/v1/status`. A failed scheduled drill is logged at error level.
 
-use std::time::SystemTime;
-
 use super::report::Verdict;
 use super::{Drills, StartDrill};
 
@@ -14,9 +12,9 @@ pub use crate::traffic::drill_plan::{Schedule, When, parse_weekday};
 /// the drill, wait for its report, record the outcome. Overlapping runs are
 /// impossible: the next run is computed after this one finished.
 pub(super) async fn run(drills: Drills, schedule: Schedule) {
-    let started = SystemTime::now();
+    let started = crate::clock::now();
     loop {
-        let now = SystemTime::now();
+        let now = crate::clock::now();
         let due = schedule.when.next_after(started, now);
         tokio::time::sleep(due.duration_since(now).unwrap_or_default()).await;
         let request = StartDrill {
@@ -73,7 +71,7 @@ pub(super) async fn run(drills: Drills, schedule: Schedule) {
 mod tests {
     use super::*;
     use crate::traffic::drill_plan::{DAY, WEEK};
-    use std::time::{Duration, UNIX_EPOCH};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)

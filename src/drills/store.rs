@@ -15,7 +15,7 @@ pub use crate::statedir::DRILLS_DIR;
 
 /// Reads and writes reports in one directory.
 #[derive(Debug, Clone)]
-pub struct DrillStore {
+pub(crate) struct DrillStore {
     dir: PathBuf,
     /// With a cluster store, every saved report is also sent here.
     mirror: Option<tokio::sync::mpsc::UnboundedSender<MirrorOp>>,
@@ -23,14 +23,14 @@ pub struct DrillStore {
 
 impl DrillStore {
     /// Uses `state_dir/drills`, creating it if missing.
-    pub fn open(state_dir: &Path) -> io::Result<DrillStore> {
+    pub(crate) fn open(state_dir: &Path) -> io::Result<DrillStore> {
         let dir = state_dir.join(DRILLS_DIR);
         fs::create_dir_all(&dir)?;
         Ok(DrillStore { dir, mirror: None })
     }
 
     /// Also sends every saved (or forgotten) report to `mirror`.
-    pub fn with_mirror(
+    pub(crate) fn with_mirror(
         mut self,
         mirror: tokio::sync::mpsc::UnboundedSender<MirrorOp>,
     ) -> DrillStore {
@@ -40,7 +40,7 @@ impl DrillStore {
 
     /// Removes the report of a drill that never started (locally and, with
     /// a cluster store, there too).
-    pub fn forget(&self, id: &str) {
+    pub(crate) fn forget(&self, id: &str) {
         let _ = fs::remove_file(self.path(id));
         if let Some(mirror) = &self.mirror {
             let _ = mirror.send(MirrorOp::Forget(id.to_string()));
@@ -48,12 +48,12 @@ impl DrillStore {
     }
 
     /// The report file of drill `id`.
-    pub fn path(&self, id: &str) -> PathBuf {
+    pub(crate) fn path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.json"))
     }
 
     /// Saves `report` durably, replacing its previous version.
-    pub fn save(&self, report: &DrillReport) -> io::Result<()> {
+    pub(crate) fn save(&self, report: &DrillReport) -> io::Result<()> {
         let mut text = serde_json::to_vec_pretty(report).map_err(io::Error::other)?;
         text.push(b'\n');
         let tmp = self.dir.join(format!("{}.json.tmp", report.id));
@@ -73,7 +73,7 @@ impl DrillStore {
     /// Every readable report, oldest first. Unreadable files are logged and
     /// skipped: a damaged report must not stop the server from starting
     /// (the overrides it created are in `overrides.json`, and expire anyway).
-    pub fn load_all(&self) -> Vec<DrillReport> {
+    pub(crate) fn load_all(&self) -> Vec<DrillReport> {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return Vec::new();
         };

@@ -17,14 +17,14 @@
 //! - any error answer (SERVFAIL, REFUSED, NXDOMAIN, NODATA, timeout) fails it.
 
 use std::collections::{BTreeSet, HashSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::{Duration, SystemTime};
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant, SystemTime};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{Name, RData, RecordType};
 use ipnet::IpNet;
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 use super::report::{DrillReport, PairReport, Phase, Verdict, ms_between};
@@ -48,7 +48,7 @@ const RANDOM_BEFORE_SAMPLES: usize = 8;
 
 /// The address to query for a listener bound to `addr` (an unspecified
 /// address means every interface; loopback is one of them).
-pub fn loopback_for(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn loopback_for(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
@@ -75,7 +75,7 @@ struct Target {
 /// What a drill verifies: the pairs (in report order) and the drilled
 /// regions' answers.
 #[derive(Debug, Clone)]
-pub struct Targets {
+pub(crate) struct Targets {
     pairs: Vec<Target>,
     /// Every answer a drilled region's endpoints produce, as text.
     drilled: HashSet<String>,
@@ -88,7 +88,7 @@ pub type Answers = BTreeSet<String>;
 
 impl Targets {
     /// Pairs for every vantage × service, in service-then-vantage order.
-    pub fn new(
+    pub(crate) fn new(
         plan: &TrafficPlan,
         regions: &[String],
         services: &[usize],
@@ -115,7 +115,7 @@ impl Targets {
     }
 
     /// Rebuilds the targets of a report (after a restart, or in the runner).
-    pub fn for_report(plan: &TrafficPlan, report: &DrillReport) -> Targets {
+    pub(crate) fn for_report(plan: &TrafficPlan, report: &DrillReport) -> Targets {
         let pairs = report
             .pairs
             .iter()
@@ -145,7 +145,7 @@ impl Targets {
     }
 
     /// Samples every pair before the drill and returns the fresh pair reports.
-    pub async fn sample_before(&self, dns: SocketAddr) -> Vec<PairReport> {
+    pub(crate) async fn sample_before(&self, dns: SocketAddr) -> Vec<PairReport> {
         let samples = |t: &Target| if t.random { RANDOM_BEFORE_SAMPLES } else { 2 };
         let observed = self.round(dns, samples).await;
         self.pairs
@@ -185,14 +185,14 @@ impl Targets {
                 for _ in 0..n {
                     match ask(dns, &t.service, t.subnet).await {
                         Ok(answers) => all.extend(answers),
-                        Err(e) => return (i, Err(e), SystemTime::now()),
+                        Err(e) => return (i, Err(e), crate::clock::now()),
                     }
                 }
-                (i, Ok(all), SystemTime::now())
+                (i, Ok(all), crate::clock::now())
             });
         }
         let mut out: Vec<(Result<Answers, String>, SystemTime)> =
-            vec![(Err("not queried".into()), SystemTime::now()); self.pairs.len()];
+            vec![(Err("not queried".into()), crate::clock::now()); self.pairs.len()];
         while let Some(done) = tasks.join_next().await {
             if let Ok((i, result, at)) = done {
                 out[i] = (result, at);
@@ -239,45 +239,13 @@ pub async fn ask(dns: SocketAddr, name: &Name, subnet: IpNet) -> Result<Answers,
     let bytes = query
         .to_vec()
         .map_err(|e| format!("cannot encode query: {e}"))?;
-    let bind: SocketAddr = if dns.is_ipv6() {
-        (Ipv6Addr::LOCALHOST, 0).into()
-    } else {
-        (Ipv4Addr::LOCALHOST, 0).into()
-    };
-    let socket = UdpSocket::bind(bind)
+    // The exchange runs on a blocking thread with a real-time read timeout:
+    // the bound is about the network, so it must not shrink when a test
+    // pauses tokio's clock (and a blocking task in flight keeps paused time
+    // from auto-advancing past an answer that is on its way).
+    let reply = tokio::task::spawn_blocking(move || exchange(dns, &bytes, id))
         .await
-        .map_err(|e| format!("cannot bind: {e}"))?;
-    socket
-        .connect(dns)
-        .await
-        .map_err(|e| format!("cannot reach {dns}: {e}"))?;
-    socket
-        .send(&bytes)
-        .await
-        .map_err(|e| format!("send: {e}"))?;
-    let mut buf = vec![0u8; 4096];
-    let reply = tokio::time::timeout(QUERY_TIMEOUT, async {
-        loop {
-            let n = socket.recv(&mut buf).await?;
-            // Ignore anything that is not the answer to this query.
-            if let Ok(reply) = Message::from_vec(&buf[..n])
-                && reply.metadata.id == id
-            {
-                return Ok::<Message, std::io::Error>(reply);
-            }
-        }
-    })
-    .await;
-    let reply = match reply {
-        Err(_) => {
-            return Err(format!(
-                "timeout (no answer in {} ms)",
-                QUERY_TIMEOUT.as_millis()
-            ));
-        }
-        Ok(Err(e)) => return Err(format!("receive: {e}")),
-        Ok(Ok(reply)) => reply,
-    };
+        .map_err(|e| format!("query task failed: {e}"))??;
     let rcode = reply.metadata.response_code;
     if rcode != ResponseCode::NoError {
         return Err(rcode.to_string().to_uppercase());
@@ -298,8 +266,48 @@ pub async fn ask(dns: SocketAddr, name: &Name, subnet: IpNet) -> Result<Answers,
     Ok(answers)
 }
 
+/// Sends `bytes` to `dns` over UDP from loopback and waits up to
+/// [`QUERY_TIMEOUT`] (real time) for the reply with id `id`.
+fn exchange(dns: SocketAddr, bytes: &[u8], id: u16) -> Result<Message, String> {
+    let bind: SocketAddr = if dns.is_ipv6() {
+        (Ipv6Addr::LOCALHOST, 0).into()
+    } else {
+        (Ipv4Addr::LOCALHOST, 0).into()
+    };
+    let socket = UdpSocket::bind(bind).map_err(|e| format!("cannot bind: {e}"))?;
+    socket
+        .connect(dns)
+        .map_err(|e| format!("cannot reach {dns}: {e}"))?;
+    socket.send(bytes).map_err(|e| format!("send: {e}"))?;
+    let deadline = Instant::now() + QUERY_TIMEOUT;
+    let timeout = || format!("timeout (no answer in {} ms)", QUERY_TIMEOUT.as_millis());
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timeout());
+        }
+        socket
+            .set_read_timeout(Some(left))
+            .map_err(|e| format!("receive: {e}"))?;
+        let n = match socket.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(timeout());
+            }
+            Err(e) => return Err(format!("receive: {e}")),
+        };
+        // Ignore anything that is not the answer to this query.
+        if let Ok(reply) = Message::from_vec(&buf[..n])
+            && reply.metadata.id == id
+        {
+            return Ok(reply);
+        }
+    }
+}
+
 /// Folds one probe during the drill into `pair`; `at_ms` is since the start.
-pub fn observe_during(
+pub(crate) fn observe_during(
     pair: &mut PairReport,
     observed: Result<Answers, String>,
     at_ms: f64,
@@ -332,7 +340,12 @@ pub fn observe_during(
 /// Fails `pair` when, `at_ms` after the start, answers still point (or
 /// point again) at a drilled region past `timeout_ms`, or took longer than
 /// that to leave.
-pub fn check_convergence(pair: &mut PairReport, at_ms: f64, timeout_ms: f64, targets: &Targets) {
+pub(crate) fn check_convergence(
+    pair: &mut PairReport,
+    at_ms: f64,
+    timeout_ms: f64,
+    targets: &Targets,
+) {
     if pair.result == Verdict::Fail {
         return;
     }
@@ -361,7 +374,7 @@ pub fn check_convergence(pair: &mut PairReport, at_ms: f64, timeout_ms: f64, tar
 }
 
 /// Folds one probe after rollback into `pair`; `at_ms` is since rollback.
-pub fn observe_restore(
+pub(crate) fn observe_restore(
     pair: &mut PairReport,
     observed: Result<Answers, String>,
     at_ms: f64,
@@ -409,7 +422,7 @@ pub(super) async fn run(
             if let Some(rollback) = stop.borrow_and_update().clone() {
                 break rollback;
             }
-            let now = SystemTime::now();
+            let now = crate::clock::now();
             let ours = inner
                 .snapshot
                 .load()
@@ -454,7 +467,7 @@ pub(super) async fn run(
                 if let Err(e) = ended {
                     tracing::error!(drill = report.id, error = %e, "cannot end drill; its overrides expire by themselves");
                 }
-                break (SystemTime::now(), "expired".to_string());
+                break (crate::clock::now(), "expired".to_string());
             }
             let observed = targets
                 .round(inner.dns, |t| if t.random { RANDOM_SAMPLES } else { 1 })
@@ -465,12 +478,12 @@ pub(super) async fn run(
                 observe_during(pair, obs, at_ms, &targets);
                 check_convergence(pair, at_ms, timeout_ms, &targets);
             }
-            let at_ms = report.since_start(SystemTime::now());
+            let at_ms = report.since_start(crate::clock::now());
             verification_events(&drills, &mut report, at_ms, timeout_ms);
             let wait = interval.min(
                 report
                     .ends_at
-                    .duration_since(SystemTime::now())
+                    .duration_since(crate::clock::now())
                     .unwrap_or_default(),
             );
             tokio::select! {
@@ -490,8 +503,8 @@ pub(super) async fn run(
         drills.persist(&report);
     }
     if report.phase == Phase::RollingBack {
-        let rolled_back = report.rolled_back.unwrap_or_else(SystemTime::now);
-        let deadline = rolled_back.max(SystemTime::now() - settings.converge_timeout)
+        let rolled_back = report.rolled_back.unwrap_or_else(crate::clock::now);
+        let deadline = rolled_back.max(crate::clock::now() - settings.converge_timeout)
             + settings.converge_timeout;
         loop {
             let pending: Vec<usize> = (0..report.pairs.len())
@@ -502,7 +515,7 @@ pub(super) async fn run(
             if pending.is_empty() {
                 break;
             }
-            if SystemTime::now() >= deadline {
+            if crate::clock::now() >= deadline {
                 for &i in &pending {
                     let pair = &mut report.pairs[i];
                     let reason = format!(
@@ -537,7 +550,7 @@ pub(super) async fn run(
         if restored.len() == report.pairs.len() {
             let worst = restored.iter().cloned().fold(0.0, f64::max);
             report.event(
-                SystemTime::now(),
+                crate::clock::now(),
                 "restored",
                 Some(format!(
                     "every vantage back within {worst:.1} ms of rollback"
@@ -549,7 +562,7 @@ pub(super) async fn run(
                 pair.result = Verdict::Pass;
             }
         }
-        let now = SystemTime::now();
+        let now = crate::clock::now();
         report.phase = Phase::Finished;
         report.finished = Some(now);
         report.summarize();
@@ -599,7 +612,7 @@ fn verification_events(drills: &Drills, report: &mut DrillReport, at_ms: f64, ti
                 .filter_map(|p| p.convergence_ms)
                 .fold(0.0, f64::max);
             report.event(
-                SystemTime::now(),
+                crate::clock::now(),
                 "verified",
                 Some(format!(
                     "every vantage off the drilled regions; slowest {worst:.1} ms"
@@ -608,7 +621,7 @@ fn verification_events(drills: &Drills, report: &mut DrillReport, at_ms: f64, ti
             changed = true;
         } else if !failed.is_empty() && (at_ms >= timeout_ms || report.pairs.iter().all(decided)) {
             report.event(
-                SystemTime::now(),
+                crate::clock::now(),
                 "verification_failed",
                 Some(failed.join("; ")),
             );

@@ -23,17 +23,17 @@ fn listed(list: &str, code: &Code) -> bool {
 }
 
 /// True for an assigned ISO 3166-1 alpha-2 country code (upper case).
-pub fn is_country(code: &Code) -> bool {
+pub(crate) fn is_country(code: &Code) -> bool {
     listed(COUNTRIES, code)
 }
 
 /// True for one of `AF AN AS EU NA OC SA`.
-pub fn is_continent(code: &Code) -> bool {
+pub(crate) fn is_continent(code: &Code) -> bool {
     listed(CONTINENTS, code)
 }
 
 /// A hint for codes people write that ISO 3166 spells otherwise.
-pub fn country_hint(code: &Code) -> &'static str {
+pub(crate) fn country_hint(code: &Code) -> &'static str {
     match code {
         b"UK" => " (the United Kingdom is GB)",
         b"EL" => " (Greece is GR)",

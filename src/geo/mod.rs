@@ -29,7 +29,7 @@ use database::{Database, DbAnswer, Fields};
 pub type Code = [u8; 2];
 
 /// Parses a two-letter code, upper-casing it.
-pub fn parse_code(text: &str) -> Option<Code> {
+pub(crate) fn parse_code(text: &str) -> Option<Code> {
     match text.as_bytes() {
         [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
             Some([a.to_ascii_uppercase(), b.to_ascii_uppercase()])
@@ -39,12 +39,12 @@ pub fn parse_code(text: &str) -> Option<Code> {
 }
 
 /// Renders a code for humans and logs.
-pub fn code_str(code: &Code) -> &str {
+pub(crate) fn code_str(code: &Code) -> &str {
     std::str::from_utf8(code).unwrap_or("??")
 }
 
 /// Checks a country code written in config: two letters, ISO 3166-1.
-pub fn check_country(text: &str) -> Result<Code, String> {
+pub(crate) fn check_country(text: &str) -> Result<Code, String> {
     match parse_code(text) {
         Some(code) if codes::is_country(&code) => Ok(code),
         Some(code) => Err(format!(
@@ -56,7 +56,7 @@ pub fn check_country(text: &str) -> Result<Code, String> {
 }
 
 /// Checks a continent code written in config.
-pub fn check_continent(text: &str) -> Result<Code, String> {
+pub(crate) fn check_continent(text: &str) -> Result<Code, String> {
     match parse_code(text) {
         Some(code) if codes::is_continent(&code) => Ok(code),
         _ => Err(format!(
@@ -118,7 +118,7 @@ pub struct Located {
 }
 
 /// Parses `"192.0.2.0/24"` (or a bare address, meaning a host route).
-pub fn parse_net(text: &str) -> Option<IpNet> {
+pub(crate) fn parse_net(text: &str) -> Option<IpNet> {
     text.parse::<IpNet>()
         .ok()
         .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
@@ -126,7 +126,7 @@ pub fn parse_net(text: &str) -> Option<IpNet> {
 
 /// Parses a network written in config strictly: no host bits past the
 /// prefix (`10.1.2.3/8` is refused rather than silently read as `10.0.0.0/8`).
-pub fn check_net(text: &str, example: &str) -> Result<IpNet, String> {
+pub(crate) fn check_net(text: &str, example: &str) -> Result<IpNet, String> {
     let net = parse_net(text)
         .ok_or_else(|| format!("{text:?} is not a network (expected e.g. {example})"))?;
     if net.trunc() != net {
@@ -253,14 +253,14 @@ impl GeoDb {
     }
 
     /// The path of database `index`, for `explain`.
-    pub fn database_path(&self, index: u8) -> Option<&Path> {
+    pub(crate) fn database_path(&self, index: u8) -> Option<&Path> {
         self.databases.get(index as usize).map(|d| d.path())
     }
 
     /// Where `addr` is. Config networks win over the databases; among the
     /// databases the first with data for the address answers. Never fails:
     /// an address no source knows gets an empty location. Allocation-free.
-    pub fn locate(&self, addr: IpAddr) -> Located {
+    pub(crate) fn locate(&self, addr: IpAddr) -> Located {
         let walk = self.networks.walk(addr);
         if let Some(id) = walk.best {
             let (location, prefix) = self.networks.get(id);
@@ -296,7 +296,7 @@ impl GeoDb {
 }
 
 /// Great-circle distance in kilometres between two `(lat, lon)` points.
-pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+pub(crate) fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
     const EARTH_RADIUS_KM: f64 = 6371.0;
     let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());
     let (lat2, lon2) = (b.0.to_radians(), b.1.to_radians());

@@ -9,7 +9,7 @@ use crate::config::CheckKind;
 use crate::metrics::names;
 
 /// The `kind` label of a check.
-pub fn kind_label(kind: CheckKind) -> &'static str {
+pub(crate) fn kind_label(kind: CheckKind) -> &'static str {
     match kind {
         CheckKind::Http => "http",
         CheckKind::Https => "https",
@@ -19,7 +19,11 @@ pub fn kind_label(kind: CheckKind) -> &'static str {
 
 /// Records one health probe: its outcome (`success` or why it failed) and
 /// latency.
-pub fn record_probe(kind: CheckKind, outcome: &Result<(), FailureReason>, latency: Duration) {
+pub(crate) fn record_probe(
+    kind: CheckKind,
+    outcome: &Result<(), FailureReason>,
+    latency: Duration,
+) {
     let kind = kind_label(kind);
     let result = match outcome {
         Ok(()) => "success",
@@ -35,7 +39,7 @@ pub fn record_probe(kind: CheckKind, outcome: &Result<(), FailureReason>, latenc
 }
 
 /// Records an endpoint verdict change into `to`.
-pub fn record_transition(to: HealthState) {
+pub(crate) fn record_transition(to: HealthState) {
     let to = match to {
         HealthState::Up => "up",
         HealthState::Down => "down",

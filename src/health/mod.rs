@@ -45,12 +45,12 @@ use crate::traffic::HealthInputs;
 
 /// An endpoint as the health checker and the publisher name it:
 /// `(region name, endpoint id)`.
-pub type EndpointKey = (String, String);
+pub(crate) type EndpointKey = (String, String);
 
 /// Each checked endpoint's starting state: the persisted verdict when there
 /// is one (so a restart never serves a target that was down), else its
 /// check's configured `initial` state.
-pub fn initial_states(
+pub(crate) fn initial_states(
     plan: &HealthPlan,
     persisted: &HashMap<EndpointKey, HealthState>,
 ) -> HashMap<EndpointKey, HealthState> {
@@ -65,7 +65,7 @@ pub fn initial_states(
 
 /// The publisher's view of `states`: settled verdicts only, since an
 /// endpoint without an entry counts as up, exactly like unknown.
-pub fn health_inputs(states: &HashMap<EndpointKey, HealthState>) -> HealthInputs {
+pub(crate) fn health_inputs(states: &HashMap<EndpointKey, HealthState>) -> HealthInputs {
     states
         .iter()
         .filter(|(_, s)| **s != HealthState::Unknown)

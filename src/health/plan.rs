@@ -19,10 +19,10 @@ use crate::traffic::{EndpointAnswer, TrafficPlan};
 pub use crate::health::template::StatusSet;
 
 /// The name that turns checking off for one endpoint (`check = "none"`).
-pub const NO_CHECK: &str = "none";
+pub(crate) const NO_CHECK: &str = "none";
 
 /// Largest `body_contains`: it must fit in the 64 KiB of body we read.
-pub const MAX_BODY_READ: usize = 64 * 1024;
+pub(crate) const MAX_BODY_READ: usize = 64 * 1024;
 
 /// The HTTP part of an `http`/`https` check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +94,7 @@ pub struct HealthPlan {
 
 impl HealthPlan {
     /// Is this endpoint health-checked?
-    pub fn is_checked(&self, key: &EndpointKey) -> bool {
+    pub(crate) fn is_checked(&self, key: &EndpointKey) -> bool {
         self.index.contains_key(key)
     }
 

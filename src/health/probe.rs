@@ -82,7 +82,7 @@ pub struct ProbeResult {
 /// that name to: `resolve` is a client-wide setting in reqwest. Checks
 /// without a name connect by IP and share one client per verification mode.
 #[derive(Debug)]
-pub struct Prober {
+pub(crate) struct Prober {
     /// `[health] source_address`: probes to targets of its family are sent
     /// from it.
     source: Option<IpAddr>,
@@ -106,13 +106,13 @@ impl Default for Prober {
 impl Prober {
     /// Creates the shared clients. Installs rustls' ring provider as the
     /// process default if none is installed yet.
-    pub fn new() -> Prober {
+    pub(crate) fn new() -> Prober {
         Prober::from_source(None)
     }
 
     /// Like [`Prober::new`], sending probes from `source` (to targets of
     /// the same address family; others go from the default address).
-    pub fn from_source(source: Option<IpAddr>) -> Prober {
+    pub(crate) fn from_source(source: Option<IpAddr>) -> Prober {
         // Err means another provider is already installed: fine either way.
         let _ = rustls::crypto::ring::default_provider().install_default();
         Prober {
@@ -124,7 +124,7 @@ impl Prober {
     }
 
     /// The probe for one checked endpoint.
-    pub fn prepare(&self, endpoint: &CheckedEndpoint) -> PreparedProbe {
+    pub(crate) fn prepare(&self, endpoint: &CheckedEndpoint) -> PreparedProbe {
         let check = &endpoint.check;
         let target = endpoint.target;
         let http = match (check.kind, &check.http) {
@@ -225,7 +225,7 @@ fn build_client(
 
 /// An HTTP probe, ready to send.
 #[derive(Debug)]
-pub struct HttpRequest {
+pub(crate) struct HttpRequest {
     client: reqwest::Client,
     request: reqwest::Request,
     spec: HttpSpec,
@@ -233,7 +233,7 @@ pub struct HttpRequest {
 
 /// A probe for one endpoint, built once and run every interval.
 #[derive(Debug)]
-pub enum PreparedProbe {
+pub(crate) enum PreparedProbe {
     /// Connect and close.
     Tcp {
         /// Where to connect.

@@ -72,7 +72,7 @@ pub struct HealthReport {
 }
 
 /// A shared, per-endpoint-locked status cell.
-pub type StatusCell = Arc<Mutex<EndpointStatus>>;
+pub(crate) type StatusCell = Arc<Mutex<EndpointStatus>>;
 
 /// The registry of endpoint statuses; cheap to clone (shared).
 #[derive(Debug, Clone, Default)]

@@ -36,7 +36,7 @@ pub struct HealthEvent {
 
 /// Everything one endpoint's probe loop needs.
 #[derive(Debug)]
-pub struct EndpointTask<P> {
+pub(crate) struct EndpointTask<P> {
     /// Which endpoint.
     pub key: EndpointKey,
     /// Its check template.
@@ -59,7 +59,7 @@ pub struct EndpointTask<P> {
 
 impl<P: Probe> EndpointTask<P> {
     /// Probes every interval until aborted (or the semaphore closes).
-    pub async fn run(mut self) {
+    pub(crate) async fn run(mut self) {
         let mut ticks =
             tokio::time::interval_at(Instant::now() + self.first_offset, self.check.interval);
         // A late tick (overloaded machine) is not made up with a burst.
@@ -70,7 +70,7 @@ impl<P: Probe> EndpointTask<P> {
                 return;
             };
             let started = Instant::now();
-            let started_wall = SystemTime::now();
+            let started_wall = crate::clock::now();
             self.stats.record_start(started - scheduled);
             let outcome = match tokio::time::timeout(self.check.timeout, self.probe.probe()).await {
                 Ok(outcome) => outcome,
@@ -84,7 +84,7 @@ impl<P: Probe> EndpointTask<P> {
 
     /// Feeds one result to the state machine, updates the status, and
     /// reports a transition.
-    pub fn record(&mut self, result: ProbeResult, started: SystemTime) {
+    pub(crate) fn record(&mut self, result: ProbeResult, started: SystemTime) {
         if result.outcome.is_err() {
             self.stats.record_failure();
         }
@@ -103,7 +103,7 @@ impl<P: Probe> EndpointTask<P> {
                 status.last_failure = Some(reason.clone());
             }
             if transition.is_some() {
-                status.last_transition_unix_ms = Some(unix_ms(SystemTime::now()));
+                status.last_transition_unix_ms = Some(unix_ms(crate::clock::now()));
             }
         }
         let Some(transition) = transition else {
@@ -177,7 +177,7 @@ impl HealthChecker {
     /// Like [`HealthChecker::start`]; with `votes`, verdict changes go
     /// there instead of to the publisher (a cluster's vote counter decides
     /// what the publisher hears; see [`crate::cluster::votes`]).
-    pub fn start_voting(
+    pub(crate) fn start_voting(
         plans: watch::Receiver<Arc<HealthPlan>>,
         initial: HashMap<EndpointKey, HealthState>,
         publisher: impl VerdictSink,

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// The future [`VerdictSink::report_health`] returns.
-pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub(crate) type ReportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
 /// Receives endpoint verdicts (`publisher::PublisherHandle` in the app).
 pub trait VerdictSink: Send + Sync + 'static {

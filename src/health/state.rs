@@ -19,7 +19,7 @@ pub enum HealthState {
 
 impl HealthState {
     /// Whether answers may include the endpoint in this state.
-    pub fn counts_as_up(self) -> bool {
+    pub(crate) fn counts_as_up(self) -> bool {
         self != HealthState::Down
     }
 }
@@ -36,7 +36,7 @@ pub struct Transition {
 impl Transition {
     /// Does the change move the endpoint in or out of answers? (Unknown to
     /// up does not: unknown already counted as up.)
-    pub fn changes_answers(&self) -> bool {
+    pub(crate) fn changes_answers(&self) -> bool {
         self.from.counts_as_up() != self.to.counts_as_up()
     }
 }
@@ -85,7 +85,7 @@ impl EndpointHealth {
     /// - up (or unknown) to down after `fall` consecutive failures;
     /// - unknown to up on the first success: unknown already counted as up,
     ///   so this only settles the verdict.
-    pub fn observe(&mut self, success: bool) -> Option<Transition> {
+    pub(crate) fn observe(&mut self, success: bool) -> Option<Transition> {
         let from = self.state;
         if success {
             self.successes = self.successes.saturating_add(1);

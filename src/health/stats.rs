@@ -47,14 +47,14 @@ impl Default for ScheduleStats {
 
 impl ScheduleStats {
     /// Records a probe that started `lag` after its scheduled time.
-    pub fn record_start(&self, lag: Duration) {
+    pub(crate) fn record_start(&self, lag: Duration) {
         self.probes.fetch_add(1, Ordering::Relaxed);
         let us = (lag.as_micros() as u64).min(1 << MAX_POWER);
         self.lag_us[bucket(us)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records a failed probe.
-    pub fn record_failure(&self) {
+    pub(crate) fn record_failure(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -11,7 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -20,13 +20,13 @@ use crate::health::registry::{HealthRegistry, unix_ms};
 use crate::health::{EndpointKey, HealthState};
 
 /// The file's name inside `state_dir`.
-pub const FILE_NAME: &str = "health.json";
+pub(crate) const FILE_NAME: &str = "health.json";
 
 /// The file format version this build writes and reads.
 const FORMAT_VERSION: u32 = 1;
 
 /// Shortest time between two writes: a burst of transitions is one write.
-pub const MIN_WRITE_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const MIN_WRITE_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,7 +83,7 @@ pub fn load(state_dir: &Path) -> HashMap<EndpointKey, HealthState> {
             // A unique name (time to the nanosecond and a counter): two
             // corrupt files moved aside in the same second both survive.
             let moved =
-                crate::statedir::move_aside(state_dir, FILE_NAME, "corrupt", SystemTime::now());
+                crate::statedir::move_aside(state_dir, FILE_NAME, "corrupt", crate::clock::now());
             tracing::warn!(
                 path = %file.display(),
                 %error,
@@ -97,11 +97,14 @@ pub fn load(state_dir: &Path) -> HashMap<EndpointKey, HealthState> {
 }
 
 /// Writes `verdicts` durably: temp file, fsync, rename, fsync the directory.
-pub fn save(state_dir: &Path, verdicts: &BTreeMap<EndpointKey, HealthState>) -> io::Result<()> {
+pub(crate) fn save(
+    state_dir: &Path,
+    verdicts: &BTreeMap<EndpointKey, HealthState>,
+) -> io::Result<()> {
     std::fs::create_dir_all(state_dir)?;
     let file = StateFile {
         version: FORMAT_VERSION,
-        written_unix_ms: unix_ms(SystemTime::now()),
+        written_unix_ms: unix_ms(crate::clock::now()),
         endpoints: verdicts
             .iter()
             .map(|((region, endpoint), state)| StoredEndpoint {
@@ -125,7 +128,7 @@ pub struct StoreSignal {
 
 impl StoreSignal {
     /// Marks the verdicts changed; the writer saves them soon.
-    pub fn mark_dirty(&self) {
+    pub(crate) fn mark_dirty(&self) {
         self.dirty.store(true, Ordering::Release);
         self.notify.notify_one();
     }
@@ -138,7 +141,11 @@ impl StoreSignal {
 
 /// Saves the registry's verdicts whenever `signal` says they changed, at
 /// most every [`MIN_WRITE_INTERVAL`]. Runs until aborted.
-pub async fn run_writer(state_dir: PathBuf, registry: HealthRegistry, signal: Arc<StoreSignal>) {
+pub(crate) async fn run_writer(
+    state_dir: PathBuf,
+    registry: HealthRegistry,
+    signal: Arc<StoreSignal>,
+) {
     loop {
         signal.notify.notified().await;
         flush(&state_dir, &registry, &signal).await;
@@ -166,7 +173,7 @@ pub async fn flush(state_dir: &Path, registry: &HealthRegistry, signal: &StoreSi
 }
 
 /// Writes synchronously if anything changed (for shutdown).
-pub fn flush_blocking(state_dir: &Path, registry: &HealthRegistry, signal: &StoreSignal) {
+pub(crate) fn flush_blocking(state_dir: &Path, registry: &HealthRegistry, signal: &StoreSignal) {
     if signal.take_dirty()
         && let Err(e) = save(state_dir, &registry.verdicts())
     {

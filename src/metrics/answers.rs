@@ -42,12 +42,12 @@ use crate::traffic::{AllDown, Policy, RegionId, Service, TrafficPlan, TrafficSta
 /// `per_service_answers = "auto"` (the default) exports per-service series
 /// only up to this many services: 1,000 services are at most a few
 /// thousand series, a scrape of milliseconds.
-pub const AUTO_LIMIT: usize = 1000;
+pub(crate) const AUTO_LIMIT: usize = 1000;
 
 /// Which services get `switchyard_answers_total` series, resolved against
 /// a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Exported {
+pub(crate) enum Exported {
     /// Every service.
     All,
     /// No service (region totals only).
@@ -59,7 +59,10 @@ pub enum Exported {
 impl Exported {
     /// Resolves `[metrics] per_service_answers` against `plan`: a listed
     /// service the plan does not have is an error naming the line.
-    pub fn resolve(config: &Config, plan: &TrafficPlan) -> Result<Exported, Vec<ConfigError>> {
+    pub(crate) fn resolve(
+        config: &Config,
+        plan: &TrafficPlan,
+    ) -> Result<Exported, Vec<ConfigError>> {
         let Some(setting) = &config.metrics.per_service_answers else {
             return Ok(Exported::auto(plan));
         };
@@ -215,7 +218,7 @@ impl AnswerMetrics {
 
     /// Registers a counter for every (service, region, reason) `plan` can
     /// produce, and marks those of the `exported` services for `/metrics`.
-    pub fn register(plan: &TrafficPlan, exported: &Exported) -> AnswerMetrics {
+    pub(crate) fn register(plan: &TrafficPlan, exported: &Exported) -> AnswerMetrics {
         let region_names: Vec<Arc<str>> = plan
             .regions
             .iter()

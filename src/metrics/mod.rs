@@ -104,7 +104,7 @@ pub fn install() -> bool {
 /// Folds the exporter's histogram samples into buckets every few seconds,
 /// so they stay bounded when nobody scrapes. Must run inside a tokio
 /// runtime; the task ends with the runtime.
-pub fn spawn_upkeep() {
+pub(crate) fn spawn_upkeep() {
     let Some(Some(handle)) = HANDLE.get() else {
         return;
     };
@@ -124,7 +124,7 @@ static RENDER_HOOKS: std::sync::Mutex<Vec<fn()>> = std::sync::Mutex::new(Vec::ne
 /// Registers `hook` to run just before every render, so a component that
 /// keeps a count of its own (the log writer's dropped lines) can copy it
 /// into the recorder without this module knowing the component.
-pub fn before_render(hook: fn()) {
+pub(crate) fn before_render(hook: fn()) {
     RENDER_HOOKS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -156,7 +156,7 @@ pub fn render() -> String {
 }
 
 /// The label value for a transport.
-pub fn transport_label(transport: Transport) -> &'static str {
+pub(crate) fn transport_label(transport: Transport) -> &'static str {
     match transport {
         Transport::Udp => "udp",
         Transport::Tcp => "tcp",

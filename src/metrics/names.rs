@@ -10,74 +10,74 @@ use metrics::{describe_counter, describe_gauge, describe_histogram};
 pub const QUERIES: &str = "switchyard_queries_total";
 /// Counter `{transport}`: messages received and not answered (not a query,
 /// too short to have a header).
-pub const QUERIES_DROPPED: &str = "switchyard_queries_dropped_total";
+pub(crate) const QUERIES_DROPPED: &str = "switchyard_queries_dropped_total";
 /// Counter `{transport}`: queries carrying EDNS Client Subnet.
-pub const ECS_QUERIES: &str = "switchyard_ecs_queries_total";
+pub(crate) const ECS_QUERIES: &str = "switchyard_ecs_queries_total";
 /// Counter `{transport}`: responses sent with TC set.
-pub const TRUNCATED: &str = "switchyard_responses_truncated_total";
+pub(crate) const TRUNCATED: &str = "switchyard_responses_truncated_total";
 /// Histogram `{transport}`: time from a batch's receipt to its answers
 /// handed to the kernel, per query.
-pub const QUERY_DURATION: &str = "switchyard_query_duration_seconds";
+pub(crate) const QUERY_DURATION: &str = "switchyard_query_duration_seconds";
 /// Counter `{service, policy, region, reason}`: managed answers by the
 /// region they came from, for the services `[metrics]
 /// per_service_answers` selects (rendered by `answers`, not the exporter).
-pub const ANSWERS: &str = "switchyard_answers_total";
+pub(crate) const ANSWERS: &str = "switchyard_answers_total";
 /// The `# HELP` text of [`ANSWERS`], which the exporter does not render.
-pub const ANSWERS_HELP: &str =
+pub(crate) const ANSWERS_HELP: &str =
     "Managed-name answers by service, policy, region answered and reason (policy or all-down rule)";
 /// Counter `{region, reason}`: managed answers of every service by the
 /// region they came from (bounded: regions x reasons).
-pub const REGION_ANSWERS: &str = "switchyard_region_answers_total";
+pub(crate) const REGION_ANSWERS: &str = "switchyard_region_answers_total";
 /// Gauge: open TCP connections.
-pub const TCP_OPEN: &str = "switchyard_tcp_connections_open";
+pub(crate) const TCP_OPEN: &str = "switchyard_tcp_connections_open";
 /// Counter `{result}`: TCP connections accepted or refused over the cap.
-pub const TCP_CONNECTIONS: &str = "switchyard_tcp_connections_total";
+pub(crate) const TCP_CONNECTIONS: &str = "switchyard_tcp_connections_total";
 /// Counter: UDP answers not sent because the client network was over its
 /// response rate (RRL), slipped ones included.
-pub const RRL_LIMITED: &str = "switchyard_rrl_limited_total";
+pub(crate) const RRL_LIMITED: &str = "switchyard_rrl_limited_total";
 /// Counter: rate-limited UDP answers sent as an empty TC=1 answer instead
 /// (RRL slip), so real clients retry over TCP.
-pub const RRL_SLIPPED: &str = "switchyard_rrl_slipped_total";
+pub(crate) const RRL_SLIPPED: &str = "switchyard_rrl_slipped_total";
 /// Counter: log lines dropped because the log writer was behind (the log
 /// never blocks the process).
-pub const LOG_DROPPED: &str = "switchyard_log_lines_dropped_total";
+pub(crate) const LOG_DROPPED: &str = "switchyard_log_lines_dropped_total";
 /// Counter `{what}`: repeated warnings not logged because the same
 /// warning was logged too often in the last second.
-pub const LOG_SUPPRESSED: &str = "switchyard_log_warnings_suppressed_total";
+pub(crate) const LOG_SUPPRESSED: &str = "switchyard_log_warnings_suppressed_total";
 /// Counter: sampled queries the query log had to drop (writer behind).
-pub const QUERY_LOG_DROPPED: &str = "switchyard_query_log_dropped_total";
+pub(crate) const QUERY_LOG_DROPPED: &str = "switchyard_query_log_dropped_total";
 /// Counter: query log lines written.
-pub const QUERY_LOG_WRITTEN: &str = "switchyard_query_log_written_total";
+pub(crate) const QUERY_LOG_WRITTEN: &str = "switchyard_query_log_written_total";
 /// Counter `{kind, result}`: health probes run.
-pub const PROBES: &str = "switchyard_health_probes_total";
+pub(crate) const PROBES: &str = "switchyard_health_probes_total";
 /// Histogram `{kind}`: health probe latency.
-pub const PROBE_DURATION: &str = "switchyard_health_probe_duration_seconds";
+pub(crate) const PROBE_DURATION: &str = "switchyard_health_probe_duration_seconds";
 /// Counter `{to}`: endpoint verdict changes.
-pub const TRANSITIONS: &str = "switchyard_health_transitions_total";
+pub(crate) const TRANSITIONS: &str = "switchyard_health_transitions_total";
 /// Gauge `{region, endpoint}`: 1 when the endpoint is answered.
-pub const ENDPOINT_UP: &str = "switchyard_endpoint_up";
+pub(crate) const ENDPOINT_UP: &str = "switchyard_endpoint_up";
 /// Gauge `{region}`: 1 when the region is healthy (after forced states).
-pub const REGION_HEALTHY: &str = "switchyard_region_healthy";
+pub(crate) const REGION_HEALTHY: &str = "switchyard_region_healthy";
 /// Gauge `{region}`: 1 when the region may answer (healthy, weight > 0).
-pub const REGION_AVAILABLE: &str = "switchyard_region_available";
+pub(crate) const REGION_AVAILABLE: &str = "switchyard_region_available";
 /// Gauge `{region}`: effective weight (after overrides).
-pub const REGION_WEIGHT: &str = "switchyard_region_weight";
+pub(crate) const REGION_WEIGHT: &str = "switchyard_region_weight";
 /// Gauge: generation of the snapshot being served.
-pub const SNAPSHOT_GENERATION: &str = "switchyard_snapshot_generation";
+pub(crate) const SNAPSHOT_GENERATION: &str = "switchyard_snapshot_generation";
 /// Counter: snapshots published.
-pub const SNAPSHOT_PUBLISHES: &str = "switchyard_snapshot_publishes_total";
+pub(crate) const SNAPSHOT_PUBLISHES: &str = "switchyard_snapshot_publishes_total";
 /// Histogram: time to build a snapshot.
-pub const SNAPSHOT_BUILD_DURATION: &str = "switchyard_snapshot_build_duration_seconds";
+pub(crate) const SNAPSHOT_BUILD_DURATION: &str = "switchyard_snapshot_build_duration_seconds";
 /// Gauge: operator overrides in force.
-pub const OVERRIDES_ACTIVE: &str = "switchyard_overrides_active";
+pub(crate) const OVERRIDES_ACTIVE: &str = "switchyard_overrides_active";
 /// Gauge: drills running (distinct drills among the active overrides).
-pub const DRILLS_ACTIVE: &str = "switchyard_drills_active";
+pub(crate) const DRILLS_ACTIVE: &str = "switchyard_drills_active";
 /// Counter `{result}`: override changes (ok, refused, failed, expired).
-pub const OVERRIDE_CHANGES: &str = "switchyard_override_changes_total";
+pub(crate) const OVERRIDE_CHANGES: &str = "switchyard_override_changes_total";
 /// Counter `{result}`: config reloads (success, failure).
-pub const RELOADS: &str = "switchyard_reloads_total";
+pub(crate) const RELOADS: &str = "switchyard_reloads_total";
 /// Gauge `{version}`: always 1.
-pub const BUILD_INFO: &str = "switchyard_build_info";
+pub(crate) const BUILD_INFO: &str = "switchyard_build_info";
 
 /// Gives every metric its `# HELP` text.
 pub(super) fn describe() {
@@ -186,5 +186,5 @@ pub(super) fn preregister() {
 
 /// The `# HELP` text of the query latency histogram, which the exporter
 /// does not render (see [`super::histogram`]).
-pub const QUERY_DURATION_HELP: &str =
+pub(crate) const QUERY_DURATION_HELP: &str =
     "Time from a query batch's receipt to its answers handed to the kernel, per query";

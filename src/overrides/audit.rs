@@ -21,19 +21,19 @@ use serde::{Deserialize, Serialize};
 pub const REJECTED_AUDIT_DROPPED: &str = "switchyard_api_rejected_audit_dropped_total";
 
 /// File name of the audit log inside the state dir.
-pub const AUDIT_FILE: &str = "audit.log";
+pub(crate) const AUDIT_FILE: &str = "audit.log";
 
 /// File name of the log of rejected (unauthenticated) attempts.
-pub const REJECTED_FILE: &str = "audit-rejected.log";
+pub(crate) const REJECTED_FILE: &str = "audit-rejected.log";
 
 /// `audit-rejected.log` is rotated at this size, keeping one old file: at
 /// most twice this on disk, whatever the request rate.
-pub const REJECTED_MAX_BYTES: u64 = 4 << 20;
+pub(crate) const REJECTED_MAX_BYTES: u64 = 4 << 20;
 
 /// Default rotation of `audit.log`: size and files kept.
-pub const AUDIT_MAX_BYTES: u64 = 64 << 20;
+pub(crate) const AUDIT_MAX_BYTES: u64 = 64 << 20;
 /// See [`AUDIT_MAX_BYTES`].
-pub const AUDIT_KEEP: u32 = 4;
+pub(crate) const AUDIT_KEEP: u32 = 4;
 
 /// How an attempted change ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,7 +160,7 @@ impl AuditLog {
     }
 
     /// Rotates at `max_bytes`, keeping `keep` old files (`[api] audit_max_mib`, `audit_keep`).
-    pub fn set_rotation(&self, max_bytes: u64, keep: u32) {
+    pub(crate) fn set_rotation(&self, max_bytes: u64, keep: u32) {
         let mut file = self
             .file
             .lock()
@@ -193,7 +193,7 @@ impl AuditLog {
 
     /// Like [`AuditLog::record`], logging instead of failing: the audit
     /// trail must not undo a change that already took effect.
-    pub fn record_or_log(&self, entry: &Entry) {
+    pub(crate) fn record_or_log(&self, entry: &Entry) {
         if let Err(e) = self.record(entry) {
             tracing::error!(path = %self.path.display(), error = %e, what = entry.what, "cannot append to the audit log");
         }
@@ -239,9 +239,9 @@ struct RejectedInner {
 
 impl RejectedLog {
     /// Sustained lines per second.
-    pub const LINES_PER_SEC: f64 = 20.0;
+    pub(crate) const LINES_PER_SEC: f64 = 20.0;
     /// Lines that may be written at once after a quiet period.
-    pub const BURST: f64 = 100.0;
+    pub(crate) const BURST: f64 = 100.0;
 
     /// Opens (creating if needed) `dir/audit-rejected.log`.
     pub fn open(dir: &Path) -> io::Result<RejectedLog> {

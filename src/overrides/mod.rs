@@ -27,7 +27,7 @@ use crate::traffic::{
 };
 
 /// Largest weight an override may set (keeps weighted sums far from overflow).
-pub const MAX_WEIGHT: u32 = 1_000_000;
+pub(crate) const MAX_WEIGHT: u32 = 1_000_000;
 
 pub use crate::traffic::ForceState;
 
@@ -52,12 +52,12 @@ pub enum Action {
 
 impl Action {
     /// True for weight and drain (which replace each other).
-    pub fn is_weight(&self) -> bool {
+    pub(crate) fn is_weight(&self) -> bool {
         matches!(self, Action::Weight { .. } | Action::Drain)
     }
 
     /// Short description for logs and the audit trail (`weight 50`, `drain`, `force down`).
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Action::Weight { weight } => format!("weight {weight}"),
             Action::Drain => "drain".into(),
@@ -99,7 +99,7 @@ impl Override {
     }
 
     /// `drain us-east (ov-…)`, for audit lines.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!("{} {} ({})", self.action.describe(), self.region, self.id)
     }
 }
@@ -124,7 +124,7 @@ pub enum Change {
 
 impl Change {
     /// What the audit trail calls it.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Change::Create(o) => format!("{} {}", o.action.describe(), o.region),
             Change::Delete(id) => format!("delete {id}"),
@@ -249,7 +249,7 @@ impl ChangeError {
     /// How the audit trail records a change that failed with this error
     /// (refused by the safety rule, or failed), counted once in
     /// `switchyard_override_changes_total` under the same label.
-    pub fn count_outcome(&self) -> audit::Outcome {
+    pub(crate) fn count_outcome(&self) -> audit::Outcome {
         let (outcome, label) = match self {
             ChangeError::Unsafe(_) => (audit::Outcome::Refused, "refused"),
             _ => (audit::Outcome::Failed, "failed"),
@@ -292,13 +292,13 @@ impl OverrideSet {
     }
 
     /// The overrides on `region`.
-    pub fn for_region<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a Override> {
+    pub(crate) fn for_region<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a Override> {
         self.list.iter().filter(move |o| o.region == region)
     }
 
     /// The weight `region` answers with under its override, if it has one
     /// (a drain is 0).
-    pub fn weight_of(&self, region: &str) -> Option<u32> {
+    pub(crate) fn weight_of(&self, region: &str) -> Option<u32> {
         self.for_region(region).find_map(|o| match o.action {
             Action::Weight { weight } => Some(weight),
             Action::Drain => Some(0),
@@ -307,7 +307,7 @@ impl OverrideSet {
     }
 
     /// The forced state of `region`, if any.
-    pub fn force_of(&self, region: &str) -> Option<ForceState> {
+    pub(crate) fn force_of(&self, region: &str) -> Option<ForceState> {
         self.for_region(region).find_map(|o| match o.action {
             Action::Force { state } => Some(state),
             _ => None,
@@ -377,14 +377,14 @@ impl OverrideSet {
     }
 
     /// The set without the overrides expired at `now`, and those removed.
-    pub fn expire(&self, now: SystemTime) -> (OverrideSet, Vec<Override>) {
+    pub(crate) fn expire(&self, now: SystemTime) -> (OverrideSet, Vec<Override>) {
         let (gone, kept): (Vec<Override>, Vec<Override>) =
             self.list.iter().cloned().partition(|o| o.expired(now));
         (OverrideSet { list: kept }, gone)
     }
 
     /// The earliest expiry still to come, for the publisher's timer.
-    pub fn next_expiry(&self) -> Option<SystemTime> {
+    pub(crate) fn next_expiry(&self) -> Option<SystemTime> {
         self.list.iter().filter_map(|o| o.expires).min()
     }
 }
@@ -407,7 +407,7 @@ impl RegionAdjustments for OverrideSet {
 /// fail does not count: answering from it means answering from dead
 /// endpoints. Walks every service; the safety rule ([`newly_starved`])
 /// looks only at the services a change can affect.
-pub fn starved_services(
+pub(crate) fn starved_services(
     plan: &TrafficPlan,
     health: &HealthInputs,
     overrides: &OverrideSet,
@@ -430,7 +430,7 @@ pub fn starved_services(
 /// flips can starve anyone, and only the services listing one of those
 /// ([`TrafficPlan::services_in`]) are examined. Gives exactly what
 /// [`newly_starved_full`] gives.
-pub fn newly_starved(
+pub(crate) fn newly_starved(
     plan: &TrafficPlan,
     health: &HealthInputs,
     before: &OverrideSet,
@@ -489,7 +489,7 @@ pub fn newly_starved(
 /// every change cost before publishing became incremental, kept as the
 /// reference [`newly_starved`] is tested against (and for the publisher's
 /// full-rebuild mode).
-pub fn newly_starved_full(
+pub(crate) fn newly_starved_full(
     plan: &TrafficPlan,
     health: &HealthInputs,
     before: &OverrideSet,
@@ -505,7 +505,7 @@ pub fn newly_starved_full(
 /// The regions whose forced state or effective weight differ between
 /// `before` and `after` (ascending; regions not in `plan` left out): the
 /// only ones whose state can change when one set replaces the other.
-pub fn changed_regions(
+pub(crate) fn changed_regions(
     plan: &TrafficPlan,
     before: &OverrideSet,
     after: &OverrideSet,
@@ -567,7 +567,7 @@ pub fn new_id(set: &OverrideSet, rng: &mut fastrand::Rng) -> String {
 }
 
 /// `now + secs`, saturating far in the future rather than overflowing.
-pub fn expiry_after(now: SystemTime, secs: u64) -> SystemTime {
+pub(crate) fn expiry_after(now: SystemTime, secs: u64) -> SystemTime {
     now.checked_add(Duration::from_secs(secs))
         .unwrap_or(now + Duration::from_secs(u32::MAX as u64))
 }

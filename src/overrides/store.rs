@@ -17,10 +17,10 @@ use super::audit::{AuditLog, Entry, Outcome};
 use super::{Action, MAX_WEIGHT, Override, OverrideSet};
 
 /// File name of the override set inside the state dir.
-pub const OVERRIDES_FILE: &str = "overrides.json";
+pub(crate) const OVERRIDES_FILE: &str = "overrides.json";
 
 /// The only state file format version this build reads and writes.
-pub const STATE_VERSION: u32 = 1;
+pub(crate) const STATE_VERSION: u32 = 1;
 
 /// The file's shape.
 #[derive(Debug, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ pub enum StateError {
 
 impl StateError {
     /// True when the file itself is bad (and `--start-clean` can set it aside).
-    pub fn is_bad_file(&self) -> bool {
+    pub(crate) fn is_bad_file(&self) -> bool {
         matches!(
             self,
             StateError::Unreadable { .. } | StateError::Corrupt { .. }
@@ -143,7 +143,7 @@ impl OverrideStore {
     /// Replaces the saved set durably: write a temp file, fsync it, rename
     /// it over the old one, fsync the directory (so the rename itself
     /// survives a power cut).
-    pub fn save(&self, set: &OverrideSet) -> io::Result<()> {
+    pub(crate) fn save(&self, set: &OverrideSet) -> io::Result<()> {
         let state = StateFile {
             version: STATE_VERSION,
             overrides: set.iter().cloned().collect(),
@@ -158,7 +158,7 @@ impl OverrideStore {
     /// Moves a bad overrides file aside as `overrides.json.corrupt-<RFC
     /// 3339 time with nanoseconds>-<n>`, never overwriting anything;
     /// returns the new path.
-    pub fn quarantine(&self, now: SystemTime) -> io::Result<PathBuf> {
+    pub(crate) fn quarantine(&self, now: SystemTime) -> io::Result<PathBuf> {
         crate::statedir::move_aside(&self.dir, OVERRIDES_FILE, "corrupt", now)
     }
 }

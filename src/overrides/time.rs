@@ -15,12 +15,12 @@ pub mod rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Writes an RFC 3339 string.
-    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::format(*t))
     }
 
     /// Reads an RFC 3339 string.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_rfc3339(&text).map_err(serde::de::Error::custom)
     }
@@ -33,7 +33,10 @@ pub mod rfc3339_opt {
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Writes an RFC 3339 string or `null`.
-    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => s.serialize_str(&super::format(*t)),
             None => s.serialize_none(),
@@ -41,7 +44,9 @@ pub mod rfc3339_opt {
     }
 
     /// Reads an RFC 3339 string or `null`.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SystemTime>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|text| humantime::parse_rfc3339(&text).map_err(serde::de::Error::custom))
             .transpose()

@@ -48,7 +48,7 @@ impl Publisher {
     /// nothing is stored or published here. The cluster write path calls it
     /// through [`Command::Evaluate`](super::Command::Evaluate) so the rule
     /// lives in the publisher for both stores.
-    pub fn evaluate(
+    pub(crate) fn evaluate(
         &mut self,
         request: &Request,
         base: &OverrideSet,
@@ -80,7 +80,12 @@ impl Publisher {
     /// one served: the watcher and the write path race), drops what has
     /// expired by our clock (the cluster removes it too, once), saves it
     /// locally and publishes. Returns the generation serving it.
-    pub fn cluster_state(&mut self, set: OverrideSet, revision: i64, now: SystemTime) -> u64 {
+    pub(crate) fn cluster_state(
+        &mut self,
+        set: OverrideSet,
+        revision: i64,
+        now: SystemTime,
+    ) -> u64 {
         let current = self.snapshot.load().generation;
         if revision < self.cluster_revision {
             return current;
@@ -133,7 +138,8 @@ mod tests {
         )
         .unwrap();
         let durable =
-            crate::overrides::store::restore(&dir.join("state"), false, SystemTime::now()).unwrap();
+            crate::overrides::store::restore(&dir.join("state"), false, crate::clock::now())
+                .unwrap();
         Publisher::new(
             path.clone(),
             Inputs::load(&path).unwrap(),
@@ -163,7 +169,7 @@ mod tests {
     fn newer_cluster_state_replaces_ours_older_is_ignored_and_it_is_saved() {
         let dir = tempfile::tempdir().unwrap();
         let mut p = publisher(dir.path());
-        let now = SystemTime::now();
+        let now = crate::clock::now();
         assert_eq!(p.cluster_state(set(&["ov-1"], None), 5, now), 2);
         assert_eq!(p.snapshot.load().overrides.len(), 1);
         // The watcher delivering the same revision again publishes nothing.
@@ -199,7 +205,7 @@ mod tests {
             force: false,
             expires_in_secs: None,
         };
-        let now = SystemTime::now();
+        let now = crate::clock::now();
         // (No service uses `r` here, so the rule has nothing to refuse;
         // the cluster tests cover refusals between instances.)
         let (what, outcome) = p.evaluate(&drain, &OverrideSet::default(), now);

@@ -113,7 +113,7 @@ impl Publisher {
     /// Drops the overrides expired at `now`, persists and publishes the
     /// rest, and audits each one as `expired`. Expiry never waits on the
     /// safety rule: an operator asked for it to end.
-    pub fn expire_overrides(&mut self, now: SystemTime) {
+    pub(crate) fn expire_overrides(&mut self, now: SystemTime) {
         let (next, gone) = self.overrides.expire(now);
         if gone.is_empty() {
             // Woken early (timer granularity, clock steps): try again later.
@@ -154,7 +154,7 @@ impl Publisher {
         let Some(tx) = self.expiry_tx.clone() else {
             return;
         };
-        let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+        let wait = at.duration_since(crate::clock::now()).unwrap_or_default();
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
             if let Some(tx) = tx.upgrade() {

@@ -17,7 +17,7 @@ fn flag(on: bool) -> f64 {
 /// are set in full when the plan changed (first snapshot, reload), else
 /// only where the state changed, so a health flap in a 10,000-endpoint
 /// plan costs a handful of gauge updates.
-pub fn record_publish(previous: Option<&Snapshot>, next: &Snapshot, build: Duration) {
+pub(super) fn record_publish(previous: Option<&Snapshot>, next: &Snapshot, build: Duration) {
     metrics::gauge!(names::SNAPSHOT_GENERATION).set(next.generation as f64);
     metrics::counter!(names::SNAPSHOT_PUBLISHES).increment(1);
     metrics::histogram!(names::SNAPSHOT_BUILD_DURATION).record(build.as_secs_f64());

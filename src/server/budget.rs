@@ -19,14 +19,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Descriptors kept aside for everything that is neither a client nor a
 /// probe: listeners, state and log files, the etcd client, reloads.
-pub const MARGIN: usize = 64;
+pub(crate) const MARGIN: usize = 64;
 
 /// The API never needs more connections than this, however high the limit.
-pub const API_MAX_CAP: usize = 1024;
+pub(crate) const API_MAX_CAP: usize = 1024;
 
 /// How the process's descriptors are shared out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DescriptorBudget {
+pub(crate) struct DescriptorBudget {
     /// The (raised) soft descriptor limit.
     pub limit: usize,
     /// Descriptors open when the budget was computed.
@@ -44,7 +44,7 @@ impl DescriptorBudget {
     /// `checked` health-checked endpoints probed at most `concurrency` at a
     /// time and the configured TCP cap. Pure. Each client cap is at least 1
     /// (a budget that small is logged as a warning at start-up).
-    pub fn compute(
+    pub(crate) fn compute(
         limit: usize,
         in_use: usize,
         checked: usize,
@@ -68,14 +68,14 @@ impl DescriptorBudget {
 
     /// True when the limit leaves clients fewer descriptors than a working
     /// server wants (then start-up warns).
-    pub fn is_starved(&self) -> bool {
+    pub(crate) fn is_starved(&self) -> bool {
         self.limit < self.in_use + self.probe_reserve + 16
     }
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns the soft
 /// limit in force afterwards.
-pub fn raise_nofile_limit() -> usize {
+pub(crate) fn raise_nofile_limit() -> usize {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return 1024;
@@ -87,7 +87,7 @@ pub fn raise_nofile_limit() -> usize {
 }
 
 /// Descriptors open now (Linux: entries of `/proc/self/fd`).
-pub fn open_descriptors() -> usize {
+pub(crate) fn open_descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(16, |dir| dir.count())
 }
 

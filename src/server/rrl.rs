@@ -158,7 +158,7 @@ impl Rrl {
 /// and type; negative answers and referrals by the zone or delegation
 /// (the owner of the first authority record) so random names do not make
 /// new classes; errors by RCODE alone. Reads the response bytes only.
-pub fn answer_class(response: &[u8]) -> u64 {
+pub(crate) fn answer_class(response: &[u8]) -> u64 {
     let Some(header) = response.get(..12) else {
         return ERRORS;
     };

@@ -26,7 +26,7 @@ use crate::snapshot::SnapshotHandle;
 
 /// Limits on connections and on how long each may wait.
 #[derive(Debug, Clone, Copy)]
-pub struct TcpLimits {
+pub(super) struct TcpLimits {
     /// Deadline for the next message to start, for a message to arrive
     /// whole once started, and for a batch of answers to be written.
     pub timeout: Duration,
@@ -93,7 +93,7 @@ impl Drop for SourceSlot {
 }
 
 /// Accepts connections while a slot is free and serves each in its own task.
-pub async fn serve(
+pub(super) async fn serve(
     listener: TcpListener,
     snapshot: SnapshotHandle,
     slots: Arc<Semaphore>,

@@ -42,7 +42,7 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 /// Runs the receive-answer loop on `socket` until `stop` is set, telling
 /// `recorder` about every query and batch; answers pass through `rrl`
 /// (response rate limiting) when it is on.
-pub fn serve(
+pub(super) fn serve(
     socket: UdpSocket,
     snapshot: SnapshotHandle,
     stop: Arc<AtomicBool>,

@@ -250,7 +250,7 @@ pub struct Schedule {
 
 impl When {
     /// The first run strictly after `now`; `started` anchors `Every`.
-    pub fn next_after(&self, started: SystemTime, now: SystemTime) -> SystemTime {
+    pub(crate) fn next_after(&self, started: SystemTime, now: SystemTime) -> SystemTime {
         match *self {
             When::Every(period) => {
                 let period = period.max(Duration::from_millis(1));

@@ -39,7 +39,7 @@ impl Family {
 }
 
 /// Most endpoints a `multivalue` answer may carry (checked at config load).
-pub const MAX_MULTIVALUE: usize = 16;
+pub(crate) const MAX_MULTIVALUE: usize = 16;
 
 /// Why the answer is what it is.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +92,7 @@ pub struct Decision {
 
 impl Decision {
     /// Calls `f(region, endpoint)` for every endpoint to answer, in order.
-    pub fn for_each_endpoint(
+    pub(crate) fn for_each_endpoint(
         &self,
         plan: &TrafficPlan,
         state: &TrafficState,
@@ -141,7 +141,7 @@ impl Decision {
 
 /// One rule a `geo` policy tries, in the order it tries them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GeoStep {
+pub(crate) enum GeoStep {
     /// A CIDR rule (an entry of [`GeoRules::cidr`]): the most specific one
     /// containing the client first, then the ones enclosing it.
     Cidr(u32),
@@ -155,7 +155,7 @@ pub enum GeoStep {
 
 /// What walking the geo rules for one client saw.
 #[derive(Debug, Clone, Copy)]
-pub struct GeoWalk {
+pub(crate) struct GeoWalk {
     /// The step whose list `visit` accepted, if any.
     pub stopped: Option<GeoStep>,
     /// The client location, when the walk got past the CIDR rules.
@@ -170,7 +170,7 @@ pub struct GeoWalk {
 /// it returns true. The location is looked up only if the CIDR rules do
 /// not settle it. [`decide`] and `explain` both walk through here, so the
 /// fall-through they show cannot differ. Allocation-free.
-pub fn geo_walk(
+pub(crate) fn geo_walk(
     rules: &GeoRules,
     geo: &GeoDb,
     addr: IpAddr,
@@ -217,7 +217,7 @@ pub fn geo_walk(
 }
 
 /// Runs `service`'s policy for `client`.
-pub fn decide(
+pub(crate) fn decide(
     plan: &TrafficPlan,
     state: &TrafficState,
     service: &Service,

@@ -48,7 +48,7 @@ impl std::error::Error for ZoneError {}
 
 /// All records of one type at one name.
 #[derive(Debug, Clone)]
-pub struct RecordSet {
+pub(crate) struct RecordSet {
     /// The type shared by every record.
     pub rtype: RecordType,
     /// The records; all carry the same TTL (the lowest given, per RFC 2181 §5.2).
@@ -57,7 +57,7 @@ pub struct RecordSet {
 
 /// Everything stored at one name of a zone.
 #[derive(Debug, Clone, Default)]
-pub struct Node {
+pub(crate) struct Node {
     /// RRsets at this name, ordered by type code; empty for an empty non-terminal.
     pub rrsets: Vec<RecordSet>,
     /// True when this is a delegation point (NS records below the apex).
@@ -66,7 +66,7 @@ pub struct Node {
 
 impl Node {
     /// The RRset of type `rtype` at this name, if any.
-    pub fn get(&self, rtype: RecordType) -> Option<&RecordSet> {
+    pub(crate) fn get(&self, rtype: RecordType) -> Option<&RecordSet> {
         self.rrsets.iter().find(|set| set.rtype == rtype)
     }
 }
@@ -86,12 +86,12 @@ pub struct Zone {
 
 impl Zone {
     /// The node at `name` (which must already be lower-cased).
-    pub fn node(&self, name: &Name) -> Option<&Node> {
+    pub(crate) fn node(&self, name: &Name) -> Option<&Node> {
         self.nodes.get(name)
     }
 
     /// Every name (lower-cased) with its node, in no particular order.
-    pub fn nodes(&self) -> impl Iterator<Item = (&Name, &Node)> {
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = (&Name, &Node)> {
         self.nodes.iter()
     }
 
@@ -110,7 +110,7 @@ impl Zone {
     }
 
     /// The SOA record to put in the authority section of a negative answer.
-    pub fn negative_soa(&self) -> Record {
+    pub(crate) fn negative_soa(&self) -> Record {
         let mut soa = self.soa.clone();
         soa.ttl = self.negative_ttl;
         soa
@@ -321,7 +321,7 @@ fn parse_whole(text: &str, origin: &Name) -> Option<Vec<LocatedRecord>> {
 
 /// Loads every `<origin>.zone` file in `dir`, in name order. Returns all
 /// zones, or every error found in any of them.
-pub fn load_zones_dir(dir: &Path) -> Result<Vec<Arc<Zone>>, Vec<ZoneError>> {
+pub(crate) fn load_zones_dir(dir: &Path) -> Result<Vec<Arc<Zone>>, Vec<ZoneError>> {
     let unreadable = |e: std::io::Error| {
         vec![ZoneError {
             file: dir.to_path_buf(),

@@ -79,7 +79,10 @@ impl Api {
             format!("# test operators\nalice:{ALICE}\nbob:{BOB}\n"),
         )
         .unwrap();
-        let server = TestServer::start_traffic(zones.path(), &traffic(&tokens, extra_api));
+        let server = TestServer::builder()
+            .zones(zones.path())
+            .tail(&traffic(&tokens, extra_api))
+            .start();
         Api { server, zones }
     }
 

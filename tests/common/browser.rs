@@ -16,6 +16,7 @@
 //! `None` after printing why, unless `SWITCHYARD_REQUIRE_CHROMIUM=1` (set
 //! by `.ci/run`), which makes it a failure.
 #![allow(dead_code)] // each test uses a different part
+#![allow(unreachable_pub)] // a private module of each test (or bench) crate that includes it
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -5,6 +5,7 @@
 //! When `etcd` is missing, [`EtcdCluster::start`] returns `None` and prints
 //! why, so a developer without etcd can still run the rest of the suite; CI
 //! sets `SWITCHYARD_REQUIRE_ETCD=1`, and then a missing etcd is a failure.
+#![allow(unreachable_pub)] // a private module of each test (or bench) crate that includes it
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -12,7 +13,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// How long a fresh cluster (or a restarted member) may take to serve.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -109,7 +110,7 @@ impl EtcdCluster {
             .collect();
         let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
         drop(listeners);
-        let nanos = SystemTime::now()
+        let nanos = switchyard::clock::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_nanos();

@@ -1,6 +1,10 @@
 //! Shared harness for black-box tests: starts the real server on
 //! 127.0.0.1:0 from a temp config, and speaks DNS to it over real sockets.
-#![allow(dead_code)] // each test binary uses a different part of the harness
+#![allow(dead_code)]
+// each test binary uses a different part of the harness
+// Each test binary includes the harness as its own private module, so its
+// `pub` items are unreachable from that crate's root by construction.
+#![allow(unreachable_pub)]
 
 pub mod api;
 pub mod cluster;
@@ -15,6 +19,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};
 use switchyard::app::App;
 use switchyard::publisher::PublisherHandle;
@@ -40,66 +45,16 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Serves the repository's zones with default settings.
-    pub fn start() -> TestServer {
-        TestServer::start_with(&repo_zones(), "")
-    }
-
-    /// Serves `zones_dir`, adding `server_extra` lines to `[server]`.
-    pub fn start_with(zones_dir: &Path, server_extra: &str) -> TestServer {
-        TestServer::start_on("127.0.0.1:0", zones_dir, server_extra)
-    }
-
-    /// Like [`TestServer::start_with`] on a chosen listen address (e.g. `[::1]:0`).
-    pub fn start_on(listen: &str, zones_dir: &Path, server_extra: &str) -> TestServer {
-        TestServer::start_full(listen, zones_dir, server_extra, "")
-    }
-
-    /// Serves `zones_dir` with `tail` (regions, services, geo) appended to the config.
-    pub fn start_traffic(zones_dir: &Path, tail: &str) -> TestServer {
-        TestServer::start_full("127.0.0.1:0", zones_dir, "", tail)
-    }
-
-    /// The general form: listen address, extra `[server]` lines, and extra top-level tables.
-    pub fn start_full(
-        listen: &str,
-        zones_dir: &Path,
-        server_extra: &str,
-        tail: &str,
-    ) -> TestServer {
-        TestServer::start_config(listen, zones_dir, server_extra, tail, None)
-    }
-
-    /// Like [`TestServer::start_traffic`] with durable state in `state_dir`
-    /// (shared across restarts) instead of the temp dir's `state`.
-    pub fn start_with_state(zones_dir: &Path, tail: &str, state_dir: &Path) -> TestServer {
-        TestServer::start_config("127.0.0.1:0", zones_dir, "", tail, Some(state_dir))
-    }
-
-    fn start_config(
-        listen: &str,
-        zones_dir: &Path,
-        server_extra: &str,
-        tail: &str,
-        state_dir: Option<&Path>,
-    ) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config_path = dir.path().join("switchyard.toml");
-        let state_dir = state_dir.map_or("state".to_string(), |d| d.display().to_string());
-        let tail = open_reads(tail);
-        // Tests send bursts from 127.0.0.1 that response rate limiting (on
-        // by default) would turn into slips; tests of RRL configure [rrl].
-        let rrl = if tail.contains("[rrl]") {
-            ""
-        } else {
-            "[rrl]\nenabled = false\n"
-        };
-        let config = format!(
-            "version = 1\n[server]\ndns_listen = [\"{listen}\"]\napi_listen = \"127.0.0.1:0\"\nzones_dir = {zones:?}\nstate_dir = {state_dir:?}\nudp_workers = 2\n{server_extra}\n{tail}\n{rrl}",
-            zones = zones_dir.display().to_string(),
-        );
-        std::fs::write(&config_path, config).expect("write config");
-        TestServer::start_in(dir, config_path)
+    /// How to start one: set what the test needs, then
+    /// [`TestServerBuilder::start`].
+    pub fn builder() -> TestServerBuilder {
+        TestServerBuilder {
+            listen: "127.0.0.1:0".into(),
+            zones: repo_zones(),
+            server_extra: String::new(),
+            tail: String::new(),
+            state_dir: None,
+        }
     }
 
     /// Starts on an existing dir and config (e.g. to restart on the same
@@ -171,6 +126,117 @@ impl TestServer {
     }
 }
 
+/// The `version` line and `[server]` table every test config starts with:
+/// DNS on `dns_listen`, the API on `api_listen`, zones and state dirs, and
+/// `server_extra` lines inside `[server]` (if any). Tables follow it; line
+/// numbers in config errors count from its first line.
+pub fn config_header(
+    dns_listen: &str,
+    api_listen: &str,
+    zones_dir: &Path,
+    state_dir: &Path,
+    server_extra: &str,
+) -> String {
+    let mut header = format!(
+        "version = 1\n[server]\ndns_listen = [\"{dns_listen}\"]\napi_listen = \"{api_listen}\"\nzones_dir = {zones:?}\nstate_dir = {state:?}\n",
+        zones = zones_dir.display().to_string(),
+        state = state_dir.display().to_string(),
+    );
+    if !server_extra.is_empty() {
+        header += server_extra;
+        header.push('\n');
+    }
+    header
+}
+
+/// How to start a [`TestServer`]: `TestServer::builder()`, then any of
+/// the settings, then [`TestServerBuilder::start`]. Defaults: the
+/// repository's zones, DNS on `127.0.0.1:0`, two UDP workers, no services,
+/// state in the temp dir, reads open, RRL off.
+#[derive(Debug, Clone)]
+pub struct TestServerBuilder {
+    listen: String,
+    zones: PathBuf,
+    server_extra: String,
+    tail: String,
+    state_dir: Option<PathBuf>,
+}
+
+impl TestServerBuilder {
+    /// Where DNS listens (e.g. `[::1]:0`).
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.listen = addr.to_string();
+        self
+    }
+
+    /// The zones dir to serve.
+    pub fn zones(mut self, dir: &Path) -> Self {
+        self.zones = dir.to_path_buf();
+        self
+    }
+
+    /// Extra lines inside `[server]`.
+    pub fn server(mut self, lines: &str) -> Self {
+        self.server_extra = lines.to_string();
+        self
+    }
+
+    /// Tables after `[server]` (regions, services, geo, `[api]`, ...).
+    pub fn tail(mut self, toml: &str) -> Self {
+        self.tail = toml.to_string();
+        self
+    }
+
+    /// Durable state in `dir` (shared across restarts) instead of the
+    /// temp dir's `state`.
+    pub fn state_dir(mut self, dir: &Path) -> Self {
+        self.state_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// The config file this builder writes.
+    pub fn config(&self) -> String {
+        let state_dir = self
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("state"));
+        let tail = open_reads(&self.tail);
+        // Tests send bursts from 127.0.0.1 that response rate limiting (on
+        // by default) would turn into slips; tests of RRL configure [rrl].
+        let rrl = if tail.contains("[rrl]") {
+            ""
+        } else {
+            "[rrl]\nenabled = false\n"
+        };
+        let server_extra = format!("udp_workers = 2\n{}", self.server_extra);
+        let header = config_header(
+            &self.listen,
+            "127.0.0.1:0",
+            &self.zones,
+            &state_dir,
+            &server_extra,
+        );
+        format!("{header}\n{tail}\n{rrl}")
+    }
+
+    /// Writes the config into a fresh temp dir and starts the server;
+    /// panics if it refuses to start.
+    pub fn start(self) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("switchyard.toml");
+        std::fs::write(&config_path, self.config()).expect("write config");
+        TestServer::start_in(dir, config_path)
+    }
+}
+
+/// One server on the repository's zones with default settings, started on
+/// first use and shared by every test in the binary that only queries it.
+/// It is never stopped: the test process's exit ends it.
+pub fn shared_server() -> &'static TestServer {
+    static SHARED: std::sync::OnceLock<TestServer> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| TestServer::builder().start())
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(mut app) = self.app.take() {
@@ -212,6 +278,20 @@ pub fn make_query(name: &str, qtype: RecordType, edns_size: Option<u16>) -> Mess
         edns.set_max_payload(size);
         msg.set_edns(edns);
     }
+    msg
+}
+
+/// A query for `name`/`qtype` from a client in `subnet` (e.g.
+/// `"192.0.2.0/24"`): EDNS(0) advertising 1232 bytes, with an EDNS Client
+/// Subnet option whose source prefix is the subnet's and scope 0.
+pub fn ecs_query(name: &str, qtype: RecordType, subnet: &str) -> Message {
+    let mut msg = make_query(name, qtype, Some(1232));
+    let subnet: ClientSubnet = subnet.parse().expect("subnet");
+    msg.edns
+        .as_mut()
+        .expect("EDNS")
+        .options_mut()
+        .insert(EdnsOption::Subnet(subnet));
     msg
 }
 

@@ -1,6 +1,7 @@
 //! A small strict parser of the Prometheus text exposition format (0.0.4),
 //! so tests can both check that `/metrics` is well-formed and read values
 //! from it.
+#![allow(unreachable_pub)] // a private module of each test (or bench) crate that includes it
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

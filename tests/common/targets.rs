@@ -4,6 +4,7 @@
 //! brought back on the same port. Shared by `tests/health.rs` and
 //! `benches/health_scale.rs`.
 #![allow(dead_code)] // each user needs a different part
+#![allow(unreachable_pub)] // a private module of each test (or bench) crate that includes it
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -2,6 +2,8 @@
 //! the tests that prove a path allocates nothing (`tests/no_alloc.rs`,
 //! `tests/geo_no_alloc.rs`). A test binary that declares this module gets
 //! it as its global allocator.
+#![allow(unreachable_pub)]
+// a private module of each test (or bench) crate that includes it
 
 // Implementing `GlobalAlloc` is unsafe; the crate denies unsafe code
 // everywhere else (Cargo.toml [lints]).

@@ -1,6 +1,7 @@
 //! Shared helpers of the `geo_*` tests: `.mmdb` files in the layouts real
 //! databases ship in, written with `mmdb-writer` at a fixed build epoch.
 #![allow(dead_code)]
+#![allow(unreachable_pub)] // a private module of each test (or bench) crate that includes it
 
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};

@@ -1,6 +1,7 @@
 //! The status page tests' server: four regions on the map (three
 //! health-checked against loopback HTTP targets), services of several
 //! policies, tokens; and page helpers shared by the tests.
+#![allow(unreachable_pub)] // a private module of each test (or bench) crate that includes it
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
