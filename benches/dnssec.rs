@@ -16,7 +16,7 @@
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
@@ -99,7 +99,7 @@ fn answers_per_second(quick: bool) {
     );
     let config = write_setup(dir.path(), &tail, HEAD, true);
     let inputs = Inputs::load(&config).unwrap_or_else(|e| panic!("{e}"));
-    let snapshot = Snapshot::build(&inputs, &HealthInputs::new(), 1, SystemTime::now());
+    let snapshot = Snapshot::build(&inputs, &HealthInputs::new(), 1, switchyard::clock::now());
     let meta = QueryMeta {
         source: SocketAddr::from(([127, 0, 0, 1], 40000)),
         transport: Transport::Udp,
@@ -235,7 +235,7 @@ fn publish_managed(names: usize) {
         let inputs = Inputs::load(&config).unwrap_or_else(|e| panic!("{e}"));
         let load = start.elapsed();
         let start = Instant::now();
-        let same = Snapshot::build(&inputs, &HealthInputs::new(), 1, SystemTime::now());
+        let same = Snapshot::build(&inputs, &HealthInputs::new(), 1, switchyard::clock::now());
         let unchanged = start.elapsed();
         let mut health = HealthInputs::new();
         for address in ["192.0.2.1", "198.51.100.1", "2001:db8:1::1"] {
@@ -251,7 +251,7 @@ fn publish_managed(names: usize) {
             &Default::default(),
             &[us],
             2,
-            SystemTime::now(),
+            switchyard::clock::now(),
         );
         let changed = start.elapsed();
         println!(

@@ -251,7 +251,7 @@ impl App {
                         .load()
                         .dnssec
                         .load
-                        .due_for_refresh(std::time::SystemTime::now());
+                        .due_for_refresh(crate::clock::now());
                     if due {
                         tracing::info!("DNSSEC signatures due for refresh: reloading");
                         let _ = publisher.reload().await;

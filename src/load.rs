@@ -128,7 +128,7 @@ impl Inputs {
         // Keys are read and static RRsets signed here, once per load; the
         // managed answers of the initial state too, so that the first
         // publish finds them signed.
-        let now = std::time::SystemTime::now();
+        let now = crate::clock::now();
         let dnssec =
             Arc::new(crate::dnssec::Dnssec::load(&config, &zones, now).map_err(LoadError::Config)?);
         let initial = crate::traffic::TrafficState::compute(

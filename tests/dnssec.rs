@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, RRSIG};
 use hickory_proto::dnssec::{Algorithm, Verifier};
@@ -76,7 +76,7 @@ fn setup(algorithm: KeyAlgorithm, dnssec: bool, zone_extra: &str) -> Setup {
 
 fn snapshot(setup: &Setup, health: &HealthInputs) -> Snapshot {
     let inputs = Inputs::load(&setup.config).unwrap_or_else(|e| panic!("{e}"));
-    Snapshot::build(&inputs, health, 1, SystemTime::now())
+    Snapshot::build(&inputs, health, 1, switchyard::clock::now())
 }
 
 fn query_bytes(name: &str, qtype: RecordType, dnssec_ok: bool, size: u16) -> Vec<u8> {
@@ -139,7 +139,7 @@ fn rrsig(record: &Record) -> Option<&RRSIG> {
 /// Verifies every RRSIG in `section` and returns the (owner, type) pairs
 /// it covers; panics on a bad or expired signature.
 fn verify(section: &[Record], keys: &[DNSKEY]) -> Vec<(Name, RecordType)> {
-    let now = SystemTime::now()
+    let now = switchyard::clock::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as u32;
@@ -454,7 +454,7 @@ fn referrals_carry_the_ds_or_an_nsec_proving_there_is_none() {
 fn failover_answers_are_presigned_and_validate_at_once() {
     let setup = setup(KeyAlgorithm::Ecdsap256sha256, true, "");
     let inputs = Inputs::load(&setup.config).unwrap();
-    let healthy = Snapshot::build(&inputs, &HealthInputs::new(), 1, SystemTime::now());
+    let healthy = Snapshot::build(&inputs, &HealthInputs::new(), 1, switchyard::clock::now());
     let keys = dnskeys(&healthy);
     let before = ask(
         &healthy,
@@ -473,7 +473,7 @@ fn failover_answers_are_presigned_and_validate_at_once() {
     let mut health = HealthInputs::new();
     health.insert(("us-east".into(), "192.0.2.1".into()), false);
     health.insert(("us-east".into(), "2001:db8:1::1".into()), false);
-    let failed = Snapshot::build(&inputs, &health, 2, SystemTime::now());
+    let failed = Snapshot::build(&inputs, &health, 2, switchyard::clock::now());
     let key = switchyard::dnssec::signer::rrset_key(
         &Name::from_str("api.example.com.").unwrap(),
         RecordType::A,

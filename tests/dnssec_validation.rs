@@ -45,7 +45,7 @@ mod validators;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use common::{TestServer, zones_dir};
 use hickory_proto::op::{Message, ResponseCode};
@@ -272,10 +272,13 @@ fn signed(algorithm: &str, zone_text: &str) -> Signed {
     ];
     let (keys, anchors) = keys(algorithm);
     let zones = zones_dir(&[(ZONE, zone_text)]);
-    let server = TestServer::start_traffic(
-        zones.path(),
-        &traffic(&[&probes[0], &probes[1], &probes[2]], Some(keys.path())),
-    );
+    let server = TestServer::builder()
+        .zones(zones.path())
+        .tail(&traffic(
+            &[&probes[0], &probes[1], &probes[2]],
+            Some(keys.path()),
+        ))
+        .start();
     Signed {
         server,
         anchors,
@@ -660,13 +663,13 @@ fn instances_sharing_keys_both_validate() {
     };
     let a = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
     let zones = zones_dir(&[(ZONE, &zone_text(PLACEHOLDER_DS))]);
-    let b = TestServer::start_traffic(
-        zones.path(),
-        &traffic(
+    let b = TestServer::builder()
+        .zones(zones.path())
+        .tail(&traffic(
             &[&a.probes[0], &a.probes[1], &a.probes[2]],
             Some(a._keys.path()),
-        ),
-    );
+        ))
+        .start();
     let upstreams = [Upstream::many(ZONE, &[a.server.addr, b.addr])];
     for resolver in resolvers_for(
         &tools,
@@ -731,7 +734,7 @@ fn signatures_expire_and_start_when_configured() {
         return;
     };
     let s = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
-    let now = SystemTime::now()
+    let now = switchyard::clock::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
@@ -1038,10 +1041,10 @@ fn failover_answers_validate_while_they_move() {
 fn answers_without_do_are_unchanged() {
     let s = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
     let zones = zones_dir(&[(ZONE, &zone_text(PLACEHOLDER_DS))]);
-    let unsigned = TestServer::start_traffic(
-        zones.path(),
-        &traffic(&[&s.probes[0], &s.probes[1], &s.probes[2]], None),
-    );
+    let unsigned = TestServer::builder()
+        .zones(zones.path())
+        .tail(&traffic(&[&s.probes[0], &s.probes[1], &s.probes[2]], None))
+        .start();
     let mut compared = 0;
     for &(name, qtype, _) in CASES {
         // Weighted and multivalue answers are drawn per query; the apex

@@ -181,12 +181,7 @@ fn signed_answers_to_do_queries_allocate_nothing() {
     )
     .unwrap();
     let inputs = Inputs::load(&config).unwrap();
-    let snapshot = Snapshot::build(
-        &inputs,
-        &Default::default(),
-        1,
-        std::time::SystemTime::now(),
-    );
+    let snapshot = Snapshot::build(&inputs, &Default::default(), 1, switchyard::clock::now());
     let meta = QueryMeta {
         source: SocketAddr::from(([127, 0, 0, 1], 5353)),
         transport: Transport::Udp,

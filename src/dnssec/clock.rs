@@ -5,13 +5,13 @@
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 static NOW: AtomicU32 = AtomicU32::new(0);
 static STARTED: OnceLock<()> = OnceLock::new();
 
 fn read() -> u32 {
-    SystemTime::now()
+    crate::clock::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32)
 }

@@ -834,7 +834,7 @@ pub fn apply(
     if !dnssec_ok {
         return;
     }
-    let now = epoch(SystemTime::now());
+    let now = epoch(crate::clock::now());
     signing.sign_section(zones, response.answers, false, now);
     // The name a negative answer or referral is about: the end of any CNAME chain.
     let mut denied = lower.clone();

@@ -22,6 +22,8 @@
 //! Every process runs in its own process group under a temp dir and is
 //! stopped by PID on drop. A missing tool is a skip (with a message) unless
 //! `SWITCHYARD_REQUIRE_VALIDATORS=1`, as on CI, where it is a failure.
+
+#![allow(unreachable_pub)] // a private module of each test crate that includes it
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::io::{Read, Write};
@@ -573,10 +575,7 @@ pub fn validating_query(name: &str, qtype: RecordType) -> Message {
 
 fn rand_id() -> u16 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as usize);
-    (nanos ^ NEXT.fetch_add(7919, Ordering::Relaxed)) as u16
+    (fastrand::usize(..) ^ NEXT.fetch_add(7919, Ordering::Relaxed)) as u16
 }
 
 /// Like [`ask`], with an EDNS Client Subnet option for `subnet`
