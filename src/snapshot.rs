@@ -18,8 +18,8 @@ use crate::config::tokens::Tokens;
 use crate::config::{Config, ConfigError};
 use crate::geo::GeoDb;
 use crate::health::HealthPlan;
-use crate::metrics::answers::AnswerMetrics;
 use crate::overrides::OverrideSet;
+use crate::traffic::answer_metrics::AnswerMetrics;
 use crate::traffic::drill_plan::DrillPlan;
 use crate::traffic::{HealthInputs, TrafficPlan, TrafficState, compile};
 use crate::zone::{ZoneError, load_zones_dir};
@@ -211,7 +211,7 @@ impl Inputs {
         let digest = Arc::new(digest::LazyDigest::new(&config, zones.clone()));
         // Which services `/metrics` shows per service (validated here so a
         // bad name fails `check` and reloads like any config error).
-        let exported = crate::metrics::answers::Exported::resolve(&config, &plan)
+        let exported = crate::traffic::answer_metrics::Exported::resolve(&config, &plan)
             .map_err(LoadError::Config)?;
         let mut inputs = Inputs {
             digest,

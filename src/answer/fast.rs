@@ -22,14 +22,11 @@ use hickory_proto::rr::{Name, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use crate::answer::ecs::ClientSubnet;
-use crate::answer::query::{Parsed, parse};
-use crate::answer::{QueryMeta, Transport, finish, lookup};
+use crate::answer::query::Parsed;
+use crate::answer::{QueryMeta, client_of, finish, lookup, size_limit};
 use crate::snapshot::Snapshot;
+use crate::traffic::EndpointAnswer;
 use crate::traffic::policy::{Family, decide};
-use crate::traffic::{Client, EndpointAnswer};
-
-/// Largest UDP answer without EDNS.
-const CLASSIC_UDP_LIMIT: usize = 512;
 
 /// What the fast path did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,10 +304,7 @@ fn template(
     rtype: RecordType,
     rng: &mut fastrand::Rng,
 ) -> Option<(Template, Vec<u8>)> {
-    let client = Client {
-        addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        ecs_source_prefix: None,
-    };
+    let client = client_of(IpAddr::V4(Ipv4Addr::UNSPECIFIED), None);
     let sections = lookup(snapshot, name, rtype, &client, rng);
     if sections.dynamic {
         return None;
@@ -385,7 +379,9 @@ fn soa_tail(
     (tail.into_boxed_slice(), pointers)
 }
 
-/// Tries to answer `packet` from the precompiled table into `out`.
+/// Tries to answer `packet` from the precompiled table into `out`
+/// (reading it first: tests call the fast path alone).
+#[cfg(test)]
 pub fn answer(
     snapshot: &Snapshot,
     packet: &[u8],
@@ -393,45 +389,56 @@ pub fn answer(
     rng: &mut fastrand::Rng,
     out: &mut Vec<u8>,
 ) -> Fast {
-    let Some(q) = parse(packet) else {
-        return Fast::Fallback;
-    };
-    let qtype = q.qtype;
+    let q = crate::answer::query::parse(packet);
+    match q.plain() && answer_parsed(snapshot, &q, packet, meta, rng, out).is_some() {
+        true => Fast::Answered,
+        false => Fast::Fallback,
+    }
+}
+
+/// Tries to answer the plain query `q` (read from `packet`) from the
+/// precompiled table into `out`. `Some(scope)`: `out` holds the complete
+/// response, whose ECS option (if any) declares `scope`; `None`: use the
+/// full path.
+pub(crate) fn answer_parsed(
+    snapshot: &Snapshot,
+    q: &Parsed,
+    packet: &[u8],
+    meta: &QueryMeta,
+    rng: &mut fastrand::Rng,
+    out: &mut Vec<u8>,
+) -> Option<u8> {
+    let qtype = q.qtype?;
     // Meta and transfer types, ANY, OPT: full path.
     if qtype == 0 || qtype == 41 || (128..=255).contains(&qtype) {
-        return Fast::Fallback;
+        return None;
     }
     let table = &snapshot.fast;
     let name = &q.name[..q.name_len];
-    let limit = match (q.edns, meta.transport) {
-        (_, Transport::Tcp) => u16::MAX as usize,
-        (Some(size), Transport::Udp) => {
-            (size.min(snapshot.edns_udp_payload) as usize).max(CLASSIC_UDP_LIMIT)
-        }
-        (None, Transport::Udp) => CLASSIC_UDP_LIMIT,
-    };
+    let edns = q.edns.map(|o| o.payload);
+    let limit = size_limit(edns, meta.transport, snapshot.edns_udp_payload);
+    let ecs = q.edns.and_then(|o| o.ecs.ok().flatten());
     out.clear();
     // Each arm writes header, question and sections, and returns the ECS scope.
     let scope = match table.names.get(name) {
         Some(entry) => match entry.kind {
             Kind::Slow => None,
-            Kind::Static => replay(table, entry, out, packet, &q, qtype),
-            Kind::Managed(service) => managed(snapshot, entry, service, packet, &q, meta, rng, out),
+            Kind::Static => replay(table, entry, out, packet, q, qtype),
+            Kind::Managed(service) => managed(
+                snapshot, entry, service, packet, q, qtype, meta, ecs, rng, out,
+            ),
         },
-        None => nxdomain(table, packet, &q, out),
-    };
-    let Some(scope) = scope else {
-        return Fast::Fallback;
-    };
-    if q.edns.is_some() {
-        let nsid = if q.nsid { &snapshot.nsid[..] } else { &[] };
-        write_opt(out, q.ecs.as_ref(), scope, snapshot.edns_udp_payload, nsid);
+        None => nxdomain(table, packet, q, out),
+    }?;
+    if let Some(opt) = q.edns {
+        let nsid = if opt.nsid { &snapshot.nsid[..] } else { &[] };
+        write_opt(out, ecs.as_ref(), scope, snapshot.edns_udp_payload, nsid);
     }
     if out.len() > limit {
         // Needs truncation or trimming: the full path knows how.
-        return Fast::Fallback;
+        return None;
     }
-    Fast::Answered
+    Some(scope)
 }
 
 /// Writes the static answer for `qtype` at an existing name: its template,
@@ -553,23 +560,22 @@ fn managed(
     service: usize,
     packet: &[u8],
     q: &Parsed,
+    qtype: u16,
     meta: &QueryMeta,
+    ecs: Option<ClientSubnet>,
     rng: &mut fastrand::Rng,
     out: &mut Vec<u8>,
 ) -> Option<u8> {
-    let v6 = match q.qtype {
+    let v6 = match qtype {
         1 => false,
         28 => true,
         // CNAME (and ANY, filtered earlier) depend on the policy too.
         5 => return None,
-        _ => return replay(&snapshot.fast, entry, out, packet, q, q.qtype),
+        _ => return replay(&snapshot.fast, entry, out, packet, q, qtype),
     };
     let plan = &snapshot.plan;
     let svc = &plan.services[service];
-    let client = Client {
-        addr: q.ecs.map_or(meta.source.ip(), |e| e.addr),
-        ecs_source_prefix: q.ecs.map(|e| e.source_prefix),
-    };
+    let client = client_of(meta.source.ip(), ecs);
     let family = if v6 { Family::V6 } else { Family::V4 };
     let decision = decide(
         plan,
@@ -625,7 +631,7 @@ fn managed(
     for octets in &found[..count] {
         // Owner: a pointer to the question name at offset 12.
         out.extend_from_slice(&[0xc0, 0x0c]);
-        out.extend_from_slice(&q.qtype.to_be_bytes());
+        out.extend_from_slice(&qtype.to_be_bytes());
         out.extend_from_slice(&[0, 1]);
         out.extend_from_slice(&ttl);
         if v6 {
