@@ -15,17 +15,17 @@
 //! echo the client's case.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use crate::answer::ecs::ClientSubnet;
+use crate::answer::managed::{INLINE_ADDRESSES, pick};
 use crate::answer::query::Parsed;
 use crate::answer::{QueryMeta, client_of, finish, lookup, size_limit};
 use crate::snapshot::Snapshot;
-use crate::traffic::EndpointAnswer;
 use crate::traffic::policy::{Family, decide};
 
 /// What the fast path did.
@@ -548,9 +548,6 @@ fn nxdomain(table: &FastTable, packet: &[u8], q: &Parsed, out: &mut Vec<u8>) -> 
     Some(0)
 }
 
-/// Most addresses the fast path writes per answer; larger sets take the full path.
-const MAX_FAST_ADDRESSES: usize = 16;
-
 /// A/AAAA at a managed name, chosen by policy now; other types from
 /// templates. Returns the ECS scope the decision depended on.
 #[allow(clippy::too_many_arguments)]
@@ -586,34 +583,21 @@ fn managed(
         &snapshot.geo,
         rng,
     );
-    // Addresses of the asked family, deduplicated, as 16-byte slots.
-    let mut found = [[0u8; 16]; MAX_FAST_ADDRESSES];
-    let mut count = 0;
-    let mut fits = true;
-    decision.for_each_endpoint(plan, &snapshot.state, svc, |region, endpoint| {
-        let octets: [u8; 16] = match &plan.regions[region].endpoints[endpoint].answer {
-            EndpointAnswer::V4(a) if !v6 => Ipv6Addr::from(a.to_bits() as u128).octets(),
-            EndpointAnswer::V6(a) if v6 => a.octets(),
-            // A CNAME target chains on: full path.
-            EndpointAnswer::Target(_) => {
-                fits = false;
-                return;
-            }
-            _ => return,
-        };
-        if found[..count].contains(&octets) {
-            return;
-        }
-        if count == MAX_FAST_ADDRESSES {
-            fits = false;
-            return;
-        }
-        found[count] = octets;
-        count += 1;
-    });
-    if !fits {
+    // The records the decision gives, as the full path would pick them;
+    // more than fit inline, or a name target (a CNAME chain), take the
+    // full path.
+    let picked = pick(
+        plan,
+        &snapshot.state,
+        svc,
+        &decision,
+        family,
+        Some(INLINE_ADDRESSES),
+    )?;
+    if picked.target.is_some() {
         return None;
     }
+    let count = if v6 { picked.v6.len() } else { picked.v4.len() };
     if count == 0 {
         negative(&snapshot.fast, entry, out, packet, q, 0);
         snapshot
@@ -628,19 +612,19 @@ fn managed(
         .record(service, svc, &snapshot.state, &decision);
     emit(out, packet, q, true, 0, [count as u16, 0, 0]);
     let ttl = svc.ttl.to_be_bytes();
-    for octets in &found[..count] {
-        // Owner: a pointer to the question name at offset 12.
+    // Owner: a pointer to the question name at offset 12.
+    let mut record = |rdata: &[u8]| {
         out.extend_from_slice(&[0xc0, 0x0c]);
         out.extend_from_slice(&qtype.to_be_bytes());
         out.extend_from_slice(&[0, 1]);
         out.extend_from_slice(&ttl);
-        if v6 {
-            out.extend_from_slice(&[0, 16]);
-            out.extend_from_slice(octets);
-        } else {
-            out.extend_from_slice(&[0, 4]);
-            out.extend_from_slice(&octets[12..]);
-        }
+        out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        out.extend_from_slice(rdata);
+    };
+    if v6 {
+        picked.v6.iter().for_each(|a| record(&a.octets()));
+    } else {
+        picked.v4.iter().for_each(|a| record(&a.octets()));
     }
     Some(decision.scope)
 }
