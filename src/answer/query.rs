@@ -103,6 +103,7 @@ impl Parsed {
 
 /// Reads the header, the questions and every record's type, walking OPT
 /// records' options; never fails (what could not be read is absent).
+#[inline]
 pub(crate) fn parse(packet: &[u8]) -> Parsed {
     #[cfg(test)]
     PARSES.with(|n| n.set(n.get() + 1));
@@ -192,6 +193,7 @@ pub(crate) fn parse(packet: &[u8]) -> Parsed {
 /// Copies the plain (uncompressed, at most 255 bytes and 127 labels)
 /// question name at `pos` into `parsed`, lower-cased, and returns where it
 /// ends; `None` for any other name (left to [`skip_name`]).
+#[inline]
 fn copy_name(packet: &[u8], mut pos: usize, parsed: &mut Parsed) -> Option<usize> {
     loop {
         let len = *packet.get(pos)? as usize;
@@ -222,6 +224,7 @@ fn copy_name(packet: &[u8], mut pos: usize, parsed: &mut Parsed) -> Option<usize
 
 /// Where the name at `pos` ends in the packet: after its root label, or
 /// after the compression pointer that ends it.
+#[inline]
 fn skip_name(packet: &[u8], mut pos: usize) -> Option<usize> {
     loop {
         let len = *packet.get(pos)?;
