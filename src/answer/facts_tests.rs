@@ -2,27 +2,15 @@
 //! answers it, and the facts it returns agree with the response sent.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::str::FromStr;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::{ClientSubnet as EcsOption, EdnsCode, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};
 
+use super::fast_tests::{Tables, example_tables};
 use super::query::PARSES;
 use super::{AnswerPath, QueryFacts, QueryMeta, Transport, respond_into};
-use crate::snapshot::{Inputs, Snapshot};
-
-fn example_snapshot() -> Snapshot {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/switchyard.toml");
-    let inputs = Inputs::load(&config).unwrap();
-    Snapshot::build(
-        &inputs,
-        &Default::default(),
-        1,
-        std::time::SystemTime::UNIX_EPOCH,
-    )
-}
 
 fn query(name: &str, qtype: RecordType, ecs: Option<&str>) -> Message {
     let mut msg = Message::new(0x4242, MessageType::Query, OpCode::Query);
@@ -39,7 +27,7 @@ fn query(name: &str, qtype: RecordType, ecs: Option<&str>) -> Message {
 
 /// Answers `packet` and returns the facts, the response, and how many
 /// times the packet was read.
-fn answer(snapshot: &Snapshot, packet: &[u8]) -> (QueryFacts, Vec<u8>, u64) {
+fn answer(tables: &Tables, packet: &[u8]) -> (QueryFacts, Vec<u8>, u64) {
     let meta = QueryMeta {
         source: SocketAddr::from(([127, 0, 0, 1], 5353)),
         transport: Transport::Udp,
@@ -47,7 +35,7 @@ fn answer(snapshot: &Snapshot, packet: &[u8]) -> (QueryFacts, Vec<u8>, u64) {
     let mut rng = fastrand::Rng::with_seed(1);
     let mut out = Vec::new();
     let before = PARSES.with(|n| n.get());
-    let facts = respond_into(snapshot, packet, &meta, &mut rng, &mut out);
+    let facts = respond_into(&tables.view(), packet, &meta, &mut rng, &mut out);
     (facts, out, PARSES.with(|n| n.get()) - before)
 }
 
@@ -61,12 +49,12 @@ fn echoed_scope(response: &Message) -> Option<u8> {
 
 #[test]
 fn a_fallback_query_is_read_once() {
-    let snapshot = example_snapshot();
+    let tables = example_tables();
     // A wildcard answer with ECS: the fast path does not cover it.
     let packet = query("foo.apps.example.com.", RecordType::A, Some("81.2.69.0/24"))
         .to_vec()
         .unwrap();
-    let (facts, out, reads) = answer(&snapshot, &packet);
+    let (facts, out, reads) = answer(&tables, &packet);
     assert_eq!(reads, 1, "the query was read {reads} times");
     assert_eq!(facts.path, AnswerPath::Full);
     assert!(facts.answered);
@@ -83,12 +71,12 @@ fn a_fallback_query_is_read_once() {
 
 #[test]
 fn a_fast_query_is_read_once() {
-    let snapshot = example_snapshot();
+    let tables = example_tables();
     // Geo, decided on the fast path: the scope in the facts is the echoed one.
     let packet = query("geo.example.com.", RecordType::A, Some("81.2.69.0/24"))
         .to_vec()
         .unwrap();
-    let (facts, out, reads) = answer(&snapshot, &packet);
+    let (facts, out, reads) = answer(&tables, &packet);
     assert_eq!(reads, 1);
     assert_eq!(facts.path, AnswerPath::Fast);
     let response = Message::from_vec(&out).unwrap();
@@ -99,11 +87,11 @@ fn a_fast_query_is_read_once() {
 
 #[test]
 fn errors_and_drops_carry_their_facts() {
-    let snapshot = example_snapshot();
+    let tables = example_tables();
     // EDNS version 1: BADVERS (extended RCODE 16), read once.
     let mut msg = query("www.example.com.", RecordType::A, None);
     msg.edns.as_mut().unwrap().set_version(1);
-    let (facts, out, reads) = answer(&snapshot, &msg.to_vec().unwrap());
+    let (facts, out, reads) = answer(&tables, &msg.to_vec().unwrap());
     assert_eq!(reads, 1);
     assert_eq!((facts.rcode, facts.edns_version), (16, Some(1)));
     let response = Message::from_vec(&out).unwrap();
@@ -117,7 +105,7 @@ fn errors_and_drops_carry_their_facts() {
     let rdlen = packet.len() - 2;
     packet[rdlen..].copy_from_slice(&11u16.to_be_bytes());
     packet.extend_from_slice(&[0, 8, 0, 7, 0, 1, 23, 0, 81, 2, 69]);
-    let (facts, _, reads) = answer(&snapshot, &packet);
+    let (facts, _, reads) = answer(&tables, &packet);
     assert_eq!(reads, 1);
     assert_eq!(facts.rcode, 1);
     assert!(facts.ecs_present && facts.ecs.is_none());
@@ -127,7 +115,7 @@ fn errors_and_drops_carry_their_facts() {
         .to_vec()
         .unwrap();
     packet[2] |= 0x80;
-    let (facts, out, reads) = answer(&snapshot, &packet);
+    let (facts, out, reads) = answer(&tables, &packet);
     assert_eq!(reads, 1);
     assert!(!facts.answered && out.is_empty());
     assert_eq!(facts.qtype, Some(1));

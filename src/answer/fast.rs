@@ -24,9 +24,12 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use crate::answer::ecs::ClientSubnet;
 use crate::answer::managed::{INLINE_ADDRESSES, pick};
 use crate::answer::query::Parsed;
-use crate::answer::{QueryMeta, client_of, finish, lookup, size_limit};
-use crate::snapshot::Snapshot;
+use crate::answer::{QueryMeta, View, client_of, finish, lookup, size_limit};
+use crate::geo::GeoDb;
+use crate::traffic::answer_metrics::AnswerMetrics;
 use crate::traffic::policy::{Family, decide};
+use crate::traffic::{HealthInputs, NoAdjustments, TrafficPlan, TrafficState};
+use crate::zone::ZoneSet;
 
 /// What the fast path did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,10 +127,29 @@ fn wire_lower(name: &Name) -> Vec<u8> {
 }
 
 impl FastTable {
-    /// Precompiles every static answer `snapshot` can give. Pure. Plain
+    /// Precompiles every static answer `zones` and `plan` give. Pure. Plain
     /// RRsets are encoded directly; answers that chase a CNAME come from
     /// one full-path lookup each.
-    pub fn build(snapshot: &Snapshot) -> FastTable {
+    pub fn build(zones: &ZoneSet, plan: &TrafficPlan) -> FastTable {
+        // The full path runs on tables of its own: health, location and
+        // answer counters do not matter, because answers a policy took part
+        // in are never templated (and precompiling is not traffic).
+        let state = TrafficState::compute(plan, &HealthInputs::new(), &NoAdjustments);
+        let (geo, fast, answers) = (
+            GeoDb::empty(),
+            FastTable::default(),
+            AnswerMetrics::disabled(),
+        );
+        let snapshot = View {
+            zones,
+            plan,
+            state: &state,
+            geo: &geo,
+            fast: &fast,
+            nsid: &[],
+            edns_udp_payload: u16::MAX,
+            answers: &answers,
+        };
         let mut table = FastTable::default();
         let mut rng = fastrand::Rng::with_seed(0);
         for zone in snapshot.zones.iter() {
@@ -167,7 +189,7 @@ impl FastTable {
                     }
                     if has_cname {
                         for rtype in [RecordType::A, RecordType::AAAA] {
-                            if let Some(t) = table.chased(snapshot, name, rtype, &mut rng) {
+                            if let Some(t) = table.chased(&snapshot, name, rtype, &mut rng) {
                                 answers.push((u16::from(rtype), t));
                             }
                         }
@@ -256,7 +278,7 @@ impl FastTable {
     /// a template; `None` when a policy took part in it.
     fn chased(
         &mut self,
-        snapshot: &Snapshot,
+        snapshot: &View<'_>,
         name: &Name,
         rtype: RecordType,
         rng: &mut fastrand::Rng,
@@ -299,7 +321,7 @@ fn is_at_or_below_cut(zone: &crate::zone::Zone, cuts: &HashSet<&Name>, name: &Na
 /// The full path's answer to `name`/`rtype`, as a template and its body;
 /// `None` when a policy took part (the answer may differ per query).
 fn template(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     name: &Name,
     rtype: RecordType,
     rng: &mut fastrand::Rng,
@@ -383,7 +405,7 @@ fn soa_tail(
 /// (reading it first: tests call the fast path alone).
 #[cfg(test)]
 pub fn answer(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     packet: &[u8],
     meta: &QueryMeta,
     rng: &mut fastrand::Rng,
@@ -401,7 +423,7 @@ pub fn answer(
 /// response, whose ECS option (if any) declares `scope`; `None`: use the
 /// full path.
 pub(crate) fn answer_parsed(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     q: &Parsed,
     packet: &[u8],
     meta: &QueryMeta,
@@ -413,7 +435,7 @@ pub(crate) fn answer_parsed(
     if qtype == 0 || qtype == 41 || (128..=255).contains(&qtype) {
         return None;
     }
-    let table = &snapshot.fast;
+    let table = snapshot.fast;
     let name = &q.name[..q.name_len];
     let edns = q.edns.map(|o| o.payload);
     let limit = size_limit(edns, meta.transport, snapshot.edns_udp_payload);
@@ -431,7 +453,7 @@ pub(crate) fn answer_parsed(
         None => nxdomain(table, packet, q, out),
     }?;
     if let Some(opt) = q.edns {
-        let nsid = if opt.nsid { &snapshot.nsid[..] } else { &[] };
+        let nsid = if opt.nsid { snapshot.nsid } else { &[] };
         write_opt(out, ecs.as_ref(), scope, snapshot.edns_udp_payload, nsid);
     }
     if out.len() > limit {
@@ -552,7 +574,7 @@ fn nxdomain(table: &FastTable, packet: &[u8], q: &Parsed, out: &mut Vec<u8>) -> 
 /// templates. Returns the ECS scope the decision depended on.
 #[allow(clippy::too_many_arguments)]
 fn managed(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     entry: &Entry,
     service: usize,
     packet: &[u8],
@@ -568,7 +590,7 @@ fn managed(
         28 => true,
         // CNAME (and ANY, filtered earlier) depend on the policy too.
         5 => return None,
-        _ => return replay(&snapshot.fast, entry, out, packet, q, qtype),
+        _ => return replay(snapshot.fast, entry, out, packet, q, qtype),
     };
     let plan = &snapshot.plan;
     let svc = &plan.services[service];
@@ -576,11 +598,11 @@ fn managed(
     let family = if v6 { Family::V6 } else { Family::V4 };
     let decision = decide(
         plan,
-        &snapshot.state,
+        snapshot.state,
         svc,
         &client,
         family,
-        &snapshot.geo,
+        snapshot.geo,
         rng,
     );
     // The records the decision gives, as the full path would pick them;
@@ -588,7 +610,7 @@ fn managed(
     // full path.
     let picked = pick(
         plan,
-        &snapshot.state,
+        snapshot.state,
         svc,
         &decision,
         family,
@@ -599,17 +621,17 @@ fn managed(
     }
     let count = if v6 { picked.v6.len() } else { picked.v4.len() };
     if count == 0 {
-        negative(&snapshot.fast, entry, out, packet, q, 0);
+        negative(snapshot.fast, entry, out, packet, q, 0);
         snapshot
             .answers
-            .record(service, svc, &snapshot.state, &decision);
+            .record(service, svc, snapshot.state, &decision);
         return Some(decision.scope);
     }
     // Counted only once the fast path is sure to answer: a fallback
     // decides (and counts) again on the full path.
     snapshot
         .answers
-        .record(service, svc, &snapshot.state, &decision);
+        .record(service, svc, snapshot.state, &decision);
     emit(out, packet, q, true, 0, [count as u16, 0, 0]);
     let ttl = svc.ttl.to_be_bytes();
     // Owner: a pointer to the question name at offset 12.

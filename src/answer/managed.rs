@@ -107,22 +107,22 @@ pub(crate) fn answer(
     let family = family(qtype);
     let decision = decide(
         plan,
-        &snapshot.state,
+        snapshot.state,
         service,
         resolver.client,
         family,
-        &snapshot.geo,
+        snapshot.geo,
         resolver.rng,
     );
     snapshot
         .answers
-        .record(index, service, &snapshot.state, &decision);
+        .record(index, service, snapshot.state, &decision);
     resolver.out.ecs_scope = resolver.out.ecs_scope.max(decision.scope);
     resolver.out.dynamic = true;
 
     // Without a cap: the full path answers any number of addresses.
     let Picked { target, v4, v6 } =
-        pick(plan, &snapshot.state, service, &decision, family, None).unwrap_or_default();
+        pick(plan, snapshot.state, service, &decision, family, None).unwrap_or_default();
     let record = |data: RData| Record::from_rdata(owner.clone(), service.ttl, data);
     // A chosen name target is a CNAME, which stands alone at its name.
     if let Some(target) = target {

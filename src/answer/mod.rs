@@ -1,4 +1,4 @@
-//! The query path: bytes in, bytes out, from one snapshot.
+//! The query path: bytes in, bytes out, from one [`View`] of a snapshot's tables.
 //!
 //! [`respond_into`] reads the query once (`query.rs`: header, question,
 //! OPT), answers it by the fast path when the query is plain and covered,
@@ -19,10 +19,12 @@ mod lookup;
 mod managed;
 pub mod nsid;
 mod query;
+mod view;
 
 pub use ecs::ClientSubnet;
 pub use fast::{Fast, FastTable};
 pub use lookup::{Sections, lookup};
+pub use view::View;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -32,7 +34,6 @@ use hickory_proto::rr::rdata::tsig::{TSIG, TsigError, make_tsig_record};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
 
 use crate::answer::query::{Parsed, parse};
-use crate::snapshot::Snapshot;
 use crate::traffic::Client;
 
 /// The transport a query arrived on; it decides the response size limit.
@@ -157,7 +158,7 @@ fn client_of(source: IpAddr, ecs: Option<ClientSubnet>) -> Client {
 /// bug panic anyway, it costs that one query, never the listener: a panic
 /// unwinding out of here would end a UDP worker thread.
 pub fn respond_into(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     packet: &[u8],
     meta: &QueryMeta,
     rng: &mut fastrand::Rng,
@@ -182,7 +183,7 @@ pub fn respond_into(
 
 /// [`respond_into`] without the panic guard.
 fn answer_into(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     packet: &[u8],
     meta: &QueryMeta,
     rng: &mut fastrand::Rng,
@@ -211,7 +212,7 @@ fn answer_into(
 /// dropped silently (too short to have a header, or itself a response).
 /// `rng` drives weighted and shuffled answers; each worker owns one.
 pub fn respond(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     packet: &[u8],
     meta: &QueryMeta,
     rng: &mut fastrand::Rng,
@@ -239,7 +240,7 @@ impl FullOutcome {
 /// the message to build the response; the header checks, EDNS version and
 /// ECS come from `parsed`.
 fn full(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     parsed: &Parsed,
     packet: &[u8],
     meta: &QueryMeta,
