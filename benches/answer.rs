@@ -25,7 +25,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};
 use switchyard::answer::{QueryMeta, Transport, respond, respond_into};
-use switchyard::metrics::query::Observer;
+use switchyard::server::Observer;
 use switchyard::snapshot::{Inputs, Snapshot};
 
 /// One benchmarked query: a label, the question, EDNS size, and the RCODE
@@ -113,13 +113,7 @@ fn bench_respond(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for case in CASES {
         let packet = encode(case);
-        assert!(respond_into(
-            &snapshot.view(),
-            &packet,
-            &meta,
-            &mut rng,
-            &mut out
-        ));
+        assert!(respond_into(&snapshot.view(), &packet, &meta, &mut rng, &mut out).answered);
         let reply = Message::from_vec(&out).expect("decodable reply");
         assert_eq!(reply.metadata.response_code, case.rcode, "{}", case.label);
         assert_eq!(
@@ -190,21 +184,21 @@ fn bench_recorded(c: &mut Criterion) {
             let mut in_batch = 0;
             let mut started = recorder.batch_start();
             b.iter(|| {
-                let ok = respond_into(
+                let facts = respond_into(
                     black_box(&snapshot.view()),
                     black_box(&packet),
                     black_box(&meta),
                     &mut rng,
                     &mut out,
                 );
-                recorder.query(&packet, Some(&out), meta.source, started);
+                recorder.query(&packet, &out, &facts, meta.source, started);
                 in_batch += 1;
                 if in_batch == 32 {
                     recorder.batch_end(started, in_batch);
                     started = recorder.batch_start();
                     in_batch = 0;
                 }
-                ok
+                facts.answered
             })
         });
     }
@@ -288,13 +282,7 @@ fn bench_geo_rules(c: &mut Criterion) {
                 ResponseCode::NoError,
                 true,
             ));
-            assert!(respond_into(
-                &snapshot.view(),
-                &packet,
-                &meta,
-                &mut rng,
-                &mut out
-            ));
+            assert!(respond_into(&snapshot.view(), &packet, &meta, &mut rng, &mut out).answered);
             let reply = Message::from_vec(&out).expect("decodable reply");
             assert_eq!(
                 reply.answers.first().map(|r| r.data.to_string()).as_deref(),

@@ -11,7 +11,7 @@
 //!                                  v                                           |
 //!                              publisher (sole writer) --ArcSwap::store--------+
 //! DNS packet --> server::{udp,tcp} --> answer::respond_into(&snapshot.load().view(), ..) --> packet
-//!                      \--> metrics::query::QueryRecorder (per worker, flushed per batch)
+//!                      \--> server::QueryRecorder (records the returned QueryFacts; flushed per batch)
 //!                      \--> querylog (sampled, try_send) --> writer thread --> JSON lines
 //!
 //! HTTP --> api --Request--> publisher: safety rule, overrides::store (fsync), publish, overrides::audit

@@ -18,7 +18,7 @@ use crate::config::tokens::Tokens;
 use crate::config::{Config, ConfigError};
 use crate::geo::GeoDb;
 use crate::health::HealthPlan;
-use crate::metrics::answers::AnswerMetrics;
+use crate::traffic::answer_metrics::AnswerMetrics;
 use crate::traffic::drill_plan::DrillPlan;
 use crate::traffic::{TrafficPlan, compile};
 use crate::zone::{ZoneError, ZoneSet, load_zones_dir};
@@ -123,7 +123,7 @@ impl Inputs {
         let digest = Arc::new(digest::LazyDigest::new(&config, zones.clone()));
         // Which services `/metrics` shows per service (validated here so a
         // bad name fails `check` and reloads like any config error).
-        let exported = crate::metrics::answers::Exported::resolve(&config, &plan)
+        let exported = crate::traffic::answer_metrics::Exported::resolve(&config, &plan)
             .map_err(LoadError::Config)?;
         // Keys are read and static RRsets signed here, once per load; the
         // managed answers of the initial state too, so that the first

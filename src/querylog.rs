@@ -9,7 +9,9 @@
 //! (`switchyard_query_log_dropped_total`): a slow disk costs log lines,
 //! never queries. Unsampled queries cost one decrement and a compare.
 //!
-//! Decoding (names, records) happens in the writer, off the query path.
+//! What the answer path learned (qtype, rcode, ECS) travels in the entry
+//! as its [`QueryFacts`]; the writer, off the query path, only turns the
+//! question name and the answer records into text.
 
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
@@ -21,10 +23,12 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_cha
 use std::time::{Duration, SystemTime};
 
 use hickory_proto::op::Message;
+use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use metrics::Counter;
 use serde_json::{Value, json};
 
-use crate::answer::{Transport, read_client_subnet};
+use crate::answer::{QueryFacts, Transport};
 use crate::config::QueryLogConfig;
 use crate::metrics::names;
 use crate::metrics::query::rcode_name;
@@ -49,6 +53,8 @@ pub(crate) struct Entry {
     pub source: SocketAddr,
     /// From the batch's receipt to the answer being ready.
     pub latency: Duration,
+    /// What answering it returned.
+    pub facts: QueryFacts,
     query: [u8; MAX_BYTES],
     query_len: u16,
     response: [u8; MAX_BYTES],
@@ -57,12 +63,14 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    /// Copies (up to 512 bytes of) a query and its response.
+    /// Copies (up to 512 bytes of) a query and its response, with the
+    /// facts answering it returned.
     pub(crate) fn new(
         transport: Transport,
         source: SocketAddr,
         query: &[u8],
         response: Option<&[u8]>,
+        facts: &QueryFacts,
         latency: Duration,
     ) -> Entry {
         let mut entry = Entry {
@@ -70,6 +78,7 @@ impl Entry {
             transport,
             source,
             latency,
+            facts: *facts,
             query: [0; MAX_BYTES],
             query_len: 0,
             response: [0; MAX_BYTES],
@@ -88,34 +97,36 @@ impl Entry {
 
     /// The JSON line for this entry (decoded here, in the writer).
     pub(crate) fn to_json(&self) -> Value {
-        let query_bytes = &self.query[..self.query_len as usize];
-        let query = Message::from_vec(query_bytes).ok();
-        let question = query.as_ref().and_then(|q| q.queries.first());
-        let ecs = query
-            .as_ref()
-            .and_then(|_| read_client_subnet(query_bytes).ok().flatten())
-            .map(|s| format!("{}/{}", s.addr, s.source_prefix));
+        let facts = &self.facts;
+        // The question name as sent (the facts carry its type, not its text).
+        let mut question = BinDecoder::new(&self.query[..self.query_len as usize]);
+        let qname = facts
+            .qtype
+            .and_then(|_| question.read_slice(12).ok())
+            .and_then(|_| Name::read(&mut question).ok());
+        let ecs = facts.ecs.map(|s| format!("{}/{}", s.addr, s.source_prefix));
         let response = self
             .response_len
             .and_then(|len| Message::from_vec(&self.response[..len as usize]).ok());
-        let (rcode, answer) = match (&self.response_len, &response) {
-            (None, _) => (Value::Null, Value::Null),
-            (Some(_), None) => (json!("unparsed"), Value::Null),
-            (Some(_), Some(r)) => (
-                json!(rcode_name(u16::from(r.metadata.response_code))),
-                r.answers
-                    .iter()
-                    .map(|rr| json!(format!("{} {}", rr.record_type(), rr.data)))
-                    .collect(),
-            ),
+        let rcode = match self.response_len {
+            None => Value::Null,
+            Some(_) => json!(rcode_name(facts.rcode)),
+        };
+        let answer = match &response {
+            None => Value::Null,
+            Some(r) => r
+                .answers
+                .iter()
+                .map(|rr| json!(format!("{} {}", rr.record_type(), rr.data)))
+                .collect(),
         };
         json!({
             "time": crate::overrides::time::format(self.at),
-            "transport": crate::metrics::transport_label(self.transport),
+            "transport": self.transport.label(),
             "client": self.source.ip().to_string(),
             "ecs": ecs,
-            "qname": question.map(|q| q.name().to_string()),
-            "qtype": question.map(|q| q.query_type().to_string()),
+            "qname": qname.map(|n| n.to_string()),
+            "qtype": facts.qtype.map(|t| RecordType::from(t).to_string()),
             "rcode": rcode,
             "answer": answer,
             "latency_us": (self.latency.as_secs_f64() * 1e7).round() / 10.0,
@@ -250,10 +261,12 @@ impl Sampler {
         source: SocketAddr,
         query: &[u8],
         response: Option<&[u8]>,
+        facts: &QueryFacts,
         latency: Duration,
     ) {
-        self.log
-            .offer(Entry::new(transport, source, query, response, latency));
+        self.log.offer(Entry::new(
+            transport, source, query, response, facts, latency,
+        ));
     }
 }
 
@@ -303,7 +316,14 @@ mod tests {
         let total = 2_000;
         for _ in 0..total {
             assert!(sampler.tick());
-            sampler.log(Transport::Udp, source, &query(), None, Duration::ZERO);
+            sampler.log(
+                Transport::Udp,
+                source,
+                &query(),
+                None,
+                &QueryFacts::default(),
+                Duration::ZERO,
+            );
         }
         assert!(started.elapsed() < Duration::from_secs(2), "offers blocked");
         assert!(log.dropped() > 0, "nothing dropped");
@@ -336,6 +356,10 @@ mod tests {
             source,
             &query(),
             None,
+            &QueryFacts {
+                qtype: Some(1),
+                ..QueryFacts::default()
+            },
             Duration::from_micros(15),
         )
         .to_json();

@@ -14,8 +14,8 @@ use arc_swap::ArcSwap;
 use crate::answer::{FastTable, View};
 use crate::geo::GeoDb;
 use crate::load::digest;
-use crate::metrics::answers::AnswerMetrics;
 use crate::overrides::OverrideSet;
+use crate::traffic::answer_metrics::AnswerMetrics;
 use crate::traffic::drill_plan::DrillPlan;
 use crate::traffic::{HealthInputs, RegionId, TrafficPlan, TrafficState};
 

@@ -761,13 +761,16 @@ fn fast_path_replays_exactly_what_the_full_path_signs() {
                     for size in [512, 1232] {
                         let packet = query_bytes(name, qtype, dnssec_ok, size);
                         let mut out = Vec::new();
-                        assert!(switchyard::answer::respond_into(
-                            &snap.view(),
-                            &packet,
-                            &meta,
-                            &mut fastrand::Rng::with_seed(3),
-                            &mut out
-                        ));
+                        assert!(
+                            switchyard::answer::respond_into(
+                                &snap.view(),
+                                &packet,
+                                &meta,
+                                &mut fastrand::Rng::with_seed(3),
+                                &mut out
+                            )
+                            .answered
+                        );
                         let message = Message::from_vec(&out).unwrap();
                         if dnssec_ok {
                             verify(&message.answers, &keys);

@@ -55,28 +55,7 @@ const LAYERS: &[&[&str]] = &[
 /// Edges that close a cycle or point up today, each with why and the plan.
 /// Every entry is one edge `(from, to, reason)`; removing the cause must
 /// remove the entry (a stale entry fails the check).
-const KNOWN_DEBT: &[(&str, &str, &str)] = &[
-    (
-        "metrics",
-        "answer",
-        "metrics::query reads answer::Transport and parses packets itself: respond_into should return the facts (issue 13 item 4), the recorder moves up",
-    ),
-    (
-        "metrics",
-        "config",
-        "metrics::answers takes [metrics] config (PerServiceAnswers): moves with answers.rs next to the plan",
-    ),
-    (
-        "metrics",
-        "querylog",
-        "metrics::query's per-worker recorder feeds the query log sampler: the recorder belongs with the listeners (server), metrics keeps the handles",
-    ),
-    (
-        "metrics",
-        "traffic",
-        "metrics::answers is laid out like the plan and reads Decision: move it into traffic (or answer) as that component's metrics",
-    ),
-];
+const KNOWN_DEBT: &[(&str, &str, &str)] = &[];
 
 /// A top-level module dependency graph: module -> modules it references.
 type Graph = BTreeMap<String, BTreeSet<String>>;

@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use switchyard::answer::{QueryMeta, Transport, respond_into};
-use switchyard::metrics::query::Observer;
 use switchyard::querylog::QueryLog;
+use switchyard::server::Observer;
 use switchyard::snapshot::{Inputs, Snapshot};
 
 /// A query for `name` (dotted, absolute) of type `qtype`, optionally with an OPT record.
@@ -106,7 +106,7 @@ fn fast_path_answers_without_allocating() {
     for (what, query) in &queries {
         // Warm up once (first use may size buffers), then count.
         assert!(
-            respond_into(&snapshot.view(), query, &meta, &mut rng, &mut out),
+            respond_into(&snapshot.view(), query, &meta, &mut rng, &mut out).answered,
             "{what}"
         );
         assert_counting();
@@ -114,14 +114,9 @@ fn fast_path_answers_without_allocating() {
         for _ in 0..100 {
             // As a UDP worker does it: time the batch, answer, record, flush.
             let started = recorder.batch_start();
-            assert!(respond_into(
-                &snapshot.view(),
-                query,
-                &meta,
-                &mut rng,
-                &mut out
-            ));
-            recorder.query(query, Some(&out), meta.source, started);
+            let facts = respond_into(&snapshot.view(), query, &meta, &mut rng, &mut out);
+            assert!(facts.answered);
+            recorder.query(query, &out, &facts, meta.source, started);
             recorder.batch_end(started, 1);
         }
         assert_eq!(
@@ -212,7 +207,7 @@ fn signed_answers_to_do_queries_allocate_nothing() {
     ];
     for (what, query) in &queries {
         assert!(
-            respond_into(&snapshot.view(), query, &meta, &mut rng, &mut out),
+            respond_into(&snapshot.view(), query, &meta, &mut rng, &mut out).answered,
             "{what}"
         );
         // An RRSIG (type 46) is in every DO answer.
@@ -225,13 +220,7 @@ fn signed_answers_to_do_queries_allocate_nothing() {
         assert_counting();
         let before = allocations();
         for _ in 0..100 {
-            assert!(respond_into(
-                &snapshot.view(),
-                query,
-                &meta,
-                &mut rng,
-                &mut out
-            ));
+            assert!(respond_into(&snapshot.view(), query, &meta, &mut rng, &mut out).answered);
         }
         assert_eq!(
             allocations() - before,

@@ -1,20 +1,12 @@
-//! EDNS Client Subnet (RFC 7871): reading the option strictly from the raw
-//! query, and the scope rule for the echoed option.
+//! EDNS Client Subnet (RFC 7871): validating the option strictly, as sent.
 //!
 //! hickory-proto decodes ECS but accepts address bits beyond the source
 //! prefix and trailing bytes, both of which RFC 7871 §7.1.1 says to answer
-//! with FORMERR. So we walk the query's records ourselves (with hickory's
-//! decoder for names) and check the option's bytes as sent.
+//! with FORMERR. So the query reader (`query.rs`, which walks the query's
+//! records once for every path) hands each ECS option's bytes to
+//! [`parse_option`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-use hickory_proto::rr::Name;
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
-
-/// The EDNS option code of Client Subnet.
-const ECS_CODE: u16 = 8;
-/// The OPT pseudo-record type.
-const OPT_TYPE: u16 = 41;
 
 /// A valid ECS option from a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,60 +19,7 @@ pub struct ClientSubnet {
 
 /// Why an ECS option was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Malformed;
-
-/// Finds and validates the ECS option of a query that hickory already
-/// decoded successfully. `Ok(None)` when there is none.
-pub fn read_client_subnet(packet: &[u8]) -> Result<Option<ClientSubnet>, Malformed> {
-    let mut decoder = BinDecoder::new(packet);
-    let u16_at =
-        |d: &mut BinDecoder<'_>| d.read_u16().map(|v| v.unverified()).map_err(|_| Malformed);
-    let mut counts = [0u16; 4];
-    decoder.read_slice(4).map_err(|_| Malformed)?;
-    for count in &mut counts {
-        *count = u16_at(&mut decoder)?;
-    }
-    for _ in 0..counts[0] {
-        Name::read(&mut decoder).map_err(|_| Malformed)?;
-        decoder.read_slice(4).map_err(|_| Malformed)?;
-    }
-    let records = counts[1] as usize + counts[2] as usize + counts[3] as usize;
-    let mut found = None;
-    for _ in 0..records {
-        Name::read(&mut decoder).map_err(|_| Malformed)?;
-        let rtype = u16_at(&mut decoder)?;
-        decoder.read_slice(6).map_err(|_| Malformed)?;
-        let len = u16_at(&mut decoder)? as usize;
-        let rdata = decoder.read_slice(len).map_err(|_| Malformed)?.unverified();
-        if rtype == OPT_TYPE {
-            found = options(rdata)?;
-        }
-    }
-    Ok(found)
-}
-
-/// The ECS option among an OPT record's options; at most one is allowed.
-fn options(mut rdata: &[u8]) -> Result<Option<ClientSubnet>, Malformed> {
-    let mut found = None;
-    while !rdata.is_empty() {
-        let [c0, c1, l0, l1, rest @ ..] = rdata else {
-            return Err(Malformed);
-        };
-        let (code, len) = (
-            u16::from_be_bytes([*c0, *c1]),
-            u16::from_be_bytes([*l0, *l1]) as usize,
-        );
-        let (value, rest) = rest.split_at_checked(len).ok_or(Malformed)?;
-        if code == ECS_CODE {
-            if found.is_some() {
-                return Err(Malformed);
-            }
-            found = Some(parse_option(value)?);
-        }
-        rdata = rest;
-    }
-    Ok(found)
-}
+pub(crate) struct Malformed;
 
 /// Validates one ECS option value (RFC 7871 §6, §7.1.1).
 pub(crate) fn parse_option(value: &[u8]) -> Result<ClientSubnet, Malformed> {
@@ -143,8 +82,5 @@ mod tests {
         // unknown family, and too short
         assert_eq!(parse_option(&[0, 3, 0, 0]), Err(Malformed));
         assert_eq!(parse_option(&[0, 1, 0]), Err(Malformed));
-        // two ECS options in one OPT
-        let one = [0, 8, 0, 4, 0, 1, 0, 0];
-        assert_eq!(options(&[one, one].concat()), Err(Malformed));
     }
 }

@@ -22,18 +22,14 @@ use hickory_proto::rr::{Name, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use crate::answer::ecs::ClientSubnet;
-use crate::answer::query::{Parsed, parse};
-use crate::answer::{QueryMeta, Transport, View, finish, lookup};
+use crate::answer::managed::{INLINE_ADDRESSES, pick};
+use crate::answer::query::Parsed;
+use crate::answer::{QueryMeta, View, client_of, finish, lookup, size_limit};
 use crate::geo::GeoDb;
-use crate::metrics::answers::AnswerMetrics;
+use crate::traffic::answer_metrics::AnswerMetrics;
 use crate::traffic::policy::{Family, decide};
-use crate::traffic::{
-    Client, EndpointAnswer, HealthInputs, NoAdjustments, TrafficPlan, TrafficState,
-};
+use crate::traffic::{HealthInputs, NoAdjustments, TrafficPlan, TrafficState};
 use crate::zone::ZoneSet;
-
-/// Largest UDP answer without EDNS.
-const CLASSIC_UDP_LIMIT: usize = 512;
 
 /// What the fast path did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -422,10 +418,7 @@ fn template(
     rtype: RecordType,
     rng: &mut fastrand::Rng,
 ) -> Option<(Template, Vec<u8>)> {
-    let client = Client {
-        addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        ecs_source_prefix: None,
-    };
+    let client = client_of(IpAddr::V4(Ipv4Addr::UNSPECIFIED), None);
     let sections = lookup(snapshot, name, rtype, &client, rng);
     if sections.dynamic {
         return None;
@@ -500,60 +493,73 @@ fn soa_tail(
     (tail.into_boxed_slice(), pointers)
 }
 
-/// Tries to answer `packet` from the precompiled table into `out`.
-pub(super) fn answer(
+/// Tries to answer `packet` from the precompiled table into `out`
+/// (reading it first: tests call the fast path alone).
+#[cfg(test)]
+pub(crate) fn answer(
     snapshot: &View<'_>,
     packet: &[u8],
     meta: &QueryMeta,
     rng: &mut fastrand::Rng,
     out: &mut Vec<u8>,
 ) -> Fast {
-    let Some(q) = parse(packet) else {
-        return Fast::Fallback;
-    };
-    let qtype = q.qtype;
+    let q = crate::answer::query::parse(packet);
+    match q.plain() && answer_parsed(snapshot, &q, packet, meta, rng, out).is_some() {
+        true => Fast::Answered,
+        false => Fast::Fallback,
+    }
+}
+
+/// Tries to answer the plain query `q` (read from `packet`) from the
+/// precompiled table into `out`. `Some(scope)`: `out` holds the complete
+/// response, whose ECS option (if any) declares `scope`; `None`: use the
+/// full path.
+pub(crate) fn answer_parsed(
+    snapshot: &View<'_>,
+    q: &Parsed,
+    packet: &[u8],
+    meta: &QueryMeta,
+    rng: &mut fastrand::Rng,
+    out: &mut Vec<u8>,
+) -> Option<u8> {
+    let qtype = q.qtype?;
     // Meta and transfer types, ANY, OPT: full path.
     if qtype == 0 || qtype == 41 || (128..=255).contains(&qtype) {
-        return Fast::Fallback;
+        return None;
     }
-    let table = &snapshot.fast;
+    let table = snapshot.fast;
     let name = &q.name[..q.name_len];
-    let limit = match (q.edns, meta.transport) {
-        (_, Transport::Tcp) => u16::MAX as usize,
-        (Some(size), Transport::Udp) => {
-            (size.min(snapshot.edns_udp_payload) as usize).max(CLASSIC_UDP_LIMIT)
-        }
-        (None, Transport::Udp) => CLASSIC_UDP_LIMIT,
-    };
+    let edns = q.edns.map(|o| o.payload);
+    let limit = size_limit(edns, meta.transport, snapshot.edns_udp_payload);
+    let ecs = q.edns.and_then(|o| o.ecs.ok().flatten());
     out.clear();
     // Each arm writes header, question and sections, and returns the ECS scope.
     let scope = match table.names.get(name) {
         Some(entry) => match entry.kind {
             Kind::Slow => None,
-            Kind::Static => replay(table, entry, out, packet, &q, qtype),
-            Kind::Managed(service) => managed(snapshot, entry, service, packet, &q, meta, rng, out),
+            Kind::Static => replay(table, entry, out, packet, q, qtype),
+            Kind::Managed(service) => managed(
+                snapshot, entry, service, packet, q, qtype, meta, ecs, rng, out,
+            ),
         },
-        None => nxdomain(table, packet, &q, out),
-    };
-    let Some(scope) = scope else {
-        return Fast::Fallback;
-    };
-    if q.edns.is_some() {
-        let nsid = if q.nsid { snapshot.nsid } else { &[] };
+        None => nxdomain(table, packet, q, out),
+    }?;
+    if let Some(opt) = q.edns {
+        let nsid = if opt.nsid { snapshot.nsid } else { &[] };
         write_opt(
             out,
-            q.ecs.as_ref(),
+            ecs.as_ref(),
             scope,
             snapshot.edns_udp_payload,
             nsid,
-            q.dnssec_ok,
+            q.dnssec_ok(),
         );
     }
     if out.len() > limit {
         // Needs truncation or trimming: the full path knows how.
-        return Fast::Fallback;
+        return None;
     }
-    Fast::Answered
+    Some(scope)
 }
 
 /// Writes the static answer for `qtype` at an existing name: its template,
@@ -566,7 +572,7 @@ fn replay(
     q: &Parsed,
     qtype: u16,
 ) -> Option<u8> {
-    if q.dnssec_ok && table.zones[entry.zone as usize].signed {
+    if q.dnssec_ok() && table.zones[entry.zone as usize].signed {
         // Signed answers from their templates while fresh; negative
         // answers (which need an NSEC for the name) on the full path.
         let (_, t) = entry.signed.iter().find(|(t, _)| *t == qtype)?;
@@ -679,15 +685,12 @@ fn nxdomain(table: &FastTable, packet: &[u8], q: &Parsed, out: &mut Vec<u8>) -> 
         return None;
     }
     // A signed NXDOMAIN is a compact-denial NSEC for this very name.
-    if q.dnssec_ok && table.zones[encloser.zone as usize].signed {
+    if q.dnssec_ok() && table.zones[encloser.zone as usize].signed {
         return None;
     }
     negative(table, encloser, out, packet, q, 3);
     Some(0)
 }
-
-/// Most addresses the fast path writes per answer; larger sets take the full path.
-const MAX_FAST_ADDRESSES: usize = 16;
 
 /// A/AAAA at a managed name, chosen by policy now; other types from
 /// templates. Returns the ECS scope the decision depended on.
@@ -698,23 +701,22 @@ fn managed(
     service: usize,
     packet: &[u8],
     q: &Parsed,
+    qtype: u16,
     meta: &QueryMeta,
+    ecs: Option<ClientSubnet>,
     rng: &mut fastrand::Rng,
     out: &mut Vec<u8>,
 ) -> Option<u8> {
-    let v6 = match q.qtype {
+    let v6 = match qtype {
         1 => false,
         28 => true,
         // CNAME (and ANY, filtered earlier) depend on the policy too.
         5 => return None,
-        _ => return replay(snapshot.fast, entry, out, packet, q, q.qtype),
+        _ => return replay(snapshot.fast, entry, out, packet, q, qtype),
     };
     let plan = &snapshot.plan;
     let svc = &plan.services[service];
-    let client = Client {
-        addr: q.ecs.map_or(meta.source.ip(), |e| e.addr),
-        ecs_source_prefix: q.ecs.map(|e| e.source_prefix),
-    };
+    let client = client_of(meta.source.ip(), ecs);
     let family = if v6 { Family::V6 } else { Family::V4 };
     let decision = decide(
         plan,
@@ -725,42 +727,29 @@ fn managed(
         snapshot.geo,
         rng,
     );
-    // Addresses of the asked family, deduplicated, as 16-byte slots.
-    let mut found = [[0u8; 16]; MAX_FAST_ADDRESSES];
-    let mut count = 0;
-    let mut fits = true;
-    decision.for_each_endpoint(plan, snapshot.state, svc, |region, endpoint| {
-        let octets: [u8; 16] = match &plan.regions[region].endpoints[endpoint].answer {
-            EndpointAnswer::V4(a) if !v6 => Ipv6Addr::from(a.to_bits() as u128).octets(),
-            EndpointAnswer::V6(a) if v6 => a.octets(),
-            // A CNAME target chains on: full path.
-            EndpointAnswer::Target(_) => {
-                fits = false;
-                return;
-            }
-            _ => return,
-        };
-        if found[..count].contains(&octets) {
-            return;
-        }
-        if count == MAX_FAST_ADDRESSES {
-            fits = false;
-            return;
-        }
-        found[count] = octets;
-        count += 1;
-    });
-    if !fits {
+    // The records the decision gives, as the full path would pick them;
+    // more than fit inline, or a name target (a CNAME chain), take the
+    // full path.
+    let picked = pick(
+        plan,
+        snapshot.state,
+        svc,
+        &decision,
+        family,
+        Some(INLINE_ADDRESSES),
+    )?;
+    if picked.target.is_some() {
         return None;
     }
-    let signed = q.dnssec_ok && snapshot.fast.zones[entry.zone as usize].signed;
+    let count = if v6 { picked.v6.len() } else { picked.v4.len() };
+    let signed = q.dnssec_ok() && snapshot.fast.zones[entry.zone as usize].signed;
     let sig = if signed {
         // A NODATA needs its NSEC, a variant not pre-signed (a multivalue
         // subset) its signature: both on the full path.
         if count == 0 {
             return None;
         }
-        let sig = managed_sig(snapshot, q, &found[..count])?;
+        let sig = managed_sig(snapshot, q, qtype, &picked.v4, &picked.v6)?;
         if !sig.fresh(now_epoch(), snapshot.dnssec.refresh_secs()) {
             return None;
         }
@@ -783,19 +772,19 @@ fn managed(
     let rrsigs = sig.map_or(0, |s| s.rrsigs.len() as u16);
     emit(out, packet, q, true, 0, [count as u16 + rrsigs, 0, 0]);
     let ttl = svc.ttl.to_be_bytes();
-    for octets in &found[..count] {
-        // Owner: a pointer to the question name at offset 12.
+    // Owner: a pointer to the question name at offset 12.
+    let mut record = |rdata: &[u8]| {
         out.extend_from_slice(&[0xc0, 0x0c]);
-        out.extend_from_slice(&q.qtype.to_be_bytes());
+        out.extend_from_slice(&qtype.to_be_bytes());
         out.extend_from_slice(&[0, 1]);
         out.extend_from_slice(&ttl);
-        if v6 {
-            out.extend_from_slice(&[0, 16]);
-            out.extend_from_slice(octets);
-        } else {
-            out.extend_from_slice(&[0, 4]);
-            out.extend_from_slice(&octets[12..]);
-        }
+        out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        out.extend_from_slice(rdata);
+    };
+    if v6 {
+        picked.v6.iter().for_each(|a| record(&a.octets()));
+    } else {
+        picked.v4.iter().for_each(|a| record(&a.octets()));
     }
     if let Some(sig) = sig {
         out.extend_from_slice(&sig.wire);
@@ -808,25 +797,39 @@ fn now_epoch() -> u32 {
     crate::dnssec::clock::now()
 }
 
-/// The pre-signed RRSIGs of the managed answer `addresses` (16-byte
-/// slots, IPv4 mapped) at the query name, looked up with a key built on
-/// the stack exactly as `dnssec::signer::rrset_key` builds it.
+/// The pre-signed RRSIGs of the managed answer (`v4` for A, `v6` for
+/// AAAA) at the query name, looked up with a key built on the stack
+/// exactly as `dnssec::signer::rrset_key` builds it.
 fn managed_sig<'s>(
     snapshot: &View<'s>,
     q: &Parsed,
-    addresses: &[[u8; 16]],
+    qtype: u16,
+    v4: &[Ipv4Addr],
+    v6: &[Ipv6Addr],
 ) -> Option<&'s crate::dnssec::signer::Sig> {
-    let v6 = q.qtype == 28;
-    let mut sorted = [[0u8; 16]; MAX_FAST_ADDRESSES];
-    sorted[..addresses.len()].copy_from_slice(addresses);
-    sorted[..addresses.len()].sort_unstable();
-    let mut key = [0u8; 255 + 2 + MAX_FAST_ADDRESSES * 18];
+    let is_v6 = qtype == 28;
+    // 16-byte slots (IPv4 in the last four), sorted: canonical RRset order.
+    let mut sorted = [[0u8; 16]; INLINE_ADDRESSES];
+    let count = if is_v6 { v6.len() } else { v4.len() };
+    if count > INLINE_ADDRESSES {
+        return None;
+    }
+    for (slot, octets) in sorted.iter_mut().zip(
+        v4.iter()
+            .filter(|_| !is_v6)
+            .map(|a| Ipv6Addr::from(a.to_bits() as u128).octets())
+            .chain(v6.iter().filter(|_| is_v6).map(|a| a.octets())),
+    ) {
+        *slot = octets;
+    }
+    sorted[..count].sort_unstable();
+    let mut key = [0u8; 255 + 2 + INLINE_ADDRESSES * 18];
     let mut len = q.name_len;
     key[..len].copy_from_slice(&q.name[..len]);
-    key[len..len + 2].copy_from_slice(&q.qtype.to_be_bytes());
+    key[len..len + 2].copy_from_slice(&qtype.to_be_bytes());
     len += 2;
-    for octets in &sorted[..addresses.len()] {
-        let rdata = if v6 { &octets[..] } else { &octets[12..] };
+    for octets in &sorted[..count] {
+        let rdata = if is_v6 { &octets[..] } else { &octets[12..] };
         key[len..len + 2].copy_from_slice(&(rdata.len() as u16).to_be_bytes());
         key[len + 2..len + 2 + rdata.len()].copy_from_slice(rdata);
         len += 2 + rdata.len();

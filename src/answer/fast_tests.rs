@@ -14,13 +14,13 @@ use super::{FastTable, View};
 use super::{QueryMeta, Transport, respond};
 use crate::config::Config;
 use crate::geo::GeoDb;
-use crate::metrics::answers::AnswerMetrics;
+use crate::traffic::answer_metrics::AnswerMetrics;
 use crate::traffic::{HealthInputs, NoAdjustments, TrafficPlan, TrafficState, compile};
 use crate::zone::{ZoneSet, load_zones_dir};
 
 /// The tables of the example config (`config/switchyard.toml`), built here
 /// from config, zones and plan (`answer` sits below `load`/`snapshot`).
-struct Tables {
+pub(super) struct Tables {
     zones: ZoneSet,
     plan: TrafficPlan,
     state: TrafficState,
@@ -33,7 +33,7 @@ struct Tables {
 }
 
 impl Tables {
-    fn view(&self) -> View<'_> {
+    pub(super) fn view(&self) -> View<'_> {
         View {
             zones: &self.zones,
             plan: &self.plan,
@@ -48,7 +48,7 @@ impl Tables {
     }
 }
 
-fn example_tables() -> Tables {
+pub(super) fn example_tables() -> Tables {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/switchyard.toml");
     let config = Config::load(&path).unwrap();
     let zones = ZoneSet::new(load_zones_dir(&config.server.zones_dir).unwrap());

@@ -1,14 +1,84 @@
 //! Answers for traffic-managed names: the policy picks endpoints, and they
 //! become A, AAAA or CNAME records with the service's TTL. Other types at a
 //! managed name come from the zone file, if it has any, else NODATA.
+//!
+//! [`pick`] is the one place that turns a decision into the records it
+//! answers with (which family, deduplicated, a name target standing
+//! alone); the fast path writes its result as wire records, the full path
+//! (here) as hickory records inside its message.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use smallvec::SmallVec;
 
 use crate::answer::lookup::Resolver;
-use crate::traffic::EndpointAnswer;
-use crate::traffic::policy::{Family, decide};
+use crate::traffic::policy::{Decision, Family, decide};
+use crate::traffic::{EndpointAnswer, Service, TrafficPlan, TrafficState};
 use crate::zone::Zone;
+
+/// Addresses a managed answer keeps inline; the fast path answers with at
+/// most this many, so it never allocates.
+pub(crate) const INLINE_ADDRESSES: usize = 16;
+
+/// What a decision answers with at a managed name.
+#[derive(Debug, Default)]
+pub(crate) struct Picked<'p> {
+    /// The first chosen name target: a CNAME, which stands alone.
+    pub(crate) target: Option<&'p Name>,
+    /// IPv4 addresses (A and ANY queries), deduplicated, in decision order.
+    pub(crate) v4: SmallVec<[Ipv4Addr; INLINE_ADDRESSES]>,
+    /// IPv6 addresses (AAAA and ANY queries), likewise.
+    pub(crate) v6: SmallVec<[Ipv6Addr; INLINE_ADDRESSES]>,
+}
+
+/// The policy family a query type asks for.
+pub(crate) fn family(qtype: RecordType) -> Family {
+    match qtype {
+        RecordType::A => Family::V4,
+        RecordType::AAAA => Family::V6,
+        _ => Family::Any,
+    }
+}
+
+/// The records `decision` answers with for `family`: its endpoints'
+/// addresses of that family (both for `Any`) and the first name target.
+/// `None` when more than `cap` distinct addresses would be kept (the fast
+/// path's limit, so it never allocates; the full path passes no cap).
+pub(crate) fn pick<'p>(
+    plan: &'p TrafficPlan,
+    state: &TrafficState,
+    service: &Service,
+    decision: &Decision,
+    family: Family,
+    cap: Option<usize>,
+) -> Option<Picked<'p>> {
+    let mut picked = Picked::default();
+    let mut over = false;
+    let (want_v4, want_v6) = match family {
+        Family::V4 => (true, false),
+        Family::V6 => (false, true),
+        Family::Any => (true, true),
+    };
+    decision.for_each_endpoint(plan, state, service, |region, endpoint| {
+        // Checked before a push, so a capped pick never spills to the heap.
+        let full = cap.is_some_and(|cap| picked.v4.len() + picked.v6.len() >= cap);
+        match &plan.regions[region].endpoints[endpoint].answer {
+            EndpointAnswer::V4(a) if want_v4 && !picked.v4.contains(a) => match full {
+                true => over = true,
+                false => picked.v4.push(*a),
+            },
+            EndpointAnswer::V6(a) if want_v6 && !picked.v6.contains(a) => match full {
+                true => over = true,
+                false => picked.v6.push(*a),
+            },
+            EndpointAnswer::Target(name) if picked.target.is_none() => picked.target = Some(name),
+            _ => {}
+        }
+    });
+    (!over).then_some(picked)
+}
 
 /// Answers `qtype` at the managed name `lower` (service index `service`).
 pub(crate) fn answer(
@@ -34,11 +104,7 @@ pub(crate) fn answer(
         }
         return;
     }
-    let family = match qtype {
-        RecordType::A => Family::V4,
-        RecordType::AAAA => Family::V6,
-        _ => Family::Any,
-    };
+    let family = family(qtype);
     let decision = decide(
         plan,
         snapshot.state,
@@ -54,20 +120,9 @@ pub(crate) fn answer(
     resolver.out.ecs_scope = resolver.out.ecs_scope.max(decision.scope);
     resolver.out.dynamic = true;
 
-    let mut target = None;
-    let mut v4 = Vec::new();
-    let mut v6 = Vec::new();
-    decision.for_each_endpoint(
-        plan,
-        snapshot.state,
-        service,
-        |region, endpoint| match &plan.regions[region].endpoints[endpoint].answer {
-            EndpointAnswer::V4(a) if !v4.contains(a) => v4.push(*a),
-            EndpointAnswer::V6(a) if !v6.contains(a) => v6.push(*a),
-            EndpointAnswer::Target(name) if target.is_none() => target = Some(name.clone()),
-            _ => {}
-        },
-    );
+    // Without a cap: the full path answers any number of addresses.
+    let Picked { target, v4, v6 } =
+        pick(plan, snapshot.state, service, &decision, family, None).unwrap_or_default();
     let record = |data: RData| Record::from_rdata(owner.clone(), service.ttl, data);
     // A chosen name target is a CNAME, which stands alone at its name.
     if let Some(target) = target {
@@ -76,7 +131,7 @@ pub(crate) fn answer(
             .answers
             .push(record(RData::CNAME(CNAME(target.clone()))));
         if !matches!(qtype, RecordType::CNAME | RecordType::ANY) {
-            resolver.follow_cname(zone, &target, qtype, hops);
+            resolver.follow_cname(zone, target, qtype, hops);
         }
         return;
     }

@@ -1,11 +1,17 @@
 //! The query path: bytes in, bytes out, from one [`View`] of a snapshot's tables.
 //!
-//! [`respond`] decodes a query, validates it (FORMERR, NOTIMP, BADVERS),
-//! looks the name up, and encodes the response within the transport's size
-//! limit, setting TC when the answer does not fit. It never panics and never
-//! blocks: any failure to encode becomes SERVFAIL.
+//! [`respond_into`] reads the query once (`query.rs`: header, question,
+//! OPT), answers it by the fast path when the query is plain and covered,
+//! else by the full path ([`respond`]: decode, validate FORMERR, NOTIMP,
+//! BADVERS, look the name up, encode within the transport's size limit,
+//! setting TC when the answer does not fit), and returns the
+//! [`QueryFacts`] the listeners' metrics and query log record, so nothing
+//! after it reads the packet again. It never panics and never blocks: any
+//! failure to encode becomes SERVFAIL.
 
 mod ecs;
+#[cfg(test)]
+mod facts_tests;
 mod fast;
 #[cfg(test)]
 mod fast_tests;
@@ -15,19 +21,19 @@ pub mod nsid;
 mod query;
 mod view;
 
-pub use ecs::{ClientSubnet, read_client_subnet};
+pub use ecs::ClientSubnet;
 pub use fast::{Fast, FastTable};
 pub use lookup::{Sections, lookup};
 pub use view::View;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet as EcsOption, EdnsCode, EdnsOption, NSIDPayload};
 use hickory_proto::rr::rdata::tsig::{TSIG, TsigError, make_tsig_record};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
+use crate::answer::query::{Parsed, parse};
 use crate::traffic::Client;
 
 /// The transport a query arrived on; it decides the response size limit.
@@ -39,6 +45,16 @@ pub enum Transport {
     Tcp,
 }
 
+impl Transport {
+    /// The label value in metrics and the query log: `udp` or `tcp`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
 /// Who asked and how: the per-query facts that are not in the packet.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryMeta {
@@ -48,12 +64,95 @@ pub struct QueryMeta {
     pub transport: Transport,
 }
 
+/// Which path produced an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnswerPath {
+    /// The precompiled fast path.
+    #[default]
+    Fast,
+    /// The full path (decode, lookup, encode).
+    Full,
+}
+
+/// What [`respond_into`] learned answering one message: everything the
+/// listeners' metrics and query log record, so they never read the packet
+/// themselves. Small and `Copy`; filling it costs nothing extra.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueryFacts {
+    /// A response is in `out`; false when the message is dropped unanswered.
+    pub answered: bool,
+    /// The path that answered (or dropped).
+    pub path: AnswerPath,
+    /// QTYPE, when the query has exactly one question that could be read.
+    pub qtype: Option<u16>,
+    /// The response code sent, extended (BADVERS is 16); 0 when dropped.
+    pub rcode: u16,
+    /// The response has TC set.
+    pub truncated: bool,
+    /// The query's EDNS version, when it had an OPT record.
+    pub edns_version: Option<u8>,
+    /// The query carried an ECS option, valid or not.
+    pub ecs_present: bool,
+    /// The query's ECS option, when it was valid.
+    pub ecs: Option<ClientSubnet>,
+    /// The scope prefix of the ECS option echoed in the response.
+    pub ecs_scope: Option<u8>,
+}
+
+impl QueryFacts {
+    /// The facts the query alone gives (before any answer).
+    fn of(parsed: &Parsed, path: AnswerPath) -> QueryFacts {
+        QueryFacts {
+            answered: false,
+            path,
+            qtype: parsed.qtype,
+            rcode: 0,
+            truncated: false,
+            edns_version: parsed.edns.map(|o| o.version),
+            ecs_present: parsed.edns.is_some_and(|o| o.ecs_present),
+            ecs: parsed.edns.and_then(|o| o.ecs.ok().flatten()),
+            ecs_scope: None,
+        }
+    }
+
+    /// Adds what the response in `out` says: RCODE (`badvers`: the
+    /// extended BADVERS, whose header bits are 0) and TC.
+    fn answered(mut self, out: &[u8], badvers: bool, ecs_scope: Option<u8>) -> QueryFacts {
+        self.answered = true;
+        self.rcode = out.get(3).map_or(0, |b| u16::from(b & 0x0f)) + if badvers { 16 } else { 0 };
+        self.truncated = out.get(2).is_some_and(|b| b & 0x02 != 0);
+        self.ecs_scope = ecs_scope;
+        self
+    }
+}
+
 /// The size every DNS client accepts over UDP without EDNS (RFC 1035 §4.2.1).
 const CLASSIC_UDP_LIMIT: usize = 512;
 
+/// The most bytes a response may have: 64 KiB over TCP; over UDP the
+/// smaller of the client's EDNS size and ours, never under 512, or 512
+/// without EDNS. Both paths size their answers by this.
+fn size_limit(client_payload: Option<u16>, transport: Transport, our_payload: u16) -> usize {
+    match (client_payload, transport) {
+        (_, Transport::Tcp) => u16::MAX as usize,
+        (Some(size), Transport::Udp) => (size.min(our_payload) as usize).max(CLASSIC_UDP_LIMIT),
+        (None, Transport::Udp) => CLASSIC_UDP_LIMIT,
+    }
+}
+
+/// Who the policy answers: the ECS subnet when the query sent one, else
+/// the source address. Both paths build their client here.
+fn client_of(source: IpAddr, ecs: Option<ClientSubnet>) -> Client {
+    Client {
+        addr: ecs.map_or(source, |s| s.addr),
+        ecs_source_prefix: ecs.map(|s| s.source_prefix),
+    }
+}
+
 /// Answers one DNS message into `out` (cleared first), by the fast path
-/// when it covers the query, else the full path. Returns false when the
-/// message must be dropped silently.
+/// when it covers the query, else the full path, and returns what the
+/// listeners record about it; `answered` is false when the message must
+/// be dropped silently. The packet is read once, here.
 ///
 /// The answer path is written not to panic (and fuzzed for it); should a
 /// bug panic anyway, it costs that one query, never the listener: a panic
@@ -64,10 +163,10 @@ pub fn respond_into(
     meta: &QueryMeta,
     rng: &mut fastrand::Rng,
     out: &mut Vec<u8>,
-) -> bool {
+) -> QueryFacts {
     let answer = std::panic::AssertUnwindSafe(|| answer_into(snapshot, packet, meta, rng, out));
     match std::panic::catch_unwind(answer) {
-        Ok(answered) => answered,
+        Ok(facts) => facts,
         Err(_) => {
             out.clear();
             static PANICS: crate::logging::Throttle = crate::logging::Throttle::new("query_panic");
@@ -77,7 +176,7 @@ pub fn respond_into(
                     "bug: the query path panicked; query dropped"
                 );
             }
-            false
+            QueryFacts::default()
         }
     }
 }
@@ -89,17 +188,23 @@ fn answer_into(
     meta: &QueryMeta,
     rng: &mut fastrand::Rng,
     out: &mut Vec<u8>,
-) -> bool {
-    if fast::answer(snapshot, packet, meta, rng, out) == Fast::Answered {
-        return true;
+) -> QueryFacts {
+    let parsed = parse(packet);
+    if parsed.plain()
+        && let Some(scope) = fast::answer_parsed(snapshot, &parsed, packet, meta, rng, out)
+    {
+        let facts = QueryFacts::of(&parsed, AnswerPath::Fast);
+        let scope = facts.ecs.map(|e| scope.min(e.source_prefix));
+        return facts.answered(out, false, scope);
     }
     out.clear();
-    match respond(snapshot, packet, meta, rng) {
-        Some(bytes) => {
+    let facts = QueryFacts::of(&parsed, AnswerPath::Full);
+    match full(snapshot, &parsed, packet, meta, rng) {
+        Some((bytes, outcome)) => {
             out.extend_from_slice(&bytes);
-            true
+            facts.answered(out, outcome.badvers, outcome.ecs_scope)
         }
-        None => false,
+        None => facts,
     }
 }
 
@@ -112,13 +217,41 @@ pub fn respond(
     meta: &QueryMeta,
     rng: &mut fastrand::Rng,
 ) -> Option<Vec<u8>> {
-    let header = Header::read(&mut BinDecoder::new(packet)).ok()?;
-    if header.metadata.message_type == MessageType::Response {
+    full(snapshot, &parse(packet), packet, meta, rng).map(|(bytes, _)| bytes)
+}
+
+/// What the full path's answer says beyond its header bytes.
+struct FullOutcome {
+    /// The RCODE is BADVERS (extended: the header's bits are 0).
+    badvers: bool,
+    /// The scope of the echoed ECS option, if one was echoed.
+    ecs_scope: Option<u8>,
+}
+
+impl FullOutcome {
+    /// An answer with neither BADVERS nor an ECS echo.
+    const PLAIN: FullOutcome = FullOutcome {
+        badvers: false,
+        ecs_scope: None,
+    };
+}
+
+/// The full path on a query already read into `parsed`: hickory decodes
+/// the message to build the response; the header checks, EDNS version and
+/// ECS come from `parsed`.
+fn full(
+    snapshot: &View<'_>,
+    parsed: &Parsed,
+    packet: &[u8],
+    meta: &QueryMeta,
+    rng: &mut fastrand::Rng,
+) -> Option<(Vec<u8>, FullOutcome)> {
+    if !parsed.header || parsed.is_response() {
         return None;
     }
     let request = match Message::from_vec(packet) {
         Ok(request) => request,
-        Err(_) => return Some(bare_error(&header, ResponseCode::FormErr)),
+        Err(_) => return Some((bare_formerr(packet), FullOutcome::PLAIN)),
     };
     let mut response = Message::new(
         request.metadata.id,
@@ -128,13 +261,11 @@ pub fn respond(
     response.metadata.recursion_desired = request.metadata.recursion_desired;
     response.metadata.checking_disabled = request.metadata.checking_disabled;
     response.add_queries(request.queries.iter().cloned());
-    let limit = match (&request.edns, meta.transport) {
-        (_, Transport::Tcp) => u16::MAX as usize,
-        (Some(edns), Transport::Udp) => {
-            (edns.max_payload().min(snapshot.edns_udp_payload) as usize).max(CLASSIC_UDP_LIMIT)
-        }
-        (None, Transport::Udp) => CLASSIC_UDP_LIMIT,
-    };
+    let limit = size_limit(
+        request.edns.as_ref().map(|e| e.max_payload()),
+        meta.transport,
+        snapshot.edns_udp_payload,
+    );
     let mut edns = request.edns.as_ref().map(|request| {
         let mut edns = Edns::new();
         edns.set_max_payload(snapshot.edns_udp_payload);
@@ -149,6 +280,7 @@ pub fn respond(
         }
         edns
     });
+    let plain = |bytes| Some((bytes, FullOutcome::PLAIN));
     // With DNSSEC support hickory moves the TSIG record (always last,
     // RFC 8945 §5.1) out of the additionals into `signature`.
     let tsig = request
@@ -176,47 +308,54 @@ pub fn respond(
             Vec::new(),
         );
         response.signature = Some(Box::new(make_tsig_record(key.clone(), tsig)));
-        return Some(encode_or_servfail(response, edns, limit, false));
+        return plain(encode_or_servfail(response, edns, limit, false));
     }
     if request.metadata.op_code != OpCode::Query {
         // RFC 6891 §6.1.1: a request with OPT gets OPT back, errors included.
         // RFC 1035 §4.1.1 lets only RD be copied into a NOTIMP answer.
         response.metadata.response_code = ResponseCode::NotImp;
         response.metadata.checking_disabled = false;
-        return Some(encode_or_servfail(response, edns, limit, false));
+        return plain(encode_or_servfail(response, edns, limit, false));
     }
-    if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+    if request.edns.is_some() && parsed.edns.is_some_and(|o| o.version > 0) {
         // RFC 6891 §6.1.3: answer BADVERS with the version we do speak (0).
         response.metadata.response_code = ResponseCode::BADVERS;
-        return Some(encode_or_servfail(response, edns, limit, false));
+        let bytes = encode_or_servfail(response, edns, limit, false);
+        // BADVERS needs the OPT record; a response that lost it says SERVFAIL.
+        let badvers = bytes.get(3).is_some_and(|b| b & 0x0f == 0);
+        return Some((
+            bytes,
+            FullOutcome {
+                badvers,
+                ecs_scope: None,
+            },
+        ));
     }
     let [query] = request.queries.as_slice() else {
         response.metadata.response_code = ResponseCode::FormErr;
-        return Some(encode_or_servfail(response, edns, limit, false));
+        return plain(encode_or_servfail(response, edns, limit, false));
     };
     // RFC 7871 §7.1.1: a malformed ECS option is a malformed query.
-    let has_ecs = request
+    let subnet = match parsed
         .edns
-        .as_ref()
-        .is_some_and(|e| e.option(EdnsCode::Subnet).is_some());
-    let subnet = match has_ecs.then(|| read_client_subnet(packet)) {
-        Some(Ok(subnet)) => subnet,
-        Some(Err(_)) => {
-            response.metadata.response_code = ResponseCode::FormErr;
-            return Some(encode_or_servfail(response, edns, limit, false));
-        }
+        .filter(|o| request.edns.is_some() && o.ecs_present)
+    {
+        Some(opt) => match opt.ecs {
+            Ok(subnet) => subnet,
+            Err(_) => {
+                response.metadata.response_code = ResponseCode::FormErr;
+                return plain(encode_or_servfail(response, edns, limit, false));
+            }
+        },
         None => None,
     };
-    let client = Client {
-        addr: subnet.map_or(meta.source.ip(), |s| s.addr),
-        ecs_source_prefix: subnet.map(|s| s.source_prefix),
-    };
+    let client = client_of(meta.source.ip(), subnet);
     let qtype = query.query_type();
     let mut sections = match qtype {
         // RFC 9824 §2: NXNAME is a meta-type; asking for it is malformed.
         RecordType::OPT | crate::dnssec::denial::NXNAME => {
             response.metadata.response_code = ResponseCode::FormErr;
-            return Some(encode_or_servfail(response, edns, limit, false));
+            return plain(encode_or_servfail(response, edns, limit, false));
         }
         // Zone transfers are not offered: refuse rather than pretend.
         RecordType::AXFR | RecordType::IXFR => Sections::refused(),
@@ -241,17 +380,25 @@ pub fn respond(
             },
         );
     }
+    let mut ecs_scope = None;
     if let (Some(edns), Some(subnet)) = (edns.as_mut(), subnet) {
         // Echo family, source prefix and address; the scope says how much
         // of it the answer depended on, never more than was sent.
         let scope = sections.ecs_scope.min(subnet.source_prefix);
+        ecs_scope = Some(scope);
         edns.options_mut().insert(EdnsOption::Subnet(EcsOption::new(
             subnet.addr,
             subnet.source_prefix,
             scope,
         )));
     }
-    Some(finish(response, sections, edns, limit))
+    Some((
+        finish(response, sections, edns, limit),
+        FullOutcome {
+            badvers: false,
+            ecs_scope,
+        },
+    ))
 }
 
 /// Puts `sections` into `response` and encodes it within `limit` bytes.
@@ -269,18 +416,16 @@ pub(crate) fn finish(
     encode_or_servfail(response, edns, limit, sections.glue_required)
 }
 
-/// A response carrying only the header's ID and opcode, for queries too
-/// broken to echo (RFC 1035 §4.1.1 FORMERR).
-fn bare_error(header: &Header, rcode: ResponseCode) -> Vec<u8> {
-    let mut response = Message::new(
-        header.metadata.id,
-        MessageType::Response,
-        header.metadata.op_code,
-    );
-    response.metadata.response_code = rcode;
-    // RFC 1035 §4.1.1: RD is copied into the response.
-    response.metadata.recursion_desired = header.metadata.recursion_desired;
-    encode_or_servfail(response, None, CLASSIC_UDP_LIMIT, false)
+/// A response carrying only the header's ID, opcode and RD with RCODE
+/// FORMERR, for queries too broken to echo (RFC 1035 §4.1.1), written from
+/// the header bytes (at least 12: the caller checked).
+fn bare_formerr(packet: &[u8]) -> Vec<u8> {
+    // QR, the query's OPCODE and RD; RCODE 1; every count 0.
+    let flags = 0x80 | (packet[2] & 0x78) | (packet[2] & 0x01);
+    let mut out = Vec::with_capacity(12);
+    out.extend_from_slice(&packet[..2]);
+    out.extend_from_slice(&[flags, 0x01, 0, 0, 0, 0, 0, 0, 0, 0]);
+    out
 }
 
 /// Encodes `response` within `limit` bytes: first whole; then without the

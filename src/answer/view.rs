@@ -6,7 +6,7 @@
 //! the precompiler build their own.
 
 use crate::geo::GeoDb;
-use crate::metrics::answers::AnswerMetrics;
+use crate::traffic::answer_metrics::AnswerMetrics;
 use crate::traffic::{TrafficPlan, TrafficState};
 use crate::zone::ZoneSet;
 

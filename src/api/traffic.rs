@@ -3,7 +3,7 @@
 //! page's Traffic panel).
 //!
 //! The counts are the answer counters the query path bumps (the table
-//! behind `switchyard_answers_total`, see `metrics::answers`), read
+//! behind `switchyard_answers_total`, see `traffic::answer_metrics`), read
 //! directly from their atomics: every service is counted whether or not
 //! `/metrics` exports its series, and nothing is rendered or parsed.
 //! "The last minute" is the difference from a sample taken about a minute
@@ -48,7 +48,7 @@ const MAX_SAMPLES: usize = 14;
 type Series = (String, String, String);
 
 /// Counter values by series.
-type Counts = crate::metrics::answers::Counts;
+type Counts = crate::traffic::answer_metrics::Counts;
 
 /// A sample after the oldest: only the series that changed since the
 /// sample before it, with their new values (at 100k services most series

@@ -30,7 +30,7 @@ pub struct MetricsConfig {
 }
 
 /// `[metrics] per_service_answers`: a mode or a list of services
-/// (validated against the plan by `metrics::answers::Exported::resolve`).
+/// (validated against the plan by `traffic::answer_metrics::Exported::resolve`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum PerServiceAnswers {

@@ -17,6 +17,11 @@ use crate::traffic::{AllDown, Client, Policy, RegionId, Service};
 pub(super) struct Detail {
     /// The rule that applied (geo: which location rule matched).
     pub rule: Value,
+    /// Geo: the step `rule` describes, the decision's own rule (or, when
+    /// every rule fell through, the first one tried). Read by the tests
+    /// that hold explain to the decision; the JSON is `rule`.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub step: Option<GeoStep>,
     /// One entry per region the service may answer with.
     pub candidates: Value,
     /// What the policy decided.
@@ -39,7 +44,7 @@ pub(super) fn describe(
     };
     let first_chosen = chosen.iter().next().copied();
     let name = |r: RegionId| plan.regions[r].name.as_str();
-    let (rule, list) = matched_rule(snapshot, service, client);
+    let (rule, list, step) = matched_rule(snapshot, service, client, decision);
     let total_weight: u64 = service
         .regions
         .iter()
@@ -217,6 +222,7 @@ pub(super) fn describe(
     };
     Detail {
         rule,
+        step,
         candidates: Value::Array(candidates),
         decision: decision_json,
     }
@@ -263,21 +269,29 @@ fn unavailable(snapshot: &Snapshot, r: RegionId) -> String {
     "unavailable".to_string()
 }
 
-/// For geo: which rule matched and its region list; for other policies,
-/// the policy's fixed order.
-fn matched_rule(snapshot: &Snapshot, service: &Service, client: &Client) -> (Value, Vec<RegionId>) {
+/// For geo: which rule matched (the one `decision` records) and its
+/// region list, with the rules tried before it; for other policies, the
+/// policy's fixed order.
+fn matched_rule(
+    snapshot: &Snapshot,
+    service: &Service,
+    client: &Client,
+    decision: &Decision,
+) -> (Value, Vec<RegionId>, Option<GeoStep>) {
     let plan = &snapshot.plan;
     let names = |list: &[RegionId]| -> Vec<String> {
         list.iter().map(|r| plan.regions[*r].name.clone()).collect()
     };
     match &service.policy {
         Policy::Geo(rules) => {
-            // The same walk `decide` makes, recording each rule tried.
+            // The rules `decide` tried, up to the one its decision records
+            // (all of them when it fell through to the all-down rule).
             let (client, _) = client.effective();
             let states = &snapshot.state.regions;
             let mut steps = Vec::new();
             let mut lists: Vec<Vec<RegionId>> = Vec::new();
-            let walk = geo_walk(rules, &snapshot.geo, client.addr, |step, list| {
+            let mut tried: Vec<GeoStep> = Vec::new();
+            geo_walk(rules, &snapshot.geo, client.addr, |step, list| {
                 let first = list.iter().copied().find(|r| states[*r].available());
                 let (kind, matched) = match step {
                     GeoStep::Cidr(id) => {
@@ -303,29 +317,31 @@ fn matched_rule(snapshot: &Snapshot, service: &Service, client: &Client) -> (Val
                     "result": result,
                 }));
                 lists.push(list.to_vec());
-                first.is_some()
+                tried.push(step);
+                Some(step) == decision.rule
             });
             // The rule that answered, or (all down) the first one matched.
-            let at = if walk.stopped.is_some() {
-                steps.len() - 1
-            } else {
-                0
+            let at = match decision.rule {
+                Some(_) => steps.len() - 1,
+                None => 0,
             };
             let mut rule = steps[at].clone();
             rule["fell_through"] = json!(at > 0);
-            rule["all_down"] = json!(walk.stopped.is_none());
+            rule["all_down"] = json!(decision.rule.is_none());
             rule["steps"] = Value::Array(steps);
-            (rule, lists.swap_remove(at))
+            (rule, lists.swap_remove(at), Some(tried[at]))
         }
         Policy::Failover { tiers } => (
             json!({"kind": "tiers", "tiers": tiers.iter().map(|t| names(t)).collect::<Vec<_>>()}),
             service.regions.clone(),
+            None,
         ),
-        Policy::Weighted => (json!({"kind": "weights"}), service.regions.clone()),
-        Policy::Nearest { .. } => (json!({"kind": "distance"}), service.regions.clone()),
+        Policy::Weighted => (json!({"kind": "weights"}), service.regions.clone(), None),
+        Policy::Nearest { .. } => (json!({"kind": "distance"}), service.regions.clone(), None),
         Policy::Multivalue { max } => (
             json!({"kind": "sample", "max_answers": max}),
             service.regions.clone(),
+            None,
         ),
     }
 }

@@ -106,3 +106,51 @@ fn static_names_and_unparsable_clients() {
         })
     );
 }
+
+#[test]
+fn the_matched_rule_is_the_decisions() {
+    use crate::traffic::policy::{GeoStep, Picks};
+    let (snapshot, _dir) = snapshot();
+    let index = snapshot.plan.by_name[&Name::from_str("geo.example.com.").unwrap()];
+    let service = &snapshot.plan.services[index];
+    // A CIDR rule, a country, two continents, and the default list.
+    let cases = [
+        ("192.0.2.1", "cidr"),
+        ("81.2.69.7", "country"),
+        ("216.160.83.1", "continent"),
+        ("202.196.224.1/24", "continent"),
+        ("10.1.2.3", "default"),
+    ];
+    for (client, kind) in cases {
+        let client = ClientSpec::parse(client).unwrap().client();
+        let mut rng = fastrand::Rng::with_seed(3);
+        let decision = decide(
+            &snapshot.plan,
+            &snapshot.state,
+            service,
+            &client,
+            Family::V4,
+            &snapshot.geo,
+            &mut rng,
+        );
+        let detail = candidates::describe(&snapshot, service, &client, &decision);
+        assert!(decision.rule.is_some(), "{client:?}: no rule recorded");
+        assert_eq!(detail.step, decision.rule, "{client:?}");
+        assert_eq!(detail.rule["kind"], kind, "{client:?}");
+        let expected_match = match decision.rule.unwrap() {
+            GeoStep::Country(c) | GeoStep::Continent(c) => json!(crate::geo::code_str(&c)),
+            GeoStep::Cidr(_) => json!("192.0.2.0/24"),
+            GeoStep::Default => Value::Null,
+        };
+        assert_eq!(detail.rule["match"], expected_match, "{client:?}");
+        // The region the decision picked heads the rule's list.
+        let Picks::Region(r) = decision.picks else {
+            panic!("{client:?}: geo picks one region");
+        };
+        assert_eq!(
+            detail.rule["regions"][0],
+            snapshot.plan.regions[r].name.as_str(),
+            "{client:?}"
+        );
+    }
+}

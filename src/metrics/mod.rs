@@ -8,8 +8,9 @@
 //! - [`query`] pre-registers counter handles (plain atomics) per transport,
 //!   qtype bucket and rcode once, and each worker accumulates counts in a
 //!   local array that it adds to those handles once per batch;
-//! - [`answers`] holds per (service, region) counters built with the
-//!   traffic plan, bumped at the decision point;
+//! - answers by service and region are counters laid out like the
+//!   traffic plan, so they live with it (`traffic::answer_metrics`) and
+//!   add their series to the text through [`append_to_render`];
 //! - query latency uses [`histogram::Histogram`], fixed buckets of
 //!   atomics, because the exporter's histograms keep raw samples until
 //!   scraped.
@@ -24,14 +25,15 @@
 //! - [`names`]: every metric name, in one place.
 //! - [`histogram`]: the fixed-bucket query latency histogram.
 //! - [`query`]: per-transport query counters and the per-worker recorder.
-//! - [`answers`]: answers by service, policy, region and reason.
 //! - [`scrape`]: renders off the async runtime, one render shared by
 //!   concurrent scrapes.
 //!
 //! Publish-time gauges live in `publisher/publish_metrics.rs`, probes and
-//! verdict changes in `health/metrics.rs`: components own their metrics.
+//! verdict changes in `health/metrics.rs`, answers by service in
+//! `traffic/answer_metrics.rs`, the per-worker query recorder in
+//! `server/recorder.rs`: components own their metrics. This module
+//! imports no other module of the crate.
 
-pub mod answers;
 pub mod histogram;
 pub mod names;
 pub mod query;
@@ -41,8 +43,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::answer::Transport;
 
 /// The installed exporter, if this process installed one. `None` inside
 /// means another recorder was already global (a host application's), and
@@ -131,6 +131,21 @@ pub(crate) fn before_render(hook: fn()) {
         .push(hook);
 }
 
+/// Functions that append text of their own to each render; see
+/// [`append_to_render`].
+static RENDER_APPENDERS: std::sync::Mutex<Vec<fn(&mut String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers `append` to add its own series (with `# HELP`/`# TYPE`) after
+/// the exporter's text and the latency histograms on every render, so a
+/// component that keeps counters outside the exporter (answers by
+/// service) renders them without this module knowing the component.
+pub fn append_to_render(append: fn(&mut String)) {
+    RENDER_APPENDERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(append);
+}
+
 /// The Prometheus text exposition of every metric (empty when this
 /// process's recorder is not installed).
 pub fn render() -> String {
@@ -151,14 +166,12 @@ pub fn render() -> String {
         text.push('\n');
     }
     query::render_latency(&mut text);
-    answers::render_exported(&mut text);
-    text
-}
-
-/// The label value for a transport.
-pub(crate) fn transport_label(transport: Transport) -> &'static str {
-    match transport {
-        Transport::Udp => "udp",
-        Transport::Tcp => "tcp",
+    let appenders = RENDER_APPENDERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    for append in appenders {
+        append(&mut text);
     }
+    text
 }

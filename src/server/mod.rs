@@ -3,6 +3,7 @@
 //! snapshot loaded once per query.
 
 pub mod budget;
+mod recorder;
 pub mod rrl;
 mod tcp;
 mod udp;
@@ -16,8 +17,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+pub use recorder::{Observer, QueryRecorder};
+
 use crate::config::{RrlConfig, ServerConfig};
-use crate::metrics::query::Observer;
 use crate::snapshot::SnapshotHandle;
 
 /// Running DNS listeners. Dropping it (or calling [`DnsServer::shutdown`])

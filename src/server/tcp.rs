@@ -21,7 +21,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::answer::{QueryMeta, Transport, respond_into};
 use crate::metrics::names;
-use crate::metrics::query::{Observer, QueryRecorder};
+use crate::server::{Observer, QueryRecorder};
 use crate::snapshot::SnapshotHandle;
 
 /// Limits on connections and on how long each may wait.
@@ -227,13 +227,13 @@ async fn connection(
                 let Some(query) = input.get(consumed + 2..consumed + 2 + len) else {
                     break;
                 };
-                let ok = respond_into(&view, query, &meta, &mut rng, &mut response);
-                if ok {
+                let facts = respond_into(&view, query, &meta, &mut rng, &mut response);
+                if facts.answered {
                     out.extend_from_slice(&(response.len() as u16).to_be_bytes());
                     out.extend_from_slice(&response);
                     answered += 1;
                 }
-                recorder.query(query, ok.then_some(&response[..]), source, started);
+                recorder.query(query, &response, &facts, source, started);
                 consumed += 2 + len;
             }
         }

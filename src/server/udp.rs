@@ -19,7 +19,7 @@ use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmm
 
 use crate::answer::{QueryMeta, Transport, respond_into};
 use crate::metrics::names;
-use crate::metrics::query::QueryRecorder;
+use crate::server::QueryRecorder;
 use crate::server::rrl::{self, Rrl, Verdict};
 use crate::snapshot::SnapshotHandle;
 
@@ -109,9 +109,10 @@ pub(super) fn serve(
                 transport: Transport::Udp,
             };
             let query = &queries[i][..len];
-            let mut answered = respond_into(&view, query, &meta, &mut rng, &mut answers[i]);
+            let facts = respond_into(&view, query, &meta, &mut rng, &mut answers[i]);
+            let mut answered = facts.answered;
             // Metrics count the query by its answer, sent or rate-limited.
-            recorder.query(query, answered.then(|| &answers[i][..]), source, started);
+            recorder.query(query, &answers[i], &facts, source, started);
             if answered && let Some(rrl) = &rrl {
                 match rrl.check(source.ip(), &answers[i], now, &mut slips) {
                     Verdict::Send => {}

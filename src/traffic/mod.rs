@@ -13,6 +13,7 @@
 //! [`policy::decide`] is a pure function of (plan, state, client, random
 //! source): the query path and `explain` both call it.
 
+pub mod answer_metrics;
 pub mod drill_plan;
 mod plan;
 pub mod policy;

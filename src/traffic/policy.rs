@@ -88,6 +88,10 @@ pub struct Decision {
     pub reason: Reason,
     /// The client location, when the policy looked it up.
     pub located: Option<Located>,
+    /// `geo`: the rule whose list answered (`None` when every rule fell
+    /// through to the all-down rule, and for other policies). `explain`
+    /// reads it from here rather than walking the rules again.
+    pub(crate) rule: Option<GeoStep>,
 }
 
 impl Decision {
@@ -231,6 +235,7 @@ pub(crate) fn decide(
     // the client's own terms at the end.
     let (client, mapped_bits) = client.effective();
     let mut located = None;
+    let mut rule = None;
     // How many leading bits the decision depended on; `None` when it does
     // not depend on the client at all.
     let (picks, depth) = match &service.policy {
@@ -246,6 +251,7 @@ pub(crate) fn decide(
                 pick.is_some()
             });
             located = walk.located;
+            rule = walk.stopped;
             (pick.map(Picks::Region), Some(walk.depth))
         }
         Policy::Nearest { bias_km } => {
@@ -286,12 +292,14 @@ pub(crate) fn decide(
             scope,
             reason: Reason::Chosen,
             located,
+            rule,
         },
         None => Decision {
             picks: all_down(state, service),
             scope,
             reason: Reason::AllDown(service.all_down),
             located,
+            rule,
         },
     }
 }

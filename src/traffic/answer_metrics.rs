@@ -1,6 +1,9 @@
 //! Answers by service, policy, region and reason: counters laid out like
 //! the traffic plan, registered when the plan is loaded, so the decision
-//! point only indexes and adds.
+//! point only indexes and adds. They are the plan's and the decision's
+//! metrics, so they live with them; `metrics` only names them and renders
+//! the text (this module adds its series through
+//! [`crate::metrics::append_to_render`]).
 //!
 //! `reason` is `policy` when the policy chose, or the all-down rule that
 //! answered (`fallback`, `fail_open`, `empty`). `region` is the region the
@@ -34,8 +37,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use metrics::Counter;
 
-use super::names;
 use crate::config::{Config, ConfigError, PerServiceAnswers};
+use crate::metrics::names;
 use crate::traffic::policy::{Decision, Picks, Reason};
 use crate::traffic::{AllDown, Policy, RegionId, Service, TrafficPlan, TrafficState};
 
@@ -219,6 +222,9 @@ impl AnswerMetrics {
     /// Registers a counter for every (service, region, reason) `plan` can
     /// produce, and marks those of the `exported` services for `/metrics`.
     pub(crate) fn register(plan: &TrafficPlan, exported: &Exported) -> AnswerMetrics {
+        // The exported series join `/metrics` once any plan counts answers.
+        static RENDERED: std::sync::Once = std::sync::Once::new();
+        RENDERED.call_once(|| crate::metrics::append_to_render(render_exported));
         let region_names: Vec<Arc<str>> = plan
             .regions
             .iter()
@@ -354,7 +360,7 @@ impl AnswerMetrics {
 /// Appends the exported per-service series (`switchyard_answers_total`)
 /// to `out` as Prometheus text, sorted by labels. The table lock is held
 /// only to collect the entries, not while formatting.
-pub(super) fn render_exported(out: &mut String) {
+fn render_exported(out: &mut String) {
     let mut rows: Vec<(Key, u64)> = {
         let table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
         table
