@@ -220,6 +220,34 @@ pub(crate) fn geo_walk(
     walk
 }
 
+/// Region `r` can answer a query of `family`: it is available and, when it
+/// has endpoints of that family, at least one of them is up. Failover is
+/// per family (as with separate A and AAAA record sets elsewhere): a region
+/// whose IPv4 endpoints are all down while its IPv6 ones are up is passed
+/// over for A queries instead of answering them with NODATA. A region with
+/// no endpoint of the family at all still answers for it (NODATA), so a
+/// dual-stack service does not move AAAA traffic to another region only
+/// because one region has no IPv6. Name targets suit every family.
+fn serves(plan: &TrafficPlan, state: &TrafficState, r: RegionId, family: Family) -> bool {
+    let region = &state.regions[r];
+    if !region.available() {
+        return false;
+    }
+    if family == Family::Any {
+        return true;
+    }
+    let mut has_family = false;
+    for (endpoint, up) in plan.regions[r].endpoints.iter().zip(&region.endpoints_up) {
+        if family.admits(&endpoint.answer) {
+            if *up {
+                return true;
+            }
+            has_family = true;
+        }
+    }
+    !has_family
+}
+
 /// Runs `service`'s policy for `client`.
 pub(crate) fn decide(
     plan: &TrafficPlan,
@@ -230,7 +258,7 @@ pub(crate) fn decide(
     geo: &GeoDb,
     rng: &mut fastrand::Rng,
 ) -> Decision {
-    let available = |r: &RegionId| state.regions[*r].available();
+    let available = |r: &RegionId| serves(plan, state, *r, family);
     // IPv4-mapped clients are looked up as IPv4; the scope is put back in
     // the client's own terms at the end.
     let (client, mapped_bits) = client.effective();
@@ -243,7 +271,10 @@ pub(crate) fn decide(
             let tier = tiers.iter().position(|tier| tier.iter().any(available));
             (tier.map(Picks::Tier), None)
         }
-        Policy::Weighted => (weighted_pick(service, state, rng).map(Picks::Region), None),
+        Policy::Weighted => (
+            weighted_pick(plan, service, state, family, rng).map(Picks::Region),
+            None,
+        ),
         Policy::Geo(rules) => {
             let mut pick = None;
             let walk = geo_walk(rules, geo, client.addr, |_, list| {
@@ -306,14 +337,15 @@ pub(crate) fn decide(
 
 /// One available region, drawn with probability proportional to weight.
 fn weighted_pick(
+    plan: &TrafficPlan,
     service: &Service,
     state: &TrafficState,
+    family: Family,
     rng: &mut fastrand::Rng,
 ) -> Option<RegionId> {
     let weight = |r: &RegionId| {
-        let region = &state.regions[*r];
-        if region.available() {
-            region.weight as u64
+        if serves(plan, state, *r, family) {
+            state.regions[*r].weight as u64
         } else {
             0
         }

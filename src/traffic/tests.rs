@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use hickory_proto::rr::Name;
 
-use super::policy::{Decision, Family, Reason, decide};
+use super::policy::{Decision, Family, Picks, Reason, decide};
 use super::*;
 use crate::config::Config;
 use crate::geo::GeoDb;
@@ -258,6 +258,58 @@ fn failover_falls_through_tiers_in_order() {
         f.regions(&f.decide(&drained_a, "192.0.2.7", None, 1)),
         ["b", "c"]
     );
+}
+
+#[test]
+fn a_region_is_passed_over_for_a_family_whose_endpoints_are_all_down() {
+    let f = fixture(
+        "[services.\"f.example.com\"]\npolicy = \"failover\"\ntiers = [[\"a\"], [\"b\"]]\n",
+    );
+    // a's IPv4 endpoints are down, its IPv6 one is up: a stays healthy.
+    let v4_down = f.state(&[("a", "192.0.2.1"), ("a", "192.0.2.2")], &[]);
+    assert!(v4_down.regions[f.plan.region_index["a"]].available());
+    let decide = |state: &TrafficState, family| {
+        *f.last_state.borrow_mut() = Some(state.clone());
+        decide_with(&f, state, family, 1)
+    };
+    // A moves to b; AAAA stays on a, whose IPv6 endpoint is up.
+    assert_eq!(f.regions(&decide(&v4_down, Family::V4)), ["b"]);
+    assert_eq!(f.regions(&decide(&v4_down, Family::V6)), ["a"]);
+    // With a's IPv6 endpoint down instead, AAAA goes on to b, which has no
+    // IPv6 endpoint (NODATA from b), and A stays on a.
+    let v6_down = f.state(&[("a", "2001:db8::1")], &[]);
+    assert_eq!(f.regions(&decide(&v6_down, Family::V4)), ["a"]);
+    assert_eq!(
+        decide(&v6_down, Family::V6).picks,
+        Picks::Tier(1),
+        "AAAA passes over a"
+    );
+    // Weighted: with a's IPv4 down, no A answer ever comes from a.
+    let w = fixture(WEIGHTED);
+    let state = w.state(&[("a", "192.0.2.1"), ("a", "192.0.2.2")], &[]);
+    for seed in 0..200 {
+        let d = decide_with(&w, &state, Family::V4, seed);
+        assert_ne!(
+            d.picks,
+            Picks::Region(w.plan.region_index["a"]),
+            "seed {seed}"
+        );
+    }
+}
+
+fn decide_with(f: &Fixture, state: &TrafficState, family: Family, seed: u64) -> Decision {
+    decide(
+        &f.plan,
+        state,
+        &f.plan.services[0],
+        &Client {
+            addr: IpAddr::from_str("192.0.2.7").unwrap(),
+            ecs_source_prefix: None,
+        },
+        family,
+        &f.geo,
+        &mut fastrand::Rng::with_seed(seed),
+    )
 }
 
 const GEO: &str = r#"[services."g.example.com"]
