@@ -33,8 +33,7 @@
 //!
 //! Harness: tests/common/validators.rs, proved on an ldns-signed zone by
 //! tests/dnssec_reference.rs. Skips (with a message) when a tool is
-//! missing, unless `SWITCHYARD_REQUIRE_VALIDATORS=1`. Problems found are in
-//! FINDINGS.md.
+//! missing, unless `SWITCHYARD_REQUIRE_VALIDATORS=1`.
 
 mod common;
 #[path = "common/targets.rs"]
@@ -909,10 +908,10 @@ fn failover_answers_validate_while_they_move() {
                     resolver.log()
                 )
             });
-            // Empty: a signed NODATA in the moment eu's IPv4 endpoint is
-            // down and its IPv6 one is not yet (FINDINGS.md, 2).
+            // Never empty: failover is per family, so the moment eu's IPv4
+            // endpoint is down and its IPv6 one not yet, A already moves.
             assert!(
-                got == eu || got == us || got.is_empty(),
+                got == eu || got == us,
                 "{} after {:?}: {}\n{}",
                 resolver.name,
                 killed.elapsed(),
@@ -1008,9 +1007,10 @@ fn failover_answers_validate_while_they_move() {
         odd.len(),
         odd.join("\n")
     );
-    // NODATA can show for a few ms while eu's IPv4 endpoint is down and its
-    // IPv6 one not yet (each endpoint is probed on its own): failover keeps
-    // a region while any endpoint is up (FINDINGS.md, 2). Signed either way.
+    // No NODATA either: while eu's IPv4 endpoint is down and its IPv6 one
+    // not yet (each endpoint is probed on its own), A queries already go to
+    // us (failover per family).
+    assert_eq!(nodata, 0, "NODATA answers to A during failover");
     eprintln!(
         "direct queries during failover: {asked}, all signed as they should be ({nodata} NODATA)"
     );
