@@ -148,9 +148,37 @@ impl FastTable {
     pub fn build(snapshot: &Snapshot) -> FastTable {
         let mut table = FastTable::default();
         let mut rng = fastrand::Rng::with_seed(0);
-        let names: usize = snapshot.zones.iter().map(|z| z.name_count()).sum();
-        table.entries.reserve(names + snapshot.plan.by_name.len());
-        table.answers.reserve(names);
+        // Sized up front: growing by doubling would hold up to twice the
+        // memory at a reload's peak.
+        let names = snapshot.zones.iter().map(|z| z.name_count()).sum::<usize>()
+            + snapshot.plan.by_name.len()
+            + snapshot.plan.implied_names.len();
+        let key_bytes: usize = snapshot
+            .zones
+            .iter()
+            .flat_map(|z| z.nodes())
+            .map(|n| n.name_wire().len())
+            .sum();
+        let rrset_bytes: usize = snapshot
+            .zones
+            .iter()
+            .flat_map(|z| z.rrsets())
+            .map(|(_, set)| set.rdata_wire().map(|d| 12 + d.len()).sum::<usize>())
+            .sum();
+        table.entries.reserve_exact(names);
+        table.keys.reserve_exact(key_bytes);
+        table.answers.reserve_exact(names);
+        table.arena.reserve(rrset_bytes);
+        let FastTable {
+            index,
+            hasher,
+            keys,
+            entries,
+            ..
+        } = &mut table;
+        index.reserve(names, |&id| {
+            hasher.hash_one(key_of(keys, &entries[id as usize]))
+        });
         let mut answers = Vec::new();
         for zone in snapshot.zones.iter() {
             let zone_index = table.zones.len() as u32;

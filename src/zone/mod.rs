@@ -176,7 +176,10 @@ impl Zone {
 
         // Names first: each owner gets a node number (in order of first
         // appearance); records outside the zone or misplaced SOAs are errors.
-        let mut store = store::Store::default();
+        let mut store = store::Store::with_capacity(
+            parsed.records.len() + 1,
+            parsed.names.len() + origin_wire.len(),
+        );
         let (apex, _) = store.intern(origin_wire);
         // (node, type, record index): sorted, this groups RRsets.
         let mut order: Vec<(u32, u16, u32)> = Vec::with_capacity(parsed.records.len());
@@ -209,6 +212,8 @@ impl Zone {
         // a set), duplicates dropped, each node's sets in type order and
         // contiguous in the store.
         order.sort_unstable();
+        // At most one RRset per record; RDATA with its length prefixes.
+        store.reserve_records(order.len(), parsed.rdata.len() + 2 * order.len());
         let mut soa: Option<Record> = None;
         let mut soa_count = 0;
         let mut apex_has_ns = false;

@@ -79,6 +79,24 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// An empty store with room for `names` names of `name_bytes` bytes in
+    /// all (growing by doubling would hold up to twice the memory at a
+    /// reload's peak).
+    pub(crate) fn with_capacity(names: usize, name_bytes: usize) -> Store {
+        Store {
+            names: Vec::with_capacity(name_bytes),
+            nodes: Vec::with_capacity(names),
+            index: HashTable::with_capacity(names),
+            ..Store::default()
+        }
+    }
+
+    /// Makes room for `rrsets` RRsets holding `rdata` bytes.
+    pub(crate) fn reserve_records(&mut self, rrsets: usize, rdata: usize) {
+        self.rrsets.reserve_exact(rrsets);
+        self.rdata.reserve_exact(rdata);
+    }
+
     /// The wire name of node `id`.
     fn name_of(&self, id: u32) -> &[u8] {
         let node = &self.nodes[id as usize];
