@@ -11,12 +11,15 @@
 #           a small zone; NSD and Knot serve the same names as static A records
 #   (k = 1,000, m = 1,000,000.)
 #   For each case and server:
-#     load     start to the last name answering (s);
-#     check    `switchyard check` wall time (s) and its peak RSS (MiB);
+#     load     start to the last name answering (s), and the CPU time the
+#              process tree used until then (user + system; on a shared
+#              machine the fairer comparison);
+#     check    `switchyard check` wall time (s), CPU time, peak RSS (MiB);
 #     RSS/PSS  whole process tree 2 s after load (NSD forks: RSS double-counts
 #              shared pages, PSS does not);
 #     reload   zone serial bumped, reload asked (Switchyard SIGHUP, NSD SIGHUP,
-#              Knot `knotc zone-reload`), until the new serial answers (s);
+#              Knot `knotc zone-reload`), until the new serial answers (s),
+#              and the CPU time used meanwhile;
 #     peak     highest tree RSS sampled every 50 ms during the first reload
 #              (for Switchyard also VmHWM, reset before the reload), and
 #              peak/steady;
@@ -114,6 +117,14 @@ mem() {  # $1 pid -> "RSS PSS" in MiB, summed over the tree
     echo $((rss / 1024)) $((pss / 1024))
 }
 
+cpu() {  # $1 pid -> CPU seconds (user + system, reaped children included) of the tree
+    local p t=0
+    for p in $(tree "$1"); do
+        t=$((t + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }' || echo 0)))
+    done
+    echo "$t $(getconf CLK_TCK)" | awk '{ printf "%.1f", $1 / $2 }'
+}
+
 serial_is() {  # $1 serial: does the server on $PORT answer it?
     [ "$(dig @127.0.0.1 -p $PORT big.test SOA +short +time=1 +tries=1 2>/dev/null | awk '{print $3}')" = "$1" ]
 }
@@ -133,12 +144,13 @@ answers() { dig @127.0.0.1 -p $PORT "$1" A +short +time=1 +tries=1 2>/dev/null |
 # measure LABEL PID RELOAD_CMD FILE LOAD [SCRAPE] [CHECK] [RELOADS]: load
 # already waited; prints a table row and records the numbers for the ratios.
 measure() {
-    local label=$1 pid=$2 reload=$3 file=$4 load=$5 extra=${6:--} check=${7:--} reloads=${8:-$RELOADS}
+    local label=$1 pid=$2 reload=$3 file=$4 load=$5 extra=${6:--} check=${7:--} reloads=${8:-$RELOADS} load_cpu=${9:--}
     sleep 2
     local steady; steady=$(mem "$pid")
     [ -w "/proc/$pid/clear_refs" ] && echo 5 > "/proc/$pid/clear_refs" 2>/dev/null || true
-    local t0 t1 peak m serial=2
+    local t0 t1 peak m serial=2 c0
     peak=$(mem "$pid" | awk '{print $1}')
+    c0=$(cpu "$pid")
     bump_serial "$file" $serial
     t0=$(date +%s.%N)
     eval "$reload"
@@ -149,6 +161,7 @@ measure() {
         [ "$(echo "$(date +%s.%N) - $t0 > 600" | bc)" = 1 ] && { echo "$label: reload timed out" >&2; return 1; }
     done
     t1=$(date +%s.%N)
+    local reload_cpu; reload_cpu=$(echo "$(cpu "$pid") $c0" | awk '{ printf "%.1f", $1 - $2 }')
     if [ "${label%%-*}" = switchyard ]; then
         local hwm; hwm=$(awk '/^VmHWM/ {printf "%d", $2 / 1024}' "/proc/$pid/status")
         [ "$hwm" -gt "$peak" ] && peak=$hwm
@@ -166,16 +179,16 @@ measure() {
     local last=${after% *}
     if [ "$reloads" -gt 1 ]; then sleep 2; last=$(mem "$pid" | awk '{print $1}'); fi
     local reload_s; reload_s=$(echo "$t1 - $t0" | bc)
-    printf '| %s | %s | %.1f | %s | %s | %s | %.1f | %s | %.2f | %s | %s (%s) | %s |\n' "$CASE" "$label" "$load" "$check" \
-        "${steady% *}" "${steady#* }" "$reload_s" "$peak" "$(echo "$peak / ${steady% *}" | bc -l)" \
+    printf '| %s | %s | %.1f / %s | %s | %s | %s | %.1f / %s | %s | %.2f | %s | %s (%s) | %s |\n' "$CASE" "$label" "$load" "$load_cpu" "$check" \
+        "${steady% *}" "${steady#* }" "$reload_s" "$reload_cpu" "$peak" "$(echo "$peak / ${steady% *}" | bc -l)" \
         "${after% *}" "$last" "$reloads" "$extra"
-    echo "$CASE $label $load ${steady% *} ${steady#* } $peak ${check%% *}" >> "$WORK/numbers"
+    echo "$CASE $label $load ${steady% *} ${steady#* } $peak ${check%% *} $load_cpu $reload_cpu" >> "$WORK/numbers"
 }
 
-# check_time CONFIG -> "seconds / peak MiB" of `switchyard check`
+# check_time BIN CONFIG -> "seconds (CPU seconds) / peak MiB" of `switchyard check`
 check_time() {
-    /usr/bin/time -f '%e %M' -o "$WORK/check.time" "$1" check --config "$2" > /dev/null 2>&1 || { echo "failed"; return; }
-    awk '{ printf "%.1f s / %d MiB", $1, $2 / 1024 }' "$WORK/check.time"
+    /usr/bin/time -f '%e %U %S %M' -o "$WORK/check.time" "$1" check --config "$2" > /dev/null 2>&1 || { echo "failed"; return; }
+    awk '{ printf "%.1f s (CPU %.1f s) / %d MiB", $1, $2 + $3, $4 / 1024 }' "$WORK/check.time"
 }
 
 run_switchyard() {  # $1 binary $2 label $3 reloads
@@ -194,7 +207,8 @@ run_switchyard() {  # $1 binary $2 label $3 reloads
     if [ "${CASE:0:1}" = s ]; then
         scrape=$(curl -s -o /dev/null -w '%{time_total}s/%{size_download}B' "http://127.0.0.1:$API/metrics")
     fi
-    measure "$label" "$pid" "kill -HUP $pid" "$dir/zones/big.test.zone" "$(echo "$t1 - $t0" | bc)" "$scrape" "$check" "$3"
+    local load_cpu; load_cpu=$(cpu "$pid")
+    measure "$label" "$pid" "kill -HUP $pid" "$dir/zones/big.test.zone" "$(echo "$t1 - $t0" | bc)" "$scrape" "$check" "$3" "$load_cpu"
     kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -228,7 +242,7 @@ CONF
     PIDS+=("$pid")
     wait_for "$pid" answers "$LAST" || { echo "nsd: did not answer" >&2; return 1; }
     t1=$(date +%s.%N)
-    measure nsd "$pid" "kill -HUP $pid" "$dir/big.test.zone" "$(echo "$t1 - $t0" | bc)"
+    measure nsd "$pid" "kill -HUP $pid" "$dir/big.test.zone" "$(echo "$t1 - $t0" | bc)" - - "$RELOADS" "$(cpu "$pid")"
     kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -265,7 +279,7 @@ CONF
     PIDS+=("$pid")
     wait_for "$pid" answers "$LAST" || { echo "knot: did not answer" >&2; cat "$dir/knot.log" >&2; return 1; }
     t1=$(date +%s.%N)
-    measure knot "$pid" "knotc -c $dir/knot.conf -s $dir/knot.sock zone-reload big.test > /dev/null" "$dir/big.test.zone" "$(echo "$t1 - $t0" | bc)"
+    measure knot "$pid" "knotc -c $dir/knot.conf -s $dir/knot.sock zone-reload big.test > /dev/null" "$dir/big.test.zone" "$(echo "$t1 - $t0" | bc)" - - "$RELOADS" "$(cpu "$pid")"
     kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -274,21 +288,22 @@ ratios() {
     echo
     echo "Ratios (switchyard / peer; load and RSS lower is better; NSD's RSS counts its forked processes):"
     echo
-    echo "| case | binary | load / nsd | load / knot | RSS / nsd | RSS / nsd PSS | RSS / knot | reload peak / nsd | reload peak / knot | check / nsd load |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-    awk '{ key = $1 SUBSEP $2; load[key] = $3; rss[key] = $4; pss[key] = $5; peak[key] = $6; check[key] = $7
+    echo "| case | binary | load / nsd | load / knot | load CPU / nsd | load CPU / knot | reload CPU / nsd | RSS / nsd | RSS / nsd PSS | RSS / knot | reload peak / nsd | reload peak / knot | check / nsd load |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    awk '{ key = $1 SUBSEP $2; load[key] = $3; rss[key] = $4; pss[key] = $5; peak[key] = $6; check[key] = $7; lcpu[key] = $8; rcpu[key] = $9
            if (!($1 in seen)) { seen[$1] = 1; cases[++n] = $1 }
            if ($2 ~ /^switchyard/ && !(($1, $2) in sy)) { sy[$1, $2] = 1; bins[$1] = bins[$1] " " $2 } }
          function r(a, b) { return (b > 0 && a != "" && a != "-") ? sprintf("%.2f", a / b) : "-" }
          END { for (i = 1; i <= n; i++) { c = cases[i]; m = split(bins[c], b, " ")
              for (j = 1; j <= m; j++) { s = c SUBSEP b[j]; nk = c SUBSEP "nsd"; kk = c SUBSEP "knot"
-                 printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c, b[j], r(load[s], load[nk]), r(load[s], load[kk]),
+                 printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c, b[j], r(load[s], load[nk]), r(load[s], load[kk]),
+                     r(lcpu[s], lcpu[nk]), r(lcpu[s], lcpu[kk]), r(rcpu[s], rcpu[nk]),
                      r(rss[s], rss[nk]), r(rss[s], pss[nk]), r(rss[s], rss[kk]), r(peak[s], peak[nk]), r(peak[s], peak[kk]), r(check[s], load[nk]) } } }' "$WORK/numbers"
 }
 
 echo "## scale.sh ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $RELOADS reloads)"
 echo
-echo "| case | server | load s | check s / peak MiB | RSS MiB | PSS MiB | reload s | reload peak RSS MiB | peak / RSS | RSS after 1 reload MiB | RSS after N reloads MiB (N) | scrape |"
+echo "| case | server | load s / CPU s | check s (CPU) / peak MiB | RSS MiB | PSS MiB | reload s / CPU s | reload peak RSS MiB | peak / RSS | RSS after 1 reload MiB | RSS after N reloads MiB (N) | scrape |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 : > "$WORK/numbers"
 for CASE in $CASES; do
