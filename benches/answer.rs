@@ -114,7 +114,13 @@ fn bench_respond(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for case in CASES {
         let packet = encode(case);
-        assert!(respond_into(&snapshot, &packet, &meta, &mut rng, &mut out));
+        assert!(respond_into(
+            &snapshot.view(),
+            &packet,
+            &meta,
+            &mut rng,
+            &mut out
+        ));
         let reply = Message::from_vec(&out).expect("decodable reply");
         assert_eq!(reply.metadata.response_code, case.rcode, "{}", case.label);
         assert_eq!(
@@ -133,7 +139,7 @@ fn bench_respond(c: &mut Criterion) {
         group.bench_function(case.label, |b| {
             b.iter(|| {
                 respond_into(
-                    black_box(&snapshot),
+                    black_box(&snapshot.view()),
                     black_box(&packet),
                     black_box(&meta),
                     &mut rng,
@@ -150,7 +156,7 @@ fn bench_respond(c: &mut Criterion) {
         group.bench_function(case.label, |b| {
             b.iter(|| {
                 respond(
-                    black_box(&snapshot),
+                    black_box(&snapshot.view()),
                     black_box(&packet),
                     black_box(&meta),
                     &mut rng,
@@ -186,7 +192,7 @@ fn bench_recorded(c: &mut Criterion) {
             let mut started = recorder.batch_start();
             b.iter(|| {
                 let ok = respond_into(
-                    black_box(&snapshot),
+                    black_box(&snapshot.view()),
                     black_box(&packet),
                     black_box(&meta),
                     &mut rng,
@@ -283,7 +289,13 @@ fn bench_geo_rules(c: &mut Criterion) {
                 ResponseCode::NoError,
                 true,
             ));
-            assert!(respond_into(&snapshot, &packet, &meta, &mut rng, &mut out));
+            assert!(respond_into(
+                &snapshot.view(),
+                &packet,
+                &meta,
+                &mut rng,
+                &mut out
+            ));
             let reply = Message::from_vec(&out).expect("decodable reply");
             assert_eq!(
                 reply.answers.first().map(|r| r.data.to_string()).as_deref(),
@@ -293,7 +305,7 @@ fn bench_geo_rules(c: &mut Criterion) {
             group.bench_function(format!("{rules}_rules_{what}"), |b| {
                 b.iter(|| {
                     respond_into(
-                        black_box(&snapshot),
+                        black_box(&snapshot.view()),
                         black_box(&packet),
                         black_box(&meta),
                         &mut rng,
@@ -334,7 +346,7 @@ fn bench_rrl(c: &mut Criterion) {
         group.bench_function(case.label, |b| {
             b.iter(|| {
                 respond_into(
-                    black_box(&snapshot),
+                    black_box(&snapshot.view()),
                     black_box(&packet),
                     black_box(&meta),
                     &mut rng,

@@ -12,6 +12,7 @@ use crate::cluster::etcd::{Etcd, EtcdSettings};
 use crate::cluster::instance::{ClusterHealth, ClusterHealthView, HealthWiring};
 use crate::drills::Drills;
 use crate::health::{self, HealthChecker};
+use crate::load::{Inputs, LoadError};
 use crate::metrics::query::Observer;
 use crate::overrides::audit::RejectedLog;
 use crate::overrides::store::{StateError, restore};
@@ -20,7 +21,7 @@ use crate::publisher::{Publisher, PublisherHandle};
 use crate::querylog::QueryLog;
 use crate::server::DnsServer;
 use crate::server::budget::{self, DescriptorBudget};
-use crate::snapshot::{Inputs, LoadError, SnapshotHandle};
+use crate::snapshot::SnapshotHandle;
 use crate::statedir::{LockError, StateLock};
 
 /// A running Switchyard: DNS listeners and the control API, with the

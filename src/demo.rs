@@ -14,11 +14,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::app::App;
 use crate::ctl::{drill, http};
+use crate::drills::report::{DrillReport, Phase, Verdict};
 
 // `switchyard demo --cluster`.
 mod cluster;
@@ -301,6 +302,11 @@ fn call(
     Ok(value)
 }
 
+/// An answer as the contract's type `T`.
+fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, String> {
+    serde_json::from_value(value).map_err(|e| format!("unexpected answer from the API: {e}"))
+}
+
 /// Starts a drill, waits for its report, prints it; 0 if it passed.
 fn run_drill(api: SocketAddr, token: &str, args: &DemoArgs) -> Result<ExitCode, String> {
     println!(
@@ -308,36 +314,40 @@ fn run_drill(api: SocketAddr, token: &str, args: &DemoArgs) -> Result<ExitCode, 
         args.drill_secs, args.drill_region
     );
     let _ = std::io::stdout().flush();
-    let started = call(
+    let request = crate::contract::DrillRequest {
+        regions: vec![args.drill_region.clone()],
+        duration_secs: args.drill_secs,
+        services: None,
+        why: "switchyard demo --drill".into(),
+        force: false,
+    };
+    let started: DrillReport = typed(call(
         api,
         token,
         "POST",
         "/v1/drills",
-        Some(json!({
-            "regions": [args.drill_region],
-            "duration_secs": args.drill_secs,
-            "why": "switchyard demo --drill",
-        })),
-    )?;
-    let id = started["id"]
-        .as_str()
-        .ok_or("no drill id in the answer")?
-        .to_string();
+        serde_json::to_value(request).ok(),
+    )?)?;
+    let id = started.id;
     // Drill, then up to a convergence timeout for the restore, plus slack.
     let deadline = Instant::now() + Duration::from_secs(args.drill_secs + 30);
     let report = loop {
-        let report = call(api, token, "GET", &format!("/v1/drills/{id}"), None)?;
-        if report["phase"] == "finished" {
+        let report: DrillReport =
+            typed(call(api, token, "GET", &format!("/v1/drills/{id}"), None)?)?;
+        if report.phase == Phase::Finished {
             break report;
         }
         if Instant::now() > deadline {
-            return Err(format!("drill {id} did not finish in time: {report}"));
+            return Err(format!(
+                "drill {id} did not finish in time: {}",
+                drill::report(&report)
+            ));
         }
         std::thread::sleep(Duration::from_millis(250));
     };
     println!("\n{}", drill::report(&report));
     let _ = std::io::stdout().flush();
-    Ok(if report["result"] == "pass" {
+    Ok(if report.result == Verdict::Pass {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -10,7 +10,7 @@
 //! health checkers --report_health--+                                           |
 //!                                  v                                           |
 //!                              publisher (sole writer) --ArcSwap::store--------+
-//! DNS packet --> server::{udp,tcp} --> answer::respond(snapshot.load(), ..) --> packet
+//! DNS packet --> server::{udp,tcp} --> answer::respond_into(&snapshot.load().view(), ..) --> packet
 //!                      \--> metrics::query::QueryRecorder (per worker, flushed per batch)
 //!                      \--> querylog (sampled, try_send) --> writer thread --> JSON lines
 //!
@@ -26,6 +26,8 @@
 //!   votes and their quorum.
 //! - [`config`]: the TOML config model and its file:line:field errors.
 //! - [`zone`]: master-file parsing with line tracking, validation, the name tree.
+//! - [`load`]: what `check`, start-up and reloads run: config and zones
+//!   read, validated and compiled into [`load::Inputs`].
 //! - [`snapshot`]: the immutable routing table and the pure function building it.
 //! - [`statedir`]: the state dir's lock, temp-file cleanup and atomic writes.
 //! - [`answer`]: the query path: decode, look up, encode within size limits.
@@ -38,6 +40,8 @@
 //!   rule, their durable store and the audit log.
 //! - [`api`]: the HTTP control API and its OpenAPI document.
 //! - [`control`]: control-plane status shared by the publisher and the API.
+//! - [`contract`]: the control API's request and response types, shared by
+//!   the handlers, `ctl` and the OpenAPI document.
 //! - [`ctl`]: `switchyard ctl`, the API's command-line client.
 //! - [`drills`]: geo-failover drills: forced-down overrides with an expiry,
 //!   verified by querying our own DNS listener from client vantages (ECS).
@@ -55,6 +59,7 @@ pub mod api;
 pub mod app;
 pub mod cluster;
 pub mod config;
+pub mod contract;
 pub mod control;
 pub mod ctl;
 pub mod demo;
@@ -62,6 +67,7 @@ pub mod drills;
 pub mod explain;
 pub mod geo;
 pub mod health;
+pub mod load;
 pub mod logging;
 pub mod metrics;
 pub mod overrides;

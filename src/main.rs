@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use switchyard::app::{App, StartOptions};
 use switchyard::ctl::CtlArgs;
-use switchyard::snapshot::{Inputs, Snapshot};
+use switchyard::load::Inputs;
+use switchyard::snapshot::Snapshot;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// The process allocator: mimalloc, because glibc malloc kept the memory a

@@ -33,9 +33,10 @@ use tokio::time::Instant;
 
 use crate::control::{ControlHandle, ControlStatus, ReloadReport};
 use crate::health::HealthPlan;
+use crate::load::{Inputs, LoadError};
 use crate::overrides::store::Durable;
 use crate::overrides::{ChangeError, OverrideSet, Report, Request};
-use crate::snapshot::{Inputs, LoadError, Snapshot, SnapshotHandle};
+use crate::snapshot::{Snapshot, SnapshotHandle};
 use crate::traffic::HealthInputs;
 
 // Override changes and expiry: `impl Publisher` continued in publisher/overrides.rs.
@@ -260,6 +261,33 @@ pub struct Publisher {
     /// Revision of the cluster override set served (0: none yet, or the
     /// local store).
     cluster_revision: i64,
+    /// What changed since the snapshot in the handle was built.
+    stale: Stale,
+    /// Incremental (the default) or full rebuilds.
+    mode: PublishMode,
+}
+
+/// How the publisher rebuilds the routing table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PublishMode {
+    /// In proportion to the change: only the regions whose health or
+    /// overrides changed are computed again, and the safety rule judges
+    /// only the services listing a region whose serving status flips.
+    #[default]
+    Incremental,
+    /// Every publish computes every region and the safety rule walks every
+    /// service: the reference the incremental mode is tested and
+    /// benchmarked against (`benches/publish.rs`).
+    Full,
+}
+
+/// The regions whose state may differ from the snapshot in the handle.
+#[derive(Debug, Default)]
+struct Stale {
+    /// Everything (first snapshot, a reload: another plan).
+    all: bool,
+    /// Regions whose health or overrides changed (unsorted, may repeat).
+    regions: Vec<crate::traffic::RegionId>,
 }
 
 impl Publisher {
@@ -294,7 +322,23 @@ impl Publisher {
             rng: fastrand::Rng::new(),
             expiry_tx: None,
             cluster_revision: 0,
+            stale: Stale::default(),
+            mode: PublishMode::default(),
         }
+    }
+
+    /// Chooses incremental or full rebuilds from now on (benchmarks and
+    /// tests compare the two; serving always uses the default).
+    pub fn set_publish_mode(&mut self, mode: PublishMode) {
+        self.mode = mode;
+    }
+
+    /// Replaces the overrides in force, noting the regions whose forced
+    /// state or weight the change touches for the next publish.
+    fn replace_overrides(&mut self, next: Arc<OverrideSet>) {
+        let changed = crate::overrides::changed_regions(&self.inputs.plan, &self.overrides, &next);
+        self.stale.regions.extend(changed);
+        self.overrides = next;
     }
 
     /// The control-plane status the API reads.
@@ -371,6 +415,7 @@ impl Publisher {
         let plan_changed = old != new;
         let previous = self.snapshot.load_full();
         let old_inputs = std::mem::replace(&mut self.inputs, inputs);
+        self.stale.all = true;
         if plan_changed {
             self.health_plan.send_replace(self.inputs.health.clone());
         }
@@ -401,6 +446,9 @@ impl Publisher {
     /// Records a health verdict without publishing it.
     fn record_health(&mut self, region: String, endpoint: String, up: bool) {
         tracing::info!(region, endpoint, up, "endpoint health changed");
+        if let Some(&r) = self.inputs.plan.region_index.get(&region) {
+            self.stale.regions.push(r);
+        }
         self.health.insert((region, endpoint), up);
     }
 
@@ -420,13 +468,29 @@ impl Publisher {
         let previous = self.snapshot.load_full();
         let generation = previous.generation + 1;
         let started = std::time::Instant::now();
-        let next = Snapshot::build_with(
-            &self.inputs,
-            &self.health,
-            &self.overrides,
-            generation,
-            SystemTime::now(),
-        );
+        let stale = std::mem::take(&mut self.stale);
+        let next = if stale.all || self.mode == PublishMode::Full {
+            Snapshot::build_with(
+                &self.inputs,
+                &self.health,
+                &self.overrides,
+                generation,
+                SystemTime::now(),
+            )
+        } else {
+            let mut changed = stale.regions;
+            changed.sort_unstable();
+            changed.dedup();
+            Snapshot::rebuild(
+                &previous,
+                &self.inputs,
+                &self.health,
+                &self.overrides,
+                &changed,
+                generation,
+                SystemTime::now(),
+            )
+        };
         let build = started.elapsed();
         publish_metrics::record_publish(Some(&previous), &next, build);
         let available = next.state.regions.iter().filter(|r| r.available()).count();
@@ -644,6 +708,9 @@ impl Pending {
         }
     }
 }
+
+#[cfg(test)]
+mod incremental_tests;
 
 #[cfg(test)]
 mod tests {

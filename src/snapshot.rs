@@ -1,28 +1,26 @@
 //! The routing table snapshot: the one immutable value every query is
-//! answered from, and the pure function that builds it.
+//! answered from, and the pure function that builds it from loaded
+//! [`Inputs`], endpoint health and operator overrides.
 //!
 //! The publisher is the only code that builds snapshots and stores them; the
-//! query path only ever calls `load()` on the shared [`SnapshotHandle`].
+//! query path only ever calls `load()` on the shared [`SnapshotHandle`] and
+//! answers from [`Snapshot::view`].
 
-pub mod digest;
-
-use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use crate::answer::FastTable;
-use crate::config::tokens::Tokens;
-use crate::config::{Config, ConfigError};
+use crate::answer::{FastTable, View};
 use crate::geo::GeoDb;
-use crate::health::HealthPlan;
+use crate::load::digest;
 use crate::metrics::answers::AnswerMetrics;
 use crate::overrides::OverrideSet;
 use crate::traffic::drill_plan::DrillPlan;
-use crate::traffic::{HealthInputs, TrafficPlan, TrafficState, compile};
-use crate::zone::{ZoneError, load_zones_dir};
+use crate::traffic::{HealthInputs, RegionId, TrafficPlan, TrafficState};
+
+/// Loading moved to `load`; re-exported here for old paths.
+pub use crate::load::{Inputs, LoadError};
 
 /// The lock-free cell the query path reads snapshots from.
 pub type SnapshotHandle = Arc<ArcSwap<Snapshot>>;
@@ -89,20 +87,72 @@ impl Snapshot {
         generation: u64,
         now: SystemTime,
     ) -> Snapshot {
+        let state = TrafficState::compute(&inputs.plan, health, overrides);
+        Snapshot::assemble(inputs, state, overrides, generation, now)
+    }
+
+    /// A snapshot of `state`: everything else is shared with every other
+    /// snapshot of the same load (`Arc`s).
+    fn assemble(
+        inputs: &Inputs,
+        state: TrafficState,
+        overrides: &Arc<OverrideSet>,
+        generation: u64,
+        now: SystemTime,
+    ) -> Snapshot {
         Snapshot {
             generation,
             built_at: now,
             zones: inputs.zones.clone(),
             overrides: overrides.clone(),
-            state: TrafficState::compute(&inputs.plan, health, overrides),
+            state,
             plan: inputs.plan.clone(),
             geo: inputs.geo.clone(),
             edns_udp_payload: inputs.config.server.edns_udp_payload.max(512),
             fast: inputs.fast.clone(),
-            nsid: crate::answer::nsid::encode(inputs.config.server.nsid.as_deref()),
+            nsid: inputs.nsid.clone(),
             drills: inputs.drills.clone(),
             answers: inputs.answers.clone(),
             config_digest: inputs.digest.clone(),
+        }
+    }
+
+    /// The snapshot that follows `previous` when, since it was built, only
+    /// endpoint health and overrides of the `changed` regions moved: every
+    /// other region's state is copied, not computed, and everything else
+    /// is shared. Gives exactly what [`Snapshot::build_with`] gives for
+    /// the same inputs, health and overrides (property-tested in
+    /// `publisher`), at the cost of the changed regions alone. Falls back
+    /// to a full build when `previous` was built from another plan.
+    pub fn rebuild(
+        previous: &Snapshot,
+        inputs: &Inputs,
+        health: &HealthInputs,
+        overrides: &Arc<OverrideSet>,
+        changed: &[RegionId],
+        generation: u64,
+        now: SystemTime,
+    ) -> Snapshot {
+        if !Arc::ptr_eq(&previous.plan, &inputs.plan) {
+            return Snapshot::build_with(inputs, health, overrides, generation, now);
+        }
+        let state = previous
+            .state
+            .recompute(&inputs.plan, health, overrides, changed);
+        Snapshot::assemble(inputs, state, overrides, generation, now)
+    }
+
+    /// The tables the query path reads, borrowed from this snapshot.
+    pub fn view(&self) -> View<'_> {
+        View {
+            zones: &self.zones,
+            plan: &self.plan,
+            state: &self.state,
+            geo: &self.geo,
+            fast: &self.fast,
+            nsid: &self.nsid,
+            edns_udp_payload: self.edns_udp_payload,
+            answers: &self.answers,
         }
     }
 
@@ -113,126 +163,5 @@ impl Snapshot {
             answers: Arc::new(AnswerMetrics::disabled()),
             ..self.clone()
         }
-    }
-}
-
-/// Why configuration or zones could not be loaded.
-#[derive(Debug)]
-pub enum LoadError {
-    /// The config file is wrong.
-    Config(Vec<ConfigError>),
-    /// One or more zone files are wrong.
-    Zones(Vec<ZoneError>),
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let lines: Vec<String> = match self {
-            LoadError::Config(errors) => errors.iter().map(|e| e.to_string()).collect(),
-            LoadError::Zones(errors) => errors.iter().map(|e| e.to_string()).collect(),
-        };
-        write!(f, "{}", lines.join("\n"))
-    }
-}
-
-impl std::error::Error for LoadError {}
-
-/// Validated inputs for a snapshot: what `check` verifies and `serve` serves.
-#[derive(Debug, Clone)]
-pub struct Inputs {
-    /// The parsed configuration.
-    pub config: Config,
-    /// Every zone from `zones_dir`, indexed.
-    pub zones: Arc<ZoneSet>,
-    /// Regions and services, checked against the zones.
-    pub plan: Arc<TrafficPlan>,
-    /// Client location sources named by `[geo]`.
-    pub geo: Arc<GeoDb>,
-    /// Precompiled answers for these zones and services (see [`FastTable`]).
-    pub fast: Arc<FastTable>,
-    /// Which endpoints are health-checked, and how.
-    pub health: Arc<HealthPlan>,
-    /// Control API tokens from `[api]` (control plane only; never in a snapshot).
-    pub tokens: Arc<Tokens>,
-    /// `[drills]`, validated against the regions and services.
-    pub drills: Arc<DrillPlan>,
-    /// Answer counters for `plan` (disabled when `[metrics] query_metrics`
-    /// is off).
-    pub answers: Arc<AnswerMetrics>,
-    /// The config digest (computed when first asked for).
-    pub digest: Arc<digest::LazyDigest>,
-}
-
-impl Inputs {
-    /// Loads and validates the config file and every zone it names. `serve`,
-    /// `check` and reloads all go through here, so they cannot disagree.
-    pub fn load(config_path: &Path) -> Result<Inputs, LoadError> {
-        let mut config = Config::load(config_path).map_err(|e| LoadError::Config(vec![e]))?;
-        // NSID defaults to the instance name (`[cluster] instance`, itself
-        // the host name by default), so `dig +nsid` names the nameserver as
-        // `/v1/status` does; read here (loading does I/O; building does not).
-        let instance = config.cluster.instance.clone();
-        config.server.nsid.get_or_insert_with(|| {
-            if instance.is_empty() {
-                crate::answer::nsid::host_name()
-            } else {
-                instance
-            }
-        });
-        let zones = load_zones_dir(&config.server.zones_dir).map_err(LoadError::Zones)?;
-        let zones = ZoneSet::new(zones);
-        let geo = GeoDb::load(&config);
-        let plan = compile(&config, &zones);
-        // Checks are resolved against the compiled regions, so they are
-        // validated only once those compile.
-        let health = match &plan {
-            Ok(plan) => Some(crate::health::compile(&config, plan)),
-            Err(_) => None,
-        };
-        let tokens = Tokens::load(&config);
-        let drills = match &plan {
-            Ok(plan) => Some(crate::traffic::drill_plan::compile(&config, plan)),
-            Err(_) => None,
-        };
-        let (geo, plan, health, tokens, drills) = match (geo, plan, health, tokens, drills) {
-            (Ok(geo), Ok(plan), Some(Ok(health)), Ok(tokens), Some(Ok(drills))) => {
-                (geo, plan, health, tokens, drills)
-            }
-            (geo, plan, health, tokens, drills) => {
-                let mut errors = geo.err().unwrap_or_default();
-                errors.extend(plan.err().unwrap_or_default());
-                errors.extend(health.and_then(Result::err).unwrap_or_default());
-                errors.extend(tokens.err().unwrap_or_default());
-                errors.extend(drills.and_then(Result::err).unwrap_or_default());
-                return Err(LoadError::Config(errors));
-            }
-        };
-        let zones = Arc::new(zones);
-        let digest = Arc::new(digest::LazyDigest::new(&config, zones.clone()));
-        // Which services `/metrics` shows per service (validated here so a
-        // bad name fails `check` and reloads like any config error).
-        let exported = crate::metrics::answers::Exported::resolve(&config, &plan)
-            .map_err(LoadError::Config)?;
-        let mut inputs = Inputs {
-            digest,
-            config,
-            zones,
-            plan: Arc::new(plan),
-            geo: Arc::new(geo),
-            fast: Arc::new(FastTable::default()),
-            health: Arc::new(health),
-            tokens: Arc::new(tokens),
-            drills: Arc::new(drills),
-            answers: Arc::new(AnswerMetrics::disabled()),
-        };
-        // Templates come from the full path, which needs a snapshot to run on;
-        // health does not matter for them (policy answers are never templated).
-        // Its answer counters stay disabled: precompiling is not traffic.
-        let probe = Snapshot::build(&inputs, &HealthInputs::new(), 0, SystemTime::UNIX_EPOCH);
-        inputs.fast = Arc::new(FastTable::build(&probe));
-        if inputs.config.metrics.query_metrics {
-            inputs.answers = Arc::new(AnswerMetrics::register(&inputs.plan, &exported));
-        }
-        Ok(inputs)
     }
 }

@@ -292,7 +292,7 @@ fn writes_without_a_valid_token_get_401_and_change_nothing() {
     let raw = format!(
         "POST /v1/regions/us/drain HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic {ALICE}\r\nContent-Length: 2\r\n\r\n{{}}"
     );
-    let response = switchyard::ctl::http::exchange(api.server.api, raw.as_bytes()).unwrap();
+    let response = common::raw_http::exchange(api.server.api, raw.as_bytes()).unwrap();
     assert_eq!(response.status, 401);
     assert_eq!(response.header("www-authenticate"), Some("Bearer"));
     assert!(api.overrides().is_empty());
@@ -333,7 +333,7 @@ fn bad_requests_get_the_right_4xx_in_the_error_shape() {
         )
         .into_bytes();
         request.extend_from_slice(body);
-        let response = switchyard::ctl::http::exchange(api.server.api, &request).unwrap();
+        let response = common::raw_http::exchange(api.server.api, &request).unwrap();
         let value: Value = serde_json::from_slice(&response.body).unwrap();
         (response.status, error_code(&value).to_string())
     };

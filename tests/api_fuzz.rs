@@ -7,7 +7,6 @@ mod common;
 
 use common::api::*;
 use serde_json::{Value, json};
-use switchyard::ctl::http;
 
 /// Characters safe in a request target (so hyper parses the request and
 /// the router, not the HTTP parser, has to deal with it).
@@ -143,7 +142,7 @@ fn malformed_requests_get_4xx_in_the_error_shape_and_change_nothing() {
         let mut request = raw.into_bytes();
         request.extend_from_slice(&body);
 
-        let response = http::exchange(api.server.api, &request)
+        let response = common::raw_http::exchange(api.server.api, &request)
             .unwrap_or_else(|e| panic!("request {i} ({method} {path}): {e}"));
         assert!(
             (400..500).contains(&response.status),

@@ -11,8 +11,8 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::api::{ALICE, Api, BOB};
+use common::raw_http::{Response, parse_response};
 use serde_json::json;
-use switchyard::ctl::http::{Response, parse_response};
 
 /// Waits (bounded by `limit`) for the server to close `stream`, reading
 /// and discarding whatever it sends; returns when it closed, or `None` if
@@ -164,7 +164,7 @@ fn a_slow_body_gets_408_and_a_large_one_413() {
     let big = format!(
         "POST /v1/regions/us/drain HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ALICE}\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{{"
     );
-    let response = switchyard::ctl::http::exchange(addr, big.as_bytes()).unwrap();
+    let response = common::raw_http::exchange(addr, big.as_bytes()).unwrap();
     assert_eq!(response.status, 413);
     assert!(api.overrides().is_empty(), "nothing changed");
 }

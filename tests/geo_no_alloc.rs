@@ -133,7 +133,7 @@ country = {{ DE = ["down"], US = ["b"] }}
     ];
     for (what, packet) in &cases {
         assert!(
-            respond_into(&snapshot, packet, &meta, &mut rng, &mut out),
+            respond_into(&snapshot.view(), packet, &meta, &mut rng, &mut out),
             "{what}"
         );
         let reply = Message::from_vec(&out).unwrap();
@@ -141,7 +141,13 @@ country = {{ DE = ["down"], US = ["b"] }}
         assert_counting();
         let before = allocations();
         for _ in 0..100 {
-            assert!(respond_into(&snapshot, packet, &meta, &mut rng, &mut out));
+            assert!(respond_into(
+                &snapshot.view(),
+                packet,
+                &meta,
+                &mut rng,
+                &mut out
+            ));
         }
         assert_eq!(
             allocations() - before,

@@ -248,7 +248,7 @@ fn ask(snapshot: &Snapshot, name: &str, addr: IpAddr, prefix: u8) -> (Vec<String
         transport: Transport::Udp,
     };
     let mut rng = fastrand::Rng::with_seed(1);
-    let bytes = respond(snapshot, &packet, &meta, &mut rng).expect("an answer");
+    let bytes = respond(&snapshot.view(), &packet, &meta, &mut rng).expect("an answer");
     let response = Message::from_vec(&bytes).unwrap();
     let answer: BTreeSet<String> = response
         .answers

@@ -106,7 +106,7 @@ fn fast_path_answers_without_allocating() {
     for (what, query) in &queries {
         // Warm up once (first use may size buffers), then count.
         assert!(
-            respond_into(&snapshot, query, &meta, &mut rng, &mut out),
+            respond_into(&snapshot.view(), query, &meta, &mut rng, &mut out),
             "{what}"
         );
         assert_counting();
@@ -114,7 +114,13 @@ fn fast_path_answers_without_allocating() {
         for _ in 0..100 {
             // As a UDP worker does it: time the batch, answer, record, flush.
             let started = recorder.batch_start();
-            assert!(respond_into(&snapshot, query, &meta, &mut rng, &mut out));
+            assert!(respond_into(
+                &snapshot.view(),
+                query,
+                &meta,
+                &mut rng,
+                &mut out
+            ));
             recorder.query(query, Some(&out), meta.source, started);
             recorder.batch_end(started, 1);
         }

@@ -93,7 +93,7 @@ fn mutated_queries_never_panic_the_query_path() {
                 source: SocketAddr::from(([127, 0, 0, 1], 5353)),
                 transport,
             };
-            if respond_into(&snapshot, &packet, &meta, &mut rng, &mut out) {
+            if respond_into(&snapshot.view(), &packet, &meta, &mut rng, &mut out) {
                 answered += 1;
                 // Whatever we send must be a well-formed DNS response.
                 assert!(out.len() >= 12 && out[2] & 0x80 != 0, "not a response");

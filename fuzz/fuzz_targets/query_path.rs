@@ -60,10 +60,10 @@ fuzz_target!(|data: &[u8]| {
     let meta = QueryMeta { source, transport };
     let mut rng = fastrand::Rng::with_seed(u64::from(selector));
     let mut out = Vec::new();
-    if respond_into(snapshot, packet, &meta, &mut rng, &mut out) {
+    if respond_into(&snapshot.view(), packet, &meta, &mut rng, &mut out) {
         check(packet, &out, transport);
     }
-    if let Some(full) = respond(snapshot, packet, &meta, &mut rng) {
+    if let Some(full) = respond(&snapshot.view(), packet, &meta, &mut rng) {
         check(packet, &full, transport);
     }
 });

@@ -25,12 +25,15 @@ use hickory_proto::rr::{Name, RecordType};
 
 use crate::answer::ecs::ClientSubnet;
 use crate::answer::query::{Parsed, parse};
-use crate::answer::{QueryMeta, Transport, finish, lookup};
-use crate::snapshot::Snapshot;
+use crate::answer::{QueryMeta, Transport, View, finish, lookup};
+use crate::geo::GeoDb;
+use crate::metrics::answers::AnswerMetrics;
 use crate::traffic::policy::{Family, decide};
-use crate::traffic::{Client, EndpointAnswer};
-use crate::zone::RecordSet;
+use crate::traffic::{
+    Client, EndpointAnswer, HealthInputs, NoAdjustments, TrafficPlan, TrafficState,
+};
 use crate::zone::store::{MAX_NAME_LEN, wire_lower_into};
+use crate::zone::{RecordSet, ZoneSet};
 
 /// Largest UDP answer without EDNS.
 const CLASSIC_UDP_LIMIT: usize = 512;
@@ -142,10 +145,29 @@ fn wire_lower(name: &Name) -> Vec<u8> {
 }
 
 impl FastTable {
-    /// Precompiles every static answer `snapshot` can give. Pure. Plain
+    /// Precompiles every static answer `zones` and `plan` give. Pure. Plain
     /// RRsets are encoded directly; answers that chase a CNAME come from
     /// one full-path lookup each.
-    pub fn build(snapshot: &Snapshot) -> FastTable {
+    pub fn build(zones: &ZoneSet, plan: &TrafficPlan) -> FastTable {
+        // The full path runs on tables of its own: health, location and
+        // answer counters do not matter, because answers a policy took part
+        // in are never templated (and precompiling is not traffic).
+        let state = TrafficState::compute(plan, &HealthInputs::new(), &NoAdjustments);
+        let (geo, fast, answers) = (
+            GeoDb::empty(),
+            FastTable::default(),
+            AnswerMetrics::disabled(),
+        );
+        let snapshot = View {
+            zones,
+            plan,
+            state: &state,
+            geo: &geo,
+            fast: &fast,
+            nsid: &[],
+            edns_udp_payload: u16::MAX,
+            answers: &answers,
+        };
         let mut table = FastTable::default();
         let mut rng = fastrand::Rng::with_seed(0);
         // Sized up front: growing by doubling would hold up to twice the
@@ -221,7 +243,7 @@ impl FastTable {
                     if has_cname {
                         let name = node.name();
                         for rtype in [RecordType::A, RecordType::AAAA] {
-                            if let Some(t) = table.chased(snapshot, &name, rtype, &mut rng) {
+                            if let Some(t) = table.chased(&snapshot, &name, rtype, &mut rng) {
                                 answers.push((u16::from(rtype), t));
                             }
                         }
@@ -351,7 +373,7 @@ impl FastTable {
     /// a template; `None` when a policy took part in it.
     fn chased(
         &mut self,
-        snapshot: &Snapshot,
+        snapshot: &View<'_>,
         name: &Name,
         rtype: RecordType,
         rng: &mut fastrand::Rng,
@@ -409,7 +431,7 @@ fn is_at_or_below_cut(zone: &crate::zone::Zone, name: &[u8]) -> bool {
 /// The full path's answer to `name`/`rtype`, as a template and its body;
 /// `None` when a policy took part (the answer may differ per query).
 fn template(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     name: &Name,
     rtype: RecordType,
     rng: &mut fastrand::Rng,
@@ -494,7 +516,7 @@ fn soa_tail(
 
 /// Tries to answer `packet` from the precompiled table into `out`.
 pub fn answer(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     packet: &[u8],
     meta: &QueryMeta,
     rng: &mut fastrand::Rng,
@@ -531,7 +553,7 @@ pub fn answer(
         return Fast::Fallback;
     };
     if q.edns.is_some() {
-        let nsid = if q.nsid { &snapshot.nsid[..] } else { &[] };
+        let nsid = if q.nsid { snapshot.nsid } else { &[] };
         write_opt(out, q.ecs.as_ref(), scope, snapshot.edns_udp_payload, nsid);
     }
     if out.len() > limit {
@@ -654,7 +676,7 @@ const MAX_FAST_ADDRESSES: usize = 16;
 /// templates. Returns the ECS scope the decision depended on.
 #[allow(clippy::too_many_arguments)]
 fn managed(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     entry: &Entry,
     service: usize,
     packet: &[u8],
@@ -668,7 +690,7 @@ fn managed(
         28 => true,
         // CNAME (and ANY, filtered earlier) depend on the policy too.
         5 => return None,
-        _ => return replay(&snapshot.fast, entry, out, packet, q, q.qtype),
+        _ => return replay(snapshot.fast, entry, out, packet, q, q.qtype),
     };
     let plan = &snapshot.plan;
     let svc = &plan.services[service];
@@ -679,18 +701,18 @@ fn managed(
     let family = if v6 { Family::V6 } else { Family::V4 };
     let decision = decide(
         plan,
-        &snapshot.state,
+        snapshot.state,
         svc,
         &client,
         family,
-        &snapshot.geo,
+        snapshot.geo,
         rng,
     );
     // Addresses of the asked family, deduplicated, as 16-byte slots.
     let mut found = [[0u8; 16]; MAX_FAST_ADDRESSES];
     let mut count = 0;
     let mut fits = true;
-    decision.for_each_endpoint(plan, &snapshot.state, svc, |region, endpoint| {
+    decision.for_each_endpoint(plan, snapshot.state, svc, |region, endpoint| {
         let octets: [u8; 16] = match &plan.regions[region].endpoints[endpoint].answer {
             EndpointAnswer::V4(a) if !v6 => Ipv6Addr::from(a.to_bits() as u128).octets(),
             EndpointAnswer::V6(a) if v6 => a.octets(),
@@ -715,17 +737,17 @@ fn managed(
         return None;
     }
     if count == 0 {
-        negative(&snapshot.fast, entry, out, packet, q, 0);
+        negative(snapshot.fast, entry, out, packet, q, 0);
         snapshot
             .answers
-            .record(service, svc, &snapshot.state, &decision);
+            .record(service, svc, snapshot.state, &decision);
         return Some(decision.scope);
     }
     // Counted only once the fast path is sure to answer: a fallback
     // decides (and counts) again on the full path.
     snapshot
         .answers
-        .record(service, svc, &snapshot.state, &decision);
+        .record(service, svc, snapshot.state, &decision);
     emit(out, packet, q, true, 0, [count as u16, 0, 0]);
     let ttl = svc.ttl.to_be_bytes();
     for octets in &found[..count] {

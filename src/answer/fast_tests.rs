@@ -10,18 +10,57 @@ use hickory_proto::rr::rdata::opt::{ClientSubnet as EcsOption, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};
 
 use super::fast::{Fast, answer};
+use super::{FastTable, View};
 use super::{QueryMeta, Transport, respond};
-use crate::snapshot::{Inputs, Snapshot};
+use crate::config::Config;
+use crate::geo::GeoDb;
+use crate::metrics::answers::AnswerMetrics;
+use crate::traffic::{HealthInputs, NoAdjustments, TrafficPlan, TrafficState, compile};
+use crate::zone::{ZoneSet, load_zones_dir};
 
-fn example_snapshot() -> Snapshot {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/switchyard.toml");
-    let inputs = Inputs::load(&config).unwrap();
-    Snapshot::build(
-        &inputs,
-        &Default::default(),
-        1,
-        std::time::SystemTime::UNIX_EPOCH,
-    )
+/// The tables of the example config (`config/switchyard.toml`), built here
+/// from config, zones and plan (`answer` sits below `load`/`snapshot`).
+struct Tables {
+    zones: ZoneSet,
+    plan: TrafficPlan,
+    state: TrafficState,
+    geo: GeoDb,
+    fast: FastTable,
+    nsid: Vec<u8>,
+    payload: u16,
+    answers: AnswerMetrics,
+}
+
+impl Tables {
+    fn view(&self) -> View<'_> {
+        View {
+            zones: &self.zones,
+            plan: &self.plan,
+            state: &self.state,
+            geo: &self.geo,
+            fast: &self.fast,
+            nsid: &self.nsid,
+            edns_udp_payload: self.payload,
+            answers: &self.answers,
+        }
+    }
+}
+
+fn example_tables() -> Tables {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/switchyard.toml");
+    let config = Config::load(&path).unwrap();
+    let zones = ZoneSet::new(load_zones_dir(&config.server.zones_dir).unwrap());
+    let plan = compile(&config, &zones).unwrap();
+    Tables {
+        state: TrafficState::compute(&plan, &HealthInputs::new(), &NoAdjustments),
+        geo: GeoDb::load(&config).unwrap(),
+        fast: FastTable::build(&zones, &plan),
+        nsid: super::nsid::encode(Some("fast-tests")).to_vec(),
+        payload: config.server.edns_udp_payload.max(512),
+        answers: AnswerMetrics::disabled(),
+        zones,
+        plan,
+    }
 }
 
 /// Mixed-case spelling of `name`, to check case echo.
@@ -57,7 +96,8 @@ fn query(name: &str, qtype: RecordType, edns: Option<u16>, ecs: Option<&str>) ->
 
 #[test]
 fn fast_and_full_paths_agree() {
-    let snapshot = example_snapshot();
+    let tables = example_tables();
+    let snapshot = tables.view();
     let meta = QueryMeta {
         source: SocketAddr::from(([127, 0, 0, 1], 5353)),
         transport: Transport::Udp,
@@ -159,7 +199,8 @@ fn fast_and_full_paths_agree() {
 
 #[test]
 fn unusual_queries_fall_back() {
-    let snapshot = example_snapshot();
+    let tables = example_tables();
+    let snapshot = tables.view();
     let meta = QueryMeta {
         source: SocketAddr::from(([127, 0, 0, 1], 5353)),
         transport: Transport::Udp,

@@ -8,8 +8,8 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use crate::answer::View;
 use crate::answer::managed;
-use crate::snapshot::Snapshot;
 use crate::traffic::Client;
 use crate::zone::{Node, RecordSet, Zone};
 
@@ -68,8 +68,8 @@ impl Sections {
 
 /// Per-query context threaded through resolution.
 pub(crate) struct Resolver<'a> {
-    /// The snapshot answering this query.
-    pub snapshot: &'a Snapshot,
+    /// The tables answering this query.
+    pub snapshot: &'a View<'a>,
     /// Who is asking (for managed names).
     pub client: &'a Client,
     /// Random source for weighted and shuffled answers.
@@ -78,10 +78,10 @@ pub(crate) struct Resolver<'a> {
     pub out: Sections,
 }
 
-/// Answers `qname`/`qtype` from the snapshot. `qname` keeps the case it was
+/// Answers `qname`/`qtype` from the snapshot's tables. `qname` keeps the case it was
 /// asked in; records owned by it are written back in that case.
 pub fn lookup(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     qname: &Name,
     qtype: RecordType,
     client: &Client,

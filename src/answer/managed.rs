@@ -41,16 +41,16 @@ pub(crate) fn answer(
     };
     let decision = decide(
         plan,
-        &snapshot.state,
+        snapshot.state,
         service,
         resolver.client,
         family,
-        &snapshot.geo,
+        snapshot.geo,
         resolver.rng,
     );
     snapshot
         .answers
-        .record(index, service, &snapshot.state, &decision);
+        .record(index, service, snapshot.state, &decision);
     resolver.out.ecs_scope = resolver.out.ecs_scope.max(decision.scope);
     resolver.out.dynamic = true;
 
@@ -59,7 +59,7 @@ pub(crate) fn answer(
     let mut v6 = Vec::new();
     decision.for_each_endpoint(
         plan,
-        &snapshot.state,
+        snapshot.state,
         service,
         |region, endpoint| match &plan.regions[region].endpoints[endpoint].answer {
             EndpointAnswer::V4(a) if !v4.contains(a) => v4.push(*a),

@@ -1,4 +1,4 @@
-//! The query path: bytes in, bytes out, from one snapshot.
+//! The query path: bytes in, bytes out, from one [`View`] of a snapshot's tables.
 //!
 //! [`respond`] decodes a query, validates it (FORMERR, NOTIMP, BADVERS),
 //! looks the name up, and encodes the response within the transport's size
@@ -13,10 +13,12 @@ mod lookup;
 mod managed;
 pub mod nsid;
 mod query;
+mod view;
 
 pub use ecs::{ClientSubnet, read_client_subnet};
 pub use fast::{Fast, FastTable};
 pub use lookup::{Sections, lookup};
+pub use view::View;
 
 use std::net::SocketAddr;
 
@@ -26,7 +28,6 @@ use hickory_proto::rr::rdata::tsig::{TSIG, TsigError, make_tsig_record};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
-use crate::snapshot::Snapshot;
 use crate::traffic::Client;
 
 /// The transport a query arrived on; it decides the response size limit.
@@ -58,7 +59,7 @@ const CLASSIC_UDP_LIMIT: usize = 512;
 /// bug panic anyway, it costs that one query, never the listener: a panic
 /// unwinding out of here would end a UDP worker thread.
 pub fn respond_into(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     packet: &[u8],
     meta: &QueryMeta,
     rng: &mut fastrand::Rng,
@@ -83,7 +84,7 @@ pub fn respond_into(
 
 /// [`respond_into`] without the panic guard.
 fn answer_into(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     packet: &[u8],
     meta: &QueryMeta,
     rng: &mut fastrand::Rng,
@@ -106,7 +107,7 @@ fn answer_into(
 /// dropped silently (too short to have a header, or itself a response).
 /// `rng` drives weighted and shuffled answers; each worker owns one.
 pub fn respond(
-    snapshot: &Snapshot,
+    snapshot: &View<'_>,
     packet: &[u8],
     meta: &QueryMeta,
     rng: &mut fastrand::Rng,

@@ -5,147 +5,14 @@ use axum::Json;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::overrides::ChangeError;
 
 /// Largest error body from axum itself that is quoted in a message.
 const QUOTED_BODY_LIMIT: usize = 4096;
 
-/// Every error code the API answers with: stable, for scripts (listed in
-/// the OpenAPI document's `Error` schema).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The body could not be read.
-    BadBody,
-    /// The body is not JSON.
-    BadJson,
-    /// A path parameter cannot be decoded.
-    BadPath,
-    /// The query string is missing a parameter or has a wrong one.
-    BadQuery,
-    /// The drill is not running (stop).
-    DrillNotRunning,
-    /// Valid JSON with a wrong value.
-    InvalidField,
-    /// No route at this path.
-    NoRoute,
-    /// Not ready yet (readyz).
-    NotReady,
-    /// The change could not be persisted.
-    StorageFailed,
-    /// Missing or wrong bearer token.
-    Unauthorized,
-    /// No such drill.
-    UnknownDrill,
-    /// No such override.
-    UnknownOverride,
-    /// No such region.
-    UnknownRegion,
-    /// No such service.
-    UnknownService,
-    /// Too many failed authentications from this address.
-    TooManyAttempts,
-    /// Refused by the safety rule.
-    UnsafeChange,
-    /// The region already has a forced state.
-    RegionForced,
-    /// The region has no forced state to clear.
-    NotForced,
-    /// The server is stopping.
-    ShuttingDown,
-    /// The cluster store cannot take writes now.
-    ClusterUnavailable,
-    /// The body is over the limit.
-    BodyTooLarge,
-    /// A request axum could not read.
-    BadRequest,
-    /// The path does not serve this method.
-    MethodNotAllowed,
-    /// The body is not declared as JSON.
-    UnsupportedMediaType,
-    /// The body is not a JSON object, or axum refused its values.
-    InvalidBody,
-    /// A server error.
-    Internal,
-    /// Any other failure.
-    Error,
-    /// `why` is missing or empty.
-    MissingWhy,
-    /// The body did not arrive in time.
-    BodyTimeout,
-}
-
-impl ErrorCode {
-    /// Every code, for the document.
-    pub const ALL: &[ErrorCode] = &[
-        ErrorCode::BadBody,
-        ErrorCode::BadJson,
-        ErrorCode::BadPath,
-        ErrorCode::BadQuery,
-        ErrorCode::DrillNotRunning,
-        ErrorCode::InvalidField,
-        ErrorCode::NoRoute,
-        ErrorCode::NotReady,
-        ErrorCode::StorageFailed,
-        ErrorCode::Unauthorized,
-        ErrorCode::UnknownDrill,
-        ErrorCode::UnknownOverride,
-        ErrorCode::UnknownRegion,
-        ErrorCode::UnknownService,
-        ErrorCode::TooManyAttempts,
-        ErrorCode::UnsafeChange,
-        ErrorCode::RegionForced,
-        ErrorCode::NotForced,
-        ErrorCode::ShuttingDown,
-        ErrorCode::ClusterUnavailable,
-        ErrorCode::BodyTooLarge,
-        ErrorCode::BadRequest,
-        ErrorCode::MethodNotAllowed,
-        ErrorCode::UnsupportedMediaType,
-        ErrorCode::InvalidBody,
-        ErrorCode::Internal,
-        ErrorCode::Error,
-        ErrorCode::MissingWhy,
-        ErrorCode::BodyTimeout,
-    ];
-
-    /// The code as it appears in answers (`unknown_region`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadBody => "bad_body",
-            ErrorCode::BadJson => "bad_json",
-            ErrorCode::BadPath => "bad_path",
-            ErrorCode::BadQuery => "bad_query",
-            ErrorCode::DrillNotRunning => "drill_not_running",
-            ErrorCode::InvalidField => "invalid_field",
-            ErrorCode::NoRoute => "no_route",
-            ErrorCode::NotReady => "not_ready",
-            ErrorCode::StorageFailed => "storage_failed",
-            ErrorCode::Unauthorized => "unauthorized",
-            ErrorCode::UnknownDrill => "unknown_drill",
-            ErrorCode::UnknownOverride => "unknown_override",
-            ErrorCode::UnknownRegion => "unknown_region",
-            ErrorCode::UnknownService => "unknown_service",
-            ErrorCode::TooManyAttempts => "too_many_attempts",
-            ErrorCode::UnsafeChange => "unsafe_change",
-            ErrorCode::RegionForced => "region_forced",
-            ErrorCode::NotForced => "not_forced",
-            ErrorCode::ShuttingDown => "shutting_down",
-            ErrorCode::ClusterUnavailable => "cluster_unavailable",
-            ErrorCode::BodyTooLarge => "body_too_large",
-            ErrorCode::BadRequest => "bad_request",
-            ErrorCode::MethodNotAllowed => "method_not_allowed",
-            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
-            ErrorCode::InvalidBody => "invalid_body",
-            ErrorCode::Internal => "internal",
-            ErrorCode::Error => "error",
-            ErrorCode::MissingWhy => "missing_why",
-            ErrorCode::BodyTimeout => "body_timeout",
-        }
-    }
-}
+use crate::contract::ErrorBody;
+pub use crate::contract::ErrorCode;
 
 /// An error answer: status, stable machine-readable code, human message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,7 +95,7 @@ impl From<ChangeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code.as_str(), "message": self.message}});
+        let body = ErrorBody::new(self.code, self.message);
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
@@ -287,8 +154,7 @@ pub async fn normalize(response: Response) -> Response {
     } else {
         text
     };
-    let body = serde_json::to_vec(&json!({"error": {"code": code.as_str(), "message": message}}))
-        .unwrap_or_default();
+    let body = serde_json::to_vec(&ErrorBody::new(code, message)).unwrap_or_default();
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

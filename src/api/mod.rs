@@ -5,7 +5,9 @@
 //!
 //! - [`routes`]: the route table (also the source of truth for the OpenAPI test).
 //! - [`auth`]: tokens and the `Reader`/`Writer` extractors.
-//! - [`errors`]: the one error shape.
+//! - [`errors`]: the one error shape (its types are in [`crate::contract`]).
+//! - `extract`: the one extractor every write takes (token, path, body,
+//!   `why`, refusals audited).
 //! - `drills`: the drill endpoints (start, list, show, stop).
 //! - [`openapi`]: the OpenAPI 3 document served at `/v1/openapi.json`.
 //! - `prometheus`: `GET /metrics`, also servable on a listener of its own.
@@ -21,6 +23,7 @@ pub mod auth;
 mod drills;
 pub mod errors;
 mod explain;
+mod extract;
 pub mod guard;
 pub mod listener;
 pub mod openapi;

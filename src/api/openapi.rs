@@ -1,6 +1,9 @@
 //! The OpenAPI 3.1 document for the whole API, served at
-//! `/v1/openapi.json`. Written by hand, kept true by tests: every route in
-//! [`super::routes::table`] is here with its methods, and nothing else is.
+//! `/v1/openapi.json`. The schemas of every request and response body the
+//! API types are derived from [`crate::contract`] (utoipa); the operations,
+//! their error answers and the `links` between them are written here, and
+//! tests keep them true: every route in [`super::routes::table`] is here
+//! with its methods and nothing else is, and every `$ref` resolves.
 
 use serde_json::{Value, json};
 
@@ -13,11 +16,44 @@ pub const NAME_PATTERN: &str =
 /// An IPv4 client subnet (`81.2.69.0/24`).
 pub const IPV4_SUBNET_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$";
 
-/// A string with a character that is not white space, in Unicode's sense
-/// (what the server trims, `char::is_whitespace`), spelled out: regex
-/// engines disagree on `\s` (U+0085, U+001C...).
-const NOT_ONLY_WHITESPACE: &str =
-    r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+use crate::contract::{
+    Alive, ChangeResult, DeleteRequest, DrainRequest, DrillList, DrillRequest, ErrorBody,
+    Explanation, ForceRequest, Override, OverrideList, Ready, Region, RegionList, Service,
+    ServiceList, Status, WeightRequest,
+};
+use crate::drills::report::DrillReport;
+
+/// The contract's types whose schemas the document carries (with every
+/// type they refer to).
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(
+    Alive,
+    Ready,
+    ErrorBody,
+    WeightRequest,
+    DrainRequest,
+    ForceRequest,
+    DeleteRequest,
+    DrillRequest,
+    Override,
+    OverrideList,
+    ChangeResult,
+    Region,
+    RegionList,
+    Service,
+    ServiceList,
+    Status,
+    DrillList,
+    DrillReport,
+    Explanation,
+)))]
+struct Contract;
+
+/// The schemas derived from the contract, by name.
+fn derived_schemas() -> Value {
+    let doc = serde_json::to_value(<Contract as utoipa::OpenApi>::openapi()).unwrap_or_default();
+    doc["components"]["schemas"].clone()
+}
 
 /// The error response every failure uses.
 fn error(description: &str) -> Value {
@@ -242,11 +278,11 @@ fn operations() -> Value {
         "paths": {
             "/healthz": {"get": {
                 "summary": "the process is alive",
-                "responses": {"200": {"description": "alive"}}
+                "responses": {"200": ok("alive", "Alive")}
             }},
             "/readyz": {"get": {
                 "summary": "zones loaded and the first snapshot published",
-                "responses": {"200": {"description": "ready"}, "503": error("not ready")}
+                "responses": {"200": ok("ready", "Ready"), "503": error("not ready")}
             }},
             "/v1/openapi.json": {"get": {
                 "summary": "this document",
@@ -300,463 +336,27 @@ fn operations() -> Value {
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": with_explain(schemas()),
+            "schemas": with_traffic(schemas()),
         }
     })
 }
 
-/// `schemas` plus the explain answer's schemas (a separate `json!`, which
-/// would otherwise outgrow the macro's recursion limit).
-fn with_explain(mut schemas: Value) -> Value {
-    let extra = json!({
-        "Explanation": {
-            "type": "object",
-            "required": ["generation", "question", "client", "service", "answer", "seed"],
-            "properties": {
-                "generation": {"type": "integer", "description": "the snapshot explained"},
-                "seed": {"type": "integer"},
-                "question": {"type": "object", "properties": {"name": {"type": "string"}, "type": {"type": "string"}}},
-                "client": {"type": "object", "properties": {
-                    "address": {"type": "string", "description": "the address policies use"},
-                    "source": {"enum": ["ecs", "address"]},
-                    "subnet": {"type": ["string", "null"]},
-                    "location": {"type": "object", "properties": {
-                        "source": {"enum": ["geo.networks", "database", "unknown"]},
-                        "network": {"type": ["string", "null"], "description": "the matched network"},
-                        "prefix": {"type": ["integer", "null"]},
-                        "country": {"type": ["string", "null"]},
-                        "continent": {"type": ["string", "null"]},
-                        "coordinates": {"type": ["array", "null"], "items": {"type": "number"}},
-                    }},
-                }},
-                "service": {"type": ["object", "null"], "description": "null for names no policy answers", "properties": {
-                    "name": {"type": "string"},
-                    "policy": {"enum": ["failover", "weighted", "geo", "nearest", "multivalue"]},
-                    "ttl": {"type": "integer"},
-                    "rule": {"type": "object", "description": "geo: the matched rule (cidr, country, continent, default) and its regions"},
-                    "candidates": {"type": "array", "items": {"type": "object", "properties": {
-                        "region": {"type": "string"},
-                        "available": {"type": "boolean"},
-                        "healthy": {"type": "boolean"},
-                        "checks_healthy": {"type": "boolean"},
-                        "forced": {"enum": ["up", "down", null]},
-                        "configured_weight": {"type": "integer"},
-                        "effective_weight": {"type": "integer"},
-                        "endpoints_up": {"type": "integer"},
-                        "endpoints": {"type": "integer"},
-                        "overrides": {"type": "array"},
-                        "share": {"type": "number", "description": "weighted: probability of being drawn"},
-                        "tier": {"type": "integer", "description": "failover: 1-based tier"},
-                        "rank": {"type": "integer", "description": "geo: position in the matched list"},
-                        "distance_km": {"type": "number", "description": "nearest: great-circle distance"},
-                        "bias_km": {"type": "number"},
-                        "chosen": {"type": "boolean"},
-                        "why": {"type": "string"},
-                    }}},
-                    "decision": {"type": "object", "properties": {
-                        "reason": {"enum": ["policy", "all_down"]},
-                        "all_down": {"enum": ["fail_open", "fallback", "empty"]},
-                        "summary": {"type": "string"},
-                        "ecs_scope": {"type": "integer"},
-                        "endpoints": {"type": "array", "items": {"type": "object"}},
-                    }},
-                    "note": {"type": "string"},
-                }},
-                "answer": {"type": "object", "properties": {
-                    "rcode": {"type": "string"},
-                    "authoritative": {"type": "boolean"},
-                    "records": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
-                    "authority": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
-                    "ttl": {"type": ["integer", "null"], "description": "the smallest answer TTL"},
-                    "ecs_scope": {"type": ["integer", "null"], "description": "the ECS scope prefix the answer carries (ECS questions only)"},
-                }},
-            }
-        },
-        "Record": {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string"},
-                "type": {"type": "string"},
-                "ttl": {"type": "integer"},
-                "data": {"type": "string"},
-            }
-        },
-    });
-    for (k, v) in extra.as_object().into_iter().flatten() {
-        schemas[k] = v.clone();
-    }
+/// `schemas` plus the traffic answer's schema (rendered by `api::traffic`).
+fn with_traffic(mut schemas: Value) -> Value {
     schemas["Traffic"] = super::traffic::schema();
     schemas
 }
 
+/// The derived schemas, with what the types cannot say: `clear` has no
+/// expiry.
 fn schemas() -> Value {
-    let common = json!({
-        "why": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": NOT_ONLY_WHITESPACE, "description": "required (not only whitespace): why you are making the change (audited)"},
-        "force": {"type": "boolean", "default": false, "description": "apply even if a service would be left with no available region"},
-    });
-    let with = |extra: Value, required: &[&str]| {
-        let mut properties = common.clone();
-        for (k, v) in extra.as_object().into_iter().flatten() {
-            properties[k] = v.clone();
-        }
-        json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
-    };
-    let expires = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 31_622_400, "description": "seconds until the override lapses by itself (absent or null: never)"});
-    let mut schemas = json!({
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {"error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {"enum": super::errors::ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()},
-                    "message": {"type": "string"},
-                }
-            }}
-        },
-        "WeightRequest": with(json!({
-            "weight": {"type": "integer", "minimum": 0, "maximum": crate::overrides::MAX_WEIGHT},
-            "expires_in_secs": expires,
-        }), &["weight", "why"]),
-        "DrainRequest": with(json!({"expires_in_secs": expires}), &["why"]),
-        "ForceRequest": with(json!({
-            "state": {"enum": ["up", "down", "clear"]},
-            "expires_in_secs": expires,
-        }), &["state", "why"]),
-
-        "DeleteRequest": with(json!({}), &["why"]),
-
-        "Override": {
-            "type": "object",
-            "required": ["id", "region", "action", "who", "why", "created", "expires"],
-            "properties": {
-                "id": {"type": "string"},
-                "region": {"type": "string"},
-                "action": {"enum": ["weight", "drain", "force"]},
-                "weight": {"type": "integer", "description": "for action weight"},
-                "state": {"enum": ["up", "down"], "description": "for action force"},
-                "who": {"type": "string", "description": "the token's name"},
-                "why": {"type": "string"},
-                "created": {"type": "string", "format": "date-time"},
-                "expires": {"type": ["string", "null"], "format": "date-time"},
-                "expires_in_secs": {"type": "integer", "description": "seconds left, when it expires"},
-            }
-        },
-        "OverrideList": {
-            "type": "object",
-            "properties": {
-                "generation": {"type": "integer"},
-                "overrides": {"type": "array", "items": {"$ref": "#/components/schemas/Override"}},
-            }
-        },
-        "ChangeResult": {
-            "type": "object",
-            "required": ["generation", "created", "removed"],
-            "properties": {
-                "generation": {"type": "integer", "description": "the snapshot generation carrying the change"},
-                "created": {"oneOf": [{"$ref": "#/components/schemas/Override"}, {"type": "null"}]},
-                "removed": {"type": "array", "items": {"$ref": "#/components/schemas/Override"}, "description": "deleted, cleared, or replaced by `created`"},
-            }
-        },
-        "Endpoint": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "kind": {"enum": ["a", "aaaa", "cname"]},
-                "answer": {"type": "string"},
-                "probe": {"type": ["string", "null"]},
-                "up": {"type": "boolean"},
-                "check": {"type": ["object", "null"], "description": "health check details, when the endpoint is checked"},
-            }
-        },
-        "Region": {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string"},
-                "configured_weight": {"type": "integer"},
-                "effective_weight": {"type": "integer"},
-                "checks_healthy": {"type": "boolean", "description": "what health results alone say"},
-                "healthy": {"type": "boolean", "description": "effective health, after any forced state"},
-                "forced": {"enum": ["up", "down", null]},
-                "drained": {"type": "boolean"},
-                "available": {"type": "boolean", "description": "healthy and effective weight above 0"},
-                "min_healthy": {"type": "integer"},
-                "endpoints_up": {"type": "integer"},
-                "coordinates": {"type": ["array", "null"], "items": {"type": "number"}},
-                "services": {"type": "array", "items": {"type": "string"}},
-                "overrides": {"type": "array", "items": {"$ref": "#/components/schemas/Override"}},
-                "endpoints": {"type": "array", "items": {"$ref": "#/components/schemas/Endpoint"}},
-            }
-        },
-        "RegionList": {
-            "type": "object",
-            "properties": {
-                "generation": {"type": "integer"},
-                "regions": {"type": "array", "items": {"$ref": "#/components/schemas/Region"}},
-            }
-        },
-        "Service": {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string"},
-                "policy": {"enum": ["failover", "weighted", "geo", "nearest", "multivalue"]},
-                "ttl": {"type": "integer"},
-                "all_down": {"enum": ["fail_open", "fallback", "empty"]},
-                "fallback": {"type": ["string", "null"]},
-                "available": {"type": "boolean"},
-                "available_regions": {"type": "integer"},
-                "tiers": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
-                "max_answers": {"type": "integer"},
-                "regions": {"type": "array", "items": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "available": {"type": "boolean"},
-                        "healthy": {"type": "boolean"},
-                        "forced": {"enum": ["up", "down", null]},
-                        "configured_weight": {"type": "integer"},
-                        "effective_weight": {"type": "integer"},
-                        "endpoints": {"type": "array", "items": {"$ref": "#/components/schemas/Endpoint"}},
-                    }
-                }},
-                "overrides": {"type": "array", "items": {"$ref": "#/components/schemas/Override"}},
-            }
-        },
-        "ServiceList": {
-            "type": "object",
-            "properties": {
-                "generation": {"type": "integer"},
-                "services": {"type": "array", "items": {"$ref": "#/components/schemas/Service"}},
-            }
-        },
-        "Status": {
-            "type": "object",
-            "properties": {
-                "version": {"type": "string"},
-                "started_at": {"type": "string", "format": "date-time"},
-                "uptime_secs": {"type": "integer"},
-                "ready": {"type": "boolean"},
-                "snapshot": {"type": "object", "properties": {
-                    "generation": {"type": "integer"},
-                    "built_at": {"type": "string", "format": "date-time"},
-                    "age_secs": {"type": "number"},
-                }},
-                "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-                "last_reload": {"type": ["object", "null"], "properties": {
-                    "at": {"type": "string", "format": "date-time"},
-                    "ok": {"type": "boolean"},
-                    "generation": {"type": ["integer", "null"]},
-                    "error": {"type": ["string", "null"]},
-                }},
-                "auth": {"type": "object", "properties": {
-                    "tokens": {"type": "integer"},
-                    "protect_reads": {"type": "boolean"},
-                }},
-            }
-        },
-    });
+    let mut schemas = derived_schemas();
     // `clear` ends a forced state: it has no expiry of its own.
     schemas["ForceRequest"]["if"] =
         json!({"properties": {"state": {"const": "clear"}}, "required": ["state"]});
     schemas["ForceRequest"]["then"] = json!({"properties": {"expires_in_secs": {"type": "null"}}});
-    // Separate, or the one json! macro exceeds the recursion limit.
-    if let (Some(map), Value::Object(drills)) = (schemas.as_object_mut(), drill_schemas()) {
-        map.extend(drills);
-    }
-    schemas["DrillRequest"] = with(
-        json!({
-            "regions": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-            "duration_secs": {"type": "integer", "minimum": 1, "description": "at most `[drills] max_duration_secs` (default 3600)"},
-            "services": {"type": "array", "items": {"type": "string"}, "minItems": 1, "description": "default: every service using the regions"},
-        }),
-        &["regions", "duration_secs", "why"],
-    );
-    schemas["Status"]["properties"]["drills"] = json!({"type": "object", "properties": {
-                    "active": {"type": "array", "items": {"type": "object"}},
-                    "last_scheduled": {"type": ["object", "null"], "properties": {
-                        "schedule": {"type": "integer"},
-                        "at": {"type": "string", "format": "date-time"},
-                        "drill": {"type": ["string", "null"]},
-                        "result": {"enum": ["pass", "fail"]},
-                        "error": {"type": ["string", "null"]},
-                    }},
-    }});
-    schemas["Status"]["properties"]["cluster"] = cluster_schema();
-    // Membership and health votes (src/cluster/instance.rs).
-    crate::cluster::instance::add_status_schema(&mut schemas["Status"]["properties"]);
     schemas
 }
 
-/// `cluster` in `/v1/status` and `/readyz`: where operator state lives and
-/// whether this instance's copy is current.
-fn cluster_schema() -> Value {
-    json!({"type": "object", "properties": {
-        "store": {"enum": ["local", "etcd"]},
-        "instance": {"type": ["string", "null"]},
-        "prefix": {"type": ["string", "null"]},
-        "connected": {"type": "boolean", "description": "etcd answers and the watch runs (always true for `local`)"},
-        "stale": {"type": "boolean", "description": "answers may lag the cluster: etcd is unreachable or has no quorum"},
-        "stale_since": {"type": ["string", "null"], "format": "date-time"},
-        "revision": {"type": "integer", "description": "the etcd revision applied here"},
-        "last_error": {"type": ["string", "null"]},
-    }})
-}
-
-/// The drill report and list shapes (built in parts: one `json!` for all
-/// of it exceeds the macro recursion limit).
-fn drill_schemas() -> Value {
-    let time = json!({"type": "string", "format": "date-time"});
-    let time_or_null = json!({"type": ["string", "null"], "format": "date-time"});
-    let strings = json!({"type": "array", "items": {"type": "string"}});
-    let phase = json!({"enum": ["running", "rolling_back", "finished"]});
-    let verdict = json!({"enum": ["pending", "pass", "fail"]});
-    let event = json!({"type": "object", "properties": {
-        "at": time,
-        "what": {"enum": ["created", "started", "verified", "verification_failed", "rolled_back", "resumed", "restored", "finished"]},
-        "detail": {"type": "string"},
-    }});
-    let pair = json!({"type": "object", "properties": {
-        "service": {"type": "string"},
-        "vantage": {"type": "string"},
-        "subnet": {"type": "string"},
-        "before": strings,
-        "was_on_drilled": {"type": "boolean"},
-        "during": strings,
-        "after": strings,
-        "convergence_ms": {"type": ["number", "null"], "description": "from the start to the first probe of the final run of probes off the drilled regions"},
-        "restore_ms": {"type": ["number", "null"], "description": "from rollback until answers were back"},
-        "last_on_drilled_ms": {"type": ["number", "null"]},
-        "probes": {"type": "integer"},
-        "result": verdict,
-        "reason": {"type": ["string", "null"]},
-    }});
-    let impact = json!({"type": "object", "properties": {
-        "detection_ms": {"type": "integer", "description": "0: a drill is deliberate"},
-        "max_ttl_secs": {"type": "integer", "description": "cached answers may point at the drilled regions this long"},
-        "max_convergence_ms": {"type": ["number", "null"]},
-        "worst_case_ms": {"type": ["number", "null"], "description": "detection + convergence + TTL"},
-    }});
-    let report = json!({"type": "object", "properties": {
-        "id": {"type": "string"},
-        "regions": strings,
-        "services": strings,
-        "who": {"type": "string"},
-        "why": {"type": "string"},
-        "duration_secs": {"type": "integer"},
-        "scheduled": {"type": ["integer", "null"], "description": "index in `[[drills.schedule]]` for scheduled drills"},
-        "phase": phase,
-        "result": verdict,
-        "created": time,
-        "started": time,
-        "ends_at": time,
-        "rolled_back": time_or_null,
-        "rollback_reason": {"type": ["string", "null"]},
-        "finished": time_or_null,
-        "overrides": strings,
-        "timeline": {"type": "array", "items": event},
-        "pairs": {"type": "array", "items": pair},
-        "impact": impact,
-    }});
-    let summary = json!({"type": "object", "properties": {
-        "id": {"type": "string"},
-        "regions": strings,
-        "phase": phase,
-        "result": verdict,
-        "created": time,
-        "ends_at": time,
-        "failed_pairs": {"type": "integer"},
-    }});
-    json!({
-        "DrillReport": report,
-        "DrillList": {"type": "object", "properties": {"drills": {"type": "array", "items": summary}}},
-    })
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeSet;
-
-    /// Every served route is documented with its method, and nothing more.
-    #[test]
-    fn document_matches_the_route_table() {
-        let served: BTreeSet<(String, String)> = super::super::routes::table()
-            .into_iter()
-            .map(|(m, p)| (m.to_lowercase(), p.to_string()))
-            .collect();
-        let doc = document();
-        let documented: BTreeSet<(String, String)> = doc["paths"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .flat_map(|(path, ops)| {
-                ops.as_object()
-                    .unwrap()
-                    .keys()
-                    .map(move |m| (m.clone(), path.clone()))
-            })
-            .collect();
-        assert_eq!(served, documented);
-    }
-
-    /// The patterns `/v1/explain` publishes agree with the parsers it uses
-    /// on names and subnets at the edges.
-    #[test]
-    fn explain_patterns_agree_with_the_parsers() {
-        let name = regex::Regex::new(NAME_PATTERN).unwrap();
-        let long = "a".repeat(63);
-        let too_long = "a".repeat(64);
-        for text in [
-            "app.example.com",
-            "app.example.com.",
-            "*.example.com",
-            "*x.example.com",
-            ".",
-            "_srv._tcp.example.com",
-            "a-b.example",
-            "0",
-            &long,
-            "",
-            "..",
-            "a..b",
-            "-a.example",
-            "a*b.example",
-            "a b",
-            "é.example",
-            &too_long,
-        ] {
-            let parses = super::super::explain::parse_name(text).is_ok();
-            assert_eq!(name.is_match(text), parses, "{text:?}");
-        }
-        let subnet = regex::Regex::new(IPV4_SUBNET_PATTERN).unwrap();
-        for text in [
-            "81.2.69.0/24",
-            "0.0.0.0/0",
-            "255.255.255.255/32",
-            "81.2.69.7/24",
-        ] {
-            assert!(subnet.is_match(text), "{text}");
-            assert!(crate::explain::ClientSpec::parse(text).is_ok(), "{text}");
-        }
-        for text in [
-            "81.2.69.0/33",
-            "256.0.0.0/8",
-            "1.2.3/24",
-            "01.2.3.4/8",
-            "1.2.3.4/",
-        ] {
-            assert!(!subnet.is_match(text), "{text}");
-        }
-        // `why`: the pattern and the server's trim agree on white space.
-        let why = regex::Regex::new(NOT_ONLY_WHITESPACE).unwrap();
-        for c in (0..0x3100u32).filter_map(char::from_u32) {
-            assert_eq!(
-                why.is_match(&c.to_string()),
-                !c.is_whitespace(),
-                "U+{:04X}",
-                c as u32
-            );
-        }
-    }
-}
+mod tests;

@@ -15,7 +15,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
 use hickory_proto::rr::Name;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::contract::{
+    Alive, ClusterState, Override, OverrideList, Ready, Region, RegionList, Service, ServiceList,
+    Status,
+};
 
 use super::auth::Reader;
 use super::errors::{self, ApiError, ErrorCode};
@@ -107,8 +112,10 @@ pub fn router(context: ApiContext) -> Router {
 }
 
 /// `GET /healthz`: the process is alive and answering HTTP.
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "alive"}))
+async fn healthz() -> Json<Alive> {
+    Json(Alive {
+        status: "alive".into(),
+    })
 }
 
 /// `GET /readyz`: zones loaded and the first snapshot published.
@@ -118,11 +125,11 @@ async fn readyz(State(ctx): State<ApiContext>) -> Response {
         // Stale cluster state keeps the instance ready: answering from the
         // last known state is what it should do while etcd is away; the
         // body says since when, for operators and probes that care.
-        Ok(()) => Json(json!({
-            "status": "ready",
-            "generation": snapshot.generation,
-            "cluster": ctx.cluster.load().json(),
-        }))
+        Ok(()) => Json(Ready {
+            status: "ready".into(),
+            generation: snapshot.generation,
+            cluster: ClusterState::from(&**ctx.cluster.load()),
+        })
         .into_response(),
         Err(why) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NotReady, why).into_response()
@@ -137,24 +144,27 @@ async fn openapi_doc(State(ctx): State<ApiContext>) -> Json<Value> {
     // served document states the limit this server applies.
     let max = ctx.snapshot.load().drills.max_duration_secs;
     doc["components"]["schemas"]["DrillRequest"]["properties"]["duration_secs"]["maximum"] =
-        json!(max);
+        Value::from(max);
     Json(doc)
 }
 
 /// `GET /v1/status`.
-async fn status(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
+async fn status(State(ctx): State<ApiContext>, _: Reader) -> Json<Status> {
     let snapshot = ctx.snapshot.load();
-    Json(views::status_json(&ctx, &snapshot, SystemTime::now()))
+    Json(views::status(&ctx, &snapshot, SystemTime::now()))
 }
 
 /// `GET /v1/regions`.
-async fn regions(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
+async fn regions(State(ctx): State<ApiContext>, _: Reader) -> Json<RegionList> {
     let snapshot = ctx.snapshot.load();
     let now = SystemTime::now();
-    let list: Vec<Value> = (0..snapshot.plan.regions.len())
-        .map(|r| views::region_json(&snapshot, &ctx.health, r, now))
+    let regions = (0..snapshot.plan.regions.len())
+        .map(|r| views::region(&snapshot, &ctx.health, r, now))
         .collect();
-    Json(json!({"generation": snapshot.generation, "regions": list}))
+    Json(RegionList {
+        generation: snapshot.generation,
+        regions,
+    })
 }
 
 /// `GET /v1/regions/{region}`.
@@ -162,7 +172,7 @@ async fn region(
     State(ctx): State<ApiContext>,
     _: Reader,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Region>, ApiError> {
     let name = param(path)?;
     let snapshot = ctx.snapshot.load();
     let r = snapshot
@@ -173,7 +183,7 @@ async fn region(
         .ok_or_else(|| {
             ApiError::not_found(ErrorCode::UnknownRegion, format!("unknown region {name:?}"))
         })?;
-    Ok(Json(views::region_json(
+    Ok(Json(views::region(
         &snapshot,
         &ctx.health,
         r,
@@ -182,16 +192,19 @@ async fn region(
 }
 
 /// `GET /v1/services`.
-async fn services(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
+async fn services(State(ctx): State<ApiContext>, _: Reader) -> Json<ServiceList> {
     let snapshot = ctx.snapshot.load();
     let now = SystemTime::now();
-    let list: Vec<Value> = snapshot
+    let services = snapshot
         .plan
         .services
         .iter()
-        .map(|s| views::service_json(&snapshot, &ctx.health, s, now))
+        .map(|s| views::service(&snapshot, &ctx.health, s, now))
         .collect();
-    Json(json!({"generation": snapshot.generation, "services": list}))
+    Json(ServiceList {
+        generation: snapshot.generation,
+        services,
+    })
 }
 
 /// `GET /v1/services/{name}`: the name with or without the trailing dot,
@@ -200,7 +213,7 @@ async fn service(
     State(ctx): State<ApiContext>,
     _: Reader,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Service>, ApiError> {
     let name = param(path)?;
     let snapshot = ctx.snapshot.load();
     let unknown = || {
@@ -217,7 +230,7 @@ async fn service(
         .get(&parsed.to_lowercase())
         .ok_or_else(unknown)?;
     let service = &snapshot.plan.services[index];
-    Ok(Json(views::service_json(
+    Ok(Json(views::service(
         &snapshot,
         &ctx.health,
         service,
@@ -226,12 +239,12 @@ async fn service(
 }
 
 /// `GET /v1/overrides`.
-async fn overrides(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
+async fn overrides(State(ctx): State<ApiContext>, _: Reader) -> Json<OverrideList> {
     let snapshot = ctx.snapshot.load();
-    Json(json!({
-        "generation": snapshot.generation,
-        "overrides": views::overrides_json(&snapshot.overrides, SystemTime::now()),
-    }))
+    Json(OverrideList {
+        generation: snapshot.generation,
+        overrides: views::overrides(&snapshot.overrides, SystemTime::now()),
+    })
 }
 
 /// `GET /v1/overrides/{id}`.
@@ -239,7 +252,7 @@ async fn one_override(
     State(ctx): State<ApiContext>,
     _: Reader,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Override>, ApiError> {
     let id = param(path)?;
     let snapshot = ctx.snapshot.load();
     let o = snapshot.overrides.get(&id).ok_or_else(|| {
@@ -248,7 +261,7 @@ async fn one_override(
             format!("no override with id {id:?}"),
         )
     })?;
-    Ok(Json(views::override_json(o, SystemTime::now())))
+    Ok(Json(Override::of(o, SystemTime::now())))
 }
 
 /// The path parameter, or 400 when it cannot be decoded.

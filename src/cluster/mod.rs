@@ -31,7 +31,7 @@ pub mod status;
 pub mod sync;
 pub mod write;
 
-pub use crate::snapshot::digest;
+pub use crate::load::digest;
 pub mod instance;
 pub mod membership;
 pub use crate::config::quorum;

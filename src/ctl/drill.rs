@@ -2,10 +2,13 @@
 //! the report rendered as a timeline and a per-vantage table.
 
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::render::{table, text};
+use super::render::{join, or_dash, read, table};
 use super::{parse_expiry, segment};
+use crate::contract::{DeleteRequest, DrillList, DrillRequest, DrillSummary};
+use crate::drills::report::DrillReport;
+use crate::overrides::time::format as rfc3339;
 
 /// `ctl drill` subcommands.
 #[derive(Debug, Subcommand)]
@@ -56,32 +59,40 @@ pub fn request_for(command: &DrillCommand) -> (&'static str, String, Option<Valu
             services,
             force,
         } => {
-            let mut body =
-                json!({"regions": regions, "duration_secs": duration, "why": why, "force": force});
-            if !services.is_empty() {
-                body["services"] = json!(services);
-            }
-            ("POST", "/v1/drills".into(), Some(body))
+            let body = DrillRequest {
+                regions: regions.clone(),
+                duration_secs: *duration,
+                services: (!services.is_empty()).then(|| services.clone()),
+                why: why.clone(),
+                force: *force,
+            };
+            ("POST", "/v1/drills".into(), serde_json::to_value(body).ok())
         }
         DrillCommand::List => ("GET", "/v1/drills".into(), None),
         DrillCommand::Show { id } => ("GET", format!("/v1/drills/{}", segment(id)), None),
-        DrillCommand::Stop { id, why } => (
-            "POST",
-            format!("/v1/drills/{}/stop", segment(id)),
-            Some(json!({"why": why})),
-        ),
+        DrillCommand::Stop { id, why } => {
+            let body = DeleteRequest {
+                why: why.clone(),
+                force: false,
+            };
+            (
+                "POST",
+                format!("/v1/drills/{}/stop", segment(id)),
+                serde_json::to_value(body).ok(),
+            )
+        }
     }
 }
 
 /// Renders a drill answer.
-pub fn render(command: &DrillCommand, value: &Value) -> String {
+pub fn render(command: &DrillCommand, body: &[u8]) -> Result<String, String> {
     match command {
-        DrillCommand::List => list(value["drills"].as_array().map_or(&[][..], |v| v)),
-        _ => report(value),
+        DrillCommand::List => read(body, |l: &DrillList| list(&l.drills)),
+        _ => read(body, report),
     }
 }
 
-fn list(drills: &[Value]) -> String {
+fn list(drills: &[DrillSummary]) -> String {
     if drills.is_empty() {
         return "no drills".into();
     }
@@ -89,15 +100,15 @@ fn list(drills: &[Value]) -> String {
         .iter()
         .map(|d| {
             vec![
-                text(&d["id"]),
-                join(&d["regions"]),
-                text(&d["phase"]),
-                text(&d["result"]),
-                text(&d["created"]),
-                format!("{}/{}", text(&d["failed_pairs"]), text(&d["pairs"])),
-                ms(&d["max_convergence_ms"]),
-                text(&d["who"]),
-                text(&d["why"]),
+                d.id.clone(),
+                join(&d.regions),
+                d.phase.as_str().into(),
+                d.result.as_str().into(),
+                d.created.clone(),
+                format!("{}/{}", d.failed_pairs, d.pairs),
+                ms(d.max_convergence_ms),
+                d.who.clone(),
+                d.why.clone(),
             ]
         })
         .collect();
@@ -117,67 +128,52 @@ fn list(drills: &[Value]) -> String {
     )
 }
 
-/// A list of strings as `a b c` (`-` when empty).
-fn join(v: &Value) -> String {
-    let items: Vec<String> = v
-        .as_array()
-        .map(|a| a.iter().map(text).collect())
-        .unwrap_or_default();
-    if items.is_empty() {
-        "-".into()
-    } else {
-        items.join(" ")
-    }
-}
-
 /// Milliseconds with one decimal, or `-`.
-fn ms(v: &Value) -> String {
-    v.as_f64().map_or("-".into(), |m| format!("{m:.1} ms"))
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |m| format!("{m:.1} ms"))
 }
 
 /// The full report: header, timeline, per-vantage table, impact.
-pub fn report(r: &Value) -> String {
-    let result = text(&r["result"]).to_uppercase();
+pub fn report(r: &DrillReport) -> String {
     let mut out = vec![
         format!(
-            "drill {}  result: {result}  phase: {}",
-            text(&r["id"]),
-            text(&r["phase"])
+            "drill {}  result: {}  phase: {}",
+            r.id,
+            r.result.as_str().to_uppercase(),
+            r.phase.as_str()
         ),
         format!(
             "regions: {}  services: {}  duration: {}s",
-            join(&r["regions"]),
-            join(&r["services"]),
-            text(&r["duration_secs"])
+            join(&r.regions),
+            join(&r.services),
+            r.duration_secs
         ),
-        format!("by {}: {}", text(&r["who"]), text(&r["why"])),
+        format!("by {}: {}", r.who, r.why),
         String::new(),
         "timeline".into(),
     ];
-    let events: Vec<Vec<String>> = r["timeline"]
-        .as_array()
-        .map_or(&[][..], |v| v)
+    let events: Vec<Vec<String>> = r
+        .timeline
         .iter()
-        .map(|e| vec![text(&e["at"]), text(&e["what"]), text(&e["detail"])])
+        .map(|e| vec![rfc3339(e.at), e.what.clone(), or_dash(e.detail.as_ref())])
         .collect();
     out.push(table(&["TIME", "EVENT", "DETAIL"], events));
     out.push(String::new());
-    let pairs: Vec<Vec<String>> = r["pairs"]
-        .as_array()
-        .map_or(&[][..], |v| v)
+    let pairs: Vec<Vec<String>> = r
+        .pairs
         .iter()
         .map(|p| {
             vec![
-                text(&p["service"]),
-                format!("{} ({})", text(&p["vantage"]), text(&p["subnet"])),
-                join(&p["before"]),
-                join(&p["during"]),
-                join(&p["after"]),
-                ms(&p["convergence_ms"]),
-                ms(&p["restore_ms"]),
-                match &p["reason"] {
-                    Value::String(reason) => format!("{}: {reason}", text(&p["result"])),
-                    _ => text(&p["result"]),
+                p.service.clone(),
+                format!("{} ({})", p.vantage, p.subnet),
+                join(&p.before),
+                join(&p.during),
+                join(&p.after),
+                ms(p.convergence_ms),
+                ms(p.restore_ms),
+                match &p.reason {
+                    Some(reason) => format!("{}: {reason}", p.result.as_str()),
+                    None => p.result.as_str().into(),
                 },
             ]
         })
@@ -195,15 +191,15 @@ pub fn report(r: &Value) -> String {
         ],
         pairs,
     ));
-    let impact = &r["impact"];
+    let impact = &r.impact;
     out.push(String::new());
     out.push(format!(
         "expected worst-case client impact: detection {} ms + convergence {} + cached answers up to {} s (max TTL) = {}",
-        text(&impact["detection_ms"]),
-        ms(&impact["max_convergence_ms"]),
-        text(&impact["max_ttl_secs"]),
-        impact["worst_case_ms"]
-            .as_f64()
+        impact.detection_ms,
+        ms(impact.max_convergence_ms),
+        impact.max_ttl_secs,
+        impact
+            .worst_case_ms
             .map_or("-".into(), |w| format!("{:.1} s", w / 1e3)),
     ));
     out.join("\n")

@@ -3,25 +3,14 @@
 //! differs from the answering instance's, and where health verdicts come
 //! from.
 
-use serde_json::Value;
+use super::render::{table, yes};
+use crate::contract::{Status, VoteSource};
 
-use super::render::{table, text};
-
-/// The lines appended to `ctl status` (empty when the server predates
-/// membership).
-pub(super) fn render(status: &Value) -> String {
-    let Some(instances) = status["instances"].as_array() else {
-        return String::new();
-    };
-    let this = status["instance"].as_str().unwrap_or("");
-    let differing = instances
-        .iter()
-        .filter(|i| i["config_matches"] == Value::Bool(false))
-        .count();
-    let live = instances
-        .iter()
-        .filter(|i| i["live"] == Value::Bool(true))
-        .count();
+/// The lines appended to `ctl status`.
+pub(super) fn render(status: &Status) -> String {
+    let instances = &status.instances;
+    let differing = instances.iter().filter(|i| !i.config_matches).count();
+    let live = instances.iter().filter(|i| i.live).count();
     let mut out = format!(
         "\ninstances    {} ({live} live){}\n",
         instances.len(),
@@ -33,25 +22,20 @@ pub(super) fn render(status: &Value) -> String {
     let rows = instances
         .iter()
         .map(|i| {
-            let name = text(&i["instance"]);
-            let digest = text(&i["config_digest"]);
+            let digest = &i.config_digest;
             vec![
-                if name == this {
-                    format!("{name} (this)")
+                if i.instance == status.instance {
+                    format!("{} (this)", i.instance)
                 } else {
-                    name
+                    i.instance.clone()
                 },
-                text(&i["live"]),
-                text(&i["generation"]),
-                text(&i["last_contact"]),
+                yes(i.live),
+                i.generation.to_string(),
+                i.last_contact.clone(),
                 format!(
                     "{}{}",
-                    digest.get(..12).unwrap_or(&digest),
-                    if i["config_matches"] == Value::Bool(false) {
-                        "  DIFFERS"
-                    } else {
-                        ""
-                    }
+                    digest.get(..12).unwrap_or(digest),
+                    if i.config_matches { "" } else { "  DIFFERS" }
                 ),
             ]
         })
@@ -65,21 +49,20 @@ pub(super) fn render(status: &Value) -> String {
         out += line;
         out += "\n";
     }
-    let votes = &status["health_votes"];
-    if votes.is_object() {
+    if let Some(votes) = &status.health_votes {
         out += &format!(
             "health votes {} (quorum {}) since {}{}",
-            if votes["source"] == "cluster" {
-                "counted across the cluster"
-            } else {
-                "LOCAL ONLY: etcd unreachable, this instance's own verdicts"
+            match votes.source {
+                VoteSource::Cluster => "counted across the cluster",
+                VoteSource::Local => "LOCAL ONLY: etcd unreachable, this instance's own verdicts",
             },
-            text(&votes["quorum"]),
-            text(&votes["since"]),
-            match &votes["error"] {
-                Value::String(e) => format!(" ({e})"),
-                _ => String::new(),
-            }
+            votes.quorum,
+            votes.since,
+            votes
+                .error
+                .as_ref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
         );
     }
     out.trim_end().to_string()
@@ -92,16 +75,26 @@ mod tests {
 
     #[test]
     fn flags_instances_whose_config_differs() {
-        let status = json!({
+        let status: Status = serde_json::from_value(json!({
+            "version": "0", "started_at": "t", "uptime_secs": 1, "ready": true,
+            "snapshot": {"generation": 4, "built_at": "t", "age_secs": 0.5},
+            "counts": {"zones": 1, "regions": 1, "endpoints": 1, "services": 1, "overrides": 0},
+            "last_reload": null,
+            "auth": {"tokens": 1, "protect_reads": true},
+            "drills": {"active": [], "last_scheduled": null},
+            "cluster": {"store": "etcd", "instance": "a", "prefix": "/p/", "connected": true,
+                        "stale": false, "stale_since": null, "revision": 3, "last_error": null},
             "instance": "a",
             "instances": [
-                {"instance": "a", "live": true, "generation": 4, "last_contact": "t1",
+                {"instance": "a", "live": true, "generation": 4, "started": "t0", "last_contact": "t1",
                  "config_digest": "aaaaaaaaaaaaaaaa", "config_matches": true},
-                {"instance": "b", "live": false, "generation": 3, "last_contact": "t0",
+                {"instance": "b", "live": false, "generation": 3, "started": "t0", "last_contact": "t0",
                  "config_digest": "bbbbbbbbbbbbbbbb", "config_matches": false},
             ],
-            "health_votes": {"source": "cluster", "quorum": "majority", "since": "t", "error": null},
-        });
+            "health_votes": {"source": "cluster", "quorum": "majority", "since": "t", "error": null,
+                             "endpoints": []},
+        }))
+        .unwrap();
         let text = render(&status);
         assert!(
             text.contains("2 (1 live), 1 with a DIFFERENT config"),

@@ -1,9 +1,11 @@
 //! `switchyard ctl`: the control API's command-line client. Every
-//! subcommand is one API request; output is a table for people, or the
-//! API's JSON with `--json`. Errors (the API's own message included) go to
+//! subcommand is one API request, written and read as the contract's
+//! types ([`crate::contract`]); output is a table for people, or the API's
+//! JSON with `--json`. Errors (the API's own message included) go to
 //! stderr with a non-zero exit.
 
 pub mod drill;
+mod explain;
 pub mod http;
 mod instances;
 mod render;
@@ -12,7 +14,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::contract::{
+    DeleteRequest, DrainRequest, ErrorBody, ForceRequest, ForceTarget, WeightRequest,
+};
 
 /// `switchyard ctl` arguments.
 #[derive(Debug, Args)]
@@ -176,15 +182,14 @@ fn segment(text: &str) -> String {
         .collect()
 }
 
+/// A request body as JSON (the contract's types always serialize).
+fn body(value: impl serde::Serialize) -> Option<Value> {
+    serde_json::to_value(value).ok()
+}
+
 /// The request a subcommand makes: method, path, body.
 fn request_for(command: &CtlCommand) -> (&'static str, String, Option<Value>) {
-    let change = |c: &ChangeArgs, expires: Option<u64>| {
-        let mut body = json!({"why": c.why, "force": c.force});
-        if let Some(secs) = expires {
-            body["expires_in_secs"] = json!(secs);
-        }
-        body
-    };
+    let region_path = |region: &str, what: &str| format!("/v1/regions/{}/{what}", segment(region));
     match command {
         CtlCommand::Status => ("GET", "/v1/status".into(), None),
         CtlCommand::Regions => ("GET", "/v1/regions".into(), None),
@@ -212,48 +217,57 @@ fn request_for(command: &CtlCommand) -> (&'static str, String, Option<Value>) {
         CtlCommand::Weight {
             region,
             weight,
-            change: c,
+            change,
             expires,
-        } => {
-            let mut body = change(c, *expires);
-            body["weight"] = json!(weight);
-            (
-                "PUT",
-                format!("/v1/regions/{}/weight", segment(region)),
-                Some(body),
-            )
-        }
+        } => (
+            "PUT",
+            region_path(region, "weight"),
+            body(WeightRequest {
+                weight: *weight,
+                expires_in_secs: *expires,
+                why: change.why.clone(),
+                force: change.force,
+            }),
+        ),
         CtlCommand::Drain {
             region,
-            change: c,
+            change,
             expires,
         } => (
             "POST",
-            format!("/v1/regions/{}/drain", segment(region)),
-            Some(change(c, *expires)),
+            region_path(region, "drain"),
+            body(DrainRequest {
+                expires_in_secs: *expires,
+                why: change.why.clone(),
+                force: change.force,
+            }),
         ),
         CtlCommand::Force {
             region,
             state,
-            change: c,
+            change,
             expires,
-        } => {
-            let mut body = change(c, *expires);
-            body["state"] = json!(match state {
-                ForceArg::Up => "up",
-                ForceArg::Down => "down",
-                ForceArg::Clear => "clear",
-            });
-            (
-                "POST",
-                format!("/v1/regions/{}/force", segment(region)),
-                Some(body),
-            )
-        }
-        CtlCommand::Clear { id, change: c } => (
+        } => (
+            "POST",
+            region_path(region, "force"),
+            body(ForceRequest {
+                state: match state {
+                    ForceArg::Up => ForceTarget::Up,
+                    ForceArg::Down => ForceTarget::Down,
+                    ForceArg::Clear => ForceTarget::Clear,
+                },
+                expires_in_secs: *expires,
+                why: change.why.clone(),
+                force: change.force,
+            }),
+        ),
+        CtlCommand::Clear { id, change } => (
             "DELETE",
             format!("/v1/overrides/{}", segment(id)),
-            Some(change(c, None)),
+            body(DeleteRequest {
+                why: change.why.clone(),
+                force: change.force,
+            }),
         ),
         CtlCommand::Drill { command } => drill::request_for(command),
     }
@@ -300,14 +314,20 @@ pub fn execute(args: &CtlArgs, out: &mut impl Write) -> Result<(), String> {
         )
     })?;
     if !(200..300).contains(&response.status) {
-        let code = value["error"]["code"].as_str().unwrap_or("error");
-        let message = value["error"]["message"].as_str().unwrap_or("(no message)");
-        return Err(format!("{message} ({code}, HTTP {})", response.status));
+        return Err(match serde_json::from_value::<ErrorBody>(value) {
+            Ok(ErrorBody { error }) => format!(
+                "{} ({}, HTTP {})",
+                error.message,
+                render::name(&error.code),
+                response.status
+            ),
+            Err(_) => format!("(no message) (error, HTTP {})", response.status),
+        });
     }
     let text = if args.json {
         serde_json::to_string_pretty(&value).unwrap_or_default()
     } else {
-        render::render(&args.command, &value)
+        render::render(&args.command, &response.body)?
     };
     writeln!(out, "{text}").map_err(|e| format!("cannot write output: {e}"))
 }
@@ -315,6 +335,7 @@ pub fn execute(args: &CtlArgs, out: &mut impl Write) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn requests_match_the_api() {

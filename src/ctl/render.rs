@@ -1,22 +1,40 @@
-//! Human-readable output for `ctl`: aligned tables from the API's JSON.
+//! Human-readable output for `ctl`: aligned tables from the API's answers,
+//! read as the contract's types ([`crate::contract`]).
 
-use serde_json::Value;
+use std::fmt::Display;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::CtlCommand;
+use crate::contract::{
+    ChangeResult, ClusterState, Override, OverrideAction, OverrideList, Region, RegionList,
+    Service, ServiceList, Status,
+};
 
-/// Renders an API answer for `command`.
-pub fn render(command: &CtlCommand, value: &Value) -> String {
+/// Renders the API's answer `body` for `command`.
+pub fn render(command: &CtlCommand, body: &[u8]) -> Result<String, String> {
     match command {
-        CtlCommand::Status => status(value),
-        CtlCommand::Regions => regions(value["regions"].as_array().map_or(&[][..], |v| v)),
-        CtlCommand::Region { .. } => region(value),
-        CtlCommand::Services => services(value["services"].as_array().map_or(&[][..], |v| v)),
-        CtlCommand::Service { .. } => service(value),
-        CtlCommand::Overrides => overrides(value["overrides"].as_array().map_or(&[][..], |v| v)),
-        CtlCommand::Drill { command } => super::drill::render(command, value),
-        CtlCommand::Explain { .. } => explain(value),
-        _ => change(value),
+        CtlCommand::Status => read(body, status),
+        CtlCommand::Regions => read(body, |l: &RegionList| regions(&l.regions)),
+        CtlCommand::Region { .. } => read(body, region),
+        CtlCommand::Services => read(body, |l: &ServiceList| services(&l.services)),
+        CtlCommand::Service { .. } => read(body, service),
+        CtlCommand::Overrides => read(body, |l: &OverrideList| overrides(&l.overrides)),
+        CtlCommand::Drill { command } => super::drill::render(command, body),
+        CtlCommand::Explain { .. } => read(body, super::explain::render),
+        _ => read(body, change),
     }
+}
+
+/// `body` read as `T` and rendered, or why it does not fit the contract.
+pub(super) fn read<T: DeserializeOwned>(
+    body: &[u8],
+    render: impl FnOnce(&T) -> String,
+) -> Result<String, String> {
+    serde_json::from_slice(body)
+        .map(|value| render(&value))
+        .map_err(|e| format!("the API's answer does not fit this ctl's contract: {e}"))
 }
 
 /// Left-aligned columns separated by two spaces; no trailing spaces.
@@ -43,13 +61,30 @@ pub(super) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     lines.join("\n")
 }
 
-/// A JSON scalar as text (`-` for null or missing).
-pub(super) fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
-        other => other.to_string(),
+/// `yes` or `no`.
+pub(super) fn yes(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+/// The value, or `-` for none.
+pub(super) fn or_dash<T: Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+/// A unit enum variant by its wire name (`fail_open`), as the API spells it.
+pub(super) fn name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "-".into(),
+    }
+}
+
+/// A list of strings as `a b c` (`-` when empty).
+pub(super) fn join(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items.join(" ")
     }
 }
 
@@ -61,27 +96,23 @@ fn duration(secs: u64) -> String {
 }
 
 /// `drain`, `weight 50`, `force down`.
-fn action(o: &Value) -> String {
-    match o["action"].as_str() {
-        Some("weight") => format!("weight {}", text(&o["weight"])),
-        Some("force") => format!("force {}", text(&o["state"])),
-        Some(other) => other.to_string(),
-        None => "-".into(),
+fn action(o: &Override) -> String {
+    match o.action {
+        OverrideAction::Weight => format!("weight {}", or_dash(o.weight)),
+        OverrideAction::Force => format!("force {}", or_dash(o.state.as_ref().map(name))),
+        OverrideAction::Drain => "drain".into(),
     }
 }
 
-fn expires(o: &Value) -> String {
-    o["expires_in_secs"]
-        .as_u64()
+fn expires(o: &Override) -> String {
+    o.expires_in_secs
         .map_or("never".into(), |s| format!("in {}", duration(s)))
 }
 
-fn ids(list: &Value) -> String {
+fn ids(list: &[Override]) -> String {
     let ids: Vec<String> = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|o| format!("{} ({})", text(&o["id"]), action(o)))
+        .iter()
+        .map(|o| format!("{} ({})", o.id, action(o)))
         .collect();
     if ids.is_empty() {
         "-".into()
@@ -90,86 +121,63 @@ fn ids(list: &Value) -> String {
     }
 }
 
-fn status(v: &Value) -> String {
-    let reload = match &v["last_reload"] {
-        Value::Null => "none since start".to_string(),
-        r if r["ok"] == Value::Bool(true) => format!(
-            "ok at {} (generation {})",
-            text(&r["at"]),
-            text(&r["generation"])
-        ),
-        r => format!("FAILED at {}: {}", text(&r["at"]), text(&r["error"])),
+fn status(v: &Status) -> String {
+    let reload = match &v.last_reload {
+        None => "none since start".to_string(),
+        Some(r) if r.ok => format!("ok at {} (generation {})", r.at, or_dash(r.generation)),
+        Some(r) => format!("FAILED at {}: {}", r.at, or_dash(r.error.as_ref())),
     };
-    let c = &v["counts"];
+    let c = &v.counts;
     [
-        format!("version      {}", text(&v["version"])),
-        format!(
-            "uptime       {}",
-            duration(v["uptime_secs"].as_u64().unwrap_or(0))
-        ),
-        format!("ready        {}", text(&v["ready"])),
+        format!("version      {}", v.version),
+        format!("uptime       {}", duration(v.uptime_secs)),
+        format!("ready        {}", yes(v.ready)),
         format!(
             "snapshot     generation {}, built {} ({:.1}s ago)",
-            text(&v["snapshot"]["generation"]),
-            text(&v["snapshot"]["built_at"]),
-            v["snapshot"]["age_secs"].as_f64().unwrap_or(0.0)
+            v.snapshot.generation, v.snapshot.built_at, v.snapshot.age_secs
         ),
         format!(
             "counts       {} zones, {} regions, {} endpoints, {} services, {} overrides",
-            text(&c["zones"]),
-            text(&c["regions"]),
-            text(&c["endpoints"]),
-            text(&c["services"]),
-            text(&c["overrides"])
+            c.zones, c.regions, c.endpoints, c.services, c.overrides
         ),
         format!("last reload  {reload}"),
-        format!("cluster      {}", cluster_line(&v["cluster"])),
+        format!("cluster      {}", cluster_line(&v.cluster)),
     ]
     .join("\n")
         + &super::instances::render(v)
 }
 
 /// Where operator state lives and whether this instance's copy is current.
-fn cluster_line(c: &Value) -> String {
-    if c["store"] != "etcd" {
+fn cluster_line(c: &ClusterState) -> String {
+    if c.store != "etcd" {
         return "local store (state_dir)".into();
     }
     let at = format!(
         "etcd {} as {}, revision {}",
-        text(&c["prefix"]),
-        text(&c["instance"]),
-        text(&c["revision"])
+        or_dash(c.prefix.as_ref()),
+        or_dash(c.instance.as_ref()),
+        c.revision
     );
-    if c["stale"] == Value::Bool(true) {
+    if c.stale {
         format!(
             "{at}: STALE since {} (serving the last known state): {}",
-            text(&c["stale_since"]),
-            text(&c["last_error"])
+            or_dash(c.stale_since.as_ref()),
+            or_dash(c.last_error.as_ref())
         )
     } else {
         format!("{at}: current")
     }
 }
 
-fn region_row(r: &Value) -> Vec<String> {
-    let total = r["endpoints"].as_array().map_or(0, |e| e.len());
+fn region_row(r: &Region) -> Vec<String> {
     vec![
-        text(&r["name"]),
-        text(&r["available"]),
-        if r["checks_healthy"] == Value::Bool(true) {
-            "up"
-        } else {
-            "down"
-        }
-        .into(),
-        text(&r["forced"]),
-        format!(
-            "{}/{}",
-            text(&r["effective_weight"]),
-            text(&r["configured_weight"])
-        ),
-        format!("{}/{total}", text(&r["endpoints_up"])),
-        ids(&r["overrides"]),
+        r.name.clone(),
+        yes(r.available),
+        if r.checks_healthy { "up" } else { "down" }.into(),
+        or_dash(r.forced.as_ref().map(name)),
+        format!("{}/{}", r.effective_weight, r.configured_weight),
+        format!("{}/{}", r.endpoints_up, r.endpoints.len()),
+        ids(&r.overrides),
     ]
 }
 
@@ -183,23 +191,21 @@ const REGION_HEADER: [&str; 7] = [
     "OVERRIDES",
 ];
 
-fn regions(list: &[Value]) -> String {
+fn regions(list: &[Region]) -> String {
     table(&REGION_HEADER, list.iter().map(region_row).collect())
 }
 
-fn region(r: &Value) -> String {
+fn region(r: &Region) -> String {
     let endpoints = table(
         &["ENDPOINT", "ANSWER", "UP", "PROBE"],
-        r["endpoints"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        r.endpoints
+            .iter()
             .map(|e| {
                 vec![
-                    text(&e["id"]),
-                    text(&e["answer"]),
-                    text(&e["up"]),
-                    text(&e["probe"]),
+                    e.id.clone(),
+                    e.answer.clone(),
+                    yes(e.up),
+                    or_dash(e.probe.as_ref()),
                 ]
             })
             .collect(),
@@ -210,27 +216,19 @@ fn region(r: &Value) -> String {
     )
 }
 
-fn services(list: &[Value]) -> String {
+fn services(list: &[Service]) -> String {
     let rows = list
         .iter()
         .map(|s| {
-            let regions: Vec<String> = s["regions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|r| {
-                    let mark = if r["available"] == Value::Bool(true) {
-                        ""
-                    } else {
-                        "(out)"
-                    };
-                    format!("{}{mark}", text(&r["name"]))
-                })
+            let regions: Vec<String> = s
+                .regions
+                .iter()
+                .map(|r| format!("{}{}", r.name, if r.available { "" } else { "(out)" }))
                 .collect();
             vec![
-                text(&s["name"]),
-                text(&s["policy"]),
-                format!("{}/{}", text(&s["available_regions"]), regions.len()),
+                s.name.clone(),
+                name(&s.policy),
+                format!("{}/{}", s.available_regions, regions.len()),
                 regions.join(" "),
             ]
         })
@@ -238,33 +236,28 @@ fn services(list: &[Value]) -> String {
     table(&["SERVICE", "POLICY", "AVAILABLE", "REGIONS"], rows)
 }
 
-fn service(s: &Value) -> String {
+fn service(s: &Service) -> String {
     let head = format!(
         "{}  policy {}, ttl {}, all down: {}{}",
-        text(&s["name"]),
-        text(&s["policy"]),
-        text(&s["ttl"]),
-        text(&s["all_down"]),
-        s["fallback"]
-            .as_str()
+        s.name,
+        name(&s.policy),
+        s.ttl,
+        name(&s.all_down),
+        s.fallback
+            .as_ref()
             .map(|f| format!(" ({f})"))
             .unwrap_or_default()
     );
-    let rows = s["regions"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows = s
+        .regions
+        .iter()
         .map(|r| {
             vec![
-                text(&r["name"]),
-                text(&r["available"]),
-                text(&r["healthy"]),
-                text(&r["forced"]),
-                format!(
-                    "{}/{}",
-                    text(&r["effective_weight"]),
-                    text(&r["configured_weight"])
-                ),
+                r.name.clone(),
+                yes(r.available),
+                yes(r.healthy),
+                or_dash(r.forced.as_ref().map(name)),
+                format!("{}/{}", r.effective_weight, r.configured_weight),
             ]
         })
         .collect();
@@ -278,15 +271,14 @@ fn service(s: &Value) -> String {
         ],
         rows,
     );
-    let list = s["overrides"].as_array().map_or(&[][..], |v| v);
-    if list.is_empty() {
+    if s.overrides.is_empty() {
         format!("{head}\n\n{regions}")
     } else {
-        format!("{head}\n\n{regions}\n\n{}", overrides(list))
+        format!("{head}\n\n{regions}\n\n{}", overrides(&s.overrides))
     }
 }
 
-fn overrides(list: &[Value]) -> String {
+fn overrides(list: &[Override]) -> String {
     if list.is_empty() {
         return "no active overrides".into();
     }
@@ -294,153 +286,31 @@ fn overrides(list: &[Value]) -> String {
         .iter()
         .map(|o| {
             vec![
-                text(&o["id"]),
-                text(&o["region"]),
+                o.id.clone(),
+                o.region.clone(),
                 action(o),
-                text(&o["who"]),
+                o.who.clone(),
                 expires(o),
-                text(&o["why"]),
+                o.why.clone(),
             ]
         })
         .collect();
     table(&["ID", "REGION", "ACTION", "WHO", "EXPIRES", "WHY"], rows)
 }
 
-fn change(v: &Value) -> String {
-    let mut lines = vec![format!("applied in generation {}", text(&v["generation"]))];
-    if v["created"].is_object() {
-        let o = &v["created"];
+fn change(v: &ChangeResult) -> String {
+    let mut lines = vec![format!("applied in generation {}", v.generation)];
+    if let Some(o) = &v.created {
         lines.push(format!(
             "created {}: {} on {}, expires {}",
-            text(&o["id"]),
+            o.id,
             action(o),
-            text(&o["region"]),
+            o.region,
             expires(o)
         ));
     }
-    for o in v["removed"].as_array().into_iter().flatten() {
-        lines.push(format!(
-            "removed {}: {} on {}",
-            text(&o["id"]),
-            action(o),
-            text(&o["region"])
-        ));
-    }
-    lines.join("\n")
-}
-
-/// `ctl explain`: the client, the policy's candidates, the answer.
-fn explain(v: &Value) -> String {
-    let client = &v["client"];
-    let location = &client["location"];
-    let mut lines = vec![format!(
-        "{} {}  (snapshot {}, seed {})",
-        text(&v["question"]["name"]),
-        text(&v["question"]["type"]),
-        text(&v["generation"]),
-        text(&v["seed"])
-    )];
-    let source = match client["source"].as_str() {
-        Some("ecs") => format!("ECS subnet {}", text(&client["subnet"])),
-        _ => format!("source address {}", text(&client["address"])),
-    };
-    let coordinates = location["coordinates"]
-        .as_array()
-        .map(|c| format!("{}, {}", text(&c[0]), text(&c[1])))
-        .unwrap_or_else(|| "-".into());
-    lines.push(format!(
-        "client: {source}; location from {} (network {}): country {}, continent {}, coordinates {coordinates}",
-        text(&location["source"]),
-        text(&location["network"]),
-        text(&location["country"]),
-        text(&location["continent"]),
-    ));
-    let service = &v["service"];
-    if service.is_null() {
-        lines.push("not a managed name: answered from the zone files".into());
-    } else {
-        lines.push(format!(
-            "service: {} (policy {}, ttl {})",
-            text(&service["name"]),
-            text(&service["policy"]),
-            text(&service["ttl"])
-        ));
-        if let Some(note) = service["note"].as_str() {
-            lines.push(note.to_string());
-        }
-        let rule = &service["rule"];
-        if rule["kind"].is_string() && !rule["match"].is_null() || rule["kind"] == "default" {
-            let regions: Vec<String> = rule["regions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(text)
-                .collect();
-            lines.push(format!(
-                "rule: {} {} -> [{}]",
-                text(&rule["kind"]),
-                if rule["match"].is_null() {
-                    String::new()
-                } else {
-                    text(&rule["match"])
-                },
-                regions.join(", ")
-            ));
-        }
-        let rows = service["candidates"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| {
-                vec![
-                    if c["chosen"] == true {
-                        "*".into()
-                    } else {
-                        String::new()
-                    },
-                    text(&c["region"]),
-                    text(&c["available"]),
-                    format!("{}/{}", text(&c["endpoints_up"]), text(&c["endpoints"])),
-                    text(&c["effective_weight"]),
-                    ids(&c["overrides"]),
-                    text(&c["why"]),
-                ]
-            })
-            .collect();
-        lines.push(String::new());
-        lines.push(table(
-            &[
-                "",
-                "REGION",
-                "AVAILABLE",
-                "UP",
-                "WEIGHT",
-                "OVERRIDES",
-                "WHY",
-            ],
-            rows,
-        ));
-        lines.push(String::new());
-        lines.push(format!(
-            "decision: {}",
-            text(&service["decision"]["summary"])
-        ));
-    }
-    let answer = &v["answer"];
-    lines.push(format!(
-        "answer: {} ttl {} ecs scope {}",
-        text(&answer["rcode"]),
-        text(&answer["ttl"]),
-        text(&answer["ecs_scope"])
-    ));
-    for record in answer["records"].as_array().into_iter().flatten() {
-        lines.push(format!(
-            "  {} {} {} {}",
-            text(&record["name"]),
-            text(&record["ttl"]),
-            text(&record["type"]),
-            text(&record["data"])
-        ));
+    for o in &v.removed {
+        lines.push(format!("removed {}: {} on {}", o.id, action(o), o.region));
     }
     lines.join("\n")
 }
@@ -448,7 +318,6 @@ fn explain(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn tables_align_columns() {
@@ -458,10 +327,13 @@ mod tests {
 
     #[test]
     fn overrides_render_action_and_expiry() {
-        let out = overrides(&[json!({
+        let o: Override = serde_json::from_value(serde_json::json!({
             "id": "ov-1", "region": "eu", "action": "weight", "weight": 5,
-            "who": "alice", "why": "test", "expires_in_secs": 3600
-        })]);
+            "who": "alice", "why": "test", "created": "2026-01-01T00:00:00Z",
+            "expires": "2026-01-01T01:00:00Z", "expires_in_secs": 3600
+        }))
+        .unwrap();
+        let out = overrides(&[o]);
         assert!(out.contains("weight 5") && out.contains("in 1h"), "{out}");
     }
 }

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
-use serde_json::json;
 
 use super::{DemoDir, REGIONS, backend, call};
+use crate::contract::{Status, VoteSource};
 
 /// The failover name every step queries: us-east, then eu-west, then ap-south.
 const NAME: &str = "api.example.com";
@@ -109,13 +109,14 @@ pub fn run() -> Result<ExitCode, String> {
             Duration::from_secs(60),
             "every instance to see three live instances and count votes",
             || {
-                let Ok(status) = call(region.api, &token, "GET", "/v1/status", None) else {
+                let Ok(status) = status(region.api, &token) else {
                     return false;
                 };
-                let live = status["instances"]
-                    .as_array()
-                    .map_or(0, |l| l.iter().filter(|i| i["live"] == true).count());
-                live == 3 && status["health_votes"]["source"] == "cluster"
+                let live = status.instances.iter().filter(|i| i.live).count();
+                live == 3
+                    && status
+                        .health_votes
+                        .is_some_and(|v| v.source == VoteSource::Cluster)
             },
         )?;
         println!(
@@ -139,7 +140,7 @@ pub fn run() -> Result<ExitCode, String> {
         &token,
         "PUT",
         "/v1/regions/us-east/weight",
-        Some(json!({"weight": 0, "why": "switchyard demo --cluster"})),
+        weight(0, "switchyard demo --cluster"),
     )?;
     wait(
         Duration::from_secs(10),
@@ -194,7 +195,7 @@ pub fn run() -> Result<ExitCode, String> {
         &token,
         "PUT",
         "/v1/regions/us-east/weight",
-        Some(json!({"weight": 100, "why": "switchyard demo --cluster: restore"})),
+        weight(100, "switchyard demo --cluster: restore"),
     )?;
     wait(
         Duration::from_secs(10),
@@ -218,48 +219,48 @@ pub fn run() -> Result<ExitCode, String> {
         Duration::from_secs(15),
         "the lost instance's lease to expire",
         || {
-            call(survivors[0].api, &token, "GET", "/v1/status", None).is_ok_and(|status| {
-                status["instances"].as_array().is_some_and(|list| {
-                    list.iter()
-                        .any(|i| i["instance"] == REGIONS[LOST].0 && i["live"] == false)
-                })
+            status(survivors[0].api, &token).is_ok_and(|status| {
+                status
+                    .instances
+                    .iter()
+                    .any(|i| i.instance == REGIONS[LOST].0 && !i.live)
             })
         },
     )?;
-    let status = call(survivors[0].api, &token, "GET", "/v1/status", None)?;
+    let status = status(survivors[0].api, &token)?;
     println!(
         "\nWhat {} knows of the instances (the lost one's lease has expired):",
         survivors[0].name
     );
-    for i in status["instances"].as_array().into_iter().flatten() {
+    for i in &status.instances {
         println!(
             "  {:<8} live {:<5} generation {:<4} last contact {}  config {}",
-            i["instance"].as_str().unwrap_or("?"),
-            i["live"],
-            i["generation"],
-            i["last_contact"].as_str().unwrap_or("-"),
-            if i["config_matches"] == true {
-                "same"
-            } else {
-                "DIFFERS"
-            },
+            i.instance,
+            i.live,
+            i.generation,
+            i.last_contact,
+            if i.config_matches { "same" } else { "DIFFERS" },
         );
     }
-    let votes = &status["health_votes"];
-    println!(
-        "Health verdicts: {} (quorum {}):",
-        votes["source"].as_str().unwrap_or("?"),
-        votes["quorum"].as_str().unwrap_or("?")
-    );
-    for e in votes["endpoints"].as_array().into_iter().flatten() {
+    if let Some(votes) = &status.health_votes {
         println!(
-            "  {:<8} {:<13} up votes {}  down votes {}  -> {}",
-            e["region"].as_str().unwrap_or("?"),
-            e["endpoint"].as_str().unwrap_or("?"),
-            e["up_votes"],
-            e["down_votes"],
-            if e["up"] == true { "up" } else { "DOWN" }
+            "Health verdicts: {} (quorum {}):",
+            match votes.source {
+                VoteSource::Cluster => "cluster",
+                VoteSource::Local => "local",
+            },
+            votes.quorum
         );
+        for e in &votes.endpoints {
+            println!(
+                "  {:<8} {:<13} up votes {}  down votes {}  -> {}",
+                e.region,
+                e.endpoint,
+                e.up_votes,
+                e.down_votes,
+                if e.up { "up" } else { "DOWN" }
+            );
+        }
     }
     println!("\ndemo passed; stopping every etcd member, instance and backend.");
     drop(regions);
@@ -326,6 +327,23 @@ fn start_etcd(dir: &Path, i: usize, ports: &[(u16, u16)]) -> Result<Proc, String
         .spawn()
         .map_err(|e| format!("cannot start etcd: {e}"))?;
     Ok(Proc(child))
+}
+
+/// `GET /v1/status` from the instance at `api`.
+fn status(api: SocketAddr, token: &str) -> Result<Status, String> {
+    let value = call(api, token, "GET", "/v1/status", None)?;
+    serde_json::from_value(value).map_err(|e| format!("unexpected /v1/status answer: {e}"))
+}
+
+/// A weight change's body.
+fn weight(weight: u32, why: &str) -> Option<serde_json::Value> {
+    serde_json::to_value(crate::contract::WeightRequest {
+        weight,
+        expires_in_secs: None,
+        why: why.into(),
+        force: false,
+    })
+    .ok()
 }
 
 fn etcd_healthy(client: &str) -> bool {

@@ -2,7 +2,8 @@
 //! vantage × service what clients were answered before, during and after,
 //! with convergence and restore times and a verdict. The report is the
 //! drill's durable record: it is saved at every phase change and restored
-//! after a restart, so a drill resumes where it was.
+//! after a restart, so a drill resumes where it was. It is also what the
+//! API answers for a drill, so its types derive the OpenAPI schema too.
 
 use std::time::SystemTime;
 
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::overrides::time::{rfc3339, rfc3339_opt};
 
 /// Where a drill is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// The regions are forced down; answers are being verified.
@@ -34,7 +35,7 @@ impl Phase {
 }
 
 /// A verdict, for one vantage × service or the whole drill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Not decided yet.
@@ -57,10 +58,11 @@ impl Verdict {
 }
 
 /// One timeline entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// When.
     #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: SystemTime,
     /// `created`, `started`, `verified`, `verification_failed`,
     /// `rolled_back`, `restored`, `resumed`, `finished`.
@@ -71,7 +73,7 @@ pub struct Event {
 }
 
 /// What one vantage saw for one service.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PairReport {
     /// The managed name.
     pub service: String,
@@ -135,7 +137,7 @@ impl PairReport {
 }
 
 /// How badly clients may be affected, as far as DNS decides it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Impact {
     /// A drill is deliberate, so there is nothing to detect: 0.
     pub detection_ms: u64,
@@ -151,7 +153,7 @@ pub struct Impact {
 }
 
 /// The whole report; also the drill's state file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DrillReport {
     /// `dr-` and 12 hex digits.
     pub id: String,
@@ -174,21 +176,26 @@ pub struct DrillReport {
     pub result: Verdict,
     /// When it was asked for.
     #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created: SystemTime,
     /// When the forced-down overrides were published.
     #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub started: SystemTime,
     /// When it rolls back by itself.
     #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub ends_at: SystemTime,
     /// When its overrides went away.
     #[serde(with = "rfc3339_opt", default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub rolled_back: Option<SystemTime>,
     /// Why it rolled back (`expired`, or who stopped it and why).
     #[serde(default)]
     pub rollback_reason: Option<String>,
     /// When the report became final.
     #[serde(with = "rfc3339_opt", default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub finished: Option<SystemTime>,
     /// The forced-down overrides it created.
     pub overrides: Vec<String>,

@@ -215,7 +215,7 @@ fn answer(snapshot: &Snapshot, question: &Question, seed: u64) -> Value {
         transport: Transport::Tcp,
     };
     let mut rng = fastrand::Rng::with_seed(seed);
-    let Some(bytes) = respond(snapshot, &packet, &meta, &mut rng) else {
+    let Some(bytes) = respond(&snapshot.view(), &packet, &meta, &mut rng) else {
         return json!({"error": "the query was dropped"});
     };
     let Ok(response) = Message::from_vec(&bytes) else {

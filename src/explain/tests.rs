@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use hickory_proto::rr::{Name, RecordType};
 
 use super::*;
-use crate::snapshot::Inputs;
+use crate::load::Inputs;
 
 fn snapshot() -> (Snapshot, tempfile::TempDir) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));

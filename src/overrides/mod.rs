@@ -4,7 +4,8 @@
 //!
 //! Everything here is pure: [`OverrideSet::apply`] computes the set a change
 //! would leave, [`OverrideSet::expire`] the set left once expiries pass, and
-//! [`starved_services`] the safety rule. The publisher runs them, persists
+//! [`newly_starved`] the safety rule (judging only the services of the
+//! regions a change touches). The publisher runs them, persists
 //! the result through [`store`] and writes [`audit`] lines; the clock is an
 //! argument so tests can pin it.
 //!
@@ -21,7 +22,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::traffic::{HealthInputs, RegionAdjustments, TrafficPlan, TrafficState};
+use crate::traffic::{
+    HealthInputs, RegionAdjustments, RegionId, RegionState, TrafficPlan, TrafficState,
+};
 
 /// Largest weight an override may set (keeps weighted sums far from overflow).
 pub const MAX_WEIGHT: u32 = 1_000_000;
@@ -402,28 +405,91 @@ impl RegionAdjustments for OverrideSet {
 /// health checks (endpoints without checks, and checked ones before their
 /// first verdict, count as passing). A region forced up while its checks
 /// fail does not count: answering from it means answering from dead
-/// endpoints.
+/// endpoints. Walks every service; the safety rule ([`newly_starved`])
+/// looks only at the services a change can affect.
 pub fn starved_services(
     plan: &TrafficPlan,
     health: &HealthInputs,
     overrides: &OverrideSet,
 ) -> Vec<String> {
     let state = TrafficState::compute(plan, health, overrides);
-    let serving = |r: usize| {
-        let region = &state.regions[r];
-        region.available() && region.checks_healthy
-    };
     plan.services
         .iter()
-        .filter(|s| !s.regions.iter().any(|&r| serving(r)))
+        .filter(|s| !s.regions.iter().any(|&r| state.regions[r].serving()))
         .map(|s| s.name.to_string())
         .collect()
 }
 
 /// The safety rule: services that `after` starves and `before` did not,
-/// under the same health. A service already starved (by an earlier forced
-/// change, its config, or failing checks) does not block unrelated changes.
+/// under the same health, in plan order. A service already starved (by an
+/// earlier forced change, its config, or failing checks) does not block
+/// unrelated changes.
+///
+/// In proportion to the change: only regions whose overrides differ
+/// between the two sets can change state, only those whose serving status
+/// flips can starve anyone, and only the services listing one of those
+/// ([`TrafficPlan::services_in`]) are examined. Gives exactly what
+/// [`newly_starved_full`] gives.
 pub fn newly_starved(
+    plan: &TrafficPlan,
+    health: &HealthInputs,
+    before: &OverrideSet,
+    after: &OverrideSet,
+) -> Vec<String> {
+    let changed = changed_regions(plan, before, after);
+    if changed.is_empty() {
+        return Vec::new();
+    }
+    let mut serving = Serving {
+        plan,
+        health,
+        before,
+        after,
+        changed: &changed,
+        known: vec![None; plan.regions.len()],
+    };
+    let flipped: Vec<RegionId> = changed
+        .iter()
+        .copied()
+        .filter(|&r| {
+            let (was, is) = serving.get(r);
+            was != is
+        })
+        .collect();
+    // One region's list is already in plan order without repeats; several
+    // are merged.
+    let affected: Vec<usize> = match flipped.as_slice() {
+        [r] => plan.services_in(*r).to_vec(),
+        _ => {
+            let mut merged: Vec<usize> = flipped
+                .iter()
+                .flat_map(|&r| plan.services_in(r).iter().copied())
+                .collect();
+            merged.sort_unstable();
+            merged.dedup();
+            merged
+        }
+    };
+    affected
+        .into_iter()
+        .filter(|&s| {
+            let (mut was, mut is) = (false, false);
+            for &r in &plan.services[s].regions {
+                let (b, a) = serving.get(r);
+                was |= b;
+                is |= a;
+            }
+            was && !is
+        })
+        .map(|s| plan.services[s].name.to_string())
+        .collect()
+}
+
+/// The safety rule judged by walking every service under both sets: what
+/// every change cost before publishing became incremental, kept as the
+/// reference [`newly_starved`] is tested against (and for the publisher's
+/// full-rebuild mode).
+pub fn newly_starved_full(
     plan: &TrafficPlan,
     health: &HealthInputs,
     before: &OverrideSet,
@@ -434,6 +500,60 @@ pub fn newly_starved(
         .into_iter()
         .filter(|s| !already.contains(s))
         .collect()
+}
+
+/// The regions whose forced state or effective weight differ between
+/// `before` and `after` (ascending; regions not in `plan` left out): the
+/// only ones whose state can change when one set replaces the other.
+pub fn changed_regions(
+    plan: &TrafficPlan,
+    before: &OverrideSet,
+    after: &OverrideSet,
+) -> Vec<RegionId> {
+    let mut named: Vec<RegionId> = before
+        .iter()
+        .chain(after.iter())
+        .filter_map(|o| plan.region_index.get(&o.region).copied())
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    named.retain(|&r| {
+        let name = plan.regions[r].name.as_str();
+        before.force_of(name) != after.force_of(name)
+            || before.weight_of(name) != after.weight_of(name)
+    });
+    named
+}
+
+/// Per region, whether it serves under `before` and under `after`,
+/// computed when first asked (the safety rule touches few regions).
+struct Serving<'a> {
+    plan: &'a TrafficPlan,
+    health: &'a HealthInputs,
+    before: &'a OverrideSet,
+    after: &'a OverrideSet,
+    /// Regions whose overrides differ (ascending); the rest serve alike.
+    changed: &'a [RegionId],
+    known: Vec<Option<(bool, bool)>>,
+}
+
+impl Serving<'_> {
+    fn get(&mut self, r: RegionId) -> (bool, bool) {
+        if let Some(Some(known)) = self.known.get(r) {
+            return *known;
+        }
+        let Some(region) = self.plan.regions.get(r) else {
+            return (false, false);
+        };
+        let was = RegionState::compute(region, self.health, self.before).serving();
+        let is = if self.changed.binary_search(&r).is_ok() {
+            RegionState::compute(region, self.health, self.after).serving()
+        } else {
+            was
+        };
+        self.known[r] = Some((was, is));
+        (was, is)
+    }
 }
 
 /// A fresh override id: `ov-` and 12 random hex digits, unique within `set`.

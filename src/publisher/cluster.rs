@@ -101,7 +101,7 @@ impl Publisher {
             .filter(|o| !known.contains(&o.id.as_str()))
             .filter_map(|o| o.expires)
             .collect();
-        self.overrides = Arc::new(set);
+        self.replace_overrides(Arc::new(set));
         for at in fresh {
             self.schedule_expiry(at);
         }
@@ -114,8 +114,8 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::Inputs;
     use crate::overrides::{Action, Override};
-    use crate::snapshot::Inputs;
     use crate::traffic::HealthInputs;
     use std::time::Duration;
 

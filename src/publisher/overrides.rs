@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{Command, Publisher};
+use super::{Command, PublishMode, Publisher};
 use crate::overrides::audit::{Entry, Outcome};
 use crate::overrides::{
     Action, Change, ChangeError, ForceState, Override, OverrideSet, Report, Request, RequestKind,
-    expiry_after, new_id, newly_starved,
+    expiry_after, new_id, newly_starved, newly_starved_full,
 };
 
 impl Publisher {
@@ -28,7 +28,14 @@ impl Publisher {
             .overrides
             .apply(plan, &change)
             .and_then(|(next, applied)| {
-                let starved = newly_starved(plan, &self.health, &self.overrides, &next);
+                let starved = match self.mode {
+                    PublishMode::Incremental => {
+                        newly_starved(plan, &self.health, &self.overrides, &next)
+                    }
+                    PublishMode::Full => {
+                        newly_starved_full(plan, &self.health, &self.overrides, &next)
+                    }
+                };
                 if !starved.is_empty() {
                     if !request.force {
                         return Err(ChangeError::Unsafe(starved));
@@ -50,7 +57,7 @@ impl Publisher {
         };
         match outcome {
             Ok((next, applied)) => {
-                self.overrides = Arc::new(next);
+                self.replace_overrides(Arc::new(next));
                 let generation = self.publish();
                 if let Some(at) = applied.created.as_ref().and_then(|o| o.expires) {
                     self.schedule_expiry(at);
@@ -120,7 +127,7 @@ impl Publisher {
             // be restored expired and dropped on load anyway.
             tracing::error!(error = %e, "cannot persist overrides after expiry");
         }
-        self.overrides = Arc::new(next);
+        self.replace_overrides(Arc::new(next));
         let generation = self.publish();
         metrics::counter!("switchyard_override_changes_total", "result" => "expired")
             .increment(gone.len() as u64);

@@ -218,6 +218,7 @@ async fn connection(
         {
             // Scoped so the snapshot is released before the write awaits.
             let snapshot = snapshot.load();
+            let view = snapshot.view();
             while let Some(prefix) = input.get(consumed..consumed + 2) {
                 let len = u16::from_be_bytes([prefix[0], prefix[1]]) as usize;
                 if len < MIN_MESSAGE {
@@ -226,7 +227,7 @@ async fn connection(
                 let Some(query) = input.get(consumed + 2..consumed + 2 + len) else {
                     break;
                 };
-                let ok = respond_into(&snapshot, query, &meta, &mut rng, &mut response);
+                let ok = respond_into(&view, query, &meta, &mut rng, &mut response);
                 if ok {
                     out.extend_from_slice(&(response.len() as u16).to_be_bytes());
                     out.extend_from_slice(&response);

@@ -95,6 +95,7 @@ pub fn serve(
         let started = recorder.batch_start();
         // One snapshot for the batch: queries in a batch arrived together.
         let snapshot = snapshot.load();
+        let view = snapshot.view();
         let mut replies = 0;
         let mut order = [0usize; BATCH];
         let now = rrl.as_ref().map_or(0, |r| r.now());
@@ -108,7 +109,7 @@ pub fn serve(
                 transport: Transport::Udp,
             };
             let query = &queries[i][..len];
-            let mut answered = respond_into(&snapshot, query, &meta, &mut rng, &mut answers[i]);
+            let mut answered = respond_into(&view, query, &meta, &mut rng, &mut answers[i]);
             // Metrics count the query by its answer, sent or rate-limited.
             recorder.query(query, answered.then(|| &answers[i][..]), source, started);
             if answered && let Some(rrl) = &rrl {

@@ -5,8 +5,10 @@
 //! - [`TrafficPlan`]: the validated, indexed shape of regions and services,
 //!   compiled once per config load by [`compile`].
 //! - [`TrafficState`]: per region, whether it is healthy, its effective
-//!   weight, and which endpoints are up; recomputed from health inputs on
-//!   every publish (cheap: one pass over the endpoints).
+//!   weight, and which endpoints are up; [`RegionState::compute`] is the one
+//!   function that decides them. A publish recomputes only the regions
+//!   whose health or overrides changed ([`TrafficState::recompute`]), and
+//!   [`TrafficPlan::services_in`] names the services those can affect.
 //!
 //! [`policy::decide`] is a pure function of (plan, state, client, random
 //! source): the query path and `explain` both call it.
@@ -22,6 +24,7 @@ mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::OnceLock;
 
 use hickory_proto::rr::Name;
 
@@ -160,6 +163,36 @@ pub struct TrafficPlan {
     /// non-terminals the zone files do not have), so they answer NODATA
     /// rather than NXDOMAIN.
     pub implied_names: HashSet<Name>,
+    /// Per region, the services that may answer with it (ascending): what
+    /// a change to one region can affect (see [`TrafficPlan::services_in`]).
+    /// Built by [`compile`]; a plan assembled by hand builds it on first use.
+    services_by_region: OnceLock<Vec<Vec<usize>>>,
+}
+
+impl TrafficPlan {
+    /// The services that list `region` among theirs, in plan order: the
+    /// only ones a change to that region's health or overrides can
+    /// affect, so publishing and the safety rule look at these alone.
+    pub fn services_in(&self, region: RegionId) -> &[usize] {
+        self.services_by_region
+            .get_or_init(|| {
+                let mut index = vec![Vec::new(); self.regions.len()];
+                for (s, service) in self.services.iter().enumerate() {
+                    for &r in &service.regions {
+                        // A service lists a region at most once (config
+                        // checks it); a repeat would not change the index.
+                        if let Some(list) = index.get_mut(r)
+                            && list.last() != Some(&s)
+                        {
+                            list.push(s);
+                        }
+                    }
+                }
+                index
+            })
+            .get(region)
+            .map_or(&[], Vec::as_slice)
+    }
 }
 
 /// Health of one endpoint, as known to the publisher.
@@ -185,9 +218,58 @@ pub struct RegionState {
 }
 
 impl RegionState {
+    /// The state of `region` under endpoint `health` and the operator's
+    /// `adjustments`: the one place effective health and effective weight
+    /// are computed (publishing, the safety rule and the API all read it
+    /// from here). An endpoint with no health entry counts as up:
+    /// unchecked endpoints, and checked ones before their first verdict.
+    ///
+    /// Overrides: a weight or drain sets the effective weight (health keeps
+    /// deciding `healthy`); force down makes the region unhealthy whatever
+    /// its checks say; force up makes it healthy with every endpoint
+    /// answered. Health never sets a forced state (DESIGN §3.4).
+    pub fn compute(
+        region: &Region,
+        health: &HealthInputs,
+        adjustments: &impl RegionAdjustments,
+    ) -> RegionState {
+        let endpoints_up: Vec<bool> = region
+            .endpoints
+            .iter()
+            .map(|e| {
+                health
+                    .get(&(region.name.clone(), e.id.clone()))
+                    .copied()
+                    .unwrap_or(true)
+            })
+            .collect();
+        let up = endpoints_up.iter().filter(|u| **u).count();
+        let checks_healthy = up >= region.min_healthy;
+        let forced = adjustments.force_of(&region.name);
+        let (healthy, endpoints_up) = match forced {
+            None => (checks_healthy, endpoints_up),
+            Some(ForceState::Down) => (false, endpoints_up),
+            Some(ForceState::Up) => (true, vec![true; endpoints_up.len()]),
+        };
+        RegionState {
+            healthy,
+            weight: adjustments.weight_of(&region.name).unwrap_or(region.weight),
+            endpoints_up,
+            checks_healthy,
+            forced,
+        }
+    }
+
     /// A region may answer: healthy and not drained.
     pub fn available(&self) -> bool {
         self.healthy && self.weight > 0
+    }
+
+    /// A region that can really serve: available **and** passing its
+    /// health checks. What the safety rule counts: a region forced up
+    /// while its checks fail would answer from dead endpoints.
+    pub fn serving(&self) -> bool {
+        self.available() && self.checks_healthy
     }
 }
 
@@ -199,15 +281,9 @@ pub struct TrafficState {
 }
 
 impl TrafficState {
-    /// Computes region state from endpoint health and operator overrides.
-    /// An endpoint with no health entry counts as up: unchecked endpoints,
-    /// and checked ones before their first verdict.
-    ///
-    /// Overrides: a weight or drain sets the effective weight (health keeps
-    /// deciding `healthy`); force down makes the region unhealthy whatever
-    /// its checks say; force up makes it healthy with every endpoint
-    /// answered. Health never sets a forced state (DESIGN §3.4). Overrides
-    /// naming regions the config no longer has are ignored.
+    /// Computes every region's state from endpoint health and operator
+    /// overrides ([`RegionState::compute`] per region). Overrides naming
+    /// regions the config no longer has are ignored.
     pub fn compute(
         plan: &TrafficPlan,
         health: &HealthInputs,
@@ -216,35 +292,29 @@ impl TrafficState {
         let regions = plan
             .regions
             .iter()
-            .map(|region| {
-                let endpoints_up: Vec<bool> = region
-                    .endpoints
-                    .iter()
-                    .map(|e| {
-                        health
-                            .get(&(region.name.clone(), e.id.clone()))
-                            .copied()
-                            .unwrap_or(true)
-                    })
-                    .collect();
-                let up = endpoints_up.iter().filter(|u| **u).count();
-                let checks_healthy = up >= region.min_healthy;
-                let forced = overrides.force_of(&region.name);
-                let (healthy, endpoints_up) = match forced {
-                    None => (checks_healthy, endpoints_up),
-                    Some(ForceState::Down) => (false, endpoints_up),
-                    Some(ForceState::Up) => (true, vec![true; endpoints_up.len()]),
-                };
-                RegionState {
-                    healthy,
-                    weight: overrides.weight_of(&region.name).unwrap_or(region.weight),
-                    endpoints_up,
-                    checks_healthy,
-                    forced,
-                }
-            })
+            .map(|region| RegionState::compute(region, health, overrides))
             .collect();
         TrafficState { regions }
+    }
+
+    /// This state with only the `changed` regions computed again (from the
+    /// same plan): what [`TrafficState::compute`] gives when nothing else
+    /// changed, at the cost of those regions alone. A region id outside the
+    /// plan is ignored.
+    pub fn recompute(
+        &self,
+        plan: &TrafficPlan,
+        health: &HealthInputs,
+        overrides: &impl RegionAdjustments,
+        changed: &[RegionId],
+    ) -> TrafficState {
+        let mut next = self.clone();
+        for &r in changed {
+            if let (Some(slot), Some(region)) = (next.regions.get_mut(r), plan.regions.get(r)) {
+                *slot = RegionState::compute(region, health, overrides);
+            }
+        }
+        next
     }
 }
 

@@ -142,6 +142,9 @@ pub fn compile(config: &Config, zones: &ZoneSet) -> Result<TrafficPlan, Vec<Conf
     }
 
     if errors.is_empty() {
+        // Index services by region now, while loading, not on the first
+        // override or health change.
+        let _ = plan.services_in(0);
         Ok(plan)
     } else {
         Err(errors)

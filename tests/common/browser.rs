@@ -24,9 +24,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::common::raw_http as http;
 use base64::Engine as _;
 use serde_json::{Value, json};
-use switchyard::ctl::http;
 
 /// The W3C element reference key.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";

@@ -6,6 +6,7 @@ pub mod api;
 pub mod cluster;
 pub mod etcd;
 pub mod instances;
+pub mod raw_http;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

@@ -183,7 +183,7 @@ fn canonical(value: &serde_json::Value, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::Inputs;
+    use crate::load::Inputs;
 
     const ZONE: &str = "$ORIGIN d.test.\n@ 300 SOA ns1 host 1 7200 900 1209600 60\n@ 300 NS ns1\nns1 300 A 127.0.0.53\nwww 300 A 192.0.2.1\nwww 300 A 192.0.2.2\n";
 

@@ -1,0 +1,148 @@
+//! Loading: what `switchyard check`, start-up and every reload run. Reads
+//! the config file and every zone it names, validates them against each
+//! other (file:line:field errors) and compiles what snapshots are built
+//! from: the traffic plan, the health plan, the precompiled answers.
+//!
+//! Below `snapshot` (which builds routing tables from [`Inputs`], health
+//! and overrides) and above `answer` (whose [`FastTable`] is built here
+//! from the zones and the plan alone).
+
+pub mod digest;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::answer::FastTable;
+use crate::config::tokens::Tokens;
+use crate::config::{Config, ConfigError};
+use crate::geo::GeoDb;
+use crate::health::HealthPlan;
+use crate::metrics::answers::AnswerMetrics;
+use crate::traffic::drill_plan::DrillPlan;
+use crate::traffic::{TrafficPlan, compile};
+use crate::zone::{ZoneError, ZoneSet, load_zones_dir};
+
+/// Why configuration or zones could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The config file is wrong.
+    Config(Vec<ConfigError>),
+    /// One or more zone files are wrong.
+    Zones(Vec<ZoneError>),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = match self {
+            LoadError::Config(errors) => errors.iter().map(|e| e.to_string()).collect(),
+            LoadError::Zones(errors) => errors.iter().map(|e| e.to_string()).collect(),
+        };
+        write!(f, "{}", lines.join("\n"))
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Validated inputs for a snapshot: what `check` verifies and `serve` serves.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The parsed configuration.
+    pub config: Config,
+    /// Every zone from `zones_dir`, indexed.
+    pub zones: Arc<ZoneSet>,
+    /// Regions and services, checked against the zones.
+    pub plan: Arc<TrafficPlan>,
+    /// Client location sources named by `[geo]`.
+    pub geo: Arc<GeoDb>,
+    /// Precompiled answers for these zones and services (see [`FastTable`]).
+    pub fast: Arc<FastTable>,
+    /// The NSID option (code, length, value) answers carry when asked,
+    /// encoded once per load; empty when disabled.
+    pub nsid: Arc<[u8]>,
+    /// Which endpoints are health-checked, and how.
+    pub health: Arc<HealthPlan>,
+    /// Control API tokens from `[api]` (control plane only; never in a snapshot).
+    pub tokens: Arc<Tokens>,
+    /// `[drills]`, validated against the regions and services.
+    pub drills: Arc<DrillPlan>,
+    /// Answer counters for `plan` (disabled when `[metrics] query_metrics`
+    /// is off).
+    pub answers: Arc<AnswerMetrics>,
+    /// The config digest (computed when first asked for).
+    pub digest: Arc<digest::LazyDigest>,
+}
+
+impl Inputs {
+    /// Loads and validates the config file and every zone it names. `serve`,
+    /// `check` and reloads all go through here, so they cannot disagree.
+    pub fn load(config_path: &Path) -> Result<Inputs, LoadError> {
+        let mut config = Config::load(config_path).map_err(|e| LoadError::Config(vec![e]))?;
+        // NSID defaults to the instance name (`[cluster] instance`, itself
+        // the host name by default), so `dig +nsid` names the nameserver as
+        // `/v1/status` does; read here (loading does I/O; building does not).
+        let instance = config.cluster.instance.clone();
+        config.server.nsid.get_or_insert_with(|| {
+            if instance.is_empty() {
+                crate::answer::nsid::host_name()
+            } else {
+                instance
+            }
+        });
+        let zones = load_zones_dir(&config.server.zones_dir).map_err(LoadError::Zones)?;
+        let zones = ZoneSet::new(zones);
+        let geo = GeoDb::load(&config);
+        let plan = compile(&config, &zones);
+        // Checks are resolved against the compiled regions, so they are
+        // validated only once those compile.
+        let health = match &plan {
+            Ok(plan) => Some(crate::health::compile(&config, plan)),
+            Err(_) => None,
+        };
+        let tokens = Tokens::load(&config);
+        let drills = match &plan {
+            Ok(plan) => Some(crate::traffic::drill_plan::compile(&config, plan)),
+            Err(_) => None,
+        };
+        let (geo, plan, health, tokens, drills) = match (geo, plan, health, tokens, drills) {
+            (Ok(geo), Ok(plan), Some(Ok(health)), Ok(tokens), Some(Ok(drills))) => {
+                (geo, plan, health, tokens, drills)
+            }
+            (geo, plan, health, tokens, drills) => {
+                let mut errors = geo.err().unwrap_or_default();
+                errors.extend(plan.err().unwrap_or_default());
+                errors.extend(health.and_then(Result::err).unwrap_or_default());
+                errors.extend(tokens.err().unwrap_or_default());
+                errors.extend(drills.and_then(Result::err).unwrap_or_default());
+                return Err(LoadError::Config(errors));
+            }
+        };
+        let zones = Arc::new(zones);
+        let digest = Arc::new(digest::LazyDigest::new(&config, zones.clone()));
+        // Which services `/metrics` shows per service (validated here so a
+        // bad name fails `check` and reloads like any config error).
+        let exported = crate::metrics::answers::Exported::resolve(&config, &plan)
+            .map_err(LoadError::Config)?;
+        // Templates depend on the zones and the plan only (policy answers
+        // are never templated), so they are built once per load.
+        let fast = Arc::new(FastTable::build(&zones, &plan));
+        let answers = if config.metrics.query_metrics {
+            AnswerMetrics::register(&plan, &exported)
+        } else {
+            AnswerMetrics::disabled()
+        };
+        Ok(Inputs {
+            digest,
+            nsid: crate::answer::nsid::encode(config.server.nsid.as_deref()),
+            config,
+            zones,
+            plan: Arc::new(plan),
+            geo: Arc::new(geo),
+            fast,
+            health: Arc::new(health),
+            tokens: Arc::new(tokens),
+            drills: Arc::new(drills),
+            answers: Arc::new(answers),
+        })
+    }
+}
