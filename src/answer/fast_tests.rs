@@ -108,7 +108,7 @@ fn fast_and_full_paths_agree() {
     let mut names: Vec<String> = snapshot
         .zones
         .iter()
-        .flat_map(|z| z.nodes().map(|(n, _)| n.to_string()).collect::<Vec<_>>())
+        .flat_map(|z| z.nodes().map(|n| n.name().to_string()).collect::<Vec<_>>())
         .collect();
     names.extend(snapshot.plan.services.iter().map(|s| s.name.to_string()));
     for extra in [
