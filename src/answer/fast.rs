@@ -277,7 +277,7 @@ impl FastTable {
                         }
                     }
                 }
-                table.insert(wire, kind, zone_index, &answers, &signed, !has_cname, {
+                table.insert(wire, kind, zone_index, [&answers, &signed], !has_cname, {
                     wildcard_parents.contains(wire)
                 });
             }
@@ -293,7 +293,7 @@ impl FastTable {
                     Some(&service) => Kind::Managed(service),
                     None => Kind::Static,
                 };
-                table.insert(&wire_lower(name), kind, zone_index, &[], &[], true, false);
+                table.insert(&wire_lower(name), kind, zone_index, [&[], &[]], true, false);
             }
         }
         table.keys.shrink_to_fit();
@@ -321,7 +321,8 @@ impl FastTable {
             .map(|&id| &self.entries[id as usize])
     }
 
-    /// Adds a name; a name already present belongs to two served zones (a
+    /// Adds a name with its plain and (signed zones) signed templates; a
+    /// name already present belongs to two served zones (a
     /// child apex is also the parent's cut) and needs the full path's zone
     /// choice.
     fn insert(
@@ -329,8 +330,7 @@ impl FastTable {
         wire: &[u8],
         kind: Kind,
         zone: u32,
-        answers: &[(u16, Template)],
-        signed: &[(u16, Template)],
+        [answers, signed]: [&[(u16, Template)]; 2],
         nodata: bool,
         wildcard_below: bool,
     ) {
