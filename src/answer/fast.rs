@@ -68,7 +68,8 @@ enum Kind {
     /// From templates.
     Static,
     /// A/AAAA by policy (service index); other types from templates.
-    Managed(usize),
+    /// (A u32, not a usize, keeps [`Entry`] at 28 bytes.)
+    Managed(u32),
     /// Always the full path (cuts, glue, names in several zones).
     Slow,
 }
@@ -95,6 +96,9 @@ struct Entry {
     /// First template (for the types present, or chased, at this name).
     answers: u32,
 }
+
+// The entry size ARCHITECTURE.md gives (per name, on top of key and templates).
+const _: () = assert!(size_of::<Entry>() == 28);
 
 /// Per zone: what a negative answer needs.
 #[derive(Debug, Clone)]
@@ -255,7 +259,7 @@ impl FastTable {
                 };
                 let kind = match managed {
                     _ if below_cut => Kind::Slow,
-                    Some(service) => Kind::Managed(service),
+                    Some(service) => u32::try_from(service).map_or(Kind::Slow, Kind::Managed),
                     None => Kind::Static,
                 };
                 let has_cname = node.get(RecordType::CNAME).is_some();
@@ -290,7 +294,7 @@ impl FastTable {
                 .filter(|n| zone.origin.zone_of(n) && zone.node(n).is_none());
             for name in extra {
                 let kind = match snapshot.plan.by_name.get(name) {
-                    Some(&service) => Kind::Managed(service),
+                    Some(&service) => u32::try_from(service).map_or(Kind::Slow, Kind::Managed),
                     None => Kind::Static,
                 };
                 table.insert(&wire_lower(name), kind, zone_index, [&[], &[]], true, false);
@@ -688,7 +692,16 @@ pub(super) fn answer(
         Some(entry) => match entry.kind {
             Kind::Slow => None,
             Kind::Static => replay(table, entry, out, packet, &q, qtype),
-            Kind::Managed(service) => managed(snapshot, entry, service, packet, &q, meta, rng, out),
+            Kind::Managed(service) => managed(
+                snapshot,
+                entry,
+                service as usize,
+                packet,
+                &q,
+                meta,
+                rng,
+                out,
+            ),
         },
         None => nxdomain(table, packet, &q, out),
     };
