@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# scale.sh - large configurations: load time, steady memory and reload cost
-# of Switchyard next to NSD and Knot, same data, same run.
+# scale.sh - large configurations: load time, check time, steady memory and
+# reload cost of Switchyard next to NSD and Knot, same data, same run, with
+# the ratios to NSD and Knot. (benches/memory.sh runs this with its old
+# arguments.)
 #
 # Usage: benches/scale.sh [CASES]
 #   CASES (default "z100k z1m s1k s10k s100k"), any of:
@@ -8,20 +10,37 @@
 #     s<N>  N managed names (weighted and failover, 3 of 20 regions each) in
 #           a small zone; NSD and Knot serve the same names as static A records
 #   (k = 1,000, m = 1,000,000.)
-#   For each case and server: load = start to the last name answering;
-#   RSS/PSS = whole process tree (NSD forks: RSS double-counts shared pages,
-#   PSS does not) 2 s after load; reload = zone serial bumped, reload asked
-#   (Switchyard SIGHUP, NSD SIGHUP, Knot `knotc zone-reload`), until the new
-#   serial answers; reload peak = highest tree RSS sampled every 50 ms
-#   during the reload (and, for Switchyard, VmHWM reset before the reload);
-#   RSS after = tree RSS 2 s after the reload. For Switchyard with services,
-#   `scrape` = one `GET /metrics` with the default `[metrics]` settings.
-#   Needs dig, nsd, knot (apt-get install bind9-dnsutils nsd knot) and curl;
-#   a missing NSD or Knot is reported and skipped. Builds the release binary
-#   unless SWITCHYARD_BIN is set. Only 127.0.0.1; kills only what it starts;
-#   everything it writes is in one temp dir, removed on exit.
+#   For each case and server:
+#     load     start to the last name answering (s), and the CPU time the
+#              process tree used until then (user + system; on a shared
+#              machine the fairer comparison);
+#     check    `switchyard check` wall time (s), CPU time, peak RSS (MiB);
+#     RSS/PSS  whole process tree 2 s after load (NSD forks: RSS double-counts
+#              shared pages, PSS does not);
+#     reload   zone serial bumped, reload asked (Switchyard SIGHUP, NSD SIGHUP,
+#              Knot `knotc zone-reload`), until the new serial answers (s),
+#              and the CPU time used meanwhile;
+#     peak     highest tree RSS sampled every 50 ms during the first reload
+#              (for Switchyard also VmHWM, reset before the reload), and
+#              peak/steady;
+#     after    tree RSS 2 s after the first reload, and after RELOADS reloads
+#              (each waits for its serial), to show whether memory stays flat.
+#   A last table gives Switchyard's load, RSS, peak and check time as ratios
+#   to NSD's and Knot's. For Switchyard with services, `scrape` = one
+#   `GET /metrics` with the default `[metrics]` settings.
+# Environment:
+#   RELOADS=20          reloads per server (the first is the one timed)
+#   SWITCHYARD_BIN      binary to test (default: cargo build --release)
+#   SWITCHYARD_BEFORE   a second Switchyard binary (e.g. built from main) run
+#                       in the same run as "switchyard-before"
+#   BEFORE_RELOADS      its reload count (default RELOADS)
+#   Needs dig, nsd, knot (apt-get install bind9-dnsutils nsd knot), curl and
+#   GNU time; a missing NSD or Knot is reported and skipped. Only 127.0.0.1;
+#   kills only what it starts; everything it writes is in one temp dir,
+#   removed on exit.
 set -euo pipefail
 CASES=${1:-"z100k z1m s1k s10k s100k"}
+RELOADS=${RELOADS:-20}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 if [ -z "${SWITCHYARD_BIN:-}" ]; then
@@ -98,6 +117,14 @@ mem() {  # $1 pid -> "RSS PSS" in MiB, summed over the tree
     echo $((rss / 1024)) $((pss / 1024))
 }
 
+cpu() {  # $1 pid -> CPU seconds (user + system, reaped children included) of the tree
+    local p t=0
+    for p in $(tree "$1"); do
+        t=$((t + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }' || echo 0)))
+    done
+    echo "$t $(getconf CLK_TCK)" | awk '{ printf "%.1f", $1 / $2 }'
+}
+
 serial_is() {  # $1 serial: does the server on $PORT answer it?
     [ "$(dig @127.0.0.1 -p $PORT big.test SOA +short +time=1 +tries=1 2>/dev/null | awk '{print $3}')" = "$1" ]
 }
@@ -114,48 +141,74 @@ wait_for() {  # $1 pid $2 command...: poll until it succeeds (10 min at most)
 
 answers() { dig @127.0.0.1 -p $PORT "$1" A +short +time=1 +tries=1 2>/dev/null | grep -q .; }
 
-# measure LABEL PID RELOAD_CMD FILE: load already waited; prints a table row.
+# measure LABEL PID RELOAD_CMD FILE LOAD [SCRAPE] [CHECK] [RELOADS]: load
+# already waited; prints a table row and records the numbers for the ratios.
 measure() {
-    local label=$1 pid=$2 reload=$3 file=$4 load=$5 extra=${6:-}
+    local label=$1 pid=$2 reload=$3 file=$4 load=$5 extra=${6:--} check=${7:--} reloads=${8:-$RELOADS} load_cpu=${9:--}
     sleep 2
     local steady; steady=$(mem "$pid")
     [ -w "/proc/$pid/clear_refs" ] && echo 5 > "/proc/$pid/clear_refs" 2>/dev/null || true
-    bump_serial "$file" 2
-    local t0 t1 peak m
+    local t0 t1 peak m serial=2 c0
     peak=$(mem "$pid" | awk '{print $1}')
+    c0=$(cpu "$pid")
+    bump_serial "$file" $serial
     t0=$(date +%s.%N)
     eval "$reload"
-    while ! serial_is 2; do
+    while ! serial_is $serial; do
         kill -0 "$pid" 2>/dev/null || { echo "$label: died during reload" >&2; return 1; }
         m=$(mem "$pid" | awk '{print $1}'); [ "$m" -gt "$peak" ] && peak=$m
         sleep 0.05
         [ "$(echo "$(date +%s.%N) - $t0 > 600" | bc)" = 1 ] && { echo "$label: reload timed out" >&2; return 1; }
     done
     t1=$(date +%s.%N)
-    local hwm; hwm=$(awk '/^VmHWM/ {printf "%d", $2 / 1024}' "/proc/$pid/status")
-    [ "$label" = switchyard ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
+    local reload_cpu; reload_cpu=$(echo "$(cpu "$pid") $c0" | awk '{ printf "%.1f", $1 - $2 }')
+    if [ "${label%%-*}" = switchyard ]; then
+        local hwm; hwm=$(awk '/^VmHWM/ {printf "%d", $2 / 1024}' "/proc/$pid/status")
+        [ "$hwm" -gt "$peak" ] && peak=$hwm
+    fi
     sleep 2
     local after; after=$(mem "$pid")
-    printf '| %s | %s | %.1f | %s | %s | %.1f | %s | %s | %s |\n' "$CASE" "$label" "$load" \
-        "${steady% *}" "${steady#* }" "$(echo "$t1 - $t0" | bc)" "$peak" "${after% *}" "${extra:--}"
+    # The other reloads: each waits for its serial; memory read 2 s after the last.
+    local r
+    for r in $(seq 2 "$reloads"); do
+        serial=$((serial + 1))
+        bump_serial "$file" $serial
+        eval "$reload"
+        wait_for "$pid" serial_is $serial || { echo "$label: reload $r did not land" >&2; return 1; }
+    done
+    local last=${after% *}
+    if [ "$reloads" -gt 1 ]; then sleep 2; last=$(mem "$pid" | awk '{print $1}'); fi
+    local reload_s; reload_s=$(echo "$t1 - $t0" | bc)
+    printf '| %s | %s | %.1f / %s | %s | %s | %s | %.1f / %s | %s | %.2f | %s | %s (%s) | %s |\n' "$CASE" "$label" "$load" "$load_cpu" "$check" \
+        "${steady% *}" "${steady#* }" "$reload_s" "$reload_cpu" "$peak" "$(echo "$peak / ${steady% *}" | bc -l)" \
+        "${after% *}" "$last" "$reloads" "$extra"
+    echo "$CASE $label $load ${steady% *} ${steady#* } $peak ${check%% *} $load_cpu $reload_cpu" >> "$WORK/numbers"
 }
 
-run_switchyard() {
-    local dir=$WORK/sy pid t0 t1
+# check_time BIN CONFIG -> "seconds (CPU seconds) / peak MiB" of `switchyard check`
+check_time() {
+    /usr/bin/time -f '%e %U %S %M' -o "$WORK/check.time" "$1" check --config "$2" > /dev/null 2>&1 || { echo "failed"; return; }
+    awk '{ printf "%.1f s (CPU %.1f s) / %d MiB", $1, $2 + $3, $4 / 1024 }' "$WORK/check.time"
+}
+
+run_switchyard() {  # $1 binary $2 label $3 reloads
+    local bin=$1 label=$2 dir=$WORK/sy pid t0 t1
     rm -rf "$dir"; mkdir -p "$dir/zones" "$dir/state"
     cp "$WORK/data/switchyard.zone" "$dir/zones/big.test.zone"
     { printf 'version = 1\n[server]\ndns_listen = ["127.0.0.1:%s"]\napi_listen = "127.0.0.1:%s"\nzones_dir = "%s/zones"\nstate_dir = "%s/state"\nudp_workers = 1\n' \
         $PORT $API "$dir" "$dir"; cat "$WORK/data/services.toml"; } > "$dir/switchyard.toml"
+    local check; check=$(check_time "$bin" "$dir/switchyard.toml")
     t0=$(date +%s.%N)
-    RUST_LOG=warn "$SWITCHYARD_BIN" serve --config "$dir/switchyard.toml" & pid=$!
+    RUST_LOG=warn "$bin" serve --config "$dir/switchyard.toml" & pid=$!
     PIDS+=("$pid")
-    wait_for "$pid" answers "$LAST" || { echo "switchyard: did not answer" >&2; return 1; }
+    wait_for "$pid" answers "$LAST" || { echo "$label: did not answer" >&2; return 1; }
     t1=$(date +%s.%N)
     local scrape=-
     if [ "${CASE:0:1}" = s ]; then
         scrape=$(curl -s -o /dev/null -w '%{time_total}s/%{size_download}B' "http://127.0.0.1:$API/metrics")
     fi
-    measure switchyard "$pid" "kill -HUP $pid" "$dir/zones/big.test.zone" "$(echo "$t1 - $t0" | bc)" "$scrape"
+    local load_cpu; load_cpu=$(cpu "$pid")
+    measure "$label" "$pid" "kill -HUP $pid" "$dir/zones/big.test.zone" "$(echo "$t1 - $t0" | bc)" "$scrape" "$check" "$3" "$load_cpu"
     kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -189,7 +242,7 @@ CONF
     PIDS+=("$pid")
     wait_for "$pid" answers "$LAST" || { echo "nsd: did not answer" >&2; return 1; }
     t1=$(date +%s.%N)
-    measure nsd "$pid" "kill -HUP $pid" "$dir/big.test.zone" "$(echo "$t1 - $t0" | bc)"
+    measure nsd "$pid" "kill -HUP $pid" "$dir/big.test.zone" "$(echo "$t1 - $t0" | bc)" - - "$RELOADS" "$(cpu "$pid")"
     kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -226,19 +279,45 @@ CONF
     PIDS+=("$pid")
     wait_for "$pid" answers "$LAST" || { echo "knot: did not answer" >&2; cat "$dir/knot.log" >&2; return 1; }
     t1=$(date +%s.%N)
-    measure knot "$pid" "knotc -c $dir/knot.conf -s $dir/knot.sock zone-reload big.test > /dev/null" "$dir/big.test.zone" "$(echo "$t1 - $t0" | bc)"
+    measure knot "$pid" "knotc -c $dir/knot.conf -s $dir/knot.sock zone-reload big.test > /dev/null" "$dir/big.test.zone" "$(echo "$t1 - $t0" | bc)" - - "$RELOADS" "$(cpu "$pid")"
     kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-echo "## scale.sh ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
+# ratios: Switchyard's numbers over NSD's and Knot's, per case.
+ratios() {
+    echo
+    echo "Ratios (switchyard / peer; load and RSS lower is better; NSD's RSS counts its forked processes):"
+    echo
+    echo "| case | binary | load / nsd | load / knot | load CPU / nsd | load CPU / knot | reload CPU / nsd | RSS / nsd | RSS / nsd PSS | RSS / knot | reload peak / nsd | reload peak / knot | check / nsd load |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    awk '{ key = $1 SUBSEP $2; load[key] = $3; rss[key] = $4; pss[key] = $5; peak[key] = $6; check[key] = $7; lcpu[key] = $8; rcpu[key] = $9
+           if (!($1 in seen)) { seen[$1] = 1; cases[++n] = $1 }
+           if ($2 ~ /^switchyard/ && !(($1, $2) in sy)) { sy[$1, $2] = 1; bins[$1] = bins[$1] " " $2 } }
+         function r(a, b) { return (b > 0 && a != "" && a != "-") ? sprintf("%.2f", a / b) : "-" }
+         END { for (i = 1; i <= n; i++) { c = cases[i]; m = split(bins[c], b, " ")
+             for (j = 1; j <= m; j++) { s = c SUBSEP b[j]; nk = c SUBSEP "nsd"; kk = c SUBSEP "knot"
+                 printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c, b[j], r(load[s], load[nk]), r(load[s], load[kk]),
+                     r(lcpu[s], lcpu[nk]), r(lcpu[s], lcpu[kk]), r(rcpu[s], rcpu[nk]),
+                     r(rss[s], rss[nk]), r(rss[s], pss[nk]), r(rss[s], rss[kk]), r(peak[s], peak[nk]), r(peak[s], peak[kk]), r(check[s], load[nk]) } } }' "$WORK/numbers"
+}
+
+echo "## scale.sh ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $RELOADS reloads)"
 echo
-echo "| case | server | load s | RSS MiB | PSS MiB | reload s | reload peak RSS MiB | RSS after reload MiB | scrape |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
+echo "| case | server | load s / CPU s | check s (CPU) / peak MiB | RSS MiB | PSS MiB | reload s / CPU s | reload peak RSS MiB | peak / RSS | RSS after 1 reload MiB | RSS after N reloads MiB (N) | scrape |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+: > "$WORK/numbers"
 for CASE in $CASES; do
     write_data "$CASE" 1
     LAST=$(last_name "$CASE")
-    run_switchyard || true
-    if command -v nsd > /dev/null; then run_nsd || true; else echo "| $CASE | nsd | not installed | | | | | | |"; fi
-    if command -v knotd > /dev/null; then run_knot || true; else echo "| $CASE | knot | not installed | | | | | | |"; fi
+    run_switchyard "$SWITCHYARD_BIN" switchyard "$RELOADS" || true
+    if [ -n "${SWITCHYARD_BEFORE:-}" ]; then
+        write_data "$CASE" 1
+        run_switchyard "$SWITCHYARD_BEFORE" switchyard-before "${BEFORE_RELOADS:-$RELOADS}" || true
+    fi
+    write_data "$CASE" 1
+    if command -v nsd > /dev/null; then run_nsd || true; else echo "| $CASE | nsd | not installed | | | | | | | | | |"; fi
+    write_data "$CASE" 1
+    if command -v knotd > /dev/null; then run_knot || true; else echo "| $CASE | knot | not installed | | | | | | | | | |"; fi
     rm -rf "$WORK/data"
 done
+ratios

@@ -14,12 +14,15 @@
 //! the body is valid for any capitalisation of the query name and answers
 //! echo the client's case.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use hashbrown::HashTable;
+
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{Name, RecordType};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use crate::answer::ecs::ClientSubnet;
 use crate::answer::managed::{INLINE_ADDRESSES, pick};
@@ -29,7 +32,8 @@ use crate::geo::GeoDb;
 use crate::traffic::answer_metrics::AnswerMetrics;
 use crate::traffic::policy::{Family, decide};
 use crate::traffic::{HealthInputs, NoAdjustments, TrafficPlan, TrafficState};
-use crate::zone::ZoneSet;
+use crate::zone::store::{MAX_NAME_LEN, wire_lower, wire_lower_into};
+use crate::zone::{RecordSet, ZoneSet};
 
 /// What the fast path did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +64,8 @@ enum Kind {
     /// From templates.
     Static,
     /// A/AAAA by policy (service index); other types from templates.
-    Managed(usize),
+    /// (A u32, not a usize, keeps [`Entry`] at 28 bytes.)
+    Managed(u32),
     /// Always the full path (cuts, glue, names in several zones).
     Slow,
 }
@@ -69,18 +74,27 @@ enum Kind {
 #[derive(Debug, Clone)]
 struct Entry {
     kind: Kind,
-    /// Index into [`FastTable::zones`].
-    zone: u32,
-    /// Templates for the types present (or chased) at this name.
-    answers: Box<[(u16, Template)]>,
+    /// Where the name (lower-case wire form) sits in [`FastTable::keys`].
+    key: u32,
+    key_len: u8,
     /// Every other type is NODATA with the zone's SOA (false after a CNAME,
     /// where the answer depends on the chain's end).
     nodata: bool,
     /// `*.<this name>` exists: misses below it are wildcard answers.
     wildcard_below: bool,
-    /// In a signed zone: the same answers with their RRSIGs, for DO queries.
-    signed: Box<[(u16, Template)]>,
+    /// Number of templates, at `answers` in [`FastTable::answers`].
+    answer_count: u8,
+    /// In a signed zone: number of templates with their RRSIGs appended,
+    /// for DO queries, right after the plain ones in [`FastTable::answers`].
+    signed_count: u8,
+    /// Index into [`FastTable::zones`].
+    zone: u32,
+    /// First template (for the types present, or chased, at this name).
+    answers: u32,
 }
+
+// The entry size ARCHITECTURE.md gives (per name, on top of key and templates).
+const _: () = assert!(size_of::<Entry>() == 28);
 
 /// Per zone: what a negative answer needs.
 #[derive(Debug, Clone)]
@@ -111,9 +125,19 @@ type Hasher = foldhash::fast::RandomState;
 
 /// The precompiled answers of a set of zones. Built once per load and
 /// shared by every snapshot of that load.
+///
+/// Flat like the zone store (`zone::store`): names back to back in `keys`,
+/// fixed-size entries, templates and their bytes in two arrays, and a hash
+/// table of entry numbers; about 60 bytes per name plus the answer bytes,
+/// instead of a boxed key, a boxed template list and a map slot per name.
 #[derive(Debug, Default)]
 pub struct FastTable {
-    names: HashMap<Box<[u8]>, Entry, Hasher>,
+    index: HashTable<u32>,
+    hasher: Hasher,
+    keys: Vec<u8>,
+    entries: Vec<Entry>,
+    /// Every entry's templates, each entry's contiguous.
+    answers: Vec<(u16, Template)>,
     zones: Vec<ZoneInfo>,
     /// Every template's bytes, back to back.
     arena: Vec<u8>,
@@ -121,17 +145,6 @@ pub struct FastTable {
     /// the epoch: their earliest signature expiry less the refresh
     /// margin), then the full path re-signs.
     signed_until: u32,
-}
-
-/// Lower-cased wire form of `name` (uncompressed).
-fn wire_lower(name: &Name) -> Vec<u8> {
-    let mut out = Vec::with_capacity(name.len() + 2);
-    for label in name.iter() {
-        out.push(label.len() as u8);
-        out.extend(label.iter().map(u8::to_ascii_lowercase));
-    }
-    out.push(0);
-    out
 }
 
 impl FastTable {
@@ -171,6 +184,39 @@ impl FastTable {
         };
         let mut table = FastTable::default();
         let mut rng = fastrand::Rng::with_seed(0);
+        // Sized up front: growing by doubling would hold up to twice the
+        // memory at a reload's peak.
+        let names = snapshot.zones.iter().map(|z| z.name_count()).sum::<usize>()
+            + snapshot.plan.by_name.len()
+            + snapshot.plan.implied_names.len();
+        let key_bytes: usize = snapshot
+            .zones
+            .iter()
+            .flat_map(|z| z.nodes())
+            .map(|n| n.name_wire().len())
+            .sum();
+        let rrset_bytes: usize = snapshot
+            .zones
+            .iter()
+            .flat_map(|z| z.rrsets())
+            .map(|(_, set)| set.rdata_wire().map(|d| 12 + d.len()).sum::<usize>())
+            .sum();
+        table.entries.reserve_exact(names);
+        table.keys.reserve_exact(key_bytes);
+        table.answers.reserve_exact(names);
+        table.arena.reserve(rrset_bytes);
+        let FastTable {
+            index,
+            hasher,
+            keys,
+            entries,
+            ..
+        } = &mut table;
+        index.reserve(names, |&id| {
+            hasher.hash_one(key_of(keys, &entries[id as usize]))
+        });
+        let mut answers = Vec::new();
+        let mut signed = Vec::new();
         for zone in snapshot.zones.iter() {
             let zone_index = table.zones.len() as u32;
             let (soa_tail_full, _) = soa_tail(&zone.negative_soa(), None);
@@ -185,57 +231,48 @@ impl FastTable {
                 origin_wire,
                 signed: signed_zone,
             });
-            let cuts: HashSet<&Name> = zone
+            let has_cuts = zone.nodes().any(|n| n.is_cut());
+            let wildcard_parents: HashSet<&[u8]> = zone
                 .nodes()
-                .filter(|(_, n)| n.is_cut)
-                .map(|(name, _)| name)
+                .map(|n| n.name_wire())
+                .filter(|w| w.starts_with(b"\x01*"))
+                .map(|w| &w[2..])
                 .collect();
-            let wildcard_parents: HashSet<Name> = zone
-                .nodes()
-                .filter(|(name, _)| name.is_wildcard())
-                .map(|(name, _)| name.base_name())
-                .collect();
-            for (name, node) in zone.nodes() {
-                let below_cut = !cuts.is_empty() && is_at_or_below_cut(zone, &cuts, name);
-                let kind = match snapshot.plan.by_name.get(name) {
+            for node in zone.nodes() {
+                let wire = node.name_wire();
+                let below_cut = has_cuts && is_at_or_below_cut(zone, wire);
+                let managed = if snapshot.plan.by_name.is_empty() {
+                    None
+                } else {
+                    snapshot.plan.by_name.get(&node.name()).copied()
+                };
+                let kind = match managed {
                     _ if below_cut => Kind::Slow,
-                    Some(&service) => Kind::Managed(service),
+                    Some(service) => u32::try_from(service).map_or(Kind::Slow, Kind::Managed),
                     None => Kind::Static,
                 };
                 let has_cname = node.get(RecordType::CNAME).is_some();
-                let mut answers = Vec::new();
-                let mut signed = Vec::new();
+                answers.clear();
+                signed.clear();
                 if kind != Kind::Slow {
-                    for set in &node.rrsets {
-                        answers.push((u16::from(set.rtype), table.encode_rrset(set)));
+                    for set in node.rrsets() {
+                        answers.push((set.type_code(), table.encode_rrset(&set)));
                     }
                     if signed_zone {
-                        table.signed_templates(
-                            &snapshot,
-                            zone,
-                            name,
-                            node,
-                            &mut answers,
-                            &mut signed,
-                        );
+                        table.signed_templates(&snapshot, zone, node, &mut answers, &mut signed);
                     }
                     if has_cname {
+                        let name = node.name();
                         for rtype in [RecordType::A, RecordType::AAAA] {
-                            if let Some(t) = table.chased(&snapshot, name, rtype, &mut rng) {
+                            if let Some(t) = table.chased(&snapshot, &name, rtype, &mut rng) {
                                 answers.push((u16::from(rtype), t));
                             }
                         }
                     }
                 }
-                let entry = Entry {
-                    kind,
-                    zone: zone_index,
-                    answers: answers.into_boxed_slice(),
-                    nodata: !has_cname,
-                    wildcard_below: wildcard_parents.contains(name),
-                    signed: signed.into_boxed_slice(),
-                };
-                table.insert(wire_lower(name), entry);
+                table.insert(wire, kind, zone_index, [&answers, &signed], !has_cname, {
+                    wildcard_parents.contains(wire)
+                });
             }
             // Managed names and their implied ancestors that the zone file lacks.
             let extra = snapshot
@@ -246,53 +283,213 @@ impl FastTable {
                 .filter(|n| zone.origin.zone_of(n) && zone.node(n).is_none());
             for name in extra {
                 let kind = match snapshot.plan.by_name.get(name) {
-                    Some(&service) => Kind::Managed(service),
+                    Some(&service) => u32::try_from(service).map_or(Kind::Slow, Kind::Managed),
                     None => Kind::Static,
                 };
-                let entry = Entry {
-                    kind,
-                    zone: zone_index,
-                    answers: Box::new([]),
-                    nodata: true,
-                    wildcard_below: false,
-                    signed: Box::new([]),
-                };
-                table.insert(wire_lower(name), entry);
+                table.insert(&wire_lower(name), kind, zone_index, [&[], &[]], true, false);
             }
         }
+        table.keys.shrink_to_fit();
+        table.entries.shrink_to_fit();
+        table.answers.shrink_to_fit();
         table.arena.shrink_to_fit();
+        let FastTable {
+            index,
+            hasher,
+            keys,
+            entries,
+            ..
+        } = &mut table;
+        index.shrink_to_fit(|&id| hasher.hash_one(key_of(keys, &entries[id as usize])));
         table
     }
 
-    /// Adds a name; a name already present belongs to two served zones (a
+    /// The entry for the lower-case wire name `wire`.
+    fn get(&self, wire: &[u8]) -> Option<&Entry> {
+        let hash = self.hasher.hash_one(wire);
+        self.index
+            .find(hash, |&id| {
+                key_of(&self.keys, &self.entries[id as usize]) == wire
+            })
+            .map(|&id| &self.entries[id as usize])
+    }
+
+    /// Adds a name with its plain and (signed zones) signed templates; a
+    /// name already present belongs to two served zones (a
     /// child apex is also the parent's cut) and needs the full path's zone
     /// choice.
-    fn insert(&mut self, key: Vec<u8>, entry: Entry) {
-        match self.names.entry(key.into_boxed_slice()) {
-            std::collections::hash_map::Entry::Occupied(mut present) => {
-                present.get_mut().kind = Kind::Slow
+    fn insert(
+        &mut self,
+        wire: &[u8],
+        kind: Kind,
+        zone: u32,
+        [answers, signed]: [&[(u16, Template)]; 2],
+        nodata: bool,
+        wildcard_below: bool,
+    ) {
+        let hash = self.hasher.hash_one(wire);
+        let FastTable {
+            index,
+            hasher,
+            keys,
+            entries,
+            ..
+        } = self;
+        if let Some(&id) = index.find(hash, |&id| key_of(keys, &entries[id as usize]) == wire) {
+            entries[id as usize].kind = Kind::Slow;
+            return;
+        }
+        // More templates than fit the count never happen (one per type
+        // present plus two chased); should they, the name goes slow.
+        let (kind, answers, signed) =
+            match (u8::try_from(answers.len()), u8::try_from(signed.len())) {
+                (Ok(_), Ok(_)) => (kind, answers, signed),
+                _ => (Kind::Slow, &[][..], &[][..]),
+            };
+        let id = entries.len() as u32;
+        entries.push(Entry {
+            kind,
+            key: keys.len() as u32,
+            key_len: wire.len() as u8,
+            nodata,
+            wildcard_below,
+            answer_count: answers.len() as u8,
+            signed_count: signed.len() as u8,
+            zone,
+            answers: self.answers.len() as u32,
+        });
+        keys.extend_from_slice(wire);
+        self.answers.extend_from_slice(answers);
+        self.answers.extend_from_slice(signed);
+        index.insert_unique(hash, id, |&id| {
+            hasher.hash_one(key_of(keys, &entries[id as usize]))
+        });
+    }
+
+    /// An entry's templates.
+    fn templates(&self, entry: &Entry) -> &[(u16, Template)] {
+        &self.answers[entry.answers as usize..entry.answers as usize + entry.answer_count as usize]
+    }
+
+    /// An entry's signed templates (answers with their RRSIGs, for DO
+    /// queries in a signed zone): stored right after its plain ones.
+    fn signed_templates_of(&self, entry: &Entry) -> &[(u16, Template)] {
+        let start = entry.answers as usize + entry.answer_count as usize;
+        &self.answers[start..start + entry.signed_count as usize]
+    }
+
+    /// An authoritative answer holding exactly `set`, owned by the query
+    /// name (a pointer to the question), RDATA names uncompressed (as the
+    /// zone store keeps them).
+    fn encode_rrset(&mut self, set: &RecordSet<'_>) -> Template {
+        let start = self.arena.len();
+        for rdata in set.rdata_wire() {
+            self.arena.extend_from_slice(&[0xc0, 0x0c]);
+            self.arena.extend_from_slice(&set.type_code().to_be_bytes());
+            self.arena.extend_from_slice(&1u16.to_be_bytes());
+            self.arena.extend_from_slice(&set.ttl().to_be_bytes());
+            self.arena
+                .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            self.arena.extend_from_slice(rdata);
+        }
+        Template {
+            aa: true,
+            rcode: 0,
+            counts: [set.len() as u16, 0, 0],
+            start: start as u32,
+            len: (self.arena.len() - start) as u32,
+        }
+    }
+
+    /// DNSSEC: for each RRset at `node` (and, at a signed apex, the
+    /// DNSKEY, CDS and CDNSKEY the server adds, unsigned into `answers`
+    /// too) a template with its pre-made RRSIGs appended. An RRset whose
+    /// signature is missing gets none (the full path answers it). Decodes
+    /// each RRset once to find its signature (load time only).
+    fn signed_templates(
+        &mut self,
+        snapshot: &View<'_>,
+        zone: &crate::zone::Zone,
+        node: crate::zone::Node<'_>,
+        answers: &mut Vec<(u16, Template)>,
+        signed: &mut Vec<(u16, Template)>,
+    ) {
+        let dnssec = &snapshot.dnssec;
+        let name = node.name();
+        let mut rdatas: Vec<RData> = Vec::new();
+        for set in node.rrsets() {
+            rdatas.clear();
+            rdatas.extend(set.rdatas());
+            let key = crate::dnssec::signer::rrset_key(&name, set.rtype(), rdatas.iter());
+            let Some(sig) = dnssec.static_sig(&zone.origin, &key) else {
+                continue;
+            };
+            if sig.rrsigs.is_empty() {
+                continue;
             }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(entry);
+            let template = self.encode_rrset(&set);
+            self.push_signed(template, sig, dnssec, set.type_code(), signed);
+        }
+        if name == zone.origin
+            && let Some(signed_zone) = dnssec.load.zone(&zone.origin)
+        {
+            for rtype in [RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY] {
+                let Some(records) = signed_zone.apex_rrset(rtype) else {
+                    continue;
+                };
+                if records.is_empty() || node.get(rtype).is_some() {
+                    continue;
+                }
+                let template = self.encode_records(rtype, records);
+                answers.push((u16::from(rtype), template));
+                let key =
+                    crate::dnssec::signer::rrset_key(&name, rtype, records.iter().map(|r| &r.data));
+                let Some(sig) = dnssec.static_sig(&zone.origin, &key) else {
+                    continue;
+                };
+                if sig.rrsigs.is_empty() {
+                    continue;
+                }
+                let template = self.encode_records(rtype, records);
+                self.push_signed(template, sig, dnssec, u16::from(rtype), signed);
             }
         }
     }
 
-    /// An authoritative answer holding exactly `set`, owned by the query
-    /// name (a pointer to the question), RDATA names uncompressed.
-    fn encode_rrset(&mut self, set: &crate::zone::RecordSet) -> Template {
+    /// Appends `sig`'s RRSIG wire to `template` (the last thing written to
+    /// the arena) and records it as a signed template of type `rtype`.
+    fn push_signed(
+        &mut self,
+        mut template: Template,
+        sig: &crate::dnssec::signer::Sig,
+        dnssec: &crate::dnssec::Signing,
+        rtype: u16,
+        signed: &mut Vec<(u16, Template)>,
+    ) {
+        self.arena.extend_from_slice(&sig.wire);
+        template.len += sig.wire.len() as u32;
+        template.counts[0] += sig.rrsigs.len() as u16;
+        let until = sig.expires.saturating_sub(dnssec.refresh_secs());
+        self.signed_until = if self.signed_until == 0 {
+            until
+        } else {
+            self.signed_until.min(until)
+        };
+        signed.push((rtype, template));
+    }
+
+    /// Like [`Self::encode_rrset`], for records the server adds (DNSKEY,
+    /// CDS, CDNSKEY at a signed apex), which are not in the zone store.
+    fn encode_records(&mut self, rtype: RecordType, records: &[Record]) -> Template {
         let start = self.arena.len();
-        for record in &set.records {
-            let mut rdata = Vec::new();
-            {
-                let mut encoder = BinEncoder::new(&mut rdata);
-                encoder.set_name_encoding(NameEncoding::Uncompressed);
-                // Encoding into a Vec cannot fail short of memory.
-                let _ = record.data.emit(&mut encoder);
-            }
+        let mut rdata = Vec::new();
+        for record in records {
+            rdata.clear();
+            let mut encoder = BinEncoder::new(&mut rdata);
+            let _ = record.data.emit(&mut encoder);
             self.arena.extend_from_slice(&[0xc0, 0x0c]);
             self.arena
-                .extend_from_slice(&u16::from(set.rtype).to_be_bytes());
+                .extend_from_slice(&u16::from(rtype).to_be_bytes());
             self.arena.extend_from_slice(&1u16.to_be_bytes());
             self.arena.extend_from_slice(&record.ttl.to_be_bytes());
             self.arena
@@ -302,67 +499,9 @@ impl FastTable {
         Template {
             aa: true,
             rcode: 0,
-            counts: [set.records.len() as u16, 0, 0],
+            counts: [records.len() as u16, 0, 0],
             start: start as u32,
             len: (self.arena.len() - start) as u32,
-        }
-    }
-
-    /// DNSSEC: for each RRset at `name` (and, at a signed apex, the
-    /// DNSKEY, CDS and CDNSKEY the server adds, unsigned into `answers`
-    /// too) a template with its pre-made RRSIGs appended. An RRset whose
-    /// signature is missing gets none (the full path answers it).
-    fn signed_templates(
-        &mut self,
-        snapshot: &View<'_>,
-        zone: &crate::zone::Zone,
-        name: &Name,
-        node: &crate::zone::Node,
-        answers: &mut Vec<(u16, Template)>,
-        signed: &mut Vec<(u16, Template)>,
-    ) {
-        let dnssec = &snapshot.dnssec;
-        let mut sets: Vec<crate::zone::RecordSet> = Vec::new();
-        if *name == zone.origin
-            && let Some(signed_zone) = dnssec.load.zone(&zone.origin)
-        {
-            for rtype in [RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY] {
-                if let Some(records) = signed_zone.apex_rrset(rtype)
-                    && !records.is_empty()
-                    && node.get(rtype).is_none()
-                {
-                    let set = crate::zone::RecordSet {
-                        rtype,
-                        records: records.to_vec(),
-                    };
-                    answers.push((u16::from(rtype), self.encode_rrset(&set)));
-                    sets.push(set);
-                }
-            }
-        }
-        for set in node.rrsets.iter().chain(sets.iter()) {
-            let key = crate::dnssec::signer::rrset_key(
-                name,
-                set.rtype,
-                set.records.iter().map(|r| &r.data),
-            );
-            let Some(sig) = dnssec.static_sig(&zone.origin, &key) else {
-                continue;
-            };
-            if sig.rrsigs.is_empty() {
-                continue;
-            }
-            let mut template = self.encode_rrset(set);
-            self.arena.extend_from_slice(&sig.wire);
-            template.len += sig.wire.len() as u32;
-            template.counts[0] += sig.rrsigs.len() as u16;
-            let until = sig.expires.saturating_sub(dnssec.refresh_secs());
-            self.signed_until = if self.signed_until == 0 {
-                until
-            } else {
-                self.signed_until.min(until)
-            };
-            signed.push((u16::from(set.rtype), template));
         }
     }
 
@@ -388,24 +527,39 @@ impl FastTable {
 
     /// Number of names with precompiled answers.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.entries.len()
     }
 
     /// True when nothing is precompiled.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.entries.is_empty()
+    }
+
+    /// Heap bytes the table takes (for logs and benchmarks).
+    pub fn heap_bytes(&self) -> usize {
+        self.index.capacity() * (size_of::<u32>() + 1)
+            + self.keys.capacity()
+            + self.entries.capacity() * size_of::<Entry>()
+            + self.answers.capacity() * size_of::<(u16, Template)>()
+            + self.arena.capacity()
     }
 }
 
-/// True when `name` is a delegation point or below one in `zone`, whose
-/// delegation points are `cuts`.
-fn is_at_or_below_cut(zone: &crate::zone::Zone, cuts: &HashSet<&Name>, name: &Name) -> bool {
-    let mut n = name.clone();
-    while n != zone.origin && zone.origin.zone_of(&n) {
-        if cuts.contains(&n) {
+/// The name of `entry` in `keys`.
+fn key_of<'a>(keys: &'a [u8], entry: &Entry) -> &'a [u8] {
+    &keys[entry.key as usize..entry.key as usize + entry.key_len as usize]
+}
+
+/// True when the wire name `name` is a delegation point or below one in `zone`.
+fn is_at_or_below_cut(zone: &crate::zone::Zone, name: &[u8]) -> bool {
+    let mut origin = [0u8; MAX_NAME_LEN];
+    let origin_len = wire_lower_into(&zone.origin, &mut origin);
+    let mut n = name;
+    while n.len() > origin_len {
+        if zone.node_wire(n).is_some_and(|node| node.is_cut()) {
             return true;
         }
-        n = n.base_name();
+        n = crate::zone::store::wire_parent(n);
     }
     false
 }
@@ -534,12 +688,21 @@ pub(crate) fn answer_parsed(
     let ecs = q.edns.and_then(|o| o.ecs.ok().flatten());
     out.clear();
     // Each arm writes header, question and sections, and returns the ECS scope.
-    let scope = match table.names.get(name) {
+    let scope = match table.get(name) {
         Some(entry) => match entry.kind {
             Kind::Slow => None,
             Kind::Static => replay(table, entry, out, packet, q, qtype),
             Kind::Managed(service) => managed(
-                snapshot, entry, service, packet, q, qtype, meta, ecs, rng, out,
+                snapshot,
+                entry,
+                service as usize,
+                packet,
+                q,
+                qtype,
+                meta,
+                ecs,
+                rng,
+                out,
             ),
         },
         None => nxdomain(table, packet, q, out),
@@ -575,7 +738,10 @@ fn replay(
     if q.dnssec_ok() && table.zones[entry.zone as usize].signed {
         // Signed answers from their templates while fresh; negative
         // answers (which need an NSEC for the name) on the full path.
-        let (_, t) = entry.signed.iter().find(|(t, _)| *t == qtype)?;
+        let (_, t) = table
+            .signed_templates_of(entry)
+            .iter()
+            .find(|(t, _)| *t == qtype)?;
         if now_epoch() >= table.signed_until {
             return None;
         }
@@ -583,7 +749,7 @@ fn replay(
         out.extend_from_slice(table.body(t));
         return Some(0);
     }
-    match entry.answers.iter().find(|(t, _)| *t == qtype) {
+    match table.templates(entry).iter().find(|(t, _)| *t == qtype) {
         Some((_, t)) => {
             emit(out, packet, q, t.aa, t.rcode, t.counts);
             out.extend_from_slice(table.body(t));
@@ -679,8 +845,7 @@ fn write_opt(
 fn nxdomain(table: &FastTable, packet: &[u8], q: &Parsed, out: &mut Vec<u8>) -> Option<u8> {
     let name = &q.name[..q.name_len];
     // Outside every zone there is no encloser: REFUSED, on the full path.
-    let encloser =
-        (1..q.label_count).find_map(|i| table.names.get(&name[q.labels[i] as usize..]))?;
+    let encloser = (1..q.label_count).find_map(|i| table.get(&name[q.labels[i] as usize..]))?;
     if encloser.kind == Kind::Slow || encloser.wildcard_below {
         return None;
     }

@@ -108,7 +108,7 @@ fn fast_and_full_paths_agree() {
     let mut names: Vec<String> = snapshot
         .zones
         .iter()
-        .flat_map(|z| z.nodes().map(|(n, _)| n.to_string()).collect::<Vec<_>>())
+        .flat_map(|z| z.nodes().map(|n| n.name().to_string()).collect::<Vec<_>>())
         .collect();
     names.extend(snapshot.plan.services.iter().map(|s| s.name.to_string()));
     for extra in [
@@ -234,5 +234,117 @@ fn unusual_queries_fall_back() {
     assert_eq!(
         answer(&snapshot, &trailing, &meta, &mut rng, &mut out),
         Fast::Fallback
+    );
+}
+
+/// In a signed zone, DO queries for static RRsets (the apex's DNSKEY, CDS
+/// and CDNSKEY included) are answered from the signed templates, and the
+/// answer is what the full path gives: the same records and RRSIGs.
+#[test]
+fn signed_fast_answers_match_the_full_path() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let origin = Name::from_str("example.com.").unwrap();
+    crate::dnssec::keys::generate(
+        &dir.path().join("keys"),
+        &origin,
+        crate::config::KeyAlgorithm::Ecdsap256sha256,
+        false,
+    )
+    .unwrap();
+    std::fs::copy(
+        repo.join("config/tokens.example"),
+        dir.path().join("tokens.example"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(repo.join("config/switchyard.toml"))
+        .unwrap()
+        .replace("\"../zones\"", &format!("{:?}", repo.join("zones")))
+        .replace("\"../state\"", "\"state\"")
+        + "\n[dnssec]\nkey_dir = \"keys\"\n[dnssec.zones.\"example.com.\"]\nenabled = true\nalgorithm = \"ecdsap256sha256\"\n";
+    let path = dir.path().join("switchyard.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e:?}"));
+    let zones = ZoneSet::new(load_zones_dir(&config.server.zones_dir).unwrap());
+    let plan = compile(&config, &zones).unwrap();
+    let load = crate::dnssec::Dnssec::load(&config, &zones, crate::clock::now())
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let dnssec = crate::dnssec::Signing {
+        load: std::sync::Arc::new(load),
+        managed: Default::default(),
+    };
+    let tables = Tables {
+        state: TrafficState::compute(&plan, &HealthInputs::new(), &NoAdjustments),
+        geo: GeoDb::empty(),
+        fast: FastTable::build_signed(&zones, &plan, &dnssec),
+        nsid: Vec::new(),
+        payload: 4096,
+        answers: AnswerMetrics::disabled(),
+        dnssec,
+        zones,
+        plan,
+    };
+    let empty = FastTable::default();
+    let full_view = View {
+        fast: &empty,
+        ..tables.view()
+    };
+    let meta = QueryMeta {
+        source: SocketAddr::from(([127, 0, 0, 1], 5353)),
+        transport: Transport::Tcp,
+    };
+    let zone = tables.zones.find(&origin).unwrap();
+    let mut asked: Vec<(Name, RecordType)> = zone
+        .rrsets()
+        .map(|(node, set)| (node.name(), set.rtype()))
+        .collect();
+    for rtype in [RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY] {
+        asked.push((origin.clone(), rtype));
+    }
+    let (mut fast, mut out) = (0, Vec::new());
+    for (name, rtype) in &asked {
+        let mut msg = Message::new(0x4242, MessageType::Query, OpCode::Query);
+        msg.add_query(Query::query(name.clone(), *rtype));
+        let mut edns = Edns::new();
+        edns.set_max_payload(4096);
+        edns.set_dnssec_ok(true);
+        msg.set_edns(edns);
+        let packet = msg.to_vec().unwrap();
+        let seed = 1;
+        if answer(
+            &tables.view(),
+            &packet,
+            &meta,
+            &mut fastrand::Rng::with_seed(seed),
+            &mut out,
+        ) == Fast::Fallback
+        {
+            continue;
+        }
+        fast += 1;
+        let full = respond(
+            &full_view,
+            &packet,
+            &meta,
+            &mut fastrand::Rng::with_seed(seed),
+        )
+        .unwrap();
+        let (got, want) = (
+            Message::from_vec(&out).unwrap(),
+            Message::from_vec(&full).unwrap(),
+        );
+        assert!(
+            got.answers
+                .iter()
+                .any(|r| r.record_type() == RecordType::RRSIG),
+            "{name} {rtype}: no RRSIG in {got:?}"
+        );
+        assert_eq!(got.answers, want.answers, "{name} {rtype}");
+        assert_eq!(got.metadata, want.metadata, "{name} {rtype}");
+    }
+    assert!(
+        fast * 2 > asked.len(),
+        "fast path answered only {fast} of {} signed queries",
+        asked.len()
     );
 }

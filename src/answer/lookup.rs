@@ -97,7 +97,7 @@ pub fn lookup(
         && zone.origin == lower
         && !lower.is_root()
         && let Some(parent) = snapshot.zones.find(&lower.base_name())
-        && parent.node(&lower).is_some_and(|node| node.is_cut)
+        && parent.node(&lower).is_some_and(|node| node.is_cut())
     {
         zone = parent;
     }
@@ -144,7 +144,7 @@ impl Resolver<'_> {
             // The parent side answers DS at a cut (RFC 4035 §3.1.4.1).
             let ds_at_cut = n == labels && qtype == RecordType::DS;
             if let Some(node) = node
-                && node.is_cut
+                && node.is_cut()
                 && !ds_at_cut
             {
                 referral(zone, node, &mut self.out, hops);
@@ -175,7 +175,7 @@ impl Resolver<'_> {
         &mut self,
         zone: &Zone,
         owner: &Name,
-        node: &Node,
+        node: Node<'_>,
         qtype: RecordType,
         hops: usize,
     ) {
@@ -186,21 +186,21 @@ impl Resolver<'_> {
             let set = preferred
                 .iter()
                 .find_map(|t| node.get(*t))
-                .or_else(|| node.rrsets.first());
+                .or_else(|| node.rrsets().next());
             match set {
-                Some(set) => push_owned(&mut out.answers, set, owner),
+                Some(set) => push_owned(&mut out.answers, &set, owner),
                 None => out.authority.push(zone.negative_soa()),
             }
             return;
         }
         if let Some(set) = node.get(qtype) {
-            push_owned(&mut out.answers, set, owner);
+            push_owned(&mut out.answers, &set, owner);
             return;
         }
         if let Some(cname) = node.get(RecordType::CNAME) {
-            push_owned(&mut out.answers, cname, owner);
-            let target = match cname.records.first().map(|r| &r.data) {
-                Some(RData::CNAME(target)) => target.0.clone(),
+            push_owned(&mut out.answers, &cname, owner);
+            let target = match cname.rdatas().next() {
+                Some(RData::CNAME(target)) => target.0,
                 _ => return,
             };
             self.follow_cname(zone, &target, qtype, hops);
@@ -227,7 +227,7 @@ impl Resolver<'_> {
 }
 
 /// A referral to the child zone delegated at `node`.
-fn referral(zone: &Zone, node: &Node, out: &mut Sections, hops: usize) {
+fn referral(zone: &Zone, node: Node<'_>, out: &mut Sections, hops: usize) {
     // A referral reached through a CNAME keeps the AA bit earned by the
     // first, authoritative, link of the chain.
     if hops == 0 {
@@ -236,9 +236,10 @@ fn referral(zone: &Zone, node: &Node, out: &mut Sections, hops: usize) {
     let Some(ns) = node.get(RecordType::NS) else {
         return;
     };
-    out.authority.extend(ns.records.iter().cloned());
-    for record in &ns.records {
-        let RData::NS(target) = &record.data else {
+    let start = out.authority.len();
+    ns.push_records(&node.name(), &mut out.authority);
+    for at in start..out.authority.len() {
+        let RData::NS(target) = &out.authority[at].data else {
             continue;
         };
         let target = target.0.to_lowercase();
@@ -248,7 +249,7 @@ fn referral(zone: &Zone, node: &Node, out: &mut Sections, hops: usize) {
         if let Some(host) = zone.node(&target) {
             for rtype in [RecordType::A, RecordType::AAAA] {
                 if let Some(set) = host.get(rtype) {
-                    out.additional.extend(set.records.iter().cloned());
+                    set.push_records(&target, &mut out.additional);
                     out.glue_required = true;
                 }
             }
@@ -257,10 +258,6 @@ fn referral(zone: &Zone, node: &Node, out: &mut Sections, hops: usize) {
 }
 
 /// Appends `set`'s records with their owner written as `owner`.
-pub(crate) fn push_owned(section: &mut Vec<Record>, set: &RecordSet, owner: &Name) {
-    section.extend(set.records.iter().map(|r| {
-        let mut r = r.clone();
-        r.name = owner.clone();
-        r
-    }));
+pub(crate) fn push_owned(section: &mut Vec<Record>, set: &RecordSet<'_>, owner: &Name) {
+    set.push_records(owner, section);
 }

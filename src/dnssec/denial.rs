@@ -47,7 +47,7 @@ pub fn types_at(
     let mut exists = false;
     if let Some(node) = zone.node(name) {
         exists = true;
-        types.extend(node.rrsets.iter().map(|s| s.rtype));
+        types.extend(node.rrsets().map(|s| s.rtype()));
     }
     if let Some(&service) = plan.by_name.get(name) {
         exists = true;
@@ -77,7 +77,7 @@ pub fn types_at(
         {
             let wildcard = encloser.prepend_label("*").ok()?;
             let node = zone.node(&wildcard)?;
-            return Some(node.rrsets.iter().map(|s| s.rtype).collect());
+            return Some(node.rrsets().map(|s| s.rtype()).collect());
         }
         if encloser.is_root() {
             break;

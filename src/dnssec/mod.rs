@@ -507,39 +507,38 @@ fn variants(
 /// and adds DNSKEY, CDS and CDNSKEY at the apex. Uses every core: a large
 /// zone is split into one batch per thread.
 fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
-    let cuts: HashSet<&Name> = zone
+    let cuts: HashSet<&[u8]> = zone
         .nodes()
-        .filter(|(_, n)| n.is_cut)
-        .map(|(name, _)| name)
+        .filter(|n| n.is_cut())
+        .map(|n| n.name_wire())
         .collect();
-    let below_cut = |name: &Name| {
-        let mut n = name.base_name();
-        while n != zone.origin && zone.origin.zone_of(&n) {
-            if cuts.contains(&n) {
+    let mut origin_wire = [0u8; crate::zone::store::MAX_NAME_LEN];
+    let origin_len = crate::zone::store::wire_lower_into(&zone.origin, &mut origin_wire);
+    let below_cut = |wire: &[u8]| {
+        if cuts.is_empty() {
+            return false;
+        }
+        let mut n = crate::zone::store::wire_parent(wire);
+        while n.len() > origin_len {
+            if cuts.contains(n) {
                 return true;
             }
-            n = n.base_name();
+            n = crate::zone::store::wire_parent(n);
         }
         false
     };
-    let mut work: Vec<(&Name, RecordType, u32, Vec<&RData>)> = Vec::new();
-    for (name, node) in zone.nodes() {
-        if below_cut(name) {
+    // Views into the zone store; each thread decodes its own batch, so the
+    // whole zone is never held decoded at once.
+    let mut work: Vec<(crate::zone::Node<'_>, crate::zone::RecordSet<'_>)> = Vec::new();
+    for (node, set) in zone.rrsets() {
+        if below_cut(node.name_wire()) {
             continue;
         }
-        for set in &node.rrsets {
-            // At a cut only the DS is the parent's (NS and glue are the child's).
-            if node.is_cut && set.rtype != RecordType::DS {
-                continue;
-            }
-            let ttl = set.records.first().map_or(0, |r| r.ttl);
-            work.push((
-                name,
-                set.rtype,
-                ttl,
-                set.records.iter().map(|r| &r.data).collect(),
-            ));
+        // At a cut only the DS is the parent's (NS and glue are the child's).
+        if node.is_cut() && set.rtype() != RecordType::DS {
+            continue;
         }
+        work.push((node, set));
     }
     let apex_ttl = zone.soa.ttl;
     let origin = &zone.origin;
@@ -569,14 +568,6 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
                 .collect(),
         ),
     ];
-    for (rtype, records) in &apex {
-        work.push((
-            origin,
-            *rtype,
-            apex_ttl,
-            records.iter().map(|r| &r.data).collect(),
-        ));
-    }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .max(1);
@@ -590,16 +581,13 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
                     let mut rng = fastrand::Rng::new();
                     batch
                         .iter()
-                        .map(|(name, rtype, ttl, rdatas)| {
-                            let key = rrset_key(name, *rtype, rdatas.iter().copied());
-                            let sig = signer_ref.sign(
-                                name,
-                                *rtype,
-                                *ttl,
-                                rdatas.iter().copied(),
-                                now,
-                                rng.f32(),
-                            );
+                        .map(|(node, set)| {
+                            let name = node.name();
+                            let rdatas: Vec<RData> = set.rdatas().collect();
+                            let (rtype, ttl) = (set.rtype(), set.ttl());
+                            let key = rrset_key(&name, rtype, rdatas.iter());
+                            let sig =
+                                signer_ref.sign(&name, rtype, ttl, rdatas.iter(), now, rng.f32());
                             (key, Arc::new(sig))
                         })
                         .collect()
@@ -608,9 +596,16 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    let mut statics = SigMap::with_capacity_and_hasher(work.len(), Default::default());
+    let mut statics = SigMap::with_capacity_and_hasher(work.len() + apex.len(), Default::default());
     for part in parts {
         statics.extend(part);
+    }
+    let mut rng = fastrand::Rng::new();
+    for (rtype, records) in &apex {
+        let rdatas = || records.iter().map(|r| &r.data);
+        let key = rrset_key(origin, *rtype, rdatas());
+        let sig = signer.sign(origin, *rtype, apex_ttl, rdatas(), now, rng.f32());
+        statics.insert(key, Arc::new(sig));
     }
     SignedZone {
         signer,
@@ -644,7 +639,7 @@ fn check_delegations(
             .filter(|k| k.state.published)
             .filter_map(|k| k.ds())
             .collect();
-        let matches = ds.records.iter().any(|r| match &r.data {
+        let matches = ds.rdatas().any(|data| match &data {
             RData::DNSSEC(DNSSECRData::DS(ds)) => published.iter().any(|p| {
                 p.key_tag() == ds.key_tag()
                     && p.algorithm() == ds.algorithm()
@@ -681,7 +676,7 @@ fn zone_for<'z>(zones: &'z ZoneSet, owner: &Name, rtype: RecordType) -> Option<&
         && zone.origin == *owner
         && !owner.is_root()
         && let Some(parent) = zones.find(&owner.base_name())
-        && parent.node(owner).is_some_and(|n| n.is_cut)
+        && parent.node(owner).is_some_and(|n| n.is_cut())
     {
         return Some(parent);
     }
@@ -889,12 +884,11 @@ pub fn apply(
         // child is signed, else an NSEC showing the cut has no DS (the
         // child is insecure).
         match node.get(RecordType::DS) {
-            Some(ds) => proof.extend(ds.records.iter().cloned()),
+            Some(ds) => ds.push_records(&cut, &mut proof),
             None => {
                 let types = node
-                    .rrsets
-                    .iter()
-                    .map(|s| s.rtype)
+                    .rrsets()
+                    .map(|s| s.rtype())
                     .filter(|t| *t != RecordType::DS);
                 proof.push(Record::from_rdata(
                     cut.clone(),

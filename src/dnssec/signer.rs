@@ -184,15 +184,9 @@ pub fn rrset_key<'a>(
     key.into_boxed_slice()
 }
 
-/// Lower-cased wire form of `name`.
+/// Lower-cased wire form of `name`: the zone store's name key.
 pub fn owner_key(name: &Name) -> Vec<u8> {
-    let mut out = Vec::with_capacity(name.len() + 2);
-    for label in name.iter() {
-        out.push(label.len() as u8);
-        out.extend(label.iter().map(u8::to_ascii_lowercase));
-    }
-    out.push(0);
-    out
+    crate::zone::store::wire_lower(name)
 }
 
 #[cfg(test)]

@@ -107,9 +107,8 @@ fn digest_text(config_text: &str, zones: &ZoneSet) -> String {
         hasher.update(b"\nzone ");
         hasher.update(zone.origin.to_string().as_bytes());
         let mut records: Vec<String> = zone
-            .nodes()
-            .flat_map(|(_, node)| &node.rrsets)
-            .flat_map(|set| &set.records)
+            .rrsets()
+            .flat_map(|(node, set)| set.records(&node.name()))
             .map(|record| record.to_string())
             .collect();
         records.sort_unstable();

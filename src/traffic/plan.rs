@@ -179,7 +179,7 @@ fn compile_service(
             // A managed name below a delegation would never be reached.
             let mut ancestor = lower.clone();
             while ancestor != zone.origin {
-                if zone.node(&ancestor).is_some_and(|n| n.is_cut) {
+                if zone.node(&ancestor).is_some_and(|n| n.is_cut()) {
                     errors.push(at(
                         "",
                         format!("{lower} is at or below the delegation {ancestor}"),
@@ -190,15 +190,14 @@ fn compile_service(
             }
             if let Some(node) = zone.node(&lower) {
                 let clashing: Vec<String> = node
-                    .rrsets
-                    .iter()
+                    .rrsets()
                     .filter(|s| {
                         matches!(
-                            s.rtype,
+                            s.rtype(),
                             RecordType::A | RecordType::AAAA | RecordType::CNAME
                         )
                     })
-                    .map(|s| s.rtype.to_string())
+                    .map(|s| s.rtype().to_string())
                     .collect();
                 if !clashing.is_empty() {
                     errors.push(at(
