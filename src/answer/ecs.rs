@@ -19,7 +19,7 @@ pub struct ClientSubnet {
 
 /// Why an ECS option was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Malformed;
+pub struct Malformed;
 
 /// Validates one ECS option value (RFC 7871 §6, §7.1.1).
 pub(crate) fn parse_option(value: &[u8]) -> Result<ClientSubnet, Malformed> {

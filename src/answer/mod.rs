@@ -21,10 +21,21 @@ pub mod nsid;
 mod query;
 mod view;
 
-pub use ecs::ClientSubnet;
+pub use ecs::{ClientSubnet, Malformed};
 pub use fast::{Fast, FastTable};
 pub use lookup::{Sections, lookup};
 pub use view::View;
+
+/// The EDNS Client Subnet option of `packet`, as the one query reader
+/// (`query::parse`) reads it: `Ok(None)` without one, `Err` when it is
+/// malformed (the query gets FORMERR, RFC 7871 §7.1.1). For the fuzz target
+/// and tools; the query path reads it together with everything else.
+pub fn read_client_subnet(packet: &[u8]) -> Result<Option<ClientSubnet>, Malformed> {
+    match query::parse(packet).edns {
+        Some(opt) if opt.ecs_present => opt.ecs,
+        _ => Ok(None),
+    }
+}
 
 use std::net::{IpAddr, SocketAddr};
 
