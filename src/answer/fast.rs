@@ -378,6 +378,18 @@ impl FastTable {
         &self.answers[start..start + entry.signed_count as usize]
     }
 
+    /// The positive answer of `count` records written to the arena from
+    /// `start` on, as a template.
+    fn answer_since(&self, start: usize, count: usize) -> Template {
+        Template {
+            aa: true,
+            rcode: 0,
+            counts: [count as u16, 0, 0],
+            start: start as u32,
+            len: (self.arena.len() - start) as u32,
+        }
+    }
+
     /// An authoritative answer holding exactly `set`, owned by the query
     /// name (a pointer to the question), RDATA names uncompressed (as the
     /// zone store keeps them).
@@ -392,13 +404,7 @@ impl FastTable {
                 .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
             self.arena.extend_from_slice(rdata);
         }
-        Template {
-            aa: true,
-            rcode: 0,
-            counts: [set.len() as u16, 0, 0],
-            start: start as u32,
-            len: (self.arena.len() - start) as u32,
-        }
+        self.answer_since(start, set.len())
     }
 
     /// DNSSEC: for each RRset at `node` (and, at a signed apex, the
@@ -496,13 +502,7 @@ impl FastTable {
                 .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
             self.arena.extend_from_slice(&rdata);
         }
-        Template {
-            aa: true,
-            rcode: 0,
-            counts: [records.len() as u16, 0, 0],
-            start: start as u32,
-            len: (self.arena.len() - start) as u32,
-        }
+        self.answer_since(start, records.len())
     }
 
     /// The full path's answer to `name`/`rtype` (a CNAME chain), stored as

@@ -61,6 +61,37 @@ type Pending<'a> = (
 /// An RRset key with its signatures.
 type Signed = (Box<[u8]>, Arc<Sig>);
 
+/// Signs `work` on every core: one scoped thread per chunk, each with its
+/// own random source (for the expiry spread). Signing is the whole cost of
+/// a signed load or publish, and each item is independent.
+fn sign_in_parallel<T: Sync>(
+    work: &[T],
+    sign: impl Fn(&T, &mut fastrand::Rng) -> Signed + Sync,
+) -> Vec<Signed> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = work.len().div_ceil(threads).max(1);
+    let sign = &sign;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks(chunk)
+            .map(|batch| {
+                scope.spawn(move || {
+                    let mut rng = fastrand::Rng::new();
+                    batch
+                        .iter()
+                        .map(|item| sign(item, &mut rng))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .flatten()
+            .collect()
+    })
+}
+
 /// Signatures by RRset key.
 pub type SigMap = HashMap<Box<[u8]>, Arc<Sig>, foldhash::fast::RandomState>;
 
@@ -385,36 +416,20 @@ impl Dnssec {
                 }
             }
         }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = todo.len().div_ceil(threads).max(1);
-        let made: Vec<Vec<Signed>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = todo
-                .chunks(chunk)
-                .map(|batch| {
-                    scope.spawn(move || {
-                        let mut rng = fastrand::Rng::new();
-                        batch
-                            .iter()
-                            .map(|(key, signed, service, rtype, rdatas)| {
-                                let sig = signed.signer.sign(
-                                    &service.name,
-                                    *rtype,
-                                    service.ttl,
-                                    rdatas.iter(),
-                                    now,
-                                    rng.f32(),
-                                );
-                                (key.clone(), Arc::new(sig))
-                            })
-                            .collect()
-                    })
-                })
-                .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
-        });
-        for batch in made {
-            managed.extend(batch);
-        }
+        managed.extend(sign_in_parallel(
+            &todo,
+            |(key, signed, service, rtype, rdatas), rng| {
+                let sig = signed.signer.sign(
+                    &service.name,
+                    *rtype,
+                    service.ttl,
+                    rdatas.iter(),
+                    now,
+                    rng.f32(),
+                );
+                (key.clone(), Arc::new(sig))
+            },
+        ));
     }
 }
 
@@ -568,38 +583,15 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
                 .collect(),
         ),
     ];
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .max(1);
-    let chunk = work.len().div_ceil(threads).max(1);
-    let signer_ref = &signer;
-    let parts: Vec<Vec<Signed>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = work
-            .chunks(chunk)
-            .map(|batch| {
-                scope.spawn(move || {
-                    let mut rng = fastrand::Rng::new();
-                    batch
-                        .iter()
-                        .map(|(node, set)| {
-                            let name = node.name();
-                            let rdatas: Vec<RData> = set.rdatas().collect();
-                            let (rtype, ttl) = (set.rtype(), set.ttl());
-                            let key = rrset_key(&name, rtype, rdatas.iter());
-                            let sig =
-                                signer_ref.sign(&name, rtype, ttl, rdatas.iter(), now, rng.f32());
-                            (key, Arc::new(sig))
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
     let mut statics = SigMap::with_capacity_and_hasher(work.len() + apex.len(), Default::default());
-    for part in parts {
-        statics.extend(part);
-    }
+    statics.extend(sign_in_parallel(&work, |(node, set), rng| {
+        let name = node.name();
+        let rdatas: Vec<RData> = set.rdatas().collect();
+        let (rtype, ttl) = (set.rtype(), set.ttl());
+        let key = rrset_key(&name, rtype, rdatas.iter());
+        let sig = signer.sign(&name, rtype, ttl, rdatas.iter(), now, rng.f32());
+        (key, Arc::new(sig))
+    }));
     let mut rng = fastrand::Rng::new();
     for (rtype, records) in &apex {
         let rdatas = || records.iter().map(|r| &r.data);
