@@ -1,14 +1,22 @@
 //! Geo-failover drills end to end: real UDP queries (with ECS) and real
-//! HTTP against a server started on loopback port 0.
+//! HTTP against the app on loopback port 0.
+//!
+//! The behaviour tests (start, verification, stop, expiry, restart mid-drill,
+//! schedules) run on paused tokio time (`common::paused`): the app, its API
+//! and an async HTTP client share one current-thread runtime whose clock
+//! only moves when the test sleeps, so a drill's seconds pass in
+//! milliseconds and the times the reports record are exact. The demo test
+//! runs the real binary on real time.
 
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::api::{ALICE, ZONE, call, error_code};
+use common::api::{ALICE, ZONE, error_code};
+use common::paused::{Running, runtime};
 use common::{TestServer, ecs_query, udp, zones_dir};
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
@@ -56,65 +64,80 @@ continent = {{ EU = ["eu-west", "us-east"], NA = ["us-east", "eu-west"], AS = ["
     )
 }
 
-/// A server and the temp dirs it needs.
+/// A config on disk (zones, tokens, state dir beside it).
 struct Setup {
-    server: TestServer,
-    _zones: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    config: PathBuf,
 }
 
 impl Setup {
-    fn start(drills_extra: &str, extra: &str) -> Setup {
-        let zones = zones_dir(&[("example.com", ZONE)]);
-        let tokens = zones.path().join("tokens");
+    fn new(drills_extra: &str, extra: &str) -> Setup {
+        let dir = zones_dir(&[("example.com", ZONE)]);
+        let tokens = dir.path().join("tokens");
         std::fs::write(&tokens, format!("alice:{ALICE}\n")).unwrap();
-        let server = TestServer::builder()
-            .zones(zones.path())
+        let config = TestServer::builder()
+            .zones(dir.path())
+            .state_dir(&dir.path().join("state"))
             .tail(&config(&tokens, drills_extra, extra))
-            .start();
-        Setup {
-            server,
-            _zones: zones,
+            .config();
+        let path = dir.path().join("switchyard.toml");
+        std::fs::write(&path, config).unwrap();
+        Setup { dir, config: path }
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+}
+
+/// A request with alice's token; `(status, body)`.
+async fn api(s: &Running, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    s.call(method, path, Some(ALICE), body).await
+}
+
+/// A request with alice's token that must succeed; its body.
+async fn ok(s: &Running, method: &str, path: &str, body: Option<Value>) -> Value {
+    let (status, value) = api(s, method, path, body).await;
+    assert_eq!(status, 200, "{method} {path}: {value}");
+    value
+}
+
+async fn start_drill(s: &Running, body: Value) -> Value {
+    ok(s, "POST", "/v1/drills", Some(body)).await
+}
+
+/// Polls the report every 100 ms (of paused time) until it is finished,
+/// for at most `within` of paused time.
+async fn wait_finished(s: &Running, id: &str, within: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let report = ok(s, "GET", &format!("/v1/drills/{id}"), None).await;
+        if report["phase"] == "finished" {
+            return report;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "drill {id} did not finish in {within:?}: {report:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
 
-    fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        call(self.server.api, method, path, Some(ALICE), body)
-    }
+/// The A answers for `name` from a client in `subnet` (a blocking UDP
+/// exchange: the paused clock does not move during it).
+fn answers_from(s: &Running, name: &str, subnet: &str) -> Vec<String> {
+    ecs_answers(s.dns(), name, subnet)
+}
 
-    fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let (status, value) = self.api(method, path, body);
-        assert_eq!(status, 200, "{method} {path}: {value}");
-        value
-    }
+async fn overrides(s: &Running) -> Vec<Value> {
+    ok(s, "GET", "/v1/overrides", None).await["overrides"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
 
-    fn start_drill(&self, body: Value) -> Value {
-        self.ok("POST", "/v1/drills", Some(body))
-    }
-
-    /// Polls the report until it is finished (bounded).
-    fn wait_finished(&self, id: &str, within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let report = self.ok("GET", &format!("/v1/drills/{id}"), None);
-            if report["phase"] == "finished" {
-                return report;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "drill {id} did not finish in {within:?}: {report:#}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The A answers for `name` from a client in `subnet`.
-    fn answers_from(&self, name: &str, subnet: &str) -> Vec<String> {
-        ecs_answers(self.server.addr, name, subnet)
-    }
-
-    fn state_dir(&self) -> std::path::PathBuf {
-        self.server.dir.path().join("state")
-    }
+fn parse_time(value: &Value) -> std::time::SystemTime {
+    humantime::parse_rfc3339(value.as_str().unwrap()).unwrap()
 }
 
 fn ecs_answers(addr: SocketAddr, name: &str, subnet: &str) -> Vec<String> {
@@ -144,236 +167,266 @@ fn events(report: &Value) -> Vec<String> {
 
 #[test]
 fn a_geo_drill_from_four_vantages_passes_and_reports_convergence() {
-    let s = Setup::start("", "");
-    assert_eq!(s.answers_from("geo.example.com.", EU), ["198.51.100.1"]);
-    let started =
-        s.start_drill(json!({"regions": ["eu-west"], "duration_secs": 2, "why": "practice"}));
-    let id = started["id"].as_str().unwrap().to_string();
-    assert!(id.starts_with("dr-"), "{started}");
-    assert_eq!(started["phase"], "running");
-    assert_eq!(started["services"], json!(["geo.example.com."]));
-    assert_eq!(started["overrides"].as_array().unwrap().len(), 1);
-    // During the drill, Europe goes to its next region; the override is
-    // linked to the drill.
-    assert_eq!(s.answers_from("geo.example.com.", EU), ["192.0.2.1"]);
-    let overrides = s.ok("GET", "/v1/overrides", None);
-    assert_eq!(overrides["overrides"][0]["drill"], id.as_str());
-    assert_eq!(overrides["overrides"][0]["state"], "down");
-    let status = s.ok("GET", "/v1/status", None);
-    assert_eq!(status["drills"]["active"][0]["id"], id.as_str());
+    let setup = Setup::new("", "");
+    runtime().block_on(async {
+        let s = Running::start(&setup.config);
+        assert_eq!(answers_from(&s, "geo.example.com.", EU), ["198.51.100.1"]);
+        let started = start_drill(
+            &s,
+            json!({"regions": ["eu-west"], "duration_secs": 2, "why": "practice"}),
+        )
+        .await;
+        let id = started["id"].as_str().unwrap().to_string();
+        assert!(id.starts_with("dr-"), "{started}");
+        assert_eq!(started["phase"], "running");
+        assert_eq!(started["services"], json!(["geo.example.com."]));
+        assert_eq!(started["overrides"].as_array().unwrap().len(), 1);
+        // During the drill, Europe goes to its next region; the override is
+        // linked to the drill.
+        assert_eq!(answers_from(&s, "geo.example.com.", EU), ["192.0.2.1"]);
+        let listed = overrides(&s).await;
+        assert_eq!(listed[0]["drill"], id.as_str());
+        assert_eq!(listed[0]["state"], "down");
+        let status = ok(&s, "GET", "/v1/status", None).await;
+        assert_eq!(status["drills"]["active"][0]["id"], id.as_str());
 
-    let report = s.wait_finished(&id, Duration::from_secs(20));
-    assert_eq!(report["result"], "pass", "{report:#}");
-    assert_eq!(report["pairs"].as_array().unwrap().len(), 4);
-    let eu = pair(&report, "geo.example.com.", "eu");
-    assert_eq!(eu["before"], json!(["198.51.100.1"]));
-    assert_eq!(eu["was_on_drilled"], true);
-    assert_eq!(eu["during"], json!(["192.0.2.1"]));
-    assert_eq!(eu["after"], json!(["198.51.100.1"]));
-    let convergence = eu["convergence_ms"].as_f64().unwrap();
-    let restore = eu["restore_ms"].as_f64().unwrap();
-    println!("eu convergence {convergence} ms, restore {restore} ms");
-    assert!(convergence < 1000.0 && restore < 1000.0, "{eu}");
-    for vantage in ["us", "ap", "other"] {
-        let p = pair(&report, "geo.example.com.", vantage);
-        assert_eq!(p["result"], "pass", "{p}");
-        assert_eq!(p["was_on_drilled"], false, "{p}");
-        assert_eq!(p["before"], p["after"], "{p}");
-    }
-    assert_eq!(
-        pair(&report, "geo.example.com.", "ap")["during"],
-        json!(["203.0.113.1"])
-    );
-    assert_eq!(report["rollback_reason"], "expired");
-    assert_eq!(report["impact"]["detection_ms"], 0);
-    assert_eq!(report["impact"]["max_ttl_secs"], 30);
-    assert_eq!(
-        events(&report),
-        [
-            "created",
-            "started",
-            "verified",
-            "rolled_back",
-            "restored",
-            "finished"
-        ]
-    );
-    // Rolled back: answers and overrides are as before; the report is on disk.
-    assert_eq!(s.answers_from("geo.example.com.", EU), ["198.51.100.1"]);
-    assert!(
-        s.ok("GET", "/v1/overrides", None)["overrides"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
-    let saved: Value = serde_json::from_slice(
-        &std::fs::read(s.state_dir().join(format!("drills/{id}.json"))).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(saved["result"], "pass");
-    let list = s.ok("GET", "/v1/drills", None);
-    assert_eq!(list["drills"][0]["id"], id.as_str());
-    assert_eq!(list["drills"][0]["result"], "pass");
-    // The audit log has the drill's start and end.
-    let audit = std::fs::read_to_string(s.state_dir().join("audit.log")).unwrap();
-    assert!(
-        audit.contains(&format!("drill {id}: force down eu-west")),
-        "{audit}"
-    );
-    assert!(
-        audit.contains(&format!("end drill {id}")) || audit.contains("\"expired\""),
-        "{audit}"
-    );
+        let report = wait_finished(&s, &id, Duration::from_secs(20)).await;
+        assert_eq!(report["result"], "pass", "{report:#}");
+        assert_eq!(report["pairs"].as_array().unwrap().len(), 4);
+        let eu = pair(&report, "geo.example.com.", "eu");
+        assert_eq!(eu["before"], json!(["198.51.100.1"]));
+        assert_eq!(eu["was_on_drilled"], true);
+        assert_eq!(eu["during"], json!(["192.0.2.1"]));
+        assert_eq!(eu["after"], json!(["198.51.100.1"]));
+        // Measured on the paused clock: the rounds' own times, not how fast
+        // this machine is (tests/paused_time.rs and benches/ for that).
+        let convergence = eu["convergence_ms"].as_f64().unwrap();
+        let restore = eu["restore_ms"].as_f64().unwrap();
+        assert!(convergence < 1000.0 && restore < 1000.0, "{eu}");
+        for vantage in ["us", "ap", "other"] {
+            let p = pair(&report, "geo.example.com.", vantage);
+            assert_eq!(p["result"], "pass", "{p}");
+            assert_eq!(p["was_on_drilled"], false, "{p}");
+            assert_eq!(p["before"], p["after"], "{p}");
+        }
+        assert_eq!(
+            pair(&report, "geo.example.com.", "ap")["during"],
+            json!(["203.0.113.1"])
+        );
+        assert_eq!(report["rollback_reason"], "expired");
+        assert_eq!(report["impact"]["detection_ms"], 0);
+        assert_eq!(report["impact"]["max_ttl_secs"], 30);
+        assert_eq!(
+            events(&report),
+            [
+                "created",
+                "started",
+                "verified",
+                "rolled_back",
+                "restored",
+                "finished"
+            ]
+        );
+        // Expired exactly at its end: paused time makes the two equal.
+        let ends_at = parse_time(&report["ends_at"]);
+        let rolled_back = parse_time(&report["rolled_back"]);
+        let late = rolled_back.duration_since(ends_at).unwrap_or_default();
+        assert!(late < Duration::from_millis(5), "rolled back {late:?} late");
+        // Rolled back: answers and overrides are as before; the report is on disk.
+        assert_eq!(answers_from(&s, "geo.example.com.", EU), ["198.51.100.1"]);
+        assert!(overrides(&s).await.is_empty());
+        let saved: Value = serde_json::from_slice(
+            &std::fs::read(setup.state_dir().join(format!("drills/{id}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(saved["result"], "pass");
+        let list = ok(&s, "GET", "/v1/drills", None).await;
+        assert_eq!(list["drills"][0]["id"], id.as_str());
+        assert_eq!(list["drills"][0]["result"], "pass");
+        // The audit log has the drill's start and end.
+        let audit = std::fs::read_to_string(setup.state_dir().join("audit.log")).unwrap();
+        assert!(
+            audit.contains(&format!("drill {id}: force down eu-west")),
+            "{audit}"
+        );
+        assert!(
+            audit.contains(&format!("end drill {id}")) || audit.contains("\"expired\""),
+            "{audit}"
+        );
+    });
 }
 
 #[test]
 fn an_unsafe_drill_is_refused_and_leaves_nothing_behind() {
-    let s = Setup::start("", "");
-    let (status, body) = s.api(
-        "POST",
-        "/v1/drills",
-        Some(json!({"regions": ["eu-west", "us-east", "ap-south"], "duration_secs": 5, "why": "too much"})),
-    );
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(error_code(&body), "unsafe_change");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("geo.example.com")
-    );
-    assert!(
-        s.ok("GET", "/v1/drills", None)["drills"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        s.ok("GET", "/v1/overrides", None)["overrides"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
-    // Bad requests: duration over the cap, unknown region, no token.
-    let (status, body) = s.api(
-        "POST",
-        "/v1/drills",
-        Some(json!({"regions": ["eu-west"], "duration_secs": 121, "why": "long"})),
-    );
-    assert_eq!(
-        (status, error_code(&body)),
-        (422, "invalid_field"),
-        "{body}"
-    );
-    let (status, body) = s.api(
-        "POST",
-        "/v1/drills",
-        Some(json!({"regions": ["mars"], "duration_secs": 5, "why": "x"})),
-    );
-    assert_eq!(
-        (status, error_code(&body)),
-        (404, "unknown_region"),
-        "{body}"
-    );
-    let (status, _) = call(
-        s.server.api,
-        "POST",
-        "/v1/drills",
-        None,
-        Some(json!({"regions": ["eu-west"], "duration_secs": 5, "why": "x"})),
-    );
-    assert_eq!(status, 401);
-    // Forced, it runs (and is stopped at once).
-    let forced = s.start_drill(
-        json!({"regions": ["eu-west", "us-east", "ap-south"], "duration_secs": 5, "why": "evacuate", "force": true}),
-    );
-    let id = forced["id"].as_str().unwrap();
-    s.ok(
-        "POST",
-        &format!("/v1/drills/{id}/stop"),
-        Some(json!({"why": "enough"})),
-    );
-    let report = s.wait_finished(id, Duration::from_secs(20));
-    assert_eq!(report["rollback_reason"], "stopped by alice: enough");
+    let setup = Setup::new("", "");
+    runtime().block_on(async {
+        let s = Running::start(&setup.config);
+        let (status, body) = api(
+            &s,
+            "POST",
+            "/v1/drills",
+            Some(json!({"regions": ["eu-west", "us-east", "ap-south"], "duration_secs": 5, "why": "too much"})),
+        )
+        .await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(error_code(&body), "unsafe_change");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("geo.example.com")
+        );
+        assert!(
+            ok(&s, "GET", "/v1/drills", None).await["drills"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        assert!(overrides(&s).await.is_empty());
+        // Bad requests: duration over the cap, unknown region, no token.
+        let (status, body) = api(
+            &s,
+            "POST",
+            "/v1/drills",
+            Some(json!({"regions": ["eu-west"], "duration_secs": 121, "why": "long"})),
+        )
+        .await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (422, "invalid_field"),
+            "{body}"
+        );
+        let (status, body) = api(
+            &s,
+            "POST",
+            "/v1/drills",
+            Some(json!({"regions": ["mars"], "duration_secs": 5, "why": "x"})),
+        )
+        .await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (404, "unknown_region"),
+            "{body}"
+        );
+        let (status, _) = s
+            .call(
+                "POST",
+                "/v1/drills",
+                None,
+                Some(json!({"regions": ["eu-west"], "duration_secs": 5, "why": "x"})),
+            )
+            .await;
+        assert_eq!(status, 401);
+        // Forced, it runs (and is stopped at once).
+        let forced = start_drill(
+            &s,
+            json!({"regions": ["eu-west", "us-east", "ap-south"], "duration_secs": 5, "why": "evacuate", "force": true}),
+        )
+        .await;
+        let id = forced["id"].as_str().unwrap();
+        ok(
+            &s,
+            "POST",
+            &format!("/v1/drills/{id}/stop"),
+            Some(json!({"why": "enough"})),
+        )
+        .await;
+        let report = wait_finished(&s, id, Duration::from_secs(20)).await;
+        assert_eq!(report["rollback_reason"], "stopped by alice: enough");
+    });
 }
 
 #[test]
 fn stop_rolls_back_at_once_and_answers_return() {
-    let s = Setup::start("", "");
-    let started =
-        s.start_drill(json!({"regions": ["eu-west"], "duration_secs": 60, "why": "stop me"}));
-    let id = started["id"].as_str().unwrap();
-    assert_eq!(s.answers_from("geo.example.com.", EU), ["192.0.2.1"]);
-    // A second drill on the same region is refused while this one runs.
-    let (status, body) = s.api(
-        "POST",
-        "/v1/drills",
-        Some(json!({"regions": ["eu-west"], "duration_secs": 5, "why": "again"})),
-    );
-    assert_eq!(
-        (status, error_code(&body)),
-        (409, "region_forced"),
-        "{body}"
-    );
-    std::thread::sleep(Duration::from_millis(400));
-    let stopped = s.ok(
-        "POST",
-        &format!("/v1/drills/{id}/stop"),
-        Some(json!({"why": "done early"})),
-    );
-    assert_eq!(stopped["phase"], "rolling_back");
-    // Rolled back before the stop answered.
-    assert_eq!(s.answers_from("geo.example.com.", EU), ["198.51.100.1"]);
-    assert!(
-        s.ok("GET", "/v1/overrides", None)["overrides"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
-    let report = s.wait_finished(id, Duration::from_secs(20));
-    assert_eq!(report["result"], "pass", "{report:#}");
-    assert_eq!(report["rollback_reason"], "stopped by alice: done early");
-    let (status, body) = s.api(
-        "POST",
-        &format!("/v1/drills/{id}/stop"),
-        Some(json!({"why": "again"})),
-    );
-    assert_eq!((status, error_code(&body)), (409, "drill_not_running"));
-    let (status, body) = s.api("GET", "/v1/drills/dr-000000000000", None);
-    assert_eq!((status, error_code(&body)), (404, "unknown_drill"));
+    let setup = Setup::new("", "");
+    runtime().block_on(async {
+        let s = Running::start(&setup.config);
+        let started = start_drill(
+            &s,
+            json!({"regions": ["eu-west"], "duration_secs": 60, "why": "stop me"}),
+        )
+        .await;
+        let id = started["id"].as_str().unwrap();
+        assert_eq!(answers_from(&s, "geo.example.com.", EU), ["192.0.2.1"]);
+        // A second drill on the same region is refused while this one runs.
+        let (status, body) = api(
+            &s,
+            "POST",
+            "/v1/drills",
+            Some(json!({"regions": ["eu-west"], "duration_secs": 5, "why": "again"})),
+        )
+        .await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (409, "region_forced"),
+            "{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let stopped = ok(
+            &s,
+            "POST",
+            &format!("/v1/drills/{id}/stop"),
+            Some(json!({"why": "done early"})),
+        )
+        .await;
+        assert_eq!(stopped["phase"], "rolling_back");
+        // Rolled back before the stop answered.
+        assert_eq!(answers_from(&s, "geo.example.com.", EU), ["198.51.100.1"]);
+        assert!(overrides(&s).await.is_empty());
+        let report = wait_finished(&s, id, Duration::from_secs(20)).await;
+        assert_eq!(report["result"], "pass", "{report:#}");
+        assert_eq!(report["rollback_reason"], "stopped by alice: done early");
+        // Stopped 400 ms (of paused time) in, long before its minute was up.
+        let started_at = parse_time(&report["started"]);
+        let rolled_back = parse_time(&report["rolled_back"]);
+        let ran = rolled_back.duration_since(started_at).unwrap();
+        assert!(ran < Duration::from_secs(1), "ran {ran:?}");
+        let (status, body) = api(
+            &s,
+            "POST",
+            &format!("/v1/drills/{id}/stop"),
+            Some(json!({"why": "again"})),
+        )
+        .await;
+        assert_eq!((status, error_code(&body)), (409, "drill_not_running"));
+        let (status, body) = api(&s, "GET", "/v1/drills/dr-000000000000", None).await;
+        assert_eq!((status, error_code(&body)), (404, "unknown_drill"));
+    });
 }
 
 #[test]
 fn a_restart_mid_drill_resumes_and_rolls_back_on_time() {
-    let s = Setup::start("", "");
-    let started =
-        s.start_drill(json!({"regions": ["eu-west"], "duration_secs": 3, "why": "restart test"}));
-    let id = started["id"].as_str().unwrap().to_string();
-    std::thread::sleep(Duration::from_millis(500));
-    let Setup { server, _zones } = s;
-    let s = Setup {
-        server: server.restart(),
-        _zones,
-    };
-    // Still out after the restart, and the drill is running again.
-    assert_eq!(s.answers_from("geo.example.com.", EU), ["192.0.2.1"]);
-    let report = s.ok("GET", &format!("/v1/drills/{id}"), None);
-    assert_eq!(report["phase"], "running", "{report:#}");
-    assert!(events(&report).contains(&"resumed".to_string()));
-    let report = s.wait_finished(&id, Duration::from_secs(20));
-    assert_eq!(report["result"], "pass", "{report:#}");
-    // Rolled back on time: within a second of the planned end.
-    let ends_at = humantime::parse_rfc3339(report["ends_at"].as_str().unwrap()).unwrap();
-    let rolled_back = humantime::parse_rfc3339(report["rolled_back"].as_str().unwrap()).unwrap();
-    let late = rolled_back.duration_since(ends_at).unwrap_or_default();
-    assert!(late < Duration::from_secs(1), "rolled back {late:?} late");
-    assert_eq!(s.answers_from("geo.example.com.", EU), ["198.51.100.1"]);
-    assert!(
-        s.ok("GET", "/v1/overrides", None)["overrides"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    let setup = Setup::new("", "");
+    // First run: start a drill, half a second passes, the server stops.
+    let id = runtime().block_on(async {
+        let s = Running::start(&setup.config);
+        let started = start_drill(
+            &s,
+            json!({"regions": ["eu-west"], "duration_secs": 3, "why": "restart test"}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        started["id"].as_str().unwrap().to_string()
+    });
+    // Second run on the same state dir.
+    runtime().block_on(async {
+        let s = Running::start(&setup.config);
+        // Still out after the restart, and the drill is running again.
+        assert_eq!(answers_from(&s, "geo.example.com.", EU), ["192.0.2.1"]);
+        let report = ok(&s, "GET", &format!("/v1/drills/{id}"), None).await;
+        assert_eq!(report["phase"], "running", "{report:#}");
+        assert!(events(&report).contains(&"resumed".to_string()));
+        let report = wait_finished(&s, &id, Duration::from_secs(20)).await;
+        assert_eq!(report["result"], "pass", "{report:#}");
+        // Rolled back on time: at the planned end (paused time keeps the
+        // restart from adding real seconds).
+        let ends_at = parse_time(&report["ends_at"]);
+        let rolled_back = parse_time(&report["rolled_back"]);
+        let late = rolled_back.duration_since(ends_at).unwrap_or_default();
+        assert!(late < Duration::from_millis(5), "rolled back {late:?} late");
+        assert_eq!(answers_from(&s, "geo.example.com.", EU), ["198.51.100.1"]);
+        assert!(overrides(&s).await.is_empty());
+    });
 }
 
 #[test]
@@ -390,28 +443,47 @@ all_down = "fail_open"
 cidr = { "100.64.0.0/24" = ["us-east"] }
 continent = { EU = ["eu-west"], NA = ["us-east"], AS = ["ap-south"] }
 "#;
-    let s = Setup::start("converge_timeout_secs = 1", bad);
-    let started = s.start_drill(json!({
-        "regions": ["eu-west"], "duration_secs": 2, "why": "find the gap",
-        "services": ["bad.example.com"],
-    }));
-    let id = started["id"].as_str().unwrap();
-    let report = s.wait_finished(id, Duration::from_secs(20));
-    assert_eq!(report["result"], "fail", "{report:#}");
-    let eu = pair(&report, "bad.example.com.", "eu");
-    assert_eq!(eu["result"], "fail");
-    let reason = eu["reason"].as_str().unwrap();
-    println!("failure reason: {reason}");
-    assert!(
-        reason.contains("eu-west") && reason.contains("198.51.100.1"),
-        "{reason}"
-    );
-    for vantage in ["us", "ap", "other"] {
-        assert_eq!(pair(&report, "bad.example.com.", vantage)["result"], "pass");
-    }
-    assert!(events(&report).contains(&"verification_failed".to_string()));
-    // Rolled back all the same.
-    assert_eq!(s.answers_from("bad.example.com.", EU), ["198.51.100.1"]);
+    let setup = Setup::new("converge_timeout_secs = 1", bad);
+    runtime().block_on(async {
+        let s = Running::start(&setup.config);
+        let started = start_drill(
+            &s,
+            json!({
+                "regions": ["eu-west"], "duration_secs": 2, "why": "find the gap",
+                "services": ["bad.example.com"],
+            }),
+        )
+        .await;
+        let id = started["id"].as_str().unwrap();
+        let report = wait_finished(&s, id, Duration::from_secs(20)).await;
+        assert_eq!(report["result"], "fail", "{report:#}");
+        let eu = pair(&report, "bad.example.com.", "eu");
+        assert_eq!(eu["result"], "fail");
+        let reason = eu["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("eu-west") && reason.contains("198.51.100.1"),
+            "{reason}"
+        );
+        for vantage in ["us", "ap", "other"] {
+            assert_eq!(pair(&report, "bad.example.com.", vantage)["result"], "pass");
+        }
+        // The failure is recorded when the verification window closes: one
+        // second (converge_timeout_secs) of paused time after the start.
+        let timeline = report["timeline"].as_array().unwrap();
+        let failed = timeline
+            .iter()
+            .find(|e| e["what"] == "verification_failed")
+            .unwrap_or_else(|| panic!("no verification_failed in {report:#}"));
+        let window = parse_time(&failed["at"])
+            .duration_since(parse_time(&report["started"]))
+            .unwrap();
+        assert!(
+            window >= Duration::from_secs(1) && window < Duration::from_millis(1200),
+            "verification failed {window:?} after the start"
+        );
+        // Rolled back all the same.
+        assert_eq!(answers_from(&s, "bad.example.com.", EU), ["198.51.100.1"]);
+    });
 }
 
 #[test]
@@ -423,32 +495,76 @@ every = "2s"
 duration_secs = 1
 why = "weekly practice, sped up"
 "#;
-    let s = Setup::start(schedule, "");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let last = loop {
-        let status = s.ok("GET", "/v1/status", None);
-        let last = status["drills"]["last_scheduled"].clone();
-        if !last.is_null() {
-            break last;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no scheduled drill ran: {status:#}"
+    let setup = Setup::new(schedule, "");
+    runtime().block_on(async {
+        let s = Running::start(&setup.config);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let last = loop {
+            let status = ok(&s, "GET", "/v1/status", None).await;
+            let last = status["drills"]["last_scheduled"].clone();
+            if !last.is_null() {
+                break last;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no scheduled drill ran: {status:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(last["result"], "pass", "{last}");
+        assert_eq!(last["schedule"], 0);
+        let id = last["drill"].as_str().unwrap();
+        let report = ok(&s, "GET", &format!("/v1/drills/{id}"), None).await;
+        assert_eq!(report["who"], "schedule");
+        assert_eq!(report["scheduled"], 0);
+        assert_eq!(report["why"], "weekly practice, sped up");
+        assert_eq!(
+            pair(&report, "geo.example.com.", "ap")["during"],
+            json!(["192.0.2.1"])
         );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert_eq!(last["result"], "pass", "{last}");
-    assert_eq!(last["schedule"], 0);
-    let id = last["drill"].as_str().unwrap();
-    let report = s.ok("GET", &format!("/v1/drills/{id}"), None);
-    assert_eq!(report["who"], "schedule");
-    assert_eq!(report["scheduled"], 0);
-    assert_eq!(report["why"], "weekly practice, sped up");
-    assert_eq!(
-        pair(&report, "geo.example.com.", "ap")["during"],
-        json!(["192.0.2.1"])
-    );
-    assert!(s.state_dir().join(format!("drills/{id}.json")).exists());
+        assert!(setup.state_dir().join(format!("drills/{id}.json")).exists());
+    });
+}
+
+/// Bodies the OpenAPI document allows are accepted: `duration_secs` as an
+/// integral JSON number (`60.0`; JSON Schema's `integer` includes it) and
+/// `force` on stop (the document's `DeleteRequest`). A fractional duration
+/// is still refused.
+#[test]
+fn documented_bodies_are_accepted() {
+    let setup = Setup::new("", "");
+    runtime().block_on(async {
+        let s = Running::start(&setup.config);
+        let (status, body) = api(
+            &s,
+            "POST",
+            "/v1/drills",
+            Some(json!({"regions": ["eu-west"], "duration_secs": 2.5, "why": "fraction"})),
+        )
+        .await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (422, "invalid_field"),
+            "{body}"
+        );
+        let started = start_drill(
+            &s,
+            json!({"regions": ["eu-west"], "duration_secs": 60.0, "why": "float"}),
+        )
+        .await;
+        assert_eq!(started["duration_secs"], 60, "{started}");
+        let id = started["id"].as_str().unwrap();
+        let stopped = ok(
+            &s,
+            "POST",
+            &format!("/v1/drills/{id}/stop"),
+            Some(json!({"why": "done", "force": true})),
+        )
+        .await;
+        assert_eq!(stopped["phase"], "rolling_back");
+        let report = wait_finished(&s, id, Duration::from_secs(20)).await;
+        assert_eq!(report["rollback_reason"], "stopped by alice: done");
+    });
 }
 
 /// A child process killed when the test ends, whatever happens.
@@ -461,6 +577,9 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The real binary's `demo --drill`, on real time: its point is that the
+/// shipped command works end to end as a process (its own runtime, real
+/// seconds), which paused time inside this test process cannot stand for.
 #[test]
 fn demo_drill_runs_as_a_subprocess_and_passes() {
     let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
@@ -487,35 +606,4 @@ fn demo_drill_runs_as_a_subprocess_and_passes() {
     assert!(out.contains("eu-west"), "{out}");
     // It printed what to try, with the ports it bound.
     assert!(out.contains("dig @127.0.0.1 -p "), "{out}");
-}
-
-/// Bodies the OpenAPI document allows are accepted: `duration_secs` as an
-/// integral JSON number (`60.0`; JSON Schema's `integer` includes it) and
-/// `force` on stop (the document's `DeleteRequest`). A fractional duration
-/// is still refused.
-#[test]
-fn documented_bodies_are_accepted() {
-    let s = Setup::start("", "");
-    let (status, body) = s.api(
-        "POST",
-        "/v1/drills",
-        Some(json!({"regions": ["eu-west"], "duration_secs": 2.5, "why": "fraction"})),
-    );
-    assert_eq!(
-        (status, error_code(&body)),
-        (422, "invalid_field"),
-        "{body}"
-    );
-    let started =
-        s.start_drill(json!({"regions": ["eu-west"], "duration_secs": 60.0, "why": "float"}));
-    assert_eq!(started["duration_secs"], 60, "{started}");
-    let id = started["id"].as_str().unwrap();
-    let stopped = s.ok(
-        "POST",
-        &format!("/v1/drills/{id}/stop"),
-        Some(json!({"why": "done", "force": true})),
-    );
-    assert_eq!(stopped["phase"], "rolling_back");
-    let report = s.wait_finished(id, Duration::from_secs(20));
-    assert_eq!(report["rollback_reason"], "stopped by alice: done");
 }

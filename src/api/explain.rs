@@ -8,11 +8,11 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use hickory_proto::rr::{Name, RecordType};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::ApiContext;
 use super::auth::Reader;
 use super::errors::{ApiError, ErrorCode};
+use crate::contract::Explanation;
 use crate::explain::{ClientSpec, Question, explain as run};
 
 /// The record types `type` may name (any case): the document lists the
@@ -84,7 +84,7 @@ pub(super) async fn explain(
     State(ctx): State<ApiContext>,
     _: Reader,
     params: Result<Query<Params>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Explanation>, ApiError> {
     let Query(params) =
         params.map_err(|e| ApiError::bad_request(ErrorCode::BadQuery, e.body_text()))?;
     let name = params
@@ -112,9 +112,7 @@ pub(super) async fn explain(
         qtype,
         client,
     };
-    let mut value = run(&snapshot, &question, seed);
-    value["seed"] = json!(seed);
-    Ok(Json(value))
+    Ok(Json(run(&snapshot, &question, seed)))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub(crate) const IPV4_SUBNET_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9
 use crate::contract::{
     Alive, ChangeResult, DeleteRequest, DrainRequest, DrillList, DrillRequest, ErrorBody,
     Explanation, ForceRequest, Override, OverrideList, Ready, Region, RegionList, Service,
-    ServiceList, Status, WeightRequest,
+    ServiceList, Status, Traffic, WeightRequest,
 };
 use crate::drills::report::DrillReport;
 
@@ -46,6 +46,7 @@ use crate::drills::report::DrillReport;
     DrillList,
     DrillReport,
     Explanation,
+    Traffic,
 )))]
 struct Contract;
 
@@ -336,15 +337,9 @@ fn operations() -> Value {
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": with_traffic(schemas()),
+            "schemas": schemas(),
         }
     })
-}
-
-/// `schemas` plus the traffic answer's schema (rendered by `api::traffic`).
-fn with_traffic(mut schemas: Value) -> Value {
-    schemas["Traffic"] = super::traffic::schema();
-    schemas
 }
 
 /// The derived schemas, with what the types cannot say: `clear` has no

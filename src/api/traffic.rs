@@ -15,20 +15,21 @@
 //! Cost: one read of the current plan's counters per request; nothing
 //! when nobody asks.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::Json;
-use axum::extract::State;
-use serde_json::{Value, json};
-
 use super::ApiContext;
 use super::auth::Reader;
+use crate::contract::{
+    AnswerReason, Traffic, TrafficAnswer, TrafficGeoRules, TrafficRegion, TrafficService,
+};
 use crate::geo::code_str;
 use crate::overrides::time::format as rfc3339;
 use crate::snapshot::Snapshot;
 use crate::traffic::{AllDown, Policy, Service};
+use axum::Json;
+use axum::extract::State;
 
 /// How far back "the last minute" reaches.
 pub(super) const WINDOW: Duration = Duration::from_secs(60);
@@ -148,7 +149,7 @@ impl Ring {
 static RING: LazyLock<Mutex<Ring>> = LazyLock::new(Mutex::default);
 
 /// `GET /v1/traffic`.
-pub(super) async fn traffic(State(ctx): State<ApiContext>, _: Reader) -> Json<Value> {
+pub(super) async fn traffic(State(ctx): State<ApiContext>, _: Reader) -> Json<Traffic> {
     let snapshot = ctx.snapshot.load();
     let counts = snapshot.answers.counts();
     let now = Instant::now();
@@ -158,7 +159,7 @@ pub(super) async fn traffic(State(ctx): State<ApiContext>, _: Reader) -> Json<Va
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .observe(now, &counts);
-    Json(traffic_json(
+    Json(traffic_view(
         &snapshot,
         &counts,
         base.as_ref(),
@@ -167,77 +168,76 @@ pub(super) async fn traffic(State(ctx): State<ApiContext>, _: Reader) -> Json<Va
 }
 
 /// The answer: per service, its configuration and its answers.
-fn traffic_json(
+fn traffic_view(
     snapshot: &Snapshot,
     counts: &Counts,
     base: Option<&(Duration, Counts)>,
     now: SystemTime,
-) -> Value {
-    let services: Vec<Value> = snapshot
-        .plan
-        .services
-        .iter()
-        .map(|s| service_json(snapshot, s, counts, base.map(|(_, c)| c)))
-        .collect();
-    json!({
-        "generation": snapshot.generation,
-        "built_at": rfc3339(snapshot.built_at),
-        "age_secs": now.duration_since(snapshot.built_at).map_or(0.0, |d| d.as_secs_f64()),
-        "window_secs": base.map_or(0.0, |(age, _)| age.as_secs_f64()),
-        "services": services,
-    })
+) -> Traffic {
+    Traffic {
+        generation: snapshot.generation,
+        built_at: rfc3339(snapshot.built_at),
+        age_secs: now
+            .duration_since(snapshot.built_at)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        window_secs: base.map_or(0.0, |(age, _)| age.as_secs_f64()),
+        services: snapshot
+            .plan
+            .services
+            .iter()
+            .map(|s| service_view(snapshot, s, counts, base.map(|(_, c)| c)))
+            .collect(),
+    }
 }
 
 /// One service: configured weights or rules, and answers per series.
-fn service_json(
+fn service_view(
     snapshot: &Snapshot,
     service: &Service,
     counts: &Counts,
     base: Option<&Counts>,
-) -> Value {
+) -> TrafficService {
     let plan = &snapshot.plan;
     let label = service.name.to_string();
     let label = label.trim_end_matches('.');
-    let names = |list: &[usize]| -> Vec<&str> {
-        list.iter()
-            .map(|&r| plan.regions[r].name.as_str())
-            .collect()
+    let names = |list: &[usize]| -> Vec<String> {
+        list.iter().map(|&r| plan.regions[r].name.clone()).collect()
     };
-    let regions: Vec<Value> = service
+    let regions = service
         .regions
         .iter()
         .enumerate()
         .map(|(i, &r)| {
             let state = &snapshot.state.regions[r];
-            let mut value = json!({
-                "name": plan.regions[r].name,
-                "configured_weight": plan.regions[r].weight,
-                "effective_weight": state.weight,
-                "available": state.available(),
-            });
-            if let Policy::Nearest { bias_km } = &service.policy {
-                value["bias_km"] = json!(bias_km.get(i));
+            TrafficRegion {
+                name: plan.regions[r].name.clone(),
+                configured_weight: plan.regions[r].weight,
+                effective_weight: state.weight,
+                available: state.available(),
+                bias_km: match &service.policy {
+                    Policy::Nearest { bias_km } => bias_km.get(i).copied(),
+                    _ => None,
+                },
             }
-            value
         })
         .collect();
     // Every series the answer counters register for this service, in a
     // stable order: each region by policy, the fallback, fail open, empty.
-    let mut series: Vec<(String, &'static str)> = service
+    let mut series: Vec<(String, AnswerReason)> = service
         .regions
         .iter()
-        .map(|&r| (plan.regions[r].name.clone(), "policy"))
+        .map(|&r| (plan.regions[r].name.clone(), AnswerReason::Policy))
         .collect();
     if let AllDown::Fallback(r) = service.all_down {
-        series.push((plan.regions[r].name.clone(), "fallback"));
+        series.push((plan.regions[r].name.clone(), AnswerReason::Fallback));
     }
-    series.push(("all".into(), "fail_open"));
-    series.push(("none".into(), "empty"));
+    series.push(("all".into(), AnswerReason::FailOpen));
+    series.push(("none".into(), AnswerReason::Empty));
     let mut counted = false;
-    let rows: Vec<(String, &str, u64, u64)> = series
+    let rows: Vec<(String, AnswerReason, u64, u64)> = series
         .into_iter()
         .map(|(region, reason)| {
-            let key = (label.to_string(), region, reason.to_string());
+            let key = (label.to_string(), region, reason_label(reason).to_string());
             let total = counts.get(&key).copied();
             counted |= total.is_some();
             let total = total.unwrap_or(0);
@@ -246,52 +246,61 @@ fn service_json(
         })
         .collect();
     let window_total: u64 = rows.iter().map(|r| r.3).sum();
-    let answers: Vec<Value> = rows
-        .iter()
-        .map(|(region, reason, total, recent)| {
-            json!({
-                "region": region,
-                "reason": reason,
-                "total": total,
-                "last_minute": recent,
-                "share": if window_total == 0 { 0.0 } else { *recent as f64 / window_total as f64 },
-            })
+    let answers = rows
+        .into_iter()
+        .map(|(region, reason, total, last_minute)| TrafficAnswer {
+            region,
+            reason,
+            total,
+            last_minute,
+            share: if window_total == 0 {
+                0.0
+            } else {
+                last_minute as f64 / window_total as f64
+            },
         })
         .collect();
-    let mut value = json!({
-        "name": service.name.to_string(),
-        "policy": service.policy.name(),
-        "all_down": match service.all_down {
-            AllDown::FailOpen => "fail_open",
-            AllDown::Fallback(_) => "fallback",
-            AllDown::Empty => "empty",
+    let table = |map: &HashMap<[u8; 2], Vec<usize>>| -> BTreeMap<String, Vec<String>> {
+        map.iter()
+            .map(|(code, list)| (code_str(code).to_string(), names(list)))
+            .collect()
+    };
+    TrafficService {
+        name: service.name.to_string(),
+        policy: (&service.policy).into(),
+        all_down: service.all_down.into(),
+        regions,
+        tiers: match &service.policy {
+            Policy::Failover { tiers } => Some(tiers.iter().map(|t| names(t)).collect()),
+            _ => None,
         },
-        "regions": regions,
-        "counted": counted,
-        "last_minute_total": window_total,
-        "answers": answers,
-    });
-    match &service.policy {
-        Policy::Failover { tiers } => {
-            value["tiers"] = json!(tiers.iter().map(|t| names(t)).collect::<Vec<_>>());
-        }
-        Policy::Geo(rules) => {
-            let table = |map: &HashMap<[u8; 2], Vec<usize>>| -> serde_json::Map<String, Value> {
-                map.iter()
-                    .map(|(code, list)| (code_str(code).to_string(), json!(names(list))))
-                    .collect()
-            };
-            value["rules"] = json!({
-                "networks": rules.cidr.len(),
-                "country": table(&rules.country),
-                "continent": table(&rules.continent),
-                "default": names(&rules.default),
-            });
-        }
-        Policy::Multivalue { max } => value["max_answers"] = json!(max),
-        Policy::Weighted | Policy::Nearest { .. } => {}
+        rules: match &service.policy {
+            Policy::Geo(rules) => Some(TrafficGeoRules {
+                networks: rules.cidr.len() as u64,
+                country: table(&rules.country),
+                continent: table(&rules.continent),
+                default: names(&rules.default),
+            }),
+            _ => None,
+        },
+        max_answers: match &service.policy {
+            Policy::Multivalue { max } => Some(*max as u64),
+            _ => None,
+        },
+        counted,
+        last_minute_total: window_total,
+        answers,
     }
-    value
+}
+
+/// The `reason` label the answer counters carry for `reason`.
+fn reason_label(reason: AnswerReason) -> &'static str {
+    match reason {
+        AnswerReason::Policy => "policy",
+        AnswerReason::Fallback => "fallback",
+        AnswerReason::FailOpen => "fail_open",
+        AnswerReason::Empty => "empty",
+    }
 }
 
 /// How much `series` grew since `base`, now that it reads `total`. No
@@ -302,47 +311,6 @@ fn since(base: Option<&Counts>, series: &Series, total: u64) -> u64 {
     base.map_or(0, |b| {
         total.saturating_sub(b.get(series).copied().unwrap_or(0))
     })
-}
-
-/// The OpenAPI schema of the answer (`Traffic`).
-pub(super) fn schema() -> Value {
-    let names = json!({"type": "array", "items": {"type": "string"}});
-    let service = json!({"type": "object", "properties": {
-        "name": {"type": "string"},
-        "policy": {"enum": ["failover", "weighted", "geo", "nearest", "multivalue"]},
-        "all_down": {"enum": ["fail_open", "fallback", "empty"]},
-        "regions": {"type": "array", "items": {"type": "object", "properties": {
-            "name": {"type": "string"},
-            "configured_weight": {"type": "integer"},
-            "effective_weight": {"type": "integer"},
-            "available": {"type": "boolean"},
-            "bias_km": {"type": ["number", "null"], "description": "nearest only"},
-        }}},
-        "tiers": {"type": "array", "items": names, "description": "failover only"},
-        "rules": {"type": "object", "description": "geo only", "properties": {
-            "networks": {"type": "integer", "description": "how many subnet rules"},
-            "country": {"type": "object", "additionalProperties": names},
-            "continent": {"type": "object", "additionalProperties": names},
-            "default": names,
-        }},
-        "max_answers": {"type": "integer", "description": "multivalue only"},
-        "counted": {"type": "boolean", "description": "false when answer counting is off (`[metrics] query_metrics = false`)"},
-        "last_minute_total": {"type": "integer"},
-        "answers": {"type": "array", "items": {"type": "object", "properties": {
-            "region": {"type": "string", "description": "`all` for fail_open, `none` for empty"},
-            "reason": {"enum": ["policy", "fallback", "fail_open", "empty"]},
-            "total": {"type": "integer", "description": "since the process started"},
-            "last_minute": {"type": "integer", "description": "over the last `window_secs`"},
-            "share": {"type": "number", "description": "of the service's answers over the window"},
-        }}},
-    }});
-    json!({"type": "object", "properties": {
-        "generation": {"type": "integer"},
-        "built_at": {"type": "string", "format": "date-time"},
-        "age_secs": {"type": "number", "description": "snapshot age"},
-        "window_secs": {"type": "number", "description": "how far back `last_minute` reaches (up to 60; less when nobody asked a minute ago)"},
-        "services": {"type": "array", "items": service},
-    }})
 }
 
 #[cfg(test)]

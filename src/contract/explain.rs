@@ -1,9 +1,8 @@
-//! `GET /v1/explain`'s answer. The explain module renders it (it is being
-//! reworked to read the decision's facts); these types are what `ctl
-//! explain` reads and what the document's `Explanation` schema is derived
-//! from, so the schemathesis run holds the rendering to them. Optional
-//! parts are `#[serde(default)]`: the answer carries only what applies to
-//! the policy.
+//! `GET /v1/explain`'s answer: the explain module builds it, `ctl explain`
+//! and the status page read it, and the document's `Explanation` schema is
+//! derived from it. Parts that apply to one policy only are left out for
+//! the others (`#[serde(default, skip_serializing_if)]`): the answer
+//! carries only what applies.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -50,8 +49,10 @@ pub(crate) enum ClientSource {
 /// The client as Switchyard resolves it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub(crate) struct ExplainClient {
-    /// The address policies use.
+    /// The address policies use (an IPv4-mapped IPv6 address as IPv4).
     pub address: String,
+    /// The address asked was IPv4-mapped IPv6 (`::ffff:a.b.c.d`).
+    pub ipv4_mapped: bool,
     /// Where it came from.
     pub source: ClientSource,
     /// The ECS subnet, for `ecs`.
@@ -65,10 +66,15 @@ pub(crate) struct ExplainClient {
 pub(crate) struct ExplainLocation {
     /// `geo.networks`, `database` or `unknown`.
     pub source: String,
+    /// The database file, for `database`.
+    pub database: Option<String>,
     /// The matched network.
     pub network: Option<String>,
     /// Its prefix length.
     pub prefix: Option<u8>,
+    /// How deep the address's path goes in the networks table (what the
+    /// ECS scope is built from).
+    pub depth: u8,
     /// ISO 3166 country code.
     pub country: Option<String>,
     /// Continent code.
@@ -89,8 +95,8 @@ pub(crate) struct ExplainService {
     /// The rule that applied (geo: the matched rule and its regions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<ExplainRule>,
-    /// Every region the policy considered.
-    #[serde(default)]
+    /// Every region the policy considered (left out with `note`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<Candidate>,
     /// What it decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,18 +106,87 @@ pub(crate) struct ExplainService {
     pub note: Option<String>,
 }
 
-/// The rule that applied.
+/// The kind of rule that applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RuleKind {
+    /// Geo: a `cidr` rule.
+    Cidr,
+    /// Geo: a `country` rule.
+    Country,
+    /// Geo: a `continent` rule.
+    Continent,
+    /// Geo: the `default` list.
+    Default,
+    /// Failover: tiers in order.
+    Tiers,
+    /// Weighted: a draw by weight.
+    Weights,
+    /// Nearest: by distance.
+    Distance,
+    /// Multivalue: a sample of endpoints.
+    Sample,
+}
+
+/// The rule that applied. Geo rules carry `match`, `regions`, `result`,
+/// `fell_through`, `all_down` and `steps`; failover carries `tiers`;
+/// multivalue `max_answers`; weighted and nearest only `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub(crate) struct ExplainRule {
-    /// `cidr`, `country`, `continent`, `default` (geo), `tiers`,
-    /// `weights`, `distance`, `sample`.
-    pub kind: String,
-    /// Geo: what matched (a network, a country, a continent).
-    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-    pub matched: Option<String>,
+    /// Which rule.
+    pub kind: RuleKind,
+    /// Geo: what matched (a network, a country, a continent; `null` for
+    /// the default list).
+    #[serde(
+        default,
+        rename = "match",
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub matched: Option<Option<String>>,
     /// Geo: the matched rule's regions.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<String>>,
+    /// Geo: what the rule gave (`answered by eu-west`, or why it fell through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// Geo: a more specific rule matched first but had no available region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fell_through: Option<bool>,
+    /// Geo: every rule fell through; the all-down rule answered (this is
+    /// the first rule matched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_down: Option<bool>,
+    /// Geo: every rule tried, most specific first, up to the one that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<GeoRuleStep>>,
+    /// Failover: the tiers, by region name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<Vec<Vec<String>>>,
+    /// Multivalue: most endpoints per answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_answers: Option<u64>,
+}
+
+/// A present field as `Some`, even when it is `null` (`match` is `null`
+/// for the default list, and absent for policies without rules).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// One geo rule the walk tried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct GeoRuleStep {
+    /// `cidr`, `country`, `continent` or `default`.
+    pub kind: RuleKind,
+    /// What matched; `null` for the default list.
+    #[serde(rename = "match")]
+    pub matched: Option<String>,
+    /// The rule's regions.
     pub regions: Vec<String>,
+    /// `answered by eu-west`, or why it fell through.
+    pub result: String,
 }
 
 /// An override as explain lists it.
@@ -148,6 +223,8 @@ pub(crate) struct Candidate {
     pub endpoints_up: u64,
     /// Endpoints configured.
     pub endpoints: u64,
+    /// Endpoints that must be up for the region to be healthy.
+    pub min_healthy: u64,
     /// Overrides on it.
     pub overrides: Vec<CandidateOverride>,
     /// Whether it answers.
@@ -206,30 +283,34 @@ pub(crate) struct ExplainDecision {
     pub endpoints: Vec<AnsweredEndpoint>,
 }
 
-/// What the query path answered (only `error` when it could not run).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-pub(crate) struct ExplainAnswer {
+/// What the query path answered, or why it could not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum ExplainAnswer {
+    /// The response.
+    Answered(AnswerSections),
+    /// The question could not be put to the query path.
+    Failed {
+        /// Why there is no answer.
+        error: String,
+    },
+}
+
+/// A response as explain shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct AnswerSections {
     /// `NOERROR`, `NXDOMAIN`, `REFUSED`...
-    #[serde(default)]
     pub rcode: String,
     /// The AA bit.
-    #[serde(default)]
     pub authoritative: bool,
     /// The answer section.
-    #[serde(default)]
     pub records: Vec<Record>,
     /// The authority section.
-    #[serde(default)]
     pub authority: Vec<Record>,
-    /// The smallest answer TTL.
-    #[serde(default)]
+    /// The smallest answer TTL (`null` with no answer records).
     pub ttl: Option<u32>,
     /// The ECS scope prefix the answer carries (ECS questions only).
-    #[serde(default)]
     pub ecs_scope: Option<u8>,
-    /// Why there is no answer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// One resource record.

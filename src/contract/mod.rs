@@ -9,6 +9,7 @@
 //! - [`status`]: `GET /v1/status`.
 //! - [`drills`]: the drill list.
 //! - [`explain`]: `GET /v1/explain`'s answer.
+//! - [`traffic`]: `GET /v1/traffic`'s answer.
 //! - [`ErrorCode`] and [`ErrorBody`]: the one error shape.
 //!
 //! It sits between the control plane and the surfaces (`api`, `ctl`): it
@@ -18,6 +19,7 @@ pub mod drills;
 pub mod explain;
 pub mod requests;
 pub mod status;
+pub mod traffic;
 pub mod views;
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +29,7 @@ pub(crate) use drills::*;
 pub use explain::*;
 pub use requests::*;
 pub use status::*;
+pub(crate) use traffic::*;
 pub use views::*;
 
 /// Every error code the API answers with: stable, for scripts.

@@ -1,7 +1,7 @@
 //! `ctl explain`: the client, the policy's candidates, the answer.
 
 use super::render::{name, or_dash, table, yes};
-use crate::contract::{ClientSource, Explanation};
+use crate::contract::{ClientSource, ExplainAnswer, Explanation};
 
 /// Renders an explanation.
 pub(super) fn render(v: &Explanation) -> String {
@@ -38,14 +38,15 @@ pub(super) fn render(v: &Explanation) -> String {
             if let Some(note) = &service.note {
                 lines.push(note.clone());
             }
+            // Geo rules say what matched (`null` for the default list).
             if let Some(rule) = &service.rule
-                && (rule.matched.is_some() || rule.kind == "default")
+                && let Some(matched) = &rule.matched
             {
                 lines.push(format!(
                     "rule: {} {} -> [{}]",
-                    rule.kind,
-                    rule.matched.as_deref().unwrap_or_default(),
-                    rule.regions.join(", ")
+                    name(&rule.kind),
+                    matched.as_deref().unwrap_or_default(),
+                    rule.regions.as_deref().unwrap_or_default().join(", ")
                 ));
             }
             let rows = service
@@ -92,22 +93,22 @@ pub(super) fn render(v: &Explanation) -> String {
             ));
         }
     }
-    let answer = &v.answer;
-    lines.push(format!(
-        "answer: {} ttl {} ecs scope {}",
-        if answer.rcode.is_empty() {
-            or_dash(answer.error.as_ref())
-        } else {
-            answer.rcode.clone()
-        },
-        or_dash(answer.ttl),
-        or_dash(answer.ecs_scope)
-    ));
-    for record in &answer.records {
-        lines.push(format!(
-            "  {} {} {} {}",
-            record.name, record.ttl, record.rtype, record.data
-        ));
+    match &v.answer {
+        ExplainAnswer::Answered(answer) => {
+            lines.push(format!(
+                "answer: {} ttl {} ecs scope {}",
+                answer.rcode,
+                or_dash(answer.ttl),
+                or_dash(answer.ecs_scope)
+            ));
+            for record in &answer.records {
+                lines.push(format!(
+                    "  {} {} {} {}",
+                    record.name, record.ttl, record.rtype, record.data
+                ));
+            }
+        }
+        ExplainAnswer::Failed { error } => lines.push(format!("answer: {error}")),
     }
     lines.join("\n")
 }

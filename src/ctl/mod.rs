@@ -9,6 +9,7 @@ mod explain;
 pub mod http;
 mod instances;
 mod render;
+mod traffic;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -85,6 +86,8 @@ pub enum CtlCommand {
     },
     /// Active overrides.
     Overrides,
+    /// Where each service's answers went, per region: total and over the last minute.
+    Traffic,
     /// Set a region's effective weight.
     Weight {
         /// Region name.
@@ -197,6 +200,7 @@ fn request_for(command: &CtlCommand) -> (&'static str, String, Option<Value>) {
         CtlCommand::Services => ("GET", "/v1/services".into(), None),
         CtlCommand::Service { name } => ("GET", format!("/v1/services/{}", segment(name)), None),
         CtlCommand::Overrides => ("GET", "/v1/overrides".into(), None),
+        CtlCommand::Traffic => ("GET", "/v1/traffic".into(), None),
         CtlCommand::Explain {
             name,
             client,

@@ -23,6 +23,7 @@ pub(super) fn render(command: &CtlCommand, body: &[u8]) -> Result<String, String
         CtlCommand::Overrides => read(body, |l: &OverrideList| overrides(&l.overrides)),
         CtlCommand::Drill { command } => super::drill::render(command, body),
         CtlCommand::Explain { .. } => read(body, super::explain::render),
+        CtlCommand::Traffic => read(body, super::traffic::render),
         _ => read(body, change),
     }
 }

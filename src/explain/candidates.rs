@@ -5,8 +5,11 @@
 use std::collections::BTreeSet;
 
 use ipnet::IpNet;
-use serde_json::{Value, json};
 
+use crate::contract::{
+    AnsweredEndpoint, Candidate, CandidateOverride, DecisionReason, ExplainDecision, ExplainRule,
+    GeoRuleStep, RuleKind,
+};
 use crate::geo::{code_str, distance_km};
 use crate::overrides::{Action, ForceState};
 use crate::snapshot::Snapshot;
@@ -16,16 +19,16 @@ use crate::traffic::{AllDown, Client, Policy, RegionId, Service};
 /// The parts of an explanation about the policy.
 pub(super) struct Detail {
     /// The rule that applied (geo: which location rule matched).
-    pub rule: Value,
+    pub rule: ExplainRule,
     /// Geo: the step `rule` describes, the decision's own rule (or, when
     /// every rule fell through, the first one tried). Read by the tests
-    /// that hold explain to the decision; the JSON is `rule`.
+    /// that hold explain to the decision; the answer carries `rule`.
     #[cfg_attr(not(test), allow(dead_code))]
     pub step: Option<GeoStep>,
     /// One entry per region the service may answer with.
-    pub candidates: Value,
+    pub candidates: Vec<Candidate>,
     /// What the policy decided.
-    pub decision: Value,
+    pub decision: ExplainDecision,
 }
 
 /// Describes `decision` for `service` and `client` on `snapshot`.
@@ -62,29 +65,42 @@ pub(super) fn describe(
     {
         regions.push(r);
     }
-    let candidates: Vec<Value> = regions
+    let candidates: Vec<Candidate> = regions
         .iter()
         .map(|&r| {
             let region = &plan.regions[r];
             let state = &states[r];
             let position = service.regions.iter().position(|x| *x == r);
             let up = state.endpoints_up.iter().filter(|u| **u).count();
-            let mut entry = json!({
-                "region": region.name,
-                "available": state.available(),
-                "healthy": state.healthy,
-                "checks_healthy": state.checks_healthy,
-                "forced": state.forced.map(|f| f.as_str()),
-                "configured_weight": region.weight,
-                "effective_weight": state.weight,
-                "endpoints_up": up,
-                "endpoints": region.endpoints.len(),
-                "min_healthy": region.min_healthy,
-                "overrides": snapshot.overrides.for_region(&region.name)
-                    .map(|o| json!({"id": o.id, "action": o.action.describe(), "who": o.who, "why": o.why}))
-                    .collect::<Vec<_>>(),
-                "chosen": chosen.contains(&r),
-            });
+            let mut entry = Candidate {
+                region: region.name.clone(),
+                available: state.available(),
+                healthy: state.healthy,
+                checks_healthy: state.checks_healthy,
+                forced: state.forced.map(Into::into),
+                configured_weight: region.weight,
+                effective_weight: state.weight,
+                endpoints_up: up as u64,
+                endpoints: region.endpoints.len() as u64,
+                min_healthy: region.min_healthy as u64,
+                overrides: snapshot
+                    .overrides
+                    .for_region(&region.name)
+                    .map(|o| CandidateOverride {
+                        id: o.id.clone(),
+                        action: o.action.describe(),
+                        who: o.who.clone(),
+                        why: o.why.clone(),
+                    })
+                    .collect(),
+                chosen: chosen.contains(&r),
+                why: String::new(),
+                tier: None,
+                share: None,
+                rank: None,
+                distance_km: None,
+                bias_km: None,
+            };
             let why = if position.is_none() {
                 // Only the fallback region is listed without being a candidate.
                 match decision.reason {
@@ -104,7 +120,7 @@ pub(super) fn describe(
                 match &service.policy {
                     Policy::Failover { tiers } => {
                         let tier = tiers.iter().position(|t| t.contains(&r)).unwrap_or(0);
-                        entry["tier"] = json!(tier + 1);
+                        entry.tier = Some(tier as u64 + 1);
                         match decision.picks {
                             Picks::Tier(n) if n == tier => format!(
                                 "available, in tier {}: the first tier with an available region",
@@ -119,7 +135,7 @@ pub(super) fn describe(
                     }
                     Policy::Weighted => {
                         let share = f64::from(state.weight) / total_weight.max(1) as f64;
-                        entry["share"] = json!(share);
+                        entry.share = Some(share);
                         let drawn = if chosen.contains(&r) { " (drawn this time)" } else { "" };
                         format!(
                             "available: drawn with probability {share:.3} (weight {} of {total_weight}){drawn}",
@@ -129,7 +145,7 @@ pub(super) fn describe(
                     Policy::Geo(_) => match list.iter().position(|x| *x == r) {
                         None => "available, but not in the matched rule's list".to_string(),
                         Some(i) => {
-                            entry["rank"] = json!(i + 1);
+                            entry.rank = Some(i as u64 + 1);
                             if chosen.contains(&r) {
                                 format!("the first available region of the matched list (position {})", i + 1)
                             } else {
@@ -142,7 +158,7 @@ pub(super) fn describe(
                     },
                     Policy::Nearest { bias_km } => {
                         let bias = position.and_then(|p| bias_km.get(p)).copied().unwrap_or(0.0);
-                        entry["bias_km"] = json!(bias);
+                        entry.bias_km = Some(bias);
                         match distance(r) {
                             None if located.location.coordinates.is_none() => {
                                 if chosen.contains(&r) {
@@ -153,7 +169,7 @@ pub(super) fn describe(
                             }
                             None => "available, but has no coordinates".to_string(),
                             Some(km) => {
-                                entry["distance_km"] = json!(km.round());
+                                entry.distance_km = Some(km.round());
                                 let effective = km + bias;
                                 if chosen.contains(&r) {
                                     format!("nearest available: {:.0} km (with bias {bias:.0} km)", effective)
@@ -184,47 +200,55 @@ pub(super) fn describe(
                     }
                 }
             };
-            entry["why"] = json!(why);
+            entry.why = why;
             entry
         })
         .collect();
-    let endpoints: Vec<Value> = answered
+    let endpoints: Vec<AnsweredEndpoint> = answered
         .iter()
-        .map(|(r, i)| json!({"region": name(*r), "endpoint": plan.regions[*r].endpoints[*i].id}))
+        .map(|(r, i)| AnsweredEndpoint {
+            region: name(*r).to_string(),
+            endpoint: plan.regions[*r].endpoints[*i].id.clone(),
+        })
         .collect();
-    let decision_json = match decision.reason {
-        Reason::Chosen => json!({
-            "reason": "policy",
-            "summary": match &decision.picks {
+    let decision_view = match decision.reason {
+        Reason::Chosen => ExplainDecision {
+            reason: DecisionReason::Policy,
+            all_down: None,
+            summary: match &decision.picks {
                 Picks::Tier(n) => format!("failover tier {}", n + 1),
                 Picks::Region(r) => format!("region {}", name(*r)),
                 Picks::Endpoints { len, .. } => format!("{len} endpoint(s) drawn"),
                 _ => "chosen".to_string(),
             },
-            "ecs_scope": decision.scope,
-            "endpoints": endpoints,
-        }),
-        Reason::AllDown(rule) => json!({
-            "reason": "all_down",
-            "all_down": match rule {
-                AllDown::FailOpen => "fail_open",
-                AllDown::Fallback(_) => "fallback",
-                AllDown::Empty => "empty",
+            ecs_scope: decision.scope,
+            endpoints,
+        },
+        Reason::AllDown(rule) => ExplainDecision {
+            reason: DecisionReason::AllDown,
+            all_down: Some(rule.into()),
+            summary: match rule {
+                AllDown::FailOpen => {
+                    "no candidate available: fail open answers every configured endpoint"
+                        .to_string()
+                }
+                AllDown::Fallback(r) => format!(
+                    "no candidate available: the fallback region {} answers",
+                    name(r)
+                ),
+                AllDown::Empty => {
+                    "no candidate available: the answer is empty (NODATA)".to_string()
+                }
             },
-            "summary": match rule {
-                AllDown::FailOpen => "no candidate available: fail open answers every configured endpoint".to_string(),
-                AllDown::Fallback(r) => format!("no candidate available: the fallback region {} answers", name(r)),
-                AllDown::Empty => "no candidate available: the answer is empty (NODATA)".to_string(),
-            },
-            "ecs_scope": decision.scope,
-            "endpoints": endpoints,
-        }),
+            ecs_scope: decision.scope,
+            endpoints,
+        },
     };
     Detail {
         rule,
         step,
-        candidates: Value::Array(candidates),
-        decision: decision_json,
+        candidates,
+        decision: decision_view,
     }
 }
 
@@ -277,10 +301,21 @@ fn matched_rule(
     service: &Service,
     client: &Client,
     decision: &Decision,
-) -> (Value, Vec<RegionId>, Option<GeoStep>) {
+) -> (ExplainRule, Vec<RegionId>, Option<GeoStep>) {
     let plan = &snapshot.plan;
     let names = |list: &[RegionId]| -> Vec<String> {
         list.iter().map(|r| plan.regions[*r].name.clone()).collect()
+    };
+    let rule = |kind: RuleKind| ExplainRule {
+        kind,
+        matched: None,
+        regions: None,
+        result: None,
+        fell_through: None,
+        all_down: None,
+        steps: None,
+        tiers: None,
+        max_answers: None,
     };
     match &service.policy {
         Policy::Geo(rules) => {
@@ -288,7 +323,7 @@ fn matched_rule(
             // (all of them when it fell through to the all-down rule).
             let (client, _) = client.effective();
             let states = &snapshot.state.regions;
-            let mut steps = Vec::new();
+            let mut steps: Vec<GeoRuleStep> = Vec::new();
             let mut lists: Vec<Vec<RegionId>> = Vec::new();
             let mut tried: Vec<GeoStep> = Vec::new();
             geo_walk(rules, &snapshot.geo, client.addr, |step, list| {
@@ -299,23 +334,23 @@ fn matched_rule(
                         let net = IpNet::new(client.addr, prefix)
                             .map(|n| n.trunc().to_string())
                             .unwrap_or_default();
-                        ("cidr", json!(net))
+                        (RuleKind::Cidr, Some(net))
                     }
-                    GeoStep::Country(c) => ("country", json!(code_str(&c))),
-                    GeoStep::Continent(c) => ("continent", json!(code_str(&c))),
-                    GeoStep::Default => ("default", Value::Null),
+                    GeoStep::Country(c) => (RuleKind::Country, Some(code_str(&c).to_string())),
+                    GeoStep::Continent(c) => (RuleKind::Continent, Some(code_str(&c).to_string())),
+                    GeoStep::Default => (RuleKind::Default, None),
                 };
                 let result = match first {
                     Some(r) => format!("answered by {}", plan.regions[r].name),
                     None if list.is_empty() => "no regions: fall through".to_string(),
                     None => "every region unavailable: fall through".to_string(),
                 };
-                steps.push(json!({
-                    "kind": kind,
-                    "match": matched,
-                    "regions": names(list),
-                    "result": result,
-                }));
+                steps.push(GeoRuleStep {
+                    kind,
+                    matched,
+                    regions: names(list),
+                    result,
+                });
                 lists.push(list.to_vec());
                 tried.push(step);
                 Some(step) == decision.rule
@@ -325,21 +360,33 @@ fn matched_rule(
                 Some(_) => steps.len() - 1,
                 None => 0,
             };
-            let mut rule = steps[at].clone();
-            rule["fell_through"] = json!(at > 0);
-            rule["all_down"] = json!(decision.rule.is_none());
-            rule["steps"] = Value::Array(steps);
-            (rule, lists.swap_remove(at), Some(tried[at]))
+            let this = steps[at].clone();
+            let view = ExplainRule {
+                matched: Some(this.matched),
+                regions: Some(this.regions),
+                result: Some(this.result),
+                fell_through: Some(at > 0),
+                all_down: Some(decision.rule.is_none()),
+                steps: Some(steps),
+                ..rule(this.kind)
+            };
+            (view, lists.swap_remove(at), Some(tried[at]))
         }
         Policy::Failover { tiers } => (
-            json!({"kind": "tiers", "tiers": tiers.iter().map(|t| names(t)).collect::<Vec<_>>()}),
+            ExplainRule {
+                tiers: Some(tiers.iter().map(|t| names(t)).collect()),
+                ..rule(RuleKind::Tiers)
+            },
             service.regions.clone(),
             None,
         ),
-        Policy::Weighted => (json!({"kind": "weights"}), service.regions.clone(), None),
-        Policy::Nearest { .. } => (json!({"kind": "distance"}), service.regions.clone(), None),
+        Policy::Weighted => (rule(RuleKind::Weights), service.regions.clone(), None),
+        Policy::Nearest { .. } => (rule(RuleKind::Distance), service.regions.clone(), None),
         Policy::Multivalue { max } => (
-            json!({"kind": "sample", "max_answers": max}),
+            ExplainRule {
+                max_answers: Some(*max as u64),
+                ..rule(RuleKind::Sample)
+            },
             service.regions.clone(),
             None,
         ),

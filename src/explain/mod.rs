@@ -21,9 +21,12 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::{ClientSubnet as EcsOption, EdnsCode, EdnsOption};
 use hickory_proto::rr::{Name, Record, RecordType};
 use ipnet::IpNet;
-use serde_json::{Value, json};
 
 use crate::answer::{QueryMeta, Transport, respond};
+use crate::contract::{
+    self, AnswerSections, ClientSource, ExplainAnswer, ExplainClient, ExplainLocation,
+    ExplainQuestion, ExplainService, Explanation,
+};
 use crate::geo::{LocationSource, code_str};
 use crate::metrics::query::rcode_name;
 use crate::snapshot::Snapshot;
@@ -86,80 +89,76 @@ pub struct Question {
     pub client: ClientSpec,
 }
 
-/// Why `question` gets its answer from `snapshot`, as JSON. `seed` drives
-/// the random source of weighted and multivalue policies (the same seed
-/// gives the same draw).
-pub fn explain(snapshot: &Snapshot, question: &Question, seed: u64) -> Value {
+/// Why `question` gets its answer from `snapshot`. `seed` drives the
+/// random source of weighted and multivalue policies (the same seed gives
+/// the same draw); the explanation carries it so a draw can be repeated.
+pub(crate) fn explain(snapshot: &Snapshot, question: &Question, seed: u64) -> Explanation {
     let quiet = snapshot.without_metrics();
     let response = answer(&quiet, question, seed);
     let client = question.client.client();
     let lower = question.name.to_lowercase();
-    let service = quiet.plan.by_name.get(&lower).copied();
-    let decided = service.filter(|_| {
-        matches!(
-            question.qtype,
-            RecordType::A | RecordType::AAAA | RecordType::CNAME | RecordType::ANY
-        )
-    });
-    let service_json = match (service, decided) {
-        (None, _) => Value::Null,
-        (Some(index), decided) => {
-            let svc = &quiet.plan.services[index];
-            let mut value = json!({
-                "name": svc.name.to_string(),
-                "policy": svc.policy.name(),
-                "ttl": svc.ttl,
-            });
-            match decided {
-                Some(_) => {
-                    let family = match question.qtype {
-                        RecordType::A => Family::V4,
-                        RecordType::AAAA => Family::V6,
-                        _ => Family::Any,
-                    };
-                    // Same seed, same first draw: this is the decision the
-                    // answer above was built from.
-                    let mut rng = fastrand::Rng::with_seed(seed);
-                    let decision = decide(
-                        &quiet.plan,
-                        &quiet.state,
-                        svc,
-                        &client,
-                        family,
-                        &quiet.geo,
-                        &mut rng,
-                    );
-                    let detail = candidates::describe(&quiet, svc, &client, &decision);
-                    value["rule"] = detail.rule;
-                    value["candidates"] = detail.candidates;
-                    value["decision"] = detail.decision;
-                }
-                None => {
-                    value["note"] = json!(format!(
-                        "{} at a managed name is answered from the zone file, not by the policy",
-                        question.qtype
-                    ));
-                }
+    let service = quiet.plan.by_name.get(&lower).map(|&index| {
+        let svc = &quiet.plan.services[index];
+        let mut view = ExplainService {
+            name: svc.name.to_string(),
+            policy: (&svc.policy).into(),
+            ttl: svc.ttl,
+            rule: None,
+            candidates: Vec::new(),
+            decision: None,
+            note: None,
+        };
+        let family = match question.qtype {
+            RecordType::A => Family::V4,
+            RecordType::AAAA => Family::V6,
+            RecordType::CNAME | RecordType::ANY => Family::Any,
+            other => {
+                view.note = Some(format!(
+                    "{other} at a managed name is answered from the zone file, not by the policy"
+                ));
+                return view;
             }
-            value
-        }
-    };
-    json!({
-        "generation": snapshot.generation,
-        "question": {"name": question.name.to_string(), "type": question.qtype.to_string()},
-        "client": client_json(&quiet, &question.client),
-        "service": service_json,
-        "answer": response,
-    })
+        };
+        // Same seed, same first draw: this is the decision the answer
+        // above was built from.
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let decision = decide(
+            &quiet.plan,
+            &quiet.state,
+            svc,
+            &client,
+            family,
+            &quiet.geo,
+            &mut rng,
+        );
+        let detail = candidates::describe(&quiet, svc, &client, &decision);
+        view.rule = Some(detail.rule);
+        view.candidates = detail.candidates;
+        view.decision = Some(detail.decision);
+        view
+    });
+    Explanation {
+        generation: snapshot.generation,
+        seed,
+        question: ExplainQuestion {
+            name: question.name.to_string(),
+            qtype: question.qtype.to_string(),
+        },
+        client: client_view(&quiet, &question.client),
+        service,
+        answer: response,
+    }
 }
 
 /// The client as Switchyard resolves it: where its address came from, and
 /// where the location sources place it.
-fn client_json(snapshot: &Snapshot, spec: &ClientSpec) -> Value {
+fn client_view(snapshot: &Snapshot, spec: &ClientSpec) -> ExplainClient {
     let (client, mapped_bits) = spec.client().effective();
     let (source, subnet) = match spec {
-        ClientSpec::Address(_) => ("address", Value::Null),
-        ClientSpec::Subnet { addr, prefix } => ("ecs", json!(format!("{addr}/{prefix}"))),
+        ClientSpec::Address(_) => (ClientSource::Address, None),
+        ClientSpec::Subnet { addr, prefix } => {
+            (ClientSource::Ecs, Some(format!("{addr}/{prefix}")))
+        }
     };
     let located = snapshot.geo.locate(client.addr);
     let network = located
@@ -173,26 +172,40 @@ fn client_json(snapshot: &Snapshot, spec: &ClientSpec) -> Value {
             .map(|p| p.display().to_string()),
         _ => None,
     };
-    json!({
-        "address": client.addr.to_string(),
-        "ipv4_mapped": mapped_bits > 0,
-        "source": source,
-        "subnet": subnet,
-        "location": {
-            "source": located.source.as_str(),
-            "database": database,
-            "network": network,
-            "prefix": located.prefix,
-            "depth": located.depth,
-            "country": located.location.country.as_ref().map(code_str),
-            "continent": located.location.continent.as_ref().map(code_str),
-            "coordinates": located.location.coordinates.map(|(lat, lon)| [lat, lon]),
+    ExplainClient {
+        address: client.addr.to_string(),
+        ipv4_mapped: mapped_bits > 0,
+        source,
+        subnet,
+        location: ExplainLocation {
+            source: located.source.as_str().to_string(),
+            database,
+            network,
+            prefix: located.prefix,
+            depth: located.depth,
+            country: located
+                .location
+                .country
+                .as_ref()
+                .map(|c| code_str(c).to_string()),
+            continent: located
+                .location
+                .continent
+                .as_ref()
+                .map(|c| code_str(c).to_string()),
+            coordinates: located
+                .location
+                .coordinates
+                .map(|(lat, lon)| vec![lat, lon]),
         },
-    })
+    }
 }
 
 /// Runs the query path on the question and describes its response.
-fn answer(snapshot: &Snapshot, question: &Question, seed: u64) -> Value {
+fn answer(snapshot: &Snapshot, question: &Question, seed: u64) -> ExplainAnswer {
+    let failed = |error: &str| ExplainAnswer::Failed {
+        error: error.to_string(),
+    };
     let mut query = Message::new(0, MessageType::Query, OpCode::Query);
     query.add_query(Query::query(question.name.clone(), question.qtype));
     let mut edns = Edns::new();
@@ -208,7 +221,7 @@ fn answer(snapshot: &Snapshot, question: &Question, seed: u64) -> Value {
     };
     query.set_edns(edns);
     let Ok(packet) = query.to_vec() else {
-        return json!({"error": "the question cannot be encoded"});
+        return failed("the question cannot be encoded");
     };
     let meta = QueryMeta {
         source: SocketAddr::new(source, 0),
@@ -216,10 +229,10 @@ fn answer(snapshot: &Snapshot, question: &Question, seed: u64) -> Value {
     };
     let mut rng = fastrand::Rng::with_seed(seed);
     let Some(bytes) = respond(&snapshot.view(), &packet, &meta, &mut rng) else {
-        return json!({"error": "the query was dropped"});
+        return failed("the query was dropped");
     };
     let Ok(response) = Message::from_vec(&bytes) else {
-        return json!({"error": "the response cannot be decoded"});
+        return failed("the response cannot be decoded");
     };
     let scope = response
         .edns
@@ -228,27 +241,25 @@ fn answer(snapshot: &Snapshot, question: &Question, seed: u64) -> Value {
             Some(EdnsOption::Subnet(s)) => Some(s.scope_prefix()),
             _ => None,
         });
-    json!({
-        "rcode": rcode_name(u16::from(response.metadata.response_code)),
-        "authoritative": response.metadata.authoritative,
-        "records": records(&response.answers),
-        "authority": records(&response.authorities),
-        "ttl": response.answers.iter().map(|r| r.ttl).min(),
-        "ecs_scope": scope,
+    ExplainAnswer::Answered(AnswerSections {
+        rcode: rcode_name(u16::from(response.metadata.response_code)),
+        authoritative: response.metadata.authoritative,
+        records: records(&response.answers),
+        authority: records(&response.authorities),
+        ttl: response.answers.iter().map(|r| r.ttl).min(),
+        ecs_scope: scope,
     })
 }
 
 /// Records as `{name, type, ttl, data}`.
-fn records(records: &[Record]) -> Vec<Value> {
+fn records(records: &[Record]) -> Vec<contract::Record> {
     records
         .iter()
-        .map(|r| {
-            json!({
-                "name": r.name.to_string(),
-                "type": r.record_type().to_string(),
-                "ttl": r.ttl,
-                "data": r.data.to_string(),
-            })
+        .map(|r| contract::Record {
+            name: r.name.to_string(),
+            rtype: r.record_type().to_string(),
+            ttl: r.ttl,
+            data: r.data.to_string(),
         })
         .collect()
 }

@@ -10,6 +10,7 @@ pub mod api;
 pub mod cluster;
 pub mod etcd;
 pub mod instances;
+pub mod paused;
 pub mod raw_http;
 
 use std::io::{Read, Write};
