@@ -203,3 +203,51 @@ fn ctl_fails_clearly() {
     );
     assert!(api.overrides().is_empty());
 }
+
+/// `ctl traffic` reads `/v1/traffic` into the contract's types and shows a
+/// row per answer series with the counts the query path made.
+#[test]
+fn ctl_traffic_shows_where_answers_went() {
+    let api = Api::start();
+    let addr = api.server.api.to_string();
+    let with_api = [("SWITCHYARD_API", addr.as_str())];
+    // Failover answers from its first tier (us) while it is up.
+    for _ in 0..5 {
+        assert_eq!(api.answers("fo.example.com."), ["10.2.0.1"]);
+    }
+    let traffic = ctl(&["traffic"], &with_api);
+    assert!(traffic.status.success(), "{}", stderr(&traffic));
+    let text = stdout(&traffic);
+    assert!(text.starts_with("snapshot 1 "), "{text}");
+    let row = |service: &str, region: &str, reason: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+            .find(|cells| {
+                cells.len() == 7 && cells[0] == service && cells[2] == region && cells[3] == reason
+            })
+            .unwrap_or_else(|| panic!("no row {service} {region} {reason} in\n{text}"))
+    };
+    let us = row("fo.example.com.", "us", "policy");
+    assert_eq!(
+        (us[1].as_str(), us[4].as_str()),
+        ("failover", "5"),
+        "{text}"
+    );
+    assert_eq!(row("fo.example.com.", "eu", "policy")[4], "0", "{text}");
+    assert_eq!(row("solo.example.com.", "none", "empty")[4], "0", "{text}");
+    // `--json` is the API's own answer.
+    let json = ctl(&["traffic", "--json"], &with_api);
+    let value: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["services"].as_array().unwrap().len(), 3, "{value}");
+    let fo = value["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "fo.example.com.")
+        .unwrap();
+    assert_eq!(fo["tiers"], serde_json::json!([["us"], ["eu"]]), "{fo}");
+    assert!(
+        fo.get("rules").is_none() && fo.get("max_answers").is_none(),
+        "{fo}"
+    );
+}

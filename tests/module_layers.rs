@@ -44,10 +44,12 @@ const LAYERS: &[&[&str]] = &[
     // health and overrides.
     &["snapshot"],
     &["server"],
-    // The control plane: the single writer, shared state, drills, explain.
-    &["publisher", "cluster", "drills", "explain", "control"],
+    // The control plane: the single writer, shared state, drills.
+    &["publisher", "cluster", "drills", "control"],
     // The API's request and response types, shared by `api` and `ctl`.
     &["contract"],
+    // Explain builds the contract's `Explanation` from a snapshot.
+    &["explain"],
     // Surfaces: HTTP API, CLI client, demo, start-up wiring.
     &["api", "ctl", "demo", "app"],
 ];

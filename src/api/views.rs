@@ -7,8 +7,9 @@ use std::time::SystemTime;
 
 use super::ApiContext;
 use crate::contract::{
-    AllDownName, AuthInfo, ClusterState, Counts, Endpoint, EndpointKind, LastReload, Override,
-    PolicyName, Region, Service, ServiceRegion, SnapshotInfo, Status,
+    AllDownName, AuthInfo, ClusterState, Counts, DrillsStatus, Endpoint, EndpointKind, HealthVotes,
+    Instance, LastReload, Override, PolicyName, Region, Service, ServiceRegion, SnapshotInfo,
+    Status,
 };
 use crate::health::HealthRegistry;
 use crate::overrides::OverrideSet;
@@ -199,22 +200,19 @@ pub(super) fn status(ctx: &ApiContext, snapshot: &Snapshot, now: SystemTime) -> 
             tokens: control.tokens.names().count() as u64,
             protect_reads: control.tokens.protect_reads,
         },
-        drills: typed(ctx.drills.status_json()).unwrap_or_default(),
+        drills: DrillsStatus::of(&ctx.drills),
         cluster: ClusterState::from(&**ctx.cluster.load()),
         instance: ctx.cluster_health.members.instance().to_string(),
-        instances: typed(ctx.cluster_health.instances_json(snapshot, now)).unwrap_or_default(),
-        health_votes: typed(ctx.cluster_health.votes_json()).flatten(),
+        instances: {
+            let own = snapshot.config_digest.get();
+            ctx.cluster_health
+                .instances(snapshot, now)
+                .into_iter()
+                .map(|(record, live)| Instance::of(record, live, own))
+                .collect()
+        },
+        health_votes: ctx.cluster_health.votes().map(HealthVotes::of),
     }
-}
-
-/// `value` as the contract's type `T`: the drills and cluster modules render
-/// their parts of the status, and reading them through the contract keeps
-/// the answer to it. `None` (logged) if one does not fit, which their tests
-/// would catch.
-fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Option<T> {
-    serde_json::from_value(value)
-        .map_err(|e| tracing::error!(error = %e, "a status part does not fit the API contract"))
-        .ok()
 }
 
 /// Ready to serve: zones loaded and a snapshot published.

@@ -5,7 +5,6 @@
 
 use std::time::SystemTime;
 
-use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::cluster::etcd::Etcd;
@@ -106,16 +105,17 @@ impl ClusterHealthView {
         }
     }
 
-    /// `instances` for `/v1/status`.
-    pub(crate) fn instances_json(&self, snapshot: &Snapshot, now: SystemTime) -> Value {
-        self.members.instances_json(snapshot, now)
+    /// `instances` for `/v1/status`: each record and whether it is live.
+    pub(crate) fn instances(
+        &self,
+        snapshot: &Snapshot,
+        now: SystemTime,
+    ) -> Vec<(crate::cluster::membership::InstanceRecord, bool)> {
+        self.members.instances(snapshot, now)
     }
 
-    /// `health_votes` for `/v1/status`: `null` in local mode.
-    pub(crate) fn votes_json(&self) -> Value {
-        match &self.votes {
-            Some(votes) => votes.status_json(),
-            None => json!(null),
-        }
+    /// `health_votes` for `/v1/status`: `None` in local mode.
+    pub(crate) fn votes(&self) -> Option<&VotesView> {
+        self.votes.as_ref()
     }
 }

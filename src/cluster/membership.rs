@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::cluster::etcd::{Etcd, EtcdError};
@@ -88,21 +87,23 @@ impl Members {
         &self.inner.instance
     }
 
-    /// Each instance as `/v1/status` shows it: `instance`, `live`,
-    /// `config_digest`, `generation`, `last_contact`, `config_matches`
-    /// (whether its digest equals this instance's), sorted by name.
-    pub(crate) fn instances_json(&self, snapshot: &Snapshot, now: SystemTime) -> Value {
-        let own_digest = snapshot.config_digest.get();
+    /// Each instance as `/v1/status` shows it: its record and whether the
+    /// record is live (an instance whose lease expired stays listed, not
+    /// live), sorted by name. In local mode, this instance alone.
+    pub(crate) fn instances(
+        &self,
+        snapshot: &Snapshot,
+        now: SystemTime,
+    ) -> Vec<(InstanceRecord, bool)> {
         let Some((prefix, mirror)) = &self.inner.mirror else {
-            return json!([{
-                "instance": self.inner.instance,
-                "live": true,
-                "config_digest": own_digest,
-                "generation": snapshot.generation,
-                "started": rfc3339(self.inner.started),
-                "last_contact": rfc3339(now),
-                "config_matches": true,
-            }]);
+            let own = InstanceRecord {
+                instance: self.inner.instance.clone(),
+                config_digest: snapshot.config_digest.get().to_string(),
+                generation: snapshot.generation,
+                started: rfc3339(self.inner.started),
+                last_contact: rfc3339(now),
+            };
+            return vec![(own, true)];
         };
         let state = mirror.borrow().clone();
         let mut live = BTreeMap::new();
@@ -119,21 +120,16 @@ impl Members {
         }
         let mut seen = self.inner.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.extend(live.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let rows: Vec<Value> = seen
-            .iter()
+        seen.iter()
             .map(|(name, record)| {
-                json!({
-                    "instance": name,
-                    "live": live.contains_key(name),
-                    "config_digest": record.config_digest,
-                    "generation": record.generation,
-                    "started": record.started,
-                    "last_contact": record.last_contact,
-                    "config_matches": record.config_digest == own_digest,
-                })
+                // Named by its key, as the record's own field could differ.
+                let record = InstanceRecord {
+                    instance: name.clone(),
+                    ..record.clone()
+                };
+                (record, live.contains_key(name))
             })
-            .collect();
-        Value::Array(rows)
+            .collect()
     }
 
     /// Whether this view follows etcd, and since when it has (or has not)

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use crate::cluster::etcd::Etcd;
@@ -62,22 +61,28 @@ pub struct VoteSettings {
 
 /// One endpoint's count, as `/v1/status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Tally {
-    up: usize,
-    down: usize,
+pub(crate) struct Tally {
+    /// Live votes that see it up.
+    pub(crate) up: usize,
+    /// Live votes that see it down.
+    pub(crate) down: usize,
     /// The verdict the publisher was given.
-    verdict: bool,
+    pub(crate) verdict: bool,
     /// Whether it came from the votes (else: this instance's own).
-    from_votes: bool,
+    pub(crate) from_votes: bool,
 }
 
 /// The counter's view, for the API.
 #[derive(Debug, Clone)]
-struct View {
-    connected: bool,
-    since: SystemTime,
-    error: Option<String>,
-    tallies: BTreeMap<EndpointKey, Tally>,
+pub(crate) struct View {
+    /// Verdicts come from the cluster's votes (etcd is followed).
+    pub(crate) connected: bool,
+    /// Since when `connected` has been what it is.
+    pub(crate) since: SystemTime,
+    /// Why etcd cannot be followed.
+    pub(crate) error: Option<String>,
+    /// Each endpoint's count, by (region, endpoint).
+    pub(crate) tallies: BTreeMap<EndpointKey, Tally>,
 }
 
 /// The running vote tasks; dropping it stops them.
@@ -159,32 +164,11 @@ impl Votes {
 }
 
 impl VotesView {
-    /// The counter's state for `/v1/status`: the rule, whether verdicts
-    /// come from the cluster's votes or (etcd unreachable) this instance's
-    /// own, since when, and each endpoint's count.
-    pub(crate) fn status_json(&self) -> Value {
-        let view = self.view.borrow().clone();
-        let endpoints: Vec<Value> = view
-            .tallies
-            .iter()
-            .map(|((region, endpoint), t)| {
-                json!({
-                    "region": region,
-                    "endpoint": endpoint,
-                    "up_votes": t.up,
-                    "down_votes": t.down,
-                    "up": t.verdict,
-                    "source": if t.from_votes { "votes" } else { "local" },
-                })
-            })
-            .collect();
-        json!({
-            "quorum": self.quorum.to_string(),
-            "source": if view.connected { "cluster" } else { "local" },
-            "since": rfc3339(view.since),
-            "error": view.error,
-            "endpoints": endpoints,
-        })
+    /// The counter's state for `/v1/status`: the rule, and the view
+    /// (whether verdicts come from the cluster's votes or, etcd
+    /// unreachable, this instance's own; since when; each endpoint's count).
+    pub(crate) fn status(&self) -> (&Quorum, Arc<View>) {
+        (&self.quorum, self.view.borrow().clone())
     }
 }
 

@@ -239,3 +239,87 @@ pub struct VoteTally {
     /// Where the verdict comes from.
     pub source: TallySource,
 }
+
+impl DrillsStatus {
+    /// The drills part of the status, from the drill manager.
+    pub(crate) fn of(drills: &crate::drills::Drills) -> DrillsStatus {
+        let (active, last) = drills.status();
+        DrillsStatus {
+            active: active
+                .into_iter()
+                .map(|r| ActiveDrill {
+                    ends_at: rfc3339(r.ends_at),
+                    id: r.id,
+                    regions: r.regions,
+                    phase: r.phase,
+                })
+                .collect(),
+            last_scheduled: last.map(|s| {
+                let (drill, result, error) = match s.outcome {
+                    Ok(report) => (Some(report.id), report.result, None),
+                    Err(e) => (None, Verdict::Fail, Some(e)),
+                };
+                LastScheduled {
+                    schedule: s.schedule as u64,
+                    at: rfc3339(s.at),
+                    drill,
+                    result,
+                    error,
+                }
+            }),
+        }
+    }
+}
+
+impl Instance {
+    /// An instance's row: its record, whether its record is live, and
+    /// whether its digest is `own_digest` (the answering instance's).
+    pub(crate) fn of(
+        record: crate::cluster::membership::InstanceRecord,
+        live: bool,
+        own_digest: &str,
+    ) -> Instance {
+        Instance {
+            config_matches: record.config_digest == own_digest,
+            instance: record.instance,
+            live,
+            config_digest: record.config_digest,
+            generation: record.generation,
+            started: record.started,
+            last_contact: record.last_contact,
+        }
+    }
+}
+
+impl HealthVotes {
+    /// The vote counter's state.
+    pub(crate) fn of(votes: &crate::cluster::votes::VotesView) -> HealthVotes {
+        let (quorum, view) = votes.status();
+        HealthVotes {
+            quorum: quorum.to_string(),
+            source: if view.connected {
+                VoteSource::Cluster
+            } else {
+                VoteSource::Local
+            },
+            since: rfc3339(view.since),
+            error: view.error.clone(),
+            endpoints: view
+                .tallies
+                .iter()
+                .map(|((region, endpoint), t)| VoteTally {
+                    region: region.clone(),
+                    endpoint: endpoint.clone(),
+                    up_votes: t.up as u64,
+                    down_votes: t.down as u64,
+                    up: t.verdict,
+                    source: if t.from_votes {
+                        TallySource::Votes
+                    } else {
+                        TallySource::Local
+                    },
+                })
+                .collect(),
+        }
+    }
+}

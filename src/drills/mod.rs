@@ -26,7 +26,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::overrides::time::format as rfc3339;
@@ -93,10 +92,13 @@ pub(crate) type Rollback = Option<(SystemTime, String)>;
 
 /// The outcome of the latest scheduled drill.
 #[derive(Debug, Clone)]
-struct ScheduledOutcome {
-    schedule: usize,
-    at: SystemTime,
-    outcome: Result<DrillReport, String>,
+pub(crate) struct ScheduledOutcome {
+    /// Index in `[[drills.schedule]]`.
+    pub(crate) schedule: usize,
+    /// When the schedule fired.
+    pub(crate) at: SystemTime,
+    /// The drill it started, or why it could not start one.
+    pub(crate) outcome: Result<DrillReport, String>,
 }
 
 /// Mutable manager state.
@@ -464,33 +466,16 @@ impl Drills {
         }
     }
 
-    /// The `drills` section of `/v1/status`: active drills and the latest
+    /// What the `drills` section of `/v1/status` shows: the drills not
+    /// finished yet (ours and the cluster's, by id) and the latest
     /// scheduled outcome.
-    pub(crate) fn status_json(&self) -> Value {
-        let all = self.all_reports();
-        let state = self.state();
-        let active: Vec<Value> = all
-            .values()
+    pub(crate) fn status(&self) -> (Vec<DrillReport>, Option<ScheduledOutcome>) {
+        let active = self
+            .all_reports()
+            .into_values()
             .filter(|r| r.phase != Phase::Finished)
-            .map(|r| json!({"id": r.id, "regions": r.regions, "phase": r.phase.as_str(), "ends_at": rfc3339(r.ends_at)}))
             .collect();
-        let last = state.last_scheduled.as_ref().map(|s| match &s.outcome {
-            Ok(report) => json!({
-                "schedule": s.schedule,
-                "at": rfc3339(s.at),
-                "drill": report.id,
-                "result": report.result.as_str(),
-                "error": Value::Null,
-            }),
-            Err(e) => json!({
-                "schedule": s.schedule,
-                "at": rfc3339(s.at),
-                "drill": Value::Null,
-                "result": "fail",
-                "error": e,
-            }),
-        });
-        json!({"active": active, "last_scheduled": last})
+        (active, self.state().last_scheduled.clone())
     }
 
     /// Records a scheduled drill's outcome for `/v1/status`.
