@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use common::api::{ALICE, ZONE};
+use common::paused::runtime as paused;
 use common::{TestServer, ecs_query, udp, zones_dir};
 use hickory_proto::rr::RecordType;
 use switchyard::app::App;
@@ -86,15 +87,6 @@ impl Setup {
     fn state(&self) -> PathBuf {
         self.dir.path().join("state")
     }
-}
-
-/// A current-thread runtime with its clock paused from the start.
-fn paused() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime")
 }
 
 /// Stops what `App::start` started (inside the runtime it runs on).
