@@ -163,6 +163,10 @@ fn an_override_expires_for_the_cluster_when_its_creator_is_dead() {
     assert_eq!(expired.len(), 1, "{expired:?}");
 }
 
+// The two drill tests below stay on real time (unlike tests/drills.rs):
+// the instances are separate `switchyard serve` processes sharing a real
+// etcd, and what they test (a dead verifier's lease expiring, a stop seen
+// through the etcd watch) runs on clocks a paused test runtime cannot move.
 #[test]
 fn a_drill_started_on_one_instance_moves_every_answer_and_rolls_back_after_it_dies() {
     let Some(mut fleet) = Fleet::start(3) else {

@@ -162,3 +162,48 @@ fn the_matched_rule_is_the_decisions() {
         );
     }
 }
+
+/// Each policy's rule carries its own parts and no other's: geo's `match`,
+/// `steps`... appear only for geo (and `match` is `null`, not absent, for
+/// the default list, see `the_matched_rule_is_the_decisions`).
+#[test]
+fn each_policy_rule_carries_only_its_parts() {
+    let (snapshot, _dir) = snapshot();
+    let rule = |name: &str| -> Value {
+        explain(&snapshot, &question(name, RecordType::A, "192.0.2.1"), 1)["service"]["rule"]
+            .clone()
+    };
+    assert_eq!(rule("app.example.com."), json!({"kind": "weights"}));
+    assert_eq!(rule("near.example.com."), json!({"kind": "distance"}));
+    let failover = rule("api.example.com.");
+    assert_eq!(failover["kind"], "tiers");
+    assert!(failover["tiers"].is_array(), "{failover}");
+    assert_eq!(failover.as_object().unwrap().len(), 2, "{failover}");
+    let sample = rule("pool.example.com.");
+    assert_eq!(sample["kind"], "sample");
+    assert!(sample["max_answers"].is_u64(), "{sample}");
+    assert_eq!(sample.as_object().unwrap().len(), 2, "{sample}");
+    let geo = rule("geo.example.com.");
+    for key in [
+        "match",
+        "regions",
+        "result",
+        "fell_through",
+        "all_down",
+        "steps",
+    ] {
+        assert!(geo.get(key).is_some(), "{key} in {geo}");
+    }
+    assert!(geo.get("tiers").is_none(), "{geo}");
+    // A question the policy does not answer: a note, and no rule or candidates.
+    let value = explain(
+        &snapshot,
+        &question("app.example.com.", RecordType::TXT, "192.0.2.1"),
+        1,
+    );
+    let service = value["service"].as_object().unwrap();
+    assert!(service.contains_key("note"), "{value}");
+    for key in ["rule", "candidates", "decision"] {
+        assert!(!service.contains_key(key), "{key} in {value}");
+    }
+}
