@@ -102,6 +102,13 @@ async fn ok(s: &Running, method: &str, path: &str, body: Option<Value>) -> Value
     value
 }
 
+/// A request with alice's token that must fail; `(status, error code)`.
+async fn refused(s: &Running, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
+    let (status, value) = api(s, method, path, body).await;
+    assert_ne!(status, 200, "{method} {path}: {value}");
+    (status, error_code(&value).to_string())
+}
+
 async fn start_drill(s: &Running, body: Value) -> Value {
     ok(s, "POST", "/v1/drills", Some(body)).await
 }
@@ -284,29 +291,13 @@ fn an_unsafe_drill_is_refused_and_leaves_nothing_behind() {
         );
         assert!(overrides(&s).await.is_empty());
         // Bad requests: duration over the cap, unknown region, no token.
-        let (status, body) = api(
-            &s,
-            "POST",
-            "/v1/drills",
-            Some(json!({"regions": ["eu-west"], "duration_secs": 121, "why": "long"})),
-        )
-        .await;
         assert_eq!(
-            (status, error_code(&body)),
-            (422, "invalid_field"),
-            "{body}"
+            refused(&s, "POST", "/v1/drills", Some(json!({"regions": ["eu-west"], "duration_secs": 121, "why": "long"}))).await,
+            (422, "invalid_field".into())
         );
-        let (status, body) = api(
-            &s,
-            "POST",
-            "/v1/drills",
-            Some(json!({"regions": ["mars"], "duration_secs": 5, "why": "x"})),
-        )
-        .await;
         assert_eq!(
-            (status, error_code(&body)),
-            (404, "unknown_region"),
-            "{body}"
+            refused(&s, "POST", "/v1/drills", Some(json!({"regions": ["mars"], "duration_secs": 5, "why": "x"}))).await,
+            (404, "unknown_region".into())
         );
         let (status, _) = s
             .call(
@@ -349,17 +340,15 @@ fn stop_rolls_back_at_once_and_answers_return() {
         let id = started["id"].as_str().unwrap();
         assert_eq!(answers_from(&s, "geo.example.com.", EU), ["192.0.2.1"]);
         // A second drill on the same region is refused while this one runs.
-        let (status, body) = api(
-            &s,
-            "POST",
-            "/v1/drills",
-            Some(json!({"regions": ["eu-west"], "duration_secs": 5, "why": "again"})),
-        )
-        .await;
         assert_eq!(
-            (status, error_code(&body)),
-            (409, "region_forced"),
-            "{body}"
+            refused(
+                &s,
+                "POST",
+                "/v1/drills",
+                Some(json!({"regions": ["eu-west"], "duration_secs": 5, "why": "again"}))
+            )
+            .await,
+            (409, "region_forced".into())
         );
         tokio::time::sleep(Duration::from_millis(400)).await;
         let stopped = ok(
@@ -381,16 +370,20 @@ fn stop_rolls_back_at_once_and_answers_return() {
         let rolled_back = parse_time(&report["rolled_back"]);
         let ran = rolled_back.duration_since(started_at).unwrap();
         assert!(ran < Duration::from_secs(1), "ran {ran:?}");
-        let (status, body) = api(
-            &s,
-            "POST",
-            &format!("/v1/drills/{id}/stop"),
-            Some(json!({"why": "again"})),
-        )
-        .await;
-        assert_eq!((status, error_code(&body)), (409, "drill_not_running"));
-        let (status, body) = api(&s, "GET", "/v1/drills/dr-000000000000", None).await;
-        assert_eq!((status, error_code(&body)), (404, "unknown_drill"));
+        assert_eq!(
+            refused(
+                &s,
+                "POST",
+                &format!("/v1/drills/{id}/stop"),
+                Some(json!({"why": "again"}))
+            )
+            .await,
+            (409, "drill_not_running".into())
+        );
+        assert_eq!(
+            refused(&s, "GET", "/v1/drills/dr-000000000000", None).await,
+            (404, "unknown_drill".into())
+        );
     });
 }
 
@@ -535,17 +528,15 @@ fn documented_bodies_are_accepted() {
     let setup = Setup::new("", "");
     runtime().block_on(async {
         let s = Running::start(&setup.config);
-        let (status, body) = api(
-            &s,
-            "POST",
-            "/v1/drills",
-            Some(json!({"regions": ["eu-west"], "duration_secs": 2.5, "why": "fraction"})),
-        )
-        .await;
         assert_eq!(
-            (status, error_code(&body)),
-            (422, "invalid_field"),
-            "{body}"
+            refused(
+                &s,
+                "POST",
+                "/v1/drills",
+                Some(json!({"regions": ["eu-west"], "duration_secs": 2.5, "why": "fraction"}))
+            )
+            .await,
+            (422, "invalid_field".into())
         );
         let started = start_drill(
             &s,

@@ -186,17 +186,21 @@ pub fn call(
     let body = body.map(|b| b.to_string().into_bytes());
     let response = http::request(&addr.to_string(), method, path, token, body.as_deref())
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    let value = if response.body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&response.body).unwrap_or_else(|e| {
-            panic!(
-                "{method} {path}: body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&response.body)
-            )
-        })
-    };
-    (response.status, value)
+    (response.status, json_body(method, path, &response.body))
+}
+
+/// A response body as JSON (`Null` when empty); panics naming the request
+/// when it is not JSON.
+pub fn json_body(method: &str, path: &str, body: &[u8]) -> Value {
+    if body.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_slice(body).unwrap_or_else(|e| {
+        panic!(
+            "{method} {path}: body is not JSON ({e}): {}",
+            String::from_utf8_lossy(body)
+        )
+    })
 }
 
 /// Asserts `value` is the error shape with string code and message; the code.

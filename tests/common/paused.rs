@@ -121,17 +121,7 @@ impl Running {
             (status, bytes)
         })
         .await;
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                panic!(
-                    "{method} {path}: body is not JSON ({e}): {}",
-                    String::from_utf8_lossy(&bytes)
-                )
-            })
-        };
-        (status, value)
+        (status, super::api::json_body(method, path, &bytes))
     }
 }
 
