@@ -1110,7 +1110,12 @@ fn zonemaster_finds_no_dnssec_error() {
     ) else {
         return;
     };
-    for (algorithm, number) in [("ed25519", "15"), ("ecdsap256sha256", "13")] {
+    // A CSK of each algorithm, and a KSK/ZSK split.
+    for (algorithm, number, roles) in [
+        ("ed25519", "15", &["csk"][..]),
+        ("ecdsap256sha256", "13", &["csk"][..]),
+        ("ecdsap256sha256", "13", &["ksk", "zsk"][..]),
+    ] {
         let zones = zones_dir(&[(ZONE, &zone_text(PLACEHOLDER_DS))]);
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("switchyard.toml");
@@ -1128,8 +1133,10 @@ fn zonemaster_finds_no_dnssec_error() {
         )
         .unwrap();
         let c = config.display().to_string();
-        let made = switchyard_dnssec(&["keygen", ZONE, "--config", &c]);
-        assert!(made.contains(algorithm), "{made}");
+        for role in roles {
+            let made = switchyard_dnssec(&["keygen", ZONE, "--role", role, "--config", &c]);
+            assert!(made.contains(algorithm), "{made}");
+        }
         assert!(dir.path().join("keys").is_dir(), "keys beside the config");
         let anchors = Anchor::all_in(&switchyard_dnssec(&["ds", ZONE, "--config", &c]));
         assert!(

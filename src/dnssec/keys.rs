@@ -309,7 +309,16 @@ pub fn generate_with_role(
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-    let existing: Vec<u16> = load_zone(dir, zone)?.iter().map(|k| k.tag).collect();
+    // Tags from the file names, not by loading the keys: a broken key
+    // (say, an active one whose private file was lost) must not stop the
+    // operator from making its replacement.
+    let prefix = format!("K{}+", zone.to_lowercase());
+    let existing: Vec<u16> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter_map(|e| tag_in_name(&e.path().with_extension("")))
+        .collect();
     let zone = zone.to_lowercase();
     // A tag already used by this zone's keys would make two files (and two
     // DNSKEYs) indistinguishable by tag: draw again.
@@ -728,6 +737,9 @@ mod tests {
             err.contains("missing") && err.contains("active") && err.contains(&key.file_name()),
             "{err}"
         );
+        // ...but making its replacement is not blocked by it.
+        let replacement = generate_with_role(dir.path(), &zone, alg, KeyRole::Ksk, true).unwrap();
+        assert_ne!(replacement.tag, key.tag);
         // Published only: still refused (it is in the DNSKEY RRset).
         write_state(
             &key.base,
@@ -750,7 +762,7 @@ mod tests {
             KeyRole::Ksk,
         )
         .unwrap();
-        assert_eq!(load_zone(dir.path(), &zone).unwrap().len(), 1);
+        assert_eq!(load_zone(dir.path(), &zone).unwrap().len(), 2);
         // An unreadable private key file is an error, not a skipped key.
         std::fs::write(&private, &saved).unwrap();
         std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o000)).unwrap();
