@@ -1,7 +1,9 @@
 //! DNSSEC signing, end to end on the answer path: real zone files, real
 //! key files, `Inputs::load` and `Snapshot::build` as `serve` runs them,
 //! and every RRSIG checked with hickory-proto's verifier (ring) against
-//! the zone's DNSKEY RRset.
+//! the zone's DNSKEY RRset. Also key roles (which key signs which RRset
+//! with a KSK/ZSK split, a CSK turned into a KSK and back) and each of the
+//! chain-of-trust refusals `check` and reloads make.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
