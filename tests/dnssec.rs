@@ -81,7 +81,15 @@ fn snapshot(setup: &Setup, health: &HealthInputs) -> Snapshot {
 
 fn query_bytes(name: &str, qtype: RecordType, dnssec_ok: bool, size: u16) -> Vec<u8> {
     let mut msg = Message::new(0x1234, MessageType::Query, OpCode::Query);
-    msg.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+    // `\000.` first: a label hickory parses from no text.
+    let name = match name.strip_prefix("\\000.") {
+        Some(rest) => Name::from_ascii(rest)
+            .unwrap()
+            .prepend_label(hickory_proto::rr::Label::from_raw_bytes(&[0]).unwrap())
+            .unwrap(),
+        None => Name::from_ascii(name).unwrap(),
+    };
+    msg.add_query(Query::query(name, qtype));
     let mut edns = Edns::new();
     edns.set_max_payload(size);
     edns.set_dnssec_ok(dnssec_ok);
@@ -370,6 +378,21 @@ fn wildcard_answers_carry_the_wildcards_signature_and_a_covering_nsec() {
     assert_eq!(
         r.answers.iter().find_map(rrsig).unwrap().input().num_labels,
         3
+    );
+    assert!(covering_nsec(&r.authorities).is_none());
+    // `\000.apps` sorts right after `apps`: no NSEC owner fits between
+    // them, so that one name is signed as if it existed (RFC 9824 §3.3).
+    let r = ask(
+        &snap,
+        "\\000.apps.example.com.",
+        RecordType::A,
+        true,
+        Transport::Tcp,
+    );
+    assert_all_signed(&r.answers, &keys, &[]);
+    assert_eq!(
+        r.answers.iter().find_map(rrsig).unwrap().input().num_labels,
+        4
     );
     assert!(covering_nsec(&r.authorities).is_none());
     // A name beneath the wildcard that exists is answered as itself.

@@ -58,7 +58,7 @@ use common::{TestServer, zones_dir};
 
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Label, Name, RData, RecordType};
 use targets::{Behavior, Target, target_runtime};
 use validators::*;
 
@@ -1624,6 +1624,31 @@ fn wildcard_proofs_cover_only_the_next_closer_name() {
             if let Err(e) = check_case(resolver.name, &reply, name, qtype, expect) {
                 panic!("{e}\n{}", resolver.log());
             }
+        }
+        // `\000.wild` sorts right after `wild`: no NSEC owner fits between
+        // them, so that name is signed as if it existed (RFC 9824 §3.3)
+        // and validates too. (hickory parses no `\000` from text.)
+        let zero = Name::from_str("wild.example.test.")
+            .unwrap()
+            .prepend_label(Label::from_raw_bytes(&[0]).unwrap())
+            .unwrap();
+        let mut query = validating_query("wild.example.test.", RecordType::A);
+        query.queries[0].set_name(zero.clone());
+        let reply = udp_exchange(
+            resolver.addr,
+            &query.to_vec().unwrap(),
+            Duration::from_secs(5),
+        )
+        .and_then(|bytes| Message::from_vec(&bytes).ok())
+        .expect("reply");
+        if let Err(e) = check_case(
+            resolver.name,
+            &reply,
+            &zero.to_ascii(),
+            RecordType::A,
+            Expect::Data(&["192.0.2.7"]),
+        ) {
+            panic!("{e}\n{}", resolver.log());
         }
     }
 }
