@@ -75,11 +75,6 @@ pub fn signs(key: &ZoneKey, rtype: RecordType) -> bool {
 }
 
 impl ZoneSigner {
-    /// True when at least one key signs.
-    pub fn has_active_key(&self) -> bool {
-        self.keys.iter().any(|k| k.state.active)
-    }
-
     /// RRSIGs over the RRset `owner`/`rtype` holding `rdatas`, with TTL
     /// `ttl`, signed at `now` (seconds since the epoch). `owner` may be a
     /// wildcard (`*.…`): the label count then leaves the `*` out, per RFC
