@@ -69,6 +69,9 @@ pub struct Inputs {
     /// Answer counters for `plan` (disabled when `[metrics] query_metrics`
     /// is off).
     pub answers: Arc<AnswerMetrics>,
+    /// `[metrics] per_service_answers` resolved against `plan` (applied to
+    /// the counters when the publisher publishes this load's settings).
+    pub(crate) exported: Arc<crate::traffic::answer_metrics::Exported>,
     /// The config digest (computed when first asked for).
     pub digest: Arc<digest::LazyDigest>,
     /// DNSSEC keys and the static signatures of the signed zones.
@@ -142,7 +145,7 @@ impl Inputs {
         // zones get templates with their RRSIGs too.
         let fast = Arc::new(FastTable::build_signed(&zones, &plan, &signing));
         let answers = if config.metrics.query_metrics {
-            AnswerMetrics::register(&plan, &exported)
+            AnswerMetrics::register(&plan)
         } else {
             AnswerMetrics::disabled()
         };
@@ -158,6 +161,7 @@ impl Inputs {
             tokens: Arc::new(tokens),
             drills: Arc::new(drills),
             answers: Arc::new(answers),
+            exported: Arc::new(exported),
             dnssec,
         })
     }

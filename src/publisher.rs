@@ -22,6 +22,11 @@
 //! when they land. A reload asked for while one is loading is coalesced
 //! into one more load after it (the files may have changed since the
 //! running load read them); every caller gets that load's outcome.
+//!
+//! It is also the only writer of the control-plane settings
+//! ([`crate::control::Settings`]): one generation per load, published
+//! right after the snapshot of that load, through the one `watch` channel
+//! every control-plane consumer reads ([`Publisher::settings`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,8 +36,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::control::{ControlHandle, ControlStatus, ReloadReport};
-use crate::health::HealthPlan;
+use crate::control::{ReloadReport, Settings, SettingsWatch};
 use crate::load::{Inputs, LoadError};
 use crate::overrides::store::Durable;
 use crate::overrides::{ChangeError, OverrideSet, Report, Request};
@@ -244,16 +248,15 @@ pub struct Publisher {
     inputs: Inputs,
     health: HealthInputs,
     snapshot: SnapshotHandle,
-    /// The checked endpoints, for the health checker to follow reloads.
-    health_plan: watch::Sender<Arc<HealthPlan>>,
+    /// The control-plane settings in force (tokens, health plan, drills,
+    /// metrics selection, last reload), for every control-plane consumer.
+    settings: watch::Sender<Arc<Settings>>,
     /// When the last snapshot was stored, for coalescing.
     last_publish: Option<Instant>,
     /// Active operator overrides (shared with the snapshots built from them).
     overrides: Arc<OverrideSet>,
     /// Where overrides are persisted and changes audited.
     durable: Durable,
-    /// Tokens and last reload, for the API.
-    control: ControlHandle,
     /// Mints override ids.
     rng: fastrand::Rng,
     /// Lets expiry timers reach the command loop without keeping it alive.
@@ -300,25 +303,22 @@ impl Publisher {
         health: HealthInputs,
         mut durable: Durable,
     ) -> Publisher {
-        let (health_plan, _) = watch::channel(inputs.health.clone());
         let overrides = Arc::new(std::mem::take(&mut durable.overrides));
         let started = std::time::Instant::now();
         let first = Snapshot::build_with(&inputs, &health, &overrides, 1, crate::clock::now());
         publish_metrics::record_publish(None, &first, started.elapsed());
-        let control = Arc::new(ArcSwap::from_pointee(ControlStatus {
-            tokens: inputs.tokens.clone(),
-            last_reload: None,
-        }));
+        let settings = Settings::from_inputs(&inputs, 1, None, None);
+        crate::traffic::answer_metrics::export(&inputs.answers, &settings.exported);
+        let (settings, _) = watch::channel(Arc::new(settings));
         Publisher {
             config_path,
             inputs,
             health,
             snapshot: Arc::new(ArcSwap::from_pointee(first)),
-            health_plan,
+            settings,
             last_publish: None,
             overrides,
             durable,
-            control,
             rng: fastrand::Rng::new(),
             expiry_tx: None,
             cluster_revision: 0,
@@ -341,14 +341,10 @@ impl Publisher {
         self.overrides = next;
     }
 
-    /// The control-plane status the API reads.
-    pub fn control(&self) -> ControlHandle {
-        self.control.clone()
-    }
-
-    /// Follows the health plan (checked endpoints), which changes on reload.
-    pub(crate) fn health_plan(&self) -> watch::Receiver<Arc<HealthPlan>> {
-        self.health_plan.subscribe()
+    /// The control-plane settings: the generation in force now, and every
+    /// later one (API auth and status, the health scheduler, drills).
+    pub fn settings(&self) -> SettingsWatch {
+        self.settings.subscribe()
     }
 
     /// The handle the query path reads from.
@@ -382,7 +378,7 @@ impl Publisher {
             Err(e) => {
                 metrics::counter!("switchyard_reloads_total", "result" => "failure").increment(1);
                 tracing::error!(error = %e, "reload failed; still serving the previous snapshot");
-                self.report_reload(Err(e.to_string()));
+                self.report_failed_reload(e.to_string());
                 return Err(e);
             }
         };
@@ -394,7 +390,7 @@ impl Publisher {
                 );
                 metrics::counter!("switchyard_reloads_total", "result" => "failure").increment(1);
                 tracing::error!("{message}");
-                self.report_reload(Err(message.clone()));
+                self.report_failed_reload(message.clone());
                 return Err(LoadError::Config(vec![crate::config::ConfigError {
                     file: self.config_path.clone(),
                     line: None,
@@ -412,20 +408,29 @@ impl Publisher {
         let (old, new) = (&self.inputs.health, &inputs.health);
         self.health
             .retain(|key, _| !old.is_checked(key) || new.is_checked(key));
-        let plan_changed = old != new;
         let previous = self.snapshot.load_full();
         let old_inputs = std::mem::replace(&mut self.inputs, inputs);
         self.stale.all = true;
-        if plan_changed {
-            self.health_plan.send_replace(self.inputs.health.clone());
-        }
         let generation = self.publish();
+        // The settings of this load, all in one generation, after the
+        // snapshot of the same load.
+        let current = self.settings.borrow().clone();
+        let next = Settings::from_inputs(
+            &self.inputs,
+            current.generation + 1,
+            Some(&current),
+            Some(ReloadReport {
+                at: crate::clock::now(),
+                result: Ok(generation),
+            }),
+        );
+        crate::traffic::answer_metrics::export(&self.inputs.answers, &next.exported);
+        self.settings.send_replace(Arc::new(next));
         // Freeing a large zone set takes as long as building it: not here.
         // (Inside a runtime; `reload` may also be called outside one.)
         if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::task::spawn_blocking(move || drop((previous, old_inputs)));
+            tokio::task::spawn_blocking(move || drop((previous, old_inputs, current)));
         }
-        self.report_reload(Ok(generation));
         metrics::counter!("switchyard_reloads_total", "result" => "success").increment(1);
         tracing::info!(
             generation,
@@ -452,15 +457,15 @@ impl Publisher {
         self.health.insert((region, endpoint), up);
     }
 
-    /// Records a reload's outcome (and the tokens now in force) for the API.
-    fn report_reload(&self, result: Result<u64, String>) {
-        self.control.store(Arc::new(ControlStatus {
-            tokens: self.inputs.tokens.clone(),
-            last_reload: Some(ReloadReport {
-                at: crate::clock::now(),
-                result,
-            }),
-        }));
+    /// Records a failed reload's error for the API: the settings
+    /// generation in force stays (same number, same settings).
+    fn report_failed_reload(&self, error: String) {
+        let report = ReloadReport {
+            at: crate::clock::now(),
+            result: Err(error),
+        };
+        self.settings
+            .send_modify(|current| *current = Arc::new(current.with_reload(report)));
     }
 
     /// Builds a snapshot from the current inputs and health and swaps it in.
@@ -824,6 +829,61 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
         // The reload's publish carries the held-back change.
         assert_eq!(handle.reload().await, Ok(3));
         assert_eq!(up(&snapshot), [false, false, true, true]);
+    }
+
+    #[tokio::test]
+    async fn a_reload_publishes_one_settings_generation_and_a_failed_one_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = inputs(dir.path(), 0);
+        let durable =
+            crate::overrides::store::restore(&dir.path().join("state"), false, crate::clock::now())
+                .unwrap();
+        let publisher = Publisher::new(
+            path.clone(),
+            Inputs::load(&path).unwrap(),
+            HealthInputs::new(),
+            durable,
+        );
+        let mut settings = publisher.settings();
+        let first = settings.borrow_and_update().clone();
+        assert_eq!(first.generation, 1);
+        assert_eq!(first.health.endpoints.len(), 3);
+        assert_eq!(first.last_reload, None);
+        let handle = publisher.spawn();
+
+        // One reload changing the health plan and the drill limit: both
+        // arrive in one new generation.
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            r#"{ address = "127.0.0.1" }"#,
+            r#"{ address = "127.0.0.1", check = "none" }"#,
+        ) + "[drills]\nmax_duration_secs = 60\n";
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(handle.reload().await, Ok(2));
+        assert!(settings.has_changed().unwrap());
+        let second = settings.borrow_and_update().clone();
+        assert_eq!(second.generation, 2);
+        assert_eq!(second.health.endpoints.len(), 2);
+        assert_eq!(second.drills.max_duration_secs, 60);
+        assert_eq!(second.last_reload.as_ref().unwrap().result, Ok(2));
+
+        // A reload that leaves the plan equal keeps its `Arc`, so the
+        // health checker can tell at a glance that nothing changed.
+        assert_eq!(handle.reload().await, Ok(3));
+        let third = settings.borrow_and_update().clone();
+        assert_eq!(third.generation, 3);
+        assert!(Arc::ptr_eq(&third.health, &second.health));
+
+        // A failed reload: same generation, same settings, its error.
+        std::fs::write(&path, text.replace("[drills]", "[drills]\nbogus = 1")).unwrap();
+        assert!(handle.reload().await.is_err());
+        assert!(settings.has_changed().unwrap());
+        let failed = settings.borrow_and_update().clone();
+        assert_eq!(failed.generation, 3);
+        assert!(Arc::ptr_eq(&failed.health, &third.health));
+        assert!(Arc::ptr_eq(&failed.tokens, &third.tokens));
+        assert!(Arc::ptr_eq(&failed.drills, &third.drills));
+        let error = failed.last_reload.as_ref().unwrap().result.clone();
+        assert!(error.unwrap_err().contains("bogus"));
     }
 
     #[tokio::test]
