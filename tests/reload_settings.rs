@@ -44,7 +44,7 @@ coalesce_ms = 0
 [checks.t]
 kind = "tcp"
 interval_ms = 100
-timeout_ms = 100
+timeout_ms = 50
 
 [regions.a]
 check = "{check}"
