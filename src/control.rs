@@ -22,9 +22,10 @@
 //! the channel wake up, see the same `Arc`s and change nothing).
 //!
 //! Settings read only at start-up (listeners, `[rrl]`, `[log.queries]`,
-//! `[metrics] listen` and `query_metrics`, `[cluster]`, `[api]` limits,
-//! `[[drills.schedule]]`) are not here: they come from the first load's
-//! config, and a reload does not change them.
+//! `[metrics] listen` and `query_metrics`, `[cluster]`, `[api]` limits and
+//! audit rotation, `[health] max_concurrent_probes` and `source_address`,
+//! `[[drills.schedule]]`) are not applied from later generations: they
+//! come from the first load, and a reload does not change them.
 
 use std::sync::Arc;
 use std::time::SystemTime;
