@@ -46,7 +46,7 @@ pub struct Settings {
     /// 1 for the settings loaded at start-up, one more for every
     /// successful reload (a failed reload keeps the number).
     pub generation: u64,
-    /// When the load that produced it finished.
+    /// When it was published (its load had just finished).
     pub loaded_at: SystemTime,
     /// API tokens and read protection (`[api]`).
     pub tokens: Arc<Tokens>,

@@ -101,7 +101,7 @@ pub struct SettingsInfo {
     /// The generation the tokens, drill limits and health plan shown come
     /// from.
     pub generation: u64,
-    /// When its load finished.
+    /// When it was published (its load had just finished).
     #[schema(format = DateTime)]
     pub loaded_at: String,
     /// The generation whose health plan the health checker has applied
