@@ -102,10 +102,6 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("a (this)"), "{text}");
-        assert!(
-            text.contains("settings     generation 1, loaded t (health checks run generation 1)"),
-            "{text}"
-        );
         let b = text.lines().find(|l| l.contains(" b ")).unwrap();
         assert!(
             b.contains("no") && b.ends_with("bbbbbbbbbbbb  DIFFERS"),
