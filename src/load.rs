@@ -69,8 +69,9 @@ pub struct Inputs {
     /// Answer counters for `plan` (disabled when `[metrics] query_metrics`
     /// is off).
     pub answers: Arc<AnswerMetrics>,
-    /// `[metrics] per_service_answers` resolved against `plan` (applied to
-    /// the counters when the publisher publishes this load's settings).
+    /// `[metrics] per_service_answers` resolved against `plan` (marked on
+    /// `answers` here, and applied again by the publisher from the
+    /// settings generation it publishes).
     pub(crate) exported: Arc<crate::traffic::answer_metrics::Exported>,
     /// The config digest (computed when first asked for).
     pub digest: Arc<digest::LazyDigest>,
@@ -145,7 +146,7 @@ impl Inputs {
         // zones get templates with their RRSIGs too.
         let fast = Arc::new(FastTable::build_signed(&zones, &plan, &signing));
         let answers = if config.metrics.query_metrics {
-            AnswerMetrics::register(&plan)
+            AnswerMetrics::register(&plan, &exported)
         } else {
             AnswerMetrics::disabled()
         };

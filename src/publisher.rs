@@ -464,6 +464,9 @@ impl Publisher {
             at: crate::clock::now(),
             result: Err(error),
         };
+        // The failed load may have marked its own selection already.
+        let exported = self.settings.borrow().exported.clone();
+        crate::traffic::answer_metrics::export(&self.inputs.answers, &exported);
         self.settings
             .send_modify(|current| *current = Arc::new(current.with_reload(report)));
     }

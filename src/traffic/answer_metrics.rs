@@ -151,8 +151,9 @@ struct Key {
 struct Series {
     key: Key,
     count: AtomicU64,
-    /// Rendered as a `switchyard_answers_total` series (set by [`export`]
-    /// for the latest published plan that has this series).
+    /// Rendered as a `switchyard_answers_total` series (set by the latest
+    /// plan that has this series, and again by [`export`] for the
+    /// published one).
     exported: AtomicBool,
 }
 
@@ -220,10 +221,10 @@ impl AnswerMetrics {
     }
 
     /// Registers a counter for every (service, region, reason) `plan` can
-    /// produce. Which of them `/metrics` shows is set by [`export`] when
-    /// the publisher publishes the settings of this load, not here: a load
-    /// that is never published (a refused reload, `check`) changes nothing.
-    pub(crate) fn register(plan: &TrafficPlan) -> AnswerMetrics {
+    /// produce, and marks those of the `exported` services for `/metrics`
+    /// (the publisher applies the published selection again with
+    /// [`export`]).
+    pub(crate) fn register(plan: &TrafficPlan, exported: &Exported) -> AnswerMetrics {
         // The exported series join `/metrics` once any plan counts answers.
         static RENDERED: std::sync::Once = std::sync::Once::new();
         RENDERED.call_once(|| crate::metrics::append_to_render(render_exported));
@@ -241,7 +242,9 @@ impl AnswerMetrics {
             .services
             .iter()
             .map(|service| {
-                let label: Arc<str> = Arc::from(service_label(service));
+                let label = service_label(service);
+                let on = exported.contains(&label);
+                let label: Arc<str> = Arc::from(label);
                 let policy = service.policy.name();
                 let mut slot = |region: &Arc<str>, reason: &'static str| {
                     let key = Key {
@@ -260,6 +263,7 @@ impl AnswerMetrics {
                             })
                         })
                         .clone();
+                    series.exported.store(on, Ordering::Relaxed);
                     let region = totals
                         .entry((region.clone(), reason))
                         .or_insert_with(|| {
@@ -358,9 +362,10 @@ impl AnswerMetrics {
 
 /// Marks the series of `answers`' services that `exported` selects for
 /// `/metrics` and unmarks the others. The exporter is process-wide, so the
-/// selection is kept on the process-wide table; the publisher calls this
-/// when it publishes a settings generation (`control::Settings::exported`),
-/// so the selection shown is always the published one.
+/// selection is kept on the process-wide table. Loading marks it already
+/// (`register`); the publisher calls this whenever it sends a settings
+/// generation (`control::Settings::exported`), so a reload refused after
+/// its load marked the table puts the published selection back.
 pub(crate) fn export(answers: &AnswerMetrics, exported: &Exported) {
     for slot in answers.services.iter().flat_map(ServiceCounters::slots) {
         let on = exported.contains(&slot.series.key.service);
