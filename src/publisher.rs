@@ -551,6 +551,10 @@ impl Publisher {
             let mut loading: Option<Loading> = None;
             // Templates building after a lean reload, if any.
             let mut templates: Option<lean_reload::Building> = None;
+            // A reload asked for while they build (who asked): it starts
+            // once they are in, so that its load never meets them half
+            // built (both would be in memory with the new zones).
+            let mut deferred: Option<ReloadReplies> = None;
             loop {
                 let command = tokio::select! {
                     // Requests already queued come before a finished load, so
@@ -605,6 +609,10 @@ impl Publisher {
                             // reload tries again.)
                             Err(e) => tracing::error!(error = %e, "building the answer templates failed"),
                         }
+                        if let Some(replies) = deferred.take() {
+                            let lean = self.begin_reload();
+                            loading = Some(Loading::start(&self.config_path, &self.inputs, replies, lean));
+                        }
                         continue;
                     }
                     _ = tokio::time::sleep_until(pending.deadline.unwrap_or_else(Instant::now)),
@@ -625,6 +633,9 @@ impl Publisher {
                             running.again_asked = true;
                             running.again.extend(reply);
                             metrics::counter!("switchyard_reloads_coalesced_total").increment(1);
+                        }
+                        None if templates.is_some() => {
+                            deferred.get_or_insert_with(Vec::new).extend(reply);
                         }
                         None => {
                             let lean = self.begin_reload();
@@ -956,13 +967,19 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
         let changed = answer(&snapshot, "ns1.pub.test.");
         assert_ne!(changed.0, before.0);
         assert_eq!(&changed.0[changed.0.len() - 4..], [127, 0, 0, 54]);
+        // A reload asked for while the templates build (most likely: the
+        // first reply comes before them) waits for them, then loads.
+        assert_eq!(handle.reload().await, Ok(4));
+        assert_eq!(handle.reload().await, Ok(5));
+        templates_back(&snapshot, "ns1.pub.test.").await;
+        assert_eq!(answer(&snapshot, "ns1.pub.test."), changed);
         // A failed load keeps the zones served and rebuilds their templates.
         std::fs::write(dir.path().join("zones/pub.test.zone"), "garbage\n").unwrap();
         assert!(handle.reload().await.is_err());
         assert_eq!(answer(&snapshot, "ns1.pub.test.").0, changed.0);
         templates_back(&snapshot, "ns1.pub.test.").await;
         assert_eq!(answer(&snapshot, "ns1.pub.test."), changed);
-        assert_eq!(snapshot.load().generation, 3);
+        assert_eq!(snapshot.load().generation, 5);
     }
 
     #[tokio::test(start_paused = true)]

@@ -600,6 +600,44 @@ mod tests {
         assert_eq!(zone.record_count(), 7);
     }
 
+    /// A reload keeps the zones whose files have the same bytes (the same
+    /// `Arc`, nothing parsed again) and loads the others.
+    #[test]
+    fn reloads_keep_zones_whose_files_did_not_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |origin: &str, extra: &str| {
+            let text =
+                format!("{HEAD}{extra}").replace("$TTL", &format!("$ORIGIN {origin}.\n$TTL"));
+            std::fs::write(dir.path().join(format!("{origin}.zone")), text).unwrap();
+        };
+        write("a.test", "www A 192.0.2.1\n");
+        write("b.test", "www A 192.0.2.2\n");
+        let first = ZoneSet::new(load_zones_dir(dir.path()).unwrap());
+        let name = |s: &str| Name::from_str(s).unwrap();
+        let same = |set: &ZoneSet, other: &ZoneSet, origin: &str| {
+            Arc::ptr_eq(
+                set.get(&name(origin)).unwrap(),
+                other.get(&name(origin)).unwrap(),
+            )
+        };
+        let again = ZoneSet::new(reload_zones_dir(dir.path(), Some(&first)).unwrap());
+        assert!(same(&first, &again, "a.test.") && same(&first, &again, "b.test."));
+        write("b.test", "www A 192.0.2.3\n");
+        let changed = ZoneSet::new(reload_zones_dir(dir.path(), Some(&again)).unwrap());
+        assert!(same(&again, &changed, "a.test."));
+        assert!(!same(&again, &changed, "b.test."));
+        let www = changed.get(&name("b.test.")).unwrap();
+        let set = www
+            .node(&name("www.b.test."))
+            .unwrap()
+            .get(RecordType::A)
+            .unwrap();
+        assert_eq!(set.rdata_wire().next().unwrap(), [192, 0, 2, 3]);
+        // Without a previous set, or for a zone built in code, nothing is kept.
+        let fresh = ZoneSet::new(reload_zones_dir(dir.path(), None).unwrap());
+        assert!(!same(&changed, &fresh, "a.test."));
+    }
+
     #[test]
     fn empty_non_terminals_and_cuts() {
         let zone = build(&format!(
