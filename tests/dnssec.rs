@@ -81,7 +81,15 @@ fn snapshot(setup: &Setup, health: &HealthInputs) -> Snapshot {
 
 fn query_bytes(name: &str, qtype: RecordType, dnssec_ok: bool, size: u16) -> Vec<u8> {
     let mut msg = Message::new(0x1234, MessageType::Query, OpCode::Query);
-    msg.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+    // `\000.` first: a label hickory parses from no text.
+    let name = match name.strip_prefix("\\000.") {
+        Some(rest) => Name::from_ascii(rest)
+            .unwrap()
+            .prepend_label(hickory_proto::rr::Label::from_raw_bytes(&[0]).unwrap())
+            .unwrap(),
+        None => Name::from_ascii(name).unwrap(),
+    };
+    msg.add_query(Query::query(name, qtype));
     let mut edns = Edns::new();
     edns.set_max_payload(size);
     edns.set_dnssec_ok(dnssec_ok);
@@ -251,24 +259,114 @@ fn every_answer_kind_validates_with_ecdsa_and_ed25519() {
     }
 }
 
+/// The minimally covering NSEC of a wildcard answer: owner, next name.
+fn covering_nsec(section: &[Record]) -> Option<(Name, Name, Vec<RecordType>)> {
+    section.iter().find_map(|r| match &r.data {
+        RData::DNSSEC(DNSSECRData::NSEC(nsec))
+            if !nsec
+                .type_bit_maps()
+                .any(|t| t != RecordType::RRSIG && t != RecordType::NSEC)
+                && r.name < *nsec.next_domain_name() =>
+        {
+            Some((
+                r.name.clone(),
+                nsec.next_domain_name().clone(),
+                nsec.type_bit_maps().collect(),
+            ))
+        }
+        _ => None,
+    })
+}
+
+/// Every name of the zone file and the config (what exists).
+fn existing_names() -> Vec<Name> {
+    let text = zone_text(SECURE_DS);
+    let origin = Name::from_str("example.com.").unwrap();
+    let mut names: Vec<Name> = vec![origin.clone()];
+    for line in text.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if line.starts_with(char::is_whitespace)
+            || first.is_empty()
+            || first.starts_with([';', '$', ')'])
+        {
+            continue;
+        }
+        if let Ok(name) = Name::from_str(first) {
+            let name = if name.is_fqdn() {
+                name
+            } else {
+                name.append_domain(&origin).unwrap()
+            };
+            // With the empty non-terminals above it.
+            let mut n = name.clone();
+            while n.num_labels() > origin.num_labels() {
+                names.push(n.to_lowercase());
+                n = n.base_name();
+            }
+        }
+    }
+    for managed in ["app", "api", "geo", "near", "pool"] {
+        names.push(Name::from_str(&format!("{managed}.example.com.")).unwrap());
+    }
+    names
+}
+
 #[test]
-fn wildcard_answers_are_signed_for_the_name_asked() {
+fn wildcard_answers_carry_the_wildcards_signature_and_a_covering_nsec() {
     let setup = setup(KeyAlgorithm::Ecdsap256sha256, true, "");
     let snap = snapshot(&setup, &HealthInputs::new());
     let keys = dnskeys(&snap);
-    let r = ask(
-        &snap,
-        "x.apps.example.com.",
-        RecordType::TXT,
-        true,
-        Transport::Tcp,
-    );
-    assert_all_signed(&r.answers, &keys, &[]);
-    let sig = r.answers.iter().find_map(rrsig).unwrap();
-    // Signed as the synthesised name itself (see README, "DNSSEC").
-    assert_eq!(sig.input().num_labels, 4);
+    let existing = existing_names();
+    assert!(existing.contains(&Name::from_str("static.apps.example.com.").unwrap()));
+    for (asked, next_closer) in [
+        ("X.apps.example.com.", "x.apps.example.com."),
+        ("a.b.apps.example.com.", "b.apps.example.com."),
+        ("stat.apps.example.com.", "stat.apps.example.com."),
+        ("staticz.apps.example.com.", "staticz.apps.example.com."),
+    ] {
+        for (qtype, transport) in [
+            (RecordType::TXT, Transport::Tcp),
+            (RecordType::A, Transport::Udp),
+        ] {
+            let r = ask(&snap, asked, qtype, true, transport);
+            assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+            // The query name's case is kept on the synthesised RRset.
+            assert!(
+                r.answers.iter().all(|a| a.name.to_ascii() == asked),
+                "{asked}"
+            );
+            assert_all_signed(&r.answers, &keys, &[]);
+            // The wildcard's own signature: labels of `apps.example.com.`.
+            let sig = r.answers.iter().find_map(rrsig).unwrap();
+            assert_eq!(sig.input().num_labels, 3, "{asked} {qtype}");
+            assert_eq!(sig.input().type_covered, qtype);
+            // The proof: one NSEC covering the next closer name (and so
+            // the name asked), signed, covering nothing that exists.
+            assert_all_signed(&r.authorities, &keys, &[RecordType::NS]);
+            let (owner, next, types) = covering_nsec(&r.authorities)
+                .unwrap_or_else(|| panic!("{asked} {qtype}: no covering NSEC"));
+            assert_eq!(types, [RecordType::RRSIG, RecordType::NSEC]);
+            let next_closer = Name::from_str(next_closer).unwrap();
+            let asked_name = Name::from_str(asked).unwrap();
+            assert!(owner < next_closer && next_closer < next, "{owner} {next}");
+            assert!(owner < asked_name && asked_name < next, "{owner} {next}");
+            for name in &existing {
+                assert!(
+                    !(owner <= *name && *name < next),
+                    "{asked}: NSEC {owner} -> {next} covers {name}"
+                );
+            }
+        }
+    }
+    // The signature is the one made at load, the same for every name.
+    let sig = |name: &str| {
+        let r = ask(&snap, name, RecordType::A, true, Transport::Tcp);
+        r.answers.iter().find_map(rrsig).unwrap().sig().to_vec()
+    };
+    assert_eq!(sig("one.apps.example.com."), sig("two.apps.example.com."));
     // A literal query for the wildcard owner gets the wildcard's own
-    // signature, whose label count leaves the `*` out (RFC 4034 §3.1.3).
+    // signature, whose label count leaves the `*` out (RFC 4034 §3.1.3),
+    // and no proof: nothing was synthesised.
     let r = ask(
         &snap,
         "*.apps.example.com.",
@@ -280,6 +378,175 @@ fn wildcard_answers_are_signed_for_the_name_asked() {
     assert_eq!(
         r.answers.iter().find_map(rrsig).unwrap().input().num_labels,
         3
+    );
+    assert!(covering_nsec(&r.authorities).is_none());
+    // `\000.apps` sorts right after `apps`: no NSEC owner fits between
+    // them, so that one name is signed as if it existed (RFC 9824 §3.3).
+    let r = ask(
+        &snap,
+        "\\000.apps.example.com.",
+        RecordType::A,
+        true,
+        Transport::Tcp,
+    );
+    assert_all_signed(&r.answers, &keys, &[]);
+    assert_eq!(
+        r.answers.iter().find_map(rrsig).unwrap().input().num_labels,
+        4
+    );
+    assert!(covering_nsec(&r.authorities).is_none());
+    // A name beneath the wildcard that exists is answered as itself.
+    let r = ask(
+        &snap,
+        "static.apps.example.com.",
+        RecordType::A,
+        true,
+        Transport::Tcp,
+    );
+    assert_eq!(
+        r.answers.iter().find_map(rrsig).unwrap().input().num_labels,
+        4
+    );
+    assert!(covering_nsec(&r.authorities).is_none());
+
+    // Wildcard NODATA: the wildcard's NSEC (its real types, no MX) and
+    // the next closer name's proof, all signed.
+    let r = ask(
+        &snap,
+        "zz.apps.example.com.",
+        RecordType::MX,
+        true,
+        Transport::Udp,
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(r.answers.is_empty());
+    assert_all_signed(&r.authorities, &keys, &[]);
+    let wild = r
+        .authorities
+        .iter()
+        .find_map(|x| match &x.data {
+            RData::DNSSEC(DNSSECRData::NSEC(n)) if x.name.to_ascii() == "*.apps.example.com." => {
+                Some(n.type_bit_maps().collect::<Vec<_>>())
+            }
+            _ => None,
+        })
+        .expect("the wildcard's NSEC");
+    assert_eq!(
+        wild,
+        [
+            RecordType::A,
+            RecordType::TXT,
+            RecordType::RRSIG,
+            RecordType::NSEC
+        ]
+    );
+    let (owner, next, _) = covering_nsec(&r.authorities).expect("next closer proof");
+    let zz = Name::from_str("zz.apps.example.com.").unwrap();
+    assert!(owner < zz && zz < next);
+    // No NSEC claims the name asked exists.
+    assert!(r.authorities.iter().all(|x| x.name != zz));
+}
+
+#[test]
+fn nsec_and_rrsig_queries_at_existing_names_are_answered() {
+    let setup = setup(KeyAlgorithm::Ecdsap256sha256, true, "");
+    let snap = snapshot(&setup, &HealthInputs::new());
+    let keys = dnskeys(&snap);
+    // NSEC: the name's NSEC in the answer, its bitmap the real types with
+    // NSEC and RRSIG (which do exist there), signed.
+    let r = ask(
+        &snap,
+        "Www.example.com.",
+        RecordType::NSEC,
+        true,
+        Transport::Udp,
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert_all_signed(&r.answers, &keys, &[]);
+    let (owner, next, types) = nsec_types(&r.answers).expect("an NSEC answer");
+    assert_eq!(owner.to_ascii(), "Www.example.com.");
+    assert_eq!(next.to_ascii(), "\\000.www.example.com.");
+    assert_eq!(
+        types,
+        [
+            RecordType::A,
+            RecordType::AAAA,
+            RecordType::RRSIG,
+            RecordType::NSEC
+        ]
+    );
+    assert!(nsec_types(&r.authorities).is_none(), "not a NODATA");
+    // The same NSEC a NODATA at the name carries (one RRset, one view).
+    let nodata = ask(
+        &snap,
+        "www.example.com.",
+        RecordType::MX,
+        true,
+        Transport::Udp,
+    );
+    assert_eq!(nsec_types(&nodata.authorities).unwrap().2, types);
+    // RRSIG: the signatures over the name's RRsets and its NSEC.
+    let r = ask(
+        &snap,
+        "www.example.com.",
+        RecordType::RRSIG,
+        true,
+        Transport::Udp,
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(nsec_types(&r.authorities).is_none(), "not a NODATA");
+    let mut covered: Vec<RecordType> = r
+        .answers
+        .iter()
+        .map(|a| rrsig(a).expect("only RRSIGs").input().type_covered)
+        .collect();
+    covered.sort_by_key(|t| u16::from(*t));
+    assert_eq!(covered, [RecordType::A, RecordType::AAAA, RecordType::NSEC]);
+    // At the apex, the server's own DNSKEY, CDS and CDNSKEY too.
+    let r = ask(
+        &snap,
+        "example.com.",
+        RecordType::RRSIG,
+        true,
+        Transport::Tcp,
+    );
+    let covered: Vec<RecordType> = r
+        .answers
+        .iter()
+        .filter_map(|a| rrsig(a).map(|s| s.input().type_covered))
+        .collect();
+    for t in [
+        RecordType::SOA,
+        RecordType::DNSKEY,
+        RecordType::CDS,
+        RecordType::NSEC,
+    ] {
+        assert!(covered.contains(&t), "{t} missing from {covered:?}");
+    }
+    // Without DO: a plain NODATA, no DNSSEC records.
+    let r = ask(
+        &snap,
+        "www.example.com.",
+        RecordType::NSEC,
+        false,
+        Transport::Udp,
+    );
+    assert!(r.answers.is_empty());
+    assert!(nsec_types(&r.authorities).is_none());
+    // A name that does not exist: compact denial as for any type.
+    let r = ask(
+        &snap,
+        "nope.example.com.",
+        RecordType::NSEC,
+        true,
+        Transport::Udp,
+    );
+    assert!(r.answers.is_empty());
+    assert!(
+        nsec_types(&r.authorities)
+            .unwrap()
+            .2
+            .contains(&RecordType::Unknown(128))
     );
 }
 

@@ -23,7 +23,14 @@
 //!   dead region validate, and so does all regions down (fail-open);
 //! - answers without DO are byte for byte those of the same config unsigned,
 //!   and DNSKEY/CDS/CDNSKEY are answered without DO too;
-//! - EDNS Client Subnet through Unbound steers the geo answer and validates;
+//! - wildcard answers (one and two labels down, CNAME at a wildcard, to
+//!   static and managed names, wildcard NODATA) carry the wildcard's own
+//!   signature (Labels = the wildcard's count) and a signed NSEC covering
+//!   only the next closer name; with Unbound's aggressive NSEC caching on
+//!   (and Knot Resolver's), a real name beside a wildcard answer still
+//!   resolves afterwards;
+//! - EDNS Client Subnet through Unbound steers the geo answer (also through
+//!   a wildcard CNAME) and validates;
 //! - two instances sharing one key directory validate behind one resolver;
 //! - a key rollover by pre-publication keeps the chain for the old and the
 //!   new DS until the old key is withdrawn; an algorithm rollover (both
@@ -44,11 +51,14 @@ mod validators;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use common::{TestServer, zones_dir};
+
+use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{Label, Name, RData, RecordType};
 use targets::{Behavior, Target, target_runtime};
 use validators::*;
 
@@ -66,6 +76,10 @@ www A 192.0.2.1
 www AAAA 2001:db8::1
 txt TXT \"hello from a signed zone\"
 *.wild A 192.0.2.7
+real.wild A 192.0.2.8
+*.cw CNAME www
+*.mw CNAME fo
+*.gw CNAME geo
 x.ent A 192.0.2.9
 cname CNAME www
 cwild CNAME via.wild
@@ -334,6 +348,30 @@ const CASES: &[(&str, RecordType, Expect)] = &[
         RecordType::A,
         Expect::Data(&["192.0.2.7"]),
     ),
+    // A CNAME at a wildcard, to a static name and to managed names.
+    (
+        "x.cw.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.1"]),
+    ),
+    ("x.cw.example.test.", RecordType::CNAME, Expect::Data(&[])),
+    ("a.b.mw.example.test.", RecordType::A, Expect::Data(&[EU])),
+    (
+        "x.gw.example.test.",
+        RecordType::A,
+        Expect::Data(&[AP, "203.0.113.11"]),
+    ),
+    // A real name beside the wildcard, and a wildcard name next to it.
+    (
+        "real.wild.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.8"]),
+    ),
+    (
+        "rea.wild.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.7"]),
+    ),
     // The wildcard asked for by its own name.
     (
         "*.wild.example.test.",
@@ -359,6 +397,9 @@ const CASES: &[(&str, RecordType, Expect)] = &[
     // NODATA at a static name, at a wildcard and at a managed name.
     ("www.example.test.", RecordType::TXT, Expect::NoData),
     ("host.wild.example.test.", RecordType::MX, Expect::NoData),
+    ("a.b.wild.example.test.", RecordType::TXT, Expect::NoData),
+    // The NSEC a name owns under compact denial, asked for.
+    ("www.example.test.", RecordType::NSEC, Expect::Data(&[])),
     ("fo.example.test.", RecordType::TXT, Expect::NoData),
     // NODATA at an empty non-terminal, and DS asked away from a cut.
     ("ent.example.test.", RecordType::A, Expect::NoData),
@@ -1317,6 +1358,22 @@ fn ecs_answers_validate() {
         let want: BTreeSet<String> = want.iter().map(|a| a.to_string()).collect();
         assert_eq!(got, want, "ECS {subnet:?}: {}", describe(&reply));
     }
+    // The same managed name reached through a wildcard CNAME.
+    let reply = ask_with_ecs(
+        unbound.addr,
+        "x.gw.example.test.",
+        RecordType::A,
+        "198.51.100.0/24",
+    )
+    .expect("reply");
+    let got = validated_set(&reply)
+        .unwrap_or_else(|e| panic!("ECS via wildcard: not validated: {e}\n{}", unbound.log()));
+    assert_eq!(
+        got,
+        BTreeSet::from([EU.to_string()]),
+        "{}",
+        describe(&reply)
+    );
 }
 
 /// An algorithm rollover (ECDSA P-256 to Ed25519) with both keys active,
@@ -1378,5 +1435,220 @@ fn algorithm_rollover_double_signs() {
             "delv {anchors:?}:\n{}",
             result.output
         );
+    }
+}
+
+/// Every name that exists in the signed zone: the zone file's owners and
+/// the empty non-terminals above them, and the managed names.
+fn existing_names() -> Vec<Name> {
+    let origin = Name::from_str(ZONE).unwrap();
+    let mut names = vec![origin.clone()];
+    for line in zone_text(PLACEHOLDER_DS).lines() {
+        let Some(first) = line.split_whitespace().next() else {
+            continue;
+        };
+        if first.starts_with(['$', '@', ';']) {
+            continue;
+        }
+        let mut name = Name::from_str(first)
+            .unwrap()
+            .append_domain(&origin)
+            .unwrap();
+        while name.num_labels() > origin.num_labels() {
+            names.push(name.to_lowercase());
+            name = name.base_name();
+        }
+    }
+    for managed in ["alias", "fo", "w", "mv", "geo"] {
+        names.push(Name::from_str(&format!("{managed}.{ZONE}")).unwrap());
+    }
+    names
+}
+
+/// The wildcard answers as Switchyard sends them (raw replies to DO
+/// queries, decoded): the RRSIG's Labels field is the wildcard's label
+/// count (RFC 4035 §3.1.3.3: `*.wild.example.test.` counts 3), the RRSIG
+/// is the one made at load for every name, and the authority section
+/// holds a signed NSEC covering the next closer name that covers no name
+/// that exists (the wildcard, its encloser, the real sibling included).
+/// Then validators: Unbound with aggressive NSEC caching (RFC 8198) and
+/// Knot Resolver (which caches aggressively by default) validate the
+/// wildcard answers (AD), and afterwards a real sibling next to the name
+/// the NSEC covers, and other names of the zone, still resolve (a wider
+/// NSEC would have them denied from the cache).
+#[test]
+fn wildcard_proofs_cover_only_the_next_closer_name() {
+    let Some(tools) = tools("wildcard_proofs_cover_only_the_next_closer_name") else {
+        return;
+    };
+    let s = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
+    let existing = existing_names();
+    assert!(existing.contains(&Name::from_str("real.wild.example.test.").unwrap()));
+    assert!(existing.contains(&Name::from_str("ent.example.test.").unwrap()));
+    let mut signatures = BTreeSet::new();
+    for (asked, qtype, labels, next_closer) in [
+        (
+            "host.wild.example.test.",
+            RecordType::A,
+            3,
+            "host.wild.example.test.",
+        ),
+        (
+            "A.b.wild.example.test.",
+            RecordType::A,
+            3,
+            "b.wild.example.test.",
+        ),
+        (
+            "rea.wild.example.test.",
+            RecordType::A,
+            3,
+            "rea.wild.example.test.",
+        ),
+        (
+            "reala.wild.example.test.",
+            RecordType::A,
+            3,
+            "reala.wild.example.test.",
+        ),
+        ("x.cw.example.test.", RecordType::A, 3, "x.cw.example.test."),
+        (
+            "host.wild.example.test.",
+            RecordType::MX,
+            0,
+            "host.wild.example.test.",
+        ),
+    ] {
+        let reply = ask(s.server.addr, asked, qtype).expect("reply");
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+        let sigs: Vec<_> = reply
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::RRSIG(sig))
+                    if r.name == Name::from_str(asked).unwrap() =>
+                {
+                    Some(sig)
+                }
+                _ => None,
+            })
+            .collect();
+        if labels > 0 {
+            assert!(!sigs.is_empty(), "{asked}: unsigned: {}", describe(&reply));
+            for sig in &sigs {
+                assert_eq!(
+                    sig.input().num_labels,
+                    labels,
+                    "{asked}: {}",
+                    describe(&reply)
+                );
+                if sig.input().type_covered == RecordType::A
+                    && asked.ends_with(".wild.example.test.")
+                {
+                    signatures.insert(sig.sig().to_vec());
+                }
+            }
+        }
+        let next_closer = Name::from_str(next_closer).unwrap();
+        let asked_name = Name::from_str(asked).unwrap();
+        let covering: Vec<(Name, Name)> = reply
+            .authorities
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::NSEC(nsec)) => {
+                    Some((r.name.clone(), nsec.next_domain_name().clone()))
+                }
+                _ => None,
+            })
+            .filter(|(owner, next)| *owner < next_closer && next_closer < *next)
+            .collect();
+        assert_eq!(covering.len(), 1, "{asked} {qtype}: {}", describe(&reply));
+        let (owner, next) = &covering[0];
+        assert!(*owner < asked_name && asked_name < *next);
+        for name in &existing {
+            assert!(
+                !(owner <= name && name < next),
+                "{asked}: NSEC {owner} -> {next} covers {name}"
+            );
+        }
+        // Signed: an RRSIG over it in the authority section.
+        assert!(reply.authorities.iter().any(|r| r.name == *owner
+            && matches!(&r.data, RData::DNSSEC(DNSSECRData::RRSIG(sig)) if sig.input().type_covered == RecordType::NSEC)));
+    }
+    // One signature for every name the wildcard answers.
+    assert_eq!(signatures.len(), 1, "{signatures:?}");
+
+    let upstreams = [Upstream::new(ZONE, s.server.addr)];
+    let aggressive = ResolverOptions {
+        unbound_aggressive_nsec: true,
+        ..ResolverOptions::default()
+    };
+    for resolver in resolvers_for(&tools, &upstreams, &s.anchors, &aggressive) {
+        let steps: &[(&str, RecordType, Expect)] = &[
+            (
+                "rea.wild.example.test.",
+                RecordType::A,
+                Expect::Data(&["192.0.2.7"]),
+            ),
+            (
+                "reak.wild.example.test.",
+                RecordType::A,
+                Expect::Data(&["192.0.2.7"]),
+            ),
+            ("host.wild.example.test.", RecordType::MX, Expect::NoData),
+            (
+                "x.rea.wild.example.test.",
+                RecordType::A,
+                Expect::Data(&["192.0.2.7"]),
+            ),
+            (
+                "real.wild.example.test.",
+                RecordType::A,
+                Expect::Data(&["192.0.2.8"]),
+            ),
+            ("wild.example.test.", RecordType::A, Expect::NoData),
+            (
+                "www.example.test.",
+                RecordType::A,
+                Expect::Data(&["192.0.2.1"]),
+            ),
+            ("x.real.wild.example.test.", RecordType::A, Expect::NxDomain),
+            (
+                "real.wild.example.test.",
+                RecordType::A,
+                Expect::Data(&["192.0.2.8"]),
+            ),
+        ];
+        for &(name, qtype, expect) in steps {
+            let reply = resolver.ask(name, qtype);
+            if let Err(e) = check_case(resolver.name, &reply, name, qtype, expect) {
+                panic!("{e}\n{}", resolver.log());
+            }
+        }
+        // `\000.wild` sorts right after `wild`: no NSEC owner fits between
+        // them, so that name is signed as if it existed (RFC 9824 §3.3)
+        // and validates too. (hickory parses no `\000` from text.)
+        let zero = Name::from_str("wild.example.test.")
+            .unwrap()
+            .prepend_label(Label::from_raw_bytes(&[0]).unwrap())
+            .unwrap();
+        let mut query = validating_query("wild.example.test.", RecordType::A);
+        query.queries[0].set_name(zero.clone());
+        let reply = udp_exchange(
+            resolver.addr,
+            &query.to_vec().unwrap(),
+            Duration::from_secs(5),
+        )
+        .and_then(|bytes| Message::from_vec(&bytes).ok())
+        .expect("reply");
+        if let Err(e) = check_case(
+            resolver.name,
+            &reply,
+            &zero.to_ascii(),
+            RecordType::A,
+            Expect::Data(&["192.0.2.7"]),
+        ) {
+            panic!("{e}\n{}", resolver.log());
+        }
     }
 }

@@ -6,6 +6,8 @@
 //! - `signer`: RRSIGs over an RRset with a zone's keys, and the RRset key
 //!   signatures are looked up by (owner, type, canonical RDATA).
 //! - `denial`: compact denial of existence (RFC 9824) and type bitmaps.
+//! - `wildcard`: wildcard answers in RFC 4035 form (the wildcard's own
+//!   signature, and a minimally covering NSEC for the next closer name).
 //! - `cache`: the bounded shared cache of signatures made on first use.
 //! - `cli`: `switchyard dnssec keygen|ds|status`.
 //! - `clock`: the coarse clock the fast path checks freshness against.
@@ -17,9 +19,10 @@
 //! endpoints, up and all, per family; each failover tier; fail-open), reusing
 //! the previous publish's signatures for variants that did not change.
 //! [`apply`] (on the full answer path, DO queries) adds the RRSIGs and
-//! denial records; anything not pre-signed (multivalue subsets, wildcard
-//! expansions, NSECs for names asked about) is signed on first use into
-//! the shared [`cache::SigCache`].
+//! denial records; anything not pre-signed (multivalue subsets, NSECs for
+//! names asked about, the NSECs proving a wildcard's next closer name does
+//! not exist) is signed on first use into the shared [`cache::SigCache`].
+//! Wildcard answers reuse the wildcard RRset's signature made at load.
 
 pub mod cache;
 pub mod cli;
@@ -27,6 +30,7 @@ pub mod clock;
 pub mod denial;
 pub mod keys;
 pub mod signer;
+pub mod wildcard;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -90,6 +94,19 @@ fn sign_in_parallel<T: Sync>(
             .flatten()
             .collect()
     })
+}
+
+/// Length of the uncompressed wire name at the start of `wire` (all of
+/// it when it does not end).
+fn wire_name_len(wire: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(&len) = wire.get(at) {
+        at += 1 + len as usize;
+        if len == 0 {
+            return at.min(wire.len());
+        }
+    }
+    wire.len()
 }
 
 /// Signatures by RRset key.
@@ -333,9 +350,9 @@ impl Dnssec {
     /// [`Dnssec::for_snapshot`] after a publish that changed only the
     /// regions `changed` (`Snapshot::rebuild`): the previous publish's
     /// signatures are kept and only the services of those regions looked
-    /// at again, so a publish costs what its change does. Variants no
-    /// longer answered stay until the next full build (bounded by the
-    /// variants seen since the load).
+    /// at again, so a publish costs what its change does. Those services'
+    /// variants are dropped first and put back only if still answered, so
+    /// the result holds exactly what [`Dnssec::for_snapshot`] would.
     pub fn for_rebuild(
         self: &Arc<Self>,
         previous: &Signing,
@@ -358,6 +375,14 @@ impl Dnssec {
             return previous.clone();
         }
         let mut managed = (*previous.managed).clone();
+        // The changed services' variants, by owner: a key is the owner's
+        // wire form (which no other wire name extends), type, RDATA.
+        let owners: HashSet<Vec<u8>> = services
+            .iter()
+            .filter_map(|s| plan.services.get(*s))
+            .map(|s| signer::owner_key(&s.name))
+            .collect();
+        managed.retain(|key, _| !owners.contains(&key[..wire_name_len(key)]));
         self.sign_services(
             services.iter().filter_map(|s| plan.services.get(*s)),
             zones,
@@ -599,6 +624,27 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
         let sig = signer.sign(origin, *rtype, apex_ttl, rdatas(), now, rng.f32());
         statics.insert(key, Arc::new(sig));
     }
+    // Each wildcard's NSEC (its real types): wildcard NODATA answers carry
+    // it, the same for every name the wildcard answers.
+    for node in zone.nodes() {
+        let name = node.name();
+        if below_cut(node.name_wire()) || !wildcard::is_wildcard(&name) {
+            continue;
+        }
+        if let Some(data) = wildcard::wildcard_nsec(zone, &name) {
+            let rdatas = || std::iter::once(&data);
+            let key = rrset_key(&name, RecordType::NSEC, rdatas());
+            let sig = signer.sign(
+                &name,
+                RecordType::NSEC,
+                zone.negative_ttl,
+                rdatas(),
+                now,
+                rng.f32(),
+            );
+            statics.insert(key, Arc::new(sig));
+        }
+    }
     SignedZone {
         signer,
         statics,
@@ -746,10 +792,103 @@ impl Signing {
         sig
     }
 
+    /// A DO query for NSEC or RRSIG at a name that exists (not through a
+    /// wildcard) is answered, not denied: with compact denial every such
+    /// name owns an NSEC (the one its NODATA answers carry: owner the
+    /// name, its real types plus RRSIG and NSEC) and the RRSIGs over its
+    /// RRsets, so a NODATA whose NSEC lists the type asked would
+    /// contradict itself (RFC 4035 §3.1.3.1). NSEC: that NSEC RRset (signed
+    /// below like any answer). RRSIG: the signatures of the name's zone
+    /// RRsets, the server's apex RRsets and that NSEC (RRSIGs are not
+    /// themselves signed); a managed name's policy answers change per
+    /// query and are left out. Without DO the answer stays NODATA.
+    fn answer_dnssec_types(
+        &self,
+        zones: &ZoneSet,
+        plan: &TrafficPlan,
+        qname: &Name,
+        qtype: RecordType,
+        response: &mut Response<'_>,
+        now: u32,
+    ) {
+        if !matches!(qtype, RecordType::NSEC | RecordType::RRSIG)
+            || !response.answers.is_empty()
+            || *response.rcode != ResponseCode::NoError
+            || !response
+                .authority
+                .iter()
+                .any(|r| r.record_type() == RecordType::SOA)
+        {
+            return;
+        }
+        let lower = qname.to_lowercase();
+        let Some(zone) = zones.find(&lower) else {
+            return;
+        };
+        let Some(signed) = self.load.zone(&zone.origin) else {
+            return;
+        };
+        let apex: &[RecordType] = &APEX_TYPES;
+        if wildcard::expansion(zone, plan, &lower).is_some() {
+            return;
+        }
+        let Some(types) = denial::types_at(zone, plan, &lower, apex) else {
+            return;
+        };
+        let nsec = Record::from_rdata(
+            qname.clone(),
+            zone.negative_ttl,
+            denial::nsec(&lower, types),
+        );
+        response.authority.clear();
+        if qtype == RecordType::NSEC {
+            response.answers.push(nsec);
+            return;
+        }
+        let mut sets: Vec<(RecordType, u32, Vec<RData>)> = Vec::new();
+        if let Some(node) = zone.node(&lower) {
+            sets.extend(
+                node.rrsets()
+                    .map(|set| (set.rtype(), set.ttl(), set.rdatas().collect())),
+            );
+        }
+        if lower == zone.origin {
+            sets.extend(signed.apex.iter().filter_map(|(rtype, records)| {
+                let ttl = records.first()?.ttl;
+                Some((
+                    *rtype,
+                    ttl,
+                    records.iter().map(|r| r.data.clone()).collect(),
+                ))
+            }));
+        }
+        sets.push((RecordType::NSEC, nsec.ttl, vec![nsec.data.clone()]));
+        for (rtype, ttl, rdatas) in sets {
+            let rdatas: Vec<&RData> = rdatas.iter().collect();
+            let sig = self.sig_for(signed, &lower, rtype, ttl, &rdatas, now);
+            response.answers.extend(sig.rrsigs.iter().map(|r| {
+                let mut r = r.clone();
+                r.name = qname.clone();
+                r.ttl = ttl;
+                r
+            }));
+        }
+    }
+
     /// Appends the RRSIGs of every RRset in `records` after it (owner as
     /// served, TTL as served), skipping RRsets of unsigned zones and the
     /// NS RRsets of referrals (unsigned by definition, RFC 4035 §2.2).
-    fn sign_section(&self, zones: &ZoneSet, records: &mut Vec<Record>, skip_ns: bool, now: u32) {
+    /// With `wildcards` (the answer section), an RRset a wildcard
+    /// synthesised gets the wildcard RRset's signature (RFC 4035
+    /// §3.1.3.3), and its expansion is noted for the proof.
+    fn sign_section(
+        &self,
+        zones: &ZoneSet,
+        records: &mut Vec<Record>,
+        skip_ns: bool,
+        now: u32,
+        mut wildcards: Option<(&TrafficPlan, &mut Vec<wildcard::Expansion>)>,
+    ) {
         let mut out = Vec::with_capacity(records.len() * 2);
         let mut i = 0;
         while i < records.len() {
@@ -772,7 +911,20 @@ impl Signing {
             {
                 let rdatas: Vec<&RData> = set.iter().map(|r| &r.data).collect();
                 let ttl = set.iter().map(|r| r.ttl).min().unwrap_or(0);
-                let sig = self.sig_for(signed, &owner, rtype, ttl, &rdatas, now);
+                // A synthesised RRset is signed as the wildcard's (made at
+                // load): the same signature for every name it answers.
+                let expansion = match wildcards.as_mut() {
+                    Some((plan, found)) if rtype != RecordType::NSEC => {
+                        wildcard::expansion(zone, plan, &owner).inspect(|e| {
+                            if !found.iter().any(|f| f.next_closer == e.next_closer) {
+                                found.push(e.clone());
+                            }
+                        })
+                    }
+                    _ => None,
+                };
+                let signed_as = expansion.as_ref().map_or(&owner, |e| &e.wildcard);
+                let sig = self.sig_for(signed, signed_as, rtype, ttl, &rdatas, now);
                 out.extend(sig.rrsigs.iter().map(|r| {
                     let mut r = r.clone();
                     r.name = set[0].name.clone();
@@ -798,7 +950,7 @@ pub fn apply(
     qname: &Name,
     qtype: RecordType,
     dnssec_ok: bool,
-    response: Response<'_>,
+    mut response: Response<'_>,
 ) {
     if signing.is_empty() {
         return;
@@ -822,7 +974,15 @@ pub fn apply(
         return;
     }
     let now = epoch(crate::clock::now());
-    signing.sign_section(zones, response.answers, false, now);
+    signing.answer_dnssec_types(zones, plan, qname, qtype, &mut response, now);
+    let mut expansions = Vec::new();
+    signing.sign_section(
+        zones,
+        response.answers,
+        false,
+        now,
+        Some((plan, &mut expansions)),
+    );
     // The name a negative answer or referral is about: the end of any CNAME chain.
     let mut denied = lower.clone();
     for _ in 0..16 {
@@ -851,9 +1011,30 @@ pub fn apply(
         && let Some(zone) = zone_for(zones, &denied, qtype)
         && signing.load.zone(&zone.origin).is_some()
     {
+        let wildcard_nodata = match *response.rcode {
+            ResponseCode::NXDomain => None,
+            _ => wildcard::expansion(zone, plan, &denied)
+                .and_then(|e| wildcard::wildcard_nsec(zone, &e.wildcard).map(|nsec| (e, nsec))),
+        };
         let types: BTreeSet<RecordType> = if *response.rcode == ResponseCode::NXDomain {
             *response.rcode = ResponseCode::NoError;
             [denial::NXNAME].into()
+        } else if let Some((expansion, nsec)) = wildcard_nodata {
+            // Wildcard NODATA (RFC 4035 §3.1.3.4): the wildcard's own NSEC
+            // (made at load) shows the type is not there; the next closer
+            // name's proof follows below.
+            proof.push(Record::from_rdata(
+                expansion.wildcard.clone(),
+                zone.negative_ttl,
+                nsec,
+            ));
+            if !expansions
+                .iter()
+                .any(|e| e.next_closer == expansion.next_closer)
+            {
+                expansions.push(expansion);
+            }
+            BTreeSet::new()
         } else {
             let apex: &[RecordType] = &APEX_TYPES;
             let mut types = denial::types_at(zone, plan, &denied, apex).unwrap_or_default();
@@ -861,11 +1042,13 @@ pub fn apply(
             types.remove(&RecordType::CNAME);
             types
         };
-        proof.push(Record::from_rdata(
-            denied.clone(),
-            zone.negative_ttl,
-            denial::nsec(&denied, types),
-        ));
+        if proof.is_empty() {
+            proof.push(Record::from_rdata(
+                denied.clone(),
+                zone.negative_ttl,
+                denial::nsec(&denied, types),
+            ));
+        }
     } else if let Some(cut) = cut
         && let Some(zone) = zones.find(&cut)
         && zone.origin != cut
@@ -890,6 +1073,17 @@ pub fn apply(
             }
         }
     }
+    // Every wildcard answer's proof that the next closer name does not
+    // exist: one minimally covering NSEC each, signed per name (cache).
+    for expansion in &expansions {
+        if let Some(zone) = zones.find(&expansion.encloser) {
+            proof.push(Record::from_rdata(
+                expansion.before.clone(),
+                zone.negative_ttl,
+                wildcard::covering_nsec(expansion),
+            ));
+        }
+    }
     response.authority.extend(proof);
-    signing.sign_section(zones, response.authority, true, now);
+    signing.sign_section(zones, response.authority, true, now, None);
 }
