@@ -1068,7 +1068,7 @@ pub fn apply(
                 proof.push(Record::from_rdata(
                     cut.clone(),
                     zone.negative_ttl,
-                    denial::nsec(&cut, types),
+                    denial::nsec_at_cut(&cut, types),
                 ));
             }
         }

@@ -148,6 +148,20 @@ fn predecessor(label: &[u8], room: usize) -> Option<Vec<u8>> {
     (out.len() <= room).then_some(out)
 }
 
+/// The least name that sorts after `name` and its whole subtree: its first
+/// label with a zero octet appended (`cut\000.parent`). The next name of
+/// the NSEC at an insecure delegation (RFC 9824 §3.4), so that the NSEC
+/// skips the child zone's names instead of pointing into it. `None` for
+/// the root or when no such label fits.
+pub(crate) fn after_subtree(name: &Name) -> Option<Name> {
+    let label = name.iter().next()?;
+    let parent = name.base_name();
+    let room = MAX_NAME.saturating_sub(wire_len(&parent) + 1);
+    parent
+        .prepend_label(Label::from_raw_bytes(&successor(label, room)?).ok()?)
+        .ok()
+}
+
 /// The least label, at most `room` octets, that sorts after every name
 /// below `label` (lower-case) and after `label` itself: `label` with a
 /// zero octet appended, or when that is too long its last octet
