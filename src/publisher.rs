@@ -49,6 +49,8 @@ mod publish_metrics;
 mod verdicts;
 // Overrides shared through a cluster store (etcd): publisher/cluster.rs.
 mod cluster;
+// Reloads of large zones drop the old templates first: publisher/lean_reload.rs.
+mod lean_reload;
 pub use cluster::{BoxFuture, Evaluated, Evaluation, SharedOverrides};
 pub(crate) use overrides::change_for;
 
@@ -268,6 +270,11 @@ pub struct Publisher {
     stale: Stale,
     /// Incremental (the default) or full rebuilds.
     mode: PublishMode,
+    /// The answer templates were dropped for a lean reload and are not
+    /// back yet (`lean_reload`).
+    templates_missing: bool,
+    /// Names in the served zones from which reloads are lean.
+    lean_reload_names: usize,
 }
 
 /// How the publisher rebuilds the routing table.
@@ -324,7 +331,16 @@ impl Publisher {
             cluster_revision: 0,
             stale: Stale::default(),
             mode: PublishMode::default(),
+            templates_missing: false,
+            lean_reload_names: lean_reload::LEAN_RELOAD_NAMES,
         }
+    }
+
+    /// Reloads drop the answer templates first from `names` names in the
+    /// served zones on (default 100,000; tests make small zones lean).
+    #[cfg(test)]
+    pub(crate) fn set_lean_reload_names(&mut self, names: usize) {
+        self.lean_reload_names = names;
     }
 
     /// Chooses incremental or full rebuilds from now on (benchmarks and
@@ -362,8 +378,12 @@ impl Publisher {
     /// publisher loads on a blocking thread instead.)
     pub fn reload(&mut self) -> Result<u64, LoadError> {
         let started = Instant::now();
-        let loaded = Inputs::load(&self.config_path);
-        self.apply_reload(loaded, started)
+        let loaded = Inputs::reload(&self.config_path, Some(&self.inputs.zones), true);
+        let applied = self.apply_reload(loaded, started);
+        if applied.is_ok() {
+            self.templates_missing = false;
+        }
+        applied
     }
 
     /// Applies loaded inputs (or a load error) against the health and
@@ -429,7 +449,10 @@ impl Publisher {
         // Freeing a large zone set takes as long as building it: not here.
         // (Inside a runtime; `reload` may also be called outside one.)
         if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::task::spawn_blocking(move || drop((previous, old_inputs, current)));
+            tokio::task::spawn_blocking(move || {
+                drop((previous, old_inputs, current));
+                crate::zone::memory::note("old inputs freed", 0);
+            });
         }
         metrics::counter!("switchyard_reloads_total", "result" => "success").increment(1);
         tracing::info!(
@@ -534,6 +557,12 @@ impl Publisher {
             let mut pending = Pending::default();
             // The reload loading on a blocking thread, if any.
             let mut loading: Option<Loading> = None;
+            // Templates building after a lean reload, if any.
+            let mut templates: Option<lean_reload::Building> = None;
+            // A reload asked for while they build (who asked): it starts
+            // once they are in, so that its load never meets them half
+            // built (both would be in memory with the new zones).
+            let mut deferred: Option<ReloadReplies> = None;
             loop {
                 let command = tokio::select! {
                     // Requests already queued come before a finished load, so
@@ -559,12 +588,38 @@ impl Publisher {
                         let outcome = self.apply_reload(loaded, done.started).map_err(|e| e.to_string());
                         if let Ok(generation) = outcome {
                             pending.published(generation);
+                            // A lean load's inputs come without templates.
+                            self.templates_missing = done.lean;
                         }
                         for reply in done.replies {
                             let _ = reply.send(outcome.clone());
                         }
                         if done.again_asked {
-                            loading = Some(Loading::start(&self.config_path, done.again));
+                            let lean = self.begin_reload();
+                            loading = Some(Loading::start(&self.config_path, &self.inputs, done.again, lean));
+                        } else if self.templates_missing {
+                            // After a lean load, or a failed one: the
+                            // templates of what is served now.
+                            templates = Some(lean_reload::Building::start(&self.inputs));
+                        }
+                        continue;
+                    }
+                    built = async {
+                        match templates.as_mut() {
+                            Some(b) => (&mut b.task).await,
+                            None => std::future::pending().await,
+                        }
+                    }, if templates.is_some() => {
+                        let Some(building) = templates.take() else { continue };
+                        match built {
+                            Ok(table) => self.install_templates(&building, table),
+                            // (The full path keeps answering; the next
+                            // reload tries again.)
+                            Err(e) => tracing::error!(error = %e, "building the answer templates failed"),
+                        }
+                        if let Some(replies) = deferred.take() {
+                            let lean = self.begin_reload();
+                            loading = Some(Loading::start(&self.config_path, &self.inputs, replies, lean));
                         }
                         continue;
                     }
@@ -587,10 +642,16 @@ impl Publisher {
                             running.again.extend(reply);
                             metrics::counter!("switchyard_reloads_coalesced_total").increment(1);
                         }
+                        None if templates.is_some() => {
+                            deferred.get_or_insert_with(Vec::new).extend(reply);
+                        }
                         None => {
+                            let lean = self.begin_reload();
                             loading = Some(Loading::start(
                                 &self.config_path,
+                                &self.inputs,
                                 reply.into_iter().collect(),
+                                lean,
                             ));
                         }
                     },
@@ -684,13 +745,24 @@ struct Loading {
     again_asked: bool,
     /// Who asked for the next one.
     again: ReloadReplies,
+    /// Loading without templates (`lean_reload`).
+    lean: bool,
 }
 
 impl Loading {
-    fn start(config_path: &std::path::Path, replies: ReloadReplies) -> Loading {
+    /// Loads on a blocking thread; zones whose files did not change are
+    /// taken from `previous`.
+    fn start(
+        config_path: &std::path::Path,
+        previous: &Inputs,
+        replies: ReloadReplies,
+        lean: bool,
+    ) -> Loading {
         let path = config_path.to_path_buf();
+        let zones = previous.zones.clone();
         Loading {
-            task: tokio::task::spawn_blocking(move || Inputs::load(&path)),
+            task: tokio::task::spawn_blocking(move || Inputs::reload(&path, Some(&zones), !lean)),
+            lean,
             started: Instant::now(),
             replies,
             again_asked: false,
@@ -822,6 +894,100 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
         // Round-trip, so both reports have been handled.
         assert_eq!(handle.set_health("r", "127.0.0.2", true).await, Ok(3));
         assert_eq!(up(&snapshot), [false, true, true, true]);
+    }
+
+    /// How `snapshot` answers `name A` over UDP: the reply's bytes (with
+    /// the query id zeroed) and the path that gave it.
+    fn answer(snapshot: &SnapshotHandle, name: &str) -> (Vec<u8>, crate::answer::AnswerPath) {
+        use hickory_proto::op::{Message, Query};
+        use hickory_proto::rr::{Name, RecordType};
+        use std::str::FromStr;
+        let mut query = Message::query();
+        query.add_query(Query::query(Name::from_str(name).unwrap(), RecordType::A));
+        let packet = query.to_vec().unwrap();
+        let meta = crate::answer::QueryMeta {
+            source: "127.0.0.1:5300".parse().unwrap(),
+            transport: crate::answer::Transport::Udp,
+        };
+        let snapshot = snapshot.load();
+        let mut out = Vec::new();
+        let facts = crate::answer::respond_into(
+            &snapshot.view(),
+            &packet,
+            &meta,
+            &mut fastrand::Rng::with_seed(1),
+            &mut out,
+        );
+        out[..2].fill(0);
+        (out, facts.path)
+    }
+
+    /// Waits (5 s at most, real time) until `name` is answered by the fast
+    /// path again.
+    async fn templates_back(snapshot: &SnapshotHandle, name: &str) {
+        for _ in 0..500 {
+            if answer(snapshot, name).1 == crate::answer::AnswerPath::Fast {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the templates never came back");
+    }
+
+    /// A lean reload (templates dropped, zones loaded, templates rebuilt)
+    /// answers the same throughout, by the full path while the templates
+    /// are away, gives the fast path back after it, and after a failed
+    /// load too; the generations are those of plain reloads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lean_reload_answers_the_same_and_gives_the_templates_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = inputs(dir.path(), 0);
+        let durable =
+            crate::overrides::store::restore(&dir.path().join("state"), false, crate::clock::now())
+                .unwrap();
+        let mut publisher = Publisher::new(
+            path.clone(),
+            Inputs::load(&path).unwrap(),
+            HealthInputs::new(),
+            durable,
+        );
+        publisher.set_lean_reload_names(0);
+        let snapshot = publisher.snapshot();
+        let handle = publisher.spawn();
+        let before = answer(&snapshot, "ns1.pub.test.");
+        assert_eq!(before.1, crate::answer::AnswerPath::Fast);
+        // The reload's first publish serves the new zones; until the
+        // templates are rebuilt, the full path answers them, alike.
+        assert_eq!(handle.reload().await, Ok(2));
+        let during = answer(&snapshot, "ns1.pub.test.");
+        assert_eq!(during.0, before.0);
+        templates_back(&snapshot, "ns1.pub.test.").await;
+        assert_eq!(answer(&snapshot, "ns1.pub.test."), before);
+        assert_eq!(snapshot.load().generation, 2);
+        // A changed zone is served, by the fast path once rebuilt.
+        std::fs::write(
+            dir.path().join("zones/pub.test.zone"),
+            "$ORIGIN pub.test.\n@ 300 SOA ns1 host 2 7200 900 1209600 60\n@ 300 NS ns1\nns1 300 A 127.0.0.54\n",
+        )
+        .unwrap();
+        assert_eq!(handle.reload().await, Ok(3));
+        templates_back(&snapshot, "ns1.pub.test.").await;
+        let changed = answer(&snapshot, "ns1.pub.test.");
+        assert_ne!(changed.0, before.0);
+        assert_eq!(&changed.0[changed.0.len() - 4..], [127, 0, 0, 54]);
+        // A reload asked for while the templates build (most likely: the
+        // first reply comes before them) waits for them, then loads.
+        assert_eq!(handle.reload().await, Ok(4));
+        assert_eq!(handle.reload().await, Ok(5));
+        templates_back(&snapshot, "ns1.pub.test.").await;
+        assert_eq!(answer(&snapshot, "ns1.pub.test."), changed);
+        // A failed load keeps the zones served and rebuilds their templates.
+        std::fs::write(dir.path().join("zones/pub.test.zone"), "garbage\n").unwrap();
+        assert!(handle.reload().await.is_err());
+        assert_eq!(answer(&snapshot, "ns1.pub.test.").0, changed.0);
+        templates_back(&snapshot, "ns1.pub.test.").await;
+        assert_eq!(answer(&snapshot, "ns1.pub.test."), changed);
+        assert_eq!(snapshot.load().generation, 5);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,7 +1,9 @@
 //! DNSSEC signing, end to end on the answer path: real zone files, real
 //! key files, `Inputs::load` and `Snapshot::build` as `serve` runs them,
 //! and every RRSIG checked with hickory-proto's verifier (ring) against
-//! the zone's DNSKEY RRset.
+//! the zone's DNSKEY RRset. Also key roles (which key signs which RRset
+//! with a KSK/ZSK split, a CSK turned into a KSK and back) and each of the
+//! chain-of-trust refusals `check` and reloads make.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -1144,4 +1146,438 @@ fn a_running_server_signs_over_udp_and_tcp_and_a_failover_validates_at_once() {
         "{addresses:?}"
     );
     assert_all_signed(&reply.answers, &keys, &[]);
+}
+
+// --- Key roles (KSK/ZSK split) and the chain-of-trust checks ---
+
+use switchyard::dnssec::keys::{KeyRole, KeyState};
+
+/// Signs example.com. in `setup` (made with `dnssec = false`) with new keys
+/// of the given roles (`true`: active, else published only), `zone_extra`
+/// lines in its `[dnssec.zones]` table; returns the keys' tags in order.
+fn sign_with(setup: &Setup, roles: &[(KeyRole, bool)], zone_extra: &str) -> Vec<u16> {
+    let mut text = std::fs::read_to_string(&setup.config).unwrap();
+    text.push_str(&format!(
+        "\n[dnssec]\nkey_dir = \"keys\"\n[dnssec.zones.\"example.com.\"]\n{zone_extra}"
+    ));
+    std::fs::write(&setup.config, text).unwrap();
+    roles
+        .iter()
+        .map(|&(role, active)| {
+            keys::generate_with_role(
+                &setup.dir.path().join("keys"),
+                &Name::from_str("example.com.").unwrap(),
+                KeyAlgorithm::Ecdsap256sha256,
+                role,
+                !active,
+            )
+            .unwrap()
+            .tag
+        })
+        .collect()
+}
+
+/// The key tags of the RRSIGs in `section`, sorted and deduplicated.
+fn signer_tags(section: &[Record]) -> Vec<u16> {
+    let mut tags: Vec<u16> = section
+        .iter()
+        .filter_map(rrsig)
+        .map(|s| s.input().key_tag)
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// The key of `tag` in the test's key directory.
+fn key_file(setup: &Setup, tag: u16) -> keys::ZoneKey {
+    keys::load_zone(
+        &setup.dir.path().join("keys"),
+        &Name::from_str("example.com.").unwrap(),
+    )
+    .unwrap()
+    .into_iter()
+    .find(|k| k.tag == tag)
+    .unwrap()
+}
+
+fn load_error(setup: &Setup) -> String {
+    match Inputs::load(&setup.config) {
+        Ok(_) => panic!("loaded a configuration that breaks the chain of trust"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn split_keys_sign_key_rrsets_with_the_ksk_and_all_else_with_the_zsk() {
+    let setup = setup(KeyAlgorithm::Ecdsap256sha256, false, SECURE_DS);
+    let tags = sign_with(
+        &setup,
+        &[
+            (KeyRole::Ksk, true),
+            (KeyRole::Zsk, true),
+            (KeyRole::Zsk, false),
+        ],
+        "",
+    );
+    let (ksk, zsk, next_zsk) = (tags[0], tags[1], tags[2]);
+    let snap = snapshot(&setup, &HealthInputs::new());
+    let keys = dnskeys(&snap);
+    // All three published; only the KSK has the SEP flag.
+    let mut flags: Vec<(u16, u16)> = keys
+        .iter()
+        .map(|k| (k.calculate_key_tag().unwrap(), k.flags()))
+        .collect();
+    flags.sort();
+    let mut want = vec![(ksk, 257), (zsk, 256), (next_zsk, 256)];
+    want.sort();
+    assert_eq!(flags, want);
+    for qtype in [RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY] {
+        let r = ask(&snap, "example.com.", qtype, true, Transport::Tcp);
+        assert_all_signed(&r.answers, &keys, &[]);
+        assert_eq!(
+            signer_tags(&r.answers),
+            vec![ksk],
+            "{qtype} signed by the KSK"
+        );
+    }
+    // CDS and CDNSKEY name the KSK only: the parent must never get a ZSK's DS.
+    let cds = ask(&snap, "example.com.", RecordType::CDS, true, Transport::Tcp);
+    let cds_tags: Vec<u16> = cds
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::CDS(c)) => Some(c.key_tag()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cds_tags, vec![ksk]);
+    let cdnskey = ask(
+        &snap,
+        "example.com.",
+        RecordType::CDNSKEY,
+        true,
+        Transport::Tcp,
+    );
+    assert_eq!(
+        cdnskey
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == RecordType::CDNSKEY)
+            .count(),
+        1
+    );
+    // Static, managed (pre-signed and multivalue, signed on first use),
+    // wildcard and referral DS answers: signed by the active ZSK alone.
+    for (name, qtype) in [
+        ("www.example.com.", RecordType::A),
+        ("example.com.", RecordType::SOA),
+        ("example.com.", RecordType::MX),
+        ("app.example.com.", RecordType::A),
+        ("api.example.com.", RecordType::AAAA),
+        ("pool.example.com.", RecordType::A),
+        ("anything.apps.example.com.", RecordType::A),
+        ("secure.example.com.", RecordType::DS),
+    ] {
+        let r = ask(&snap, name, qtype, true, Transport::Udp);
+        assert!(!r.answers.is_empty(), "{name} {qtype}");
+        assert_all_signed(&r.answers, &keys, &[]);
+        assert_eq!(signer_tags(&r.answers), vec![zsk], "{name} {qtype}");
+    }
+    // Denial (compact NXDOMAIN, NODATA): NSEC and SOA signed by the ZSK.
+    for (name, qtype) in [
+        ("nope.example.com.", RecordType::A),
+        ("www.example.com.", RecordType::TXT),
+    ] {
+        let r = ask(&snap, name, qtype, true, Transport::Udp);
+        assert!(nsec_types(&r.authorities).is_some(), "{name} {qtype}");
+        assert_all_signed(&r.authorities, &keys, &[]);
+        assert_eq!(signer_tags(&r.authorities), vec![zsk], "{name} {qtype}");
+    }
+    let summary = Inputs::load(&setup.config)
+        .unwrap()
+        .dnssec
+        .summary()
+        .unwrap();
+    assert!(
+        summary.contains(&format!("{ksk} ksk")) && summary.contains(&format!("{zsk} zsk")),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_csk_to_split_rollover_keeps_every_answer_verifiable() {
+    // A CSK alone, then a ZSK pre-published, then the ZSK active and the
+    // CSK turned into the KSK (same flags, same tag, same DS), and back.
+    let setup = setup(KeyAlgorithm::Ecdsap256sha256, false, "");
+    let csk = sign_with(&setup, &[(KeyRole::Csk, true)], "")[0];
+    let zsk = keys::generate_with_role(
+        &setup.dir.path().join("keys"),
+        &Name::from_str("example.com.").unwrap(),
+        KeyAlgorithm::Ecdsap256sha256,
+        KeyRole::Zsk,
+        true,
+    )
+    .unwrap()
+    .tag;
+    let set = |tag: u16, role: KeyRole, published: bool, active: bool| {
+        let key = key_file(&setup, tag);
+        keys::write_state(&key.base, &KeyState { published, active }, role).unwrap();
+    };
+    for (stage, csk_role, zsk_state, data_by, keys_by) in [
+        (
+            "zsk pre-published",
+            KeyRole::Csk,
+            (true, false),
+            vec![csk],
+            vec![csk],
+        ),
+        ("split", KeyRole::Ksk, (true, true), vec![zsk], vec![csk]),
+        (
+            "back to the csk",
+            KeyRole::Csk,
+            (true, false),
+            vec![csk],
+            vec![csk],
+        ),
+        (
+            "zsk withdrawn",
+            KeyRole::Csk,
+            (false, false),
+            vec![csk],
+            vec![csk],
+        ),
+    ] {
+        set(csk, csk_role, true, true);
+        set(zsk, KeyRole::Zsk, zsk_state.0, zsk_state.1);
+        let snap = snapshot(&setup, &HealthInputs::new());
+        let keys = dnskeys(&snap);
+        assert_eq!(keys.len(), if zsk_state.0 { 2 } else { 1 }, "{stage}");
+        let r = ask(
+            &snap,
+            "example.com.",
+            RecordType::DNSKEY,
+            true,
+            Transport::Tcp,
+        );
+        assert_all_signed(&r.answers, &keys, &[]);
+        assert_eq!(signer_tags(&r.answers), keys_by, "{stage}: DNSKEY");
+        for (name, qtype) in [
+            ("www.example.com.", RecordType::A),
+            ("app.example.com.", RecordType::A),
+        ] {
+            let r = ask(&snap, name, qtype, true, Transport::Udp);
+            assert_all_signed(&r.answers, &keys, &[]);
+            assert_eq!(signer_tags(&r.answers), data_by, "{stage}: {name}");
+        }
+        // The DS of the CSK/KSK never changes through it.
+        assert_eq!(key_file(&setup, csk).tag, csk);
+    }
+}
+
+#[test]
+fn check_refuses_split_keys_without_an_active_ksk() {
+    let setup = setup(KeyAlgorithm::Ecdsap256sha256, false, "");
+    let tags = sign_with(&setup, &[(KeyRole::Ksk, false), (KeyRole::Zsk, true)], "");
+    let err = load_error(&setup);
+    assert!(
+        err.contains("no active key that can sign its DNSKEY RRset")
+            && err.contains("zone example.com.")
+            && err.contains(&format!("+{:05} (ksk, published only)", tags[0]))
+            && err.contains("switchyard.toml:")
+            && err.contains("dnssec.zones.\"example.com.\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_refuses_split_keys_without_an_active_zsk() {
+    let setup = setup(KeyAlgorithm::Ecdsap256sha256, false, "");
+    let tags = sign_with(&setup, &[(KeyRole::Ksk, true), (KeyRole::Zsk, false)], "");
+    let err = load_error(&setup);
+    assert!(
+        err.contains("no active key that can sign its data")
+            && err.contains(&format!("+{:05} (zsk, published only)", tags[1])),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_refuses_an_active_key_whose_private_file_is_missing() {
+    let setup = setup(KeyAlgorithm::Ecdsap256sha256, false, "");
+    let tags = sign_with(&setup, &[(KeyRole::Ksk, true), (KeyRole::Zsk, true)], "");
+    Inputs::load(&setup.config).unwrap_or_else(|e| panic!("{e}"));
+    let zsk = key_file(&setup, tags[1]);
+    std::fs::remove_file(keys::file(&zsk.base, "private")).unwrap();
+    let err = load_error(&setup);
+    assert!(
+        err.contains(&format!("{}.private", zsk.file_name()))
+            && err.contains("missing")
+            && err.contains("active"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_refuses_a_parent_ds_that_points_nowhere_and_warns_without_one() {
+    let setup = setup(KeyAlgorithm::Ecdsap256sha256, false, "");
+    let tags = sign_with(&setup, &[(KeyRole::Ksk, true), (KeyRole::Zsk, true)], "");
+    let (old_ksk, zsk) = (key_file(&setup, tags[0]), key_file(&setup, tags[1]));
+    // No parent_ds: loads, with a warning that `check` prints.
+    let inputs = Inputs::load(&setup.config).unwrap_or_else(|e| panic!("{e}"));
+    let warnings: Vec<String> = inputs
+        .dnssec
+        .warnings()
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+    assert!(
+        warnings.len() == 1 && warnings[0].contains("parent_ds") && warnings[0].contains("not set"),
+        "{warnings:?}"
+    );
+    drop(inputs);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check", "--config"])
+        .arg(&setup.config)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("warning:")
+            && String::from_utf8_lossy(&out.stderr).contains("parent_ds"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base = std::fs::read_to_string(&setup.config).unwrap();
+    let with_parent_ds = |ds: &[String]| {
+        let list: Vec<String> = ds.iter().map(|d| format!("{d:?}")).collect();
+        std::fs::write(
+            &setup.config,
+            format!("{base}parent_ds = [{}]\n", list.join(", ")),
+        )
+        .unwrap();
+    };
+    let old_ds = old_ksk.ds_line().unwrap();
+    with_parent_ds(std::slice::from_ref(&old_ds));
+    let inputs = Inputs::load(&setup.config).unwrap_or_else(|e| panic!("{e}"));
+    assert!(inputs.dnssec.warnings().is_empty());
+    drop(inputs);
+    // A DS the operator took from the ZSK by mistake breaks the chain.
+    with_parent_ds(&[zsk.ds_line().unwrap()]);
+    let err = load_error(&setup);
+    assert!(
+        err.contains("a zsk, which does not sign the DNSKEY RRset"),
+        "{err}"
+    );
+    // A KSK rollover done wrong: the new KSK made, the old one retired,
+    // the parent still holding only the old DS.
+    let new_ksk = keys::generate_with_role(
+        &setup.dir.path().join("keys"),
+        &Name::from_str("example.com.").unwrap(),
+        KeyAlgorithm::Ecdsap256sha256,
+        KeyRole::Ksk,
+        false,
+    )
+    .unwrap();
+    keys::write_state(
+        &old_ksk.base,
+        &KeyState {
+            published: false,
+            active: false,
+        },
+        KeyRole::Ksk,
+    )
+    .unwrap();
+    with_parent_ds(std::slice::from_ref(&old_ds));
+    let line = base.lines().count() + 1;
+    let err = load_error(&setup);
+    assert!(
+        err.contains(&format!(
+            "switchyard.toml:{line}: dnssec.zones.\"example.com.\".parent_ds"
+        )) && err.contains("chain of trust would break")
+            && err.contains("retired")
+            && err.contains(&old_ksk.file_name()),
+        "{err}"
+    );
+    // Once the parent holds both (double DS), and then only the new one, it loads.
+    let new_ds = new_ksk.ds_line().unwrap();
+    with_parent_ds(&[old_ds, new_ds.clone()]);
+    Inputs::load(&setup.config).unwrap_or_else(|e| panic!("{e}"));
+    with_parent_ds(&[new_ds]);
+    Inputs::load(&setup.config).unwrap_or_else(|e| panic!("{e}"));
+    // A parent_ds entry that is not a DS: file, line and entry named.
+    with_parent_ds(&["12345 13 2 not-hex".to_string()]);
+    let err = load_error(&setup);
+    assert!(
+        err.contains(&format!(
+            "switchyard.toml:{line}: dnssec.zones.\"example.com.\".parent_ds[0]"
+        )) && err.contains("not hexadecimal"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cli_keygen_roles_ds_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A ZSK alone: no DS to give the parent.
+    let (ok, zsk_out, _) = run(&[
+        "dnssec",
+        "keygen",
+        "example.net.",
+        "--role",
+        "zsk",
+        "--key-dir",
+        d,
+    ]);
+    assert!(
+        ok && zsk_out.contains("(zsk, ") && !zsk_out.contains(" DS "),
+        "{zsk_out}"
+    );
+    let (ok, _, err) = run(&["dnssec", "ds", "example.net.", "--key-dir", d]);
+    assert!(!ok && err.contains("no published ksk or csk"), "{err}");
+    let (ok, ksk_out, _) = run(&[
+        "dnssec",
+        "keygen",
+        "example.net.",
+        "--role",
+        "KSK",
+        "--key-dir",
+        d,
+    ]);
+    assert!(
+        ok && ksk_out.contains("(ksk, ") && ksk_out.contains(" IN DS "),
+        "{ksk_out}"
+    );
+    let (ok, ds, _) = run(&["dnssec", "ds", "example.net.", "--key-dir", d]);
+    assert!(ok);
+    assert_eq!(ds.lines().count(), 1, "only the KSK gets a DS: {ds}");
+    let ksk_tag = ksk_out.split_whitespace().nth(2).unwrap();
+    assert_eq!(ds.split_whitespace().nth(3), Some(ksk_tag), "{ds}");
+    let (ok, status, _) = run(&["dnssec", "status", "--key-dir", d]);
+    assert!(
+        ok && status.contains("  ksk  ") && status.contains("  zsk  "),
+        "{status}"
+    );
+    let (ok, _, err) = run(&[
+        "dnssec",
+        "keygen",
+        "example.net.",
+        "--role",
+        "big",
+        "--key-dir",
+        d,
+    ]);
+    assert!(!ok && err.contains("unknown key role"), "{err}");
 }

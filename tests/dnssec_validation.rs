@@ -35,6 +35,13 @@
 //! - a key rollover by pre-publication keeps the chain for the old and the
 //!   new DS until the old key is withdrawn; an algorithm rollover (both
 //!   keys active) double-signs and validates under either DS;
+//! - with a KSK/ZSK split every kind of answer validates (both algorithms),
+//!   the DNSKEY RRset carries only the KSK's signature and the data only the
+//!   ZSK's, and the ZSK's DS as the anchor is bogus; a ZSK rollover
+//!   (pre-publish), a KSK rollover (double DS, `parent_ds` refusing the step
+//!   that would leave the DS pointing nowhere) and a CSK to split and back
+//!   keep validating at every step, in fresh resolvers and in resolvers that
+//!   cached the DNSKEY RRset after the pre-publication;
 //! - Zonemaster's DNSSEC module finds no ERROR (in a network namespace of
 //!   its own, where `switchyard serve` listens on port 53).
 //!
@@ -277,13 +284,17 @@ struct Signed {
 }
 
 fn signed(algorithm: &str, zone_text: &str) -> Signed {
+    signed_with(keys(algorithm), zone_text)
+}
+
+/// [`signed`] with a key directory and anchors made by the caller.
+fn signed_with((keys, anchors): (tempfile::TempDir, Vec<Anchor>), zone_text: &str) -> Signed {
     let rt = target_runtime();
     let probes = [
         Target::http(rt.handle(), Behavior::Healthy),
         Target::http(rt.handle(), Behavior::Healthy),
         Target::http(rt.handle(), Behavior::Healthy),
     ];
-    let (keys, anchors) = keys(algorithm);
     let zones = zones_dir(&[(ZONE, zone_text)]);
     let server = TestServer::builder()
         .zones(zones.path())
@@ -1140,7 +1151,12 @@ fn zonemaster_finds_no_dnssec_error() {
     ) else {
         return;
     };
-    for (algorithm, number) in [("ed25519", "15"), ("ecdsap256sha256", "13")] {
+    // A CSK of each algorithm, and a KSK/ZSK split.
+    for (algorithm, number, roles) in [
+        ("ed25519", "15", &["csk"][..]),
+        ("ecdsap256sha256", "13", &["csk"][..]),
+        ("ecdsap256sha256", "13", &["ksk", "zsk"][..]),
+    ] {
         let zones = zones_dir(&[(ZONE, &zone_text(PLACEHOLDER_DS))]);
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("switchyard.toml");
@@ -1158,8 +1174,10 @@ fn zonemaster_finds_no_dnssec_error() {
         )
         .unwrap();
         let c = config.display().to_string();
-        let made = switchyard_dnssec(&["keygen", ZONE, "--config", &c]);
-        assert!(made.contains(algorithm), "{made}");
+        for role in roles {
+            let made = switchyard_dnssec(&["keygen", ZONE, "--role", role, "--config", &c]);
+            assert!(made.contains(algorithm), "{made}");
+        }
         assert!(dir.path().join("keys").is_dir(), "keys beside the config");
         let anchors = Anchor::all_in(&switchyard_dnssec(&["ds", ZONE, "--config", &c]));
         assert!(
@@ -1203,19 +1221,40 @@ fn reported_tag(keygen_output: &str) -> String {
 }
 
 /// Sets `published`/`active` in the `.state` file of key `tag`, as an
-/// operator does during a rollover.
+/// operator does during a rollover (its `role` line kept).
 fn set_key_state(key_dir: &Path, tag: &str, published: bool, active: bool) {
+    let state = state_file(key_dir, tag);
+    let text = std::fs::read_to_string(&state).unwrap();
+    let role = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("role"))
+        .unwrap_or("");
+    std::fs::write(
+        &state,
+        format!("published = {published}\nactive = {active}\n{role}\n"),
+    )
+    .unwrap();
+}
+
+/// The `.state` file of key `tag`.
+fn state_file(key_dir: &Path, tag: &str) -> PathBuf {
     let suffix = format!("+{:0>5}.state", tag);
-    let state = std::fs::read_dir(key_dir)
+    std::fs::read_dir(key_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.to_string_lossy().ends_with(&suffix))
-        .unwrap_or_else(|| panic!("no state file for key {tag} in {}", key_dir.display()));
-    std::fs::write(
-        &state,
-        format!("published = {published}\nactive = {active}\n"),
-    )
-    .unwrap();
+        .unwrap_or_else(|| panic!("no state file for key {tag} in {}", key_dir.display()))
+}
+
+/// Sets the `role` of key `tag` (csk and ksk swap: same flags and tag).
+fn set_key_role(key_dir: &Path, tag: &str, role: &str) {
+    let state = state_file(key_dir, tag);
+    let text = std::fs::read_to_string(&state).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("role"))
+        .collect();
+    std::fs::write(&state, format!("{}\nrole = \"{role}\"\n", kept.join("\n"))).unwrap();
 }
 
 /// The key tags of the RRSIGs over `name`'s A RRset, asked directly.
@@ -1436,6 +1475,632 @@ fn algorithm_rollover_double_signs() {
             result.output
         );
     }
+}
+
+// --- KSK/ZSK split: every answer validates, and rollovers keep the chain ---
+
+/// A key directory with a KSK and a ZSK (both active), the KSK's DS (the
+/// only one `dnssec ds` prints) and both tags.
+fn split_keys(algorithm: &str) -> ((tempfile::TempDir, Vec<Anchor>), String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let keygen = |role: &str| {
+        reported_tag(&switchyard_dnssec(&[
+            "keygen",
+            ZONE,
+            "--role",
+            role,
+            "--algorithm",
+            algorithm,
+            "--key-dir",
+            &d,
+        ]))
+    };
+    let ksk = keygen("ksk");
+    let zsk = keygen("zsk");
+    let anchors = Anchor::all_in(&switchyard_dnssec(&["ds", ZONE, "--key-dir", &d]));
+    assert_eq!(
+        anchors.len(),
+        1,
+        "`dnssec ds` prints the KSK's DS only: {anchors:?}"
+    );
+    assert_eq!(anchors[0].rdata[0], ksk);
+    ((dir, anchors), ksk, zsk)
+}
+
+/// The DS of key `tag` as a trust anchor, whatever its role (a ZSK's DS is
+/// what `dnssec ds` refuses to print; validators must refuse it too).
+fn any_ds(key_dir: &Path, tag: &str) -> Vec<Anchor> {
+    let keys = switchyard::dnssec::keys::load_zone(key_dir, &ZONE.parse().unwrap()).unwrap();
+    let key = keys
+        .iter()
+        .find(|k| k.tag.to_string() == tag)
+        .unwrap_or_else(|| panic!("no key {tag}"));
+    Anchor::all_in(&key.ds_line().unwrap())
+}
+
+/// The key tags of the RRSIGs over the apex DNSKEY RRset, asked directly.
+fn dnskey_signing_tags(server: &TestServer) -> Vec<String> {
+    let reply = common::udp(server.addr, &validating_query(ZONE, RecordType::DNSKEY));
+    let mut tags: Vec<String> = reply
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == RecordType::RRSIG)
+        .map(|r| {
+            r.data
+                .to_string()
+                .split_whitespace()
+                .nth(6)
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// The key tags the apex CDS RRset names, asked directly.
+fn cds_tags(server: &TestServer) -> Vec<String> {
+    let reply = common::udp(server.addr, &validating_query(ZONE, RecordType::CDS));
+    let mut tags: Vec<String> = reply
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == RecordType::CDS)
+        .map(|r| {
+            r.data
+                .to_string()
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    tags.sort();
+    tags
+}
+
+fn sorted(mut tags: Vec<String>) -> Vec<String> {
+    tags.sort();
+    tags
+}
+
+/// The names a rollover stage is judged by: the key RRset, static data,
+/// a managed answer, compact denial and NODATA.
+const ROLLOVER_CASES: &[(&str, RecordType, Expect)] = &[
+    ("example.test.", RecordType::DNSKEY, Expect::Data(&[])),
+    (
+        "www.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.1"]),
+    ),
+    ("fo.example.test.", RecordType::A, Expect::Data(&[EU])),
+    (
+        "w.example.test.",
+        RecordType::A,
+        Expect::Data(&[EU, US, AP, "203.0.113.11"]),
+    ),
+    ("nope.example.test.", RecordType::A, Expect::NxDomain),
+    ("www.example.test.", RecordType::TXT, Expect::NoData),
+];
+
+/// Every [`ROLLOVER_CASES`] name through `resolvers` (and delv, fresh)
+/// validates with `anchors`, or (`valid = false`) is bogus.
+fn judge(
+    tools: &Tools,
+    stage: &str,
+    server: &TestServer,
+    anchors: &[Anchor],
+    resolvers: &[Resolver],
+    valid: bool,
+) {
+    for resolver in resolvers {
+        for &(name, qtype, expect) in ROLLOVER_CASES {
+            let reply = resolver.ask(name, qtype);
+            let ok = if valid {
+                check_case(resolver.name, &reply, name, qtype, expect).is_ok()
+            } else {
+                bogus(&reply)
+            };
+            assert!(
+                ok,
+                "{stage}, anchor DS {:?}: {} {name} {qtype}: expected {}, got {}\n{}",
+                anchors.iter().map(|a| &a.rdata[0]).collect::<Vec<_>>(),
+                resolver.name,
+                if valid { "validated" } else { "bogus" },
+                describe(&reply),
+                resolver.log()
+            );
+        }
+    }
+    let result = Delv::new(&tools.delv, server.addr, anchors).query("fo.example.test.", "A");
+    assert_eq!(
+        result.fully_validated(),
+        valid,
+        "{stage}, delv:\n{}",
+        result.output
+    );
+}
+
+/// A zone signed with a KSK and a ZSK: every kind of answer (static,
+/// wildcard, managed, NODATA, compact NXDOMAIN, referrals) validates with
+/// the KSK's DS as the anchor, in Unbound, Knot Resolver and delv; the
+/// DNSKEY RRset carries the KSK's signature only and the data the ZSK's
+/// only; and the ZSK's DS as an anchor is bogus (the ZSK signs no keys).
+#[test]
+fn split_keys_validate_every_answer() {
+    let Some(tools) = tools("split_keys_validate_every_answer") else {
+        return;
+    };
+    for algorithm in ["ecdsap256sha256", "ed25519"] {
+        let (keys, ksk, zsk) = split_keys(algorithm);
+        let s = signed_with(keys, &zone_text(PLACEHOLDER_DS));
+        assert_eq!(
+            signing_tags(&s.server, "www.example.test."),
+            vec![zsk.clone()]
+        );
+        assert_eq!(
+            signing_tags(&s.server, "fo.example.test."),
+            vec![zsk.clone()]
+        );
+        assert_eq!(dnskey_signing_tags(&s.server), vec![ksk.clone()]);
+        assert_eq!(cds_tags(&s.server), vec![ksk.clone()]);
+        for resolver in resolvers(
+            &tools,
+            s.server.addr,
+            &s.anchors,
+            &ResolverOptions::default(),
+        ) {
+            for &(name, qtype, expect) in CASES {
+                if !supported(&resolver, qtype) {
+                    continue;
+                }
+                for _ in 0..2 {
+                    let reply = resolver.ask(name, qtype);
+                    if let Err(e) = check_case(resolver.name, &reply, name, qtype, expect) {
+                        panic!("{algorithm}: {e}\n{}", resolver.log());
+                    }
+                }
+            }
+        }
+        let delv = Delv::new(&tools.delv, s.server.addr, &s.anchors);
+        for &(name, qtype, _) in CASES {
+            let result = delv.query(name, &qtype.to_string());
+            assert!(
+                result.fully_validated(),
+                "delv ({algorithm}): {name} {qtype}:\n{}",
+                result.output
+            );
+        }
+        // The ZSK's DS as the anchor: nothing validates.
+        let wrong = any_ds(s._keys.path(), &zsk);
+        judge(
+            &tools,
+            &format!("{algorithm}, the ZSK's DS"),
+            &s.server,
+            &wrong,
+            &resolvers(&tools, s.server.addr, &wrong, &ResolverOptions::default()),
+            false,
+        );
+    }
+}
+
+/// A ZSK rollover by pre-publication: the new ZSK published (data still
+/// by the old), then active with the old one still published (data by the
+/// new), then the old one withdrawn. The parent's DS (the KSK's) never
+/// changes, and at every step fresh resolvers and resolvers that cached
+/// the DNSKEY RRset after the pre-publication validate every kind of
+/// answer.
+#[test]
+fn zsk_rollover_keeps_validating() {
+    let Some(tools) = tools("zsk_rollover_keeps_validating") else {
+        return;
+    };
+    let (keys, ksk, old_zsk) = split_keys("ecdsap256sha256");
+    let s = signed_with(keys, &zone_text(PLACEHOLDER_DS));
+    let key_dir = s._keys.path().to_path_buf();
+    let d = key_dir.display().to_string();
+    let fresh = || {
+        resolvers(
+            &tools,
+            s.server.addr,
+            &s.anchors,
+            &ResolverOptions::default(),
+        )
+    };
+    judge(&tools, "before", &s.server, &s.anchors, &fresh(), true);
+
+    let new_zsk = reported_tag(&switchyard_dnssec(&[
+        "keygen",
+        ZONE,
+        "--role",
+        "zsk",
+        "--published-only",
+        "--key-dir",
+        &d,
+    ]));
+    s.server
+        .reload()
+        .expect("reload with the new ZSK published");
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![old_zsk.clone()]
+    );
+    assert_eq!(dnskey_signing_tags(&s.server), vec![ksk.clone()]);
+    // Resolvers that take the DNSKEY RRset (with both ZSKs) into their
+    // cache now: what waiting out its TTL guarantees of every resolver.
+    let cached = fresh();
+    judge(
+        &tools,
+        "new ZSK published",
+        &s.server,
+        &s.anchors,
+        &cached,
+        true,
+    );
+    judge(
+        &tools,
+        "new ZSK published",
+        &s.server,
+        &s.anchors,
+        &fresh(),
+        true,
+    );
+
+    set_key_state(&key_dir, &new_zsk, true, true);
+    set_key_state(&key_dir, &old_zsk, true, false);
+    s.server.reload().expect("reload with the new ZSK active");
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![new_zsk.clone()]
+    );
+    assert_eq!(
+        signing_tags(&s.server, "fo.example.test."),
+        vec![new_zsk.clone()]
+    );
+    judge(
+        &tools,
+        "new ZSK active",
+        &s.server,
+        &s.anchors,
+        &cached,
+        true,
+    );
+    judge(
+        &tools,
+        "new ZSK active",
+        &s.server,
+        &s.anchors,
+        &fresh(),
+        true,
+    );
+
+    set_key_state(&key_dir, &old_zsk, false, false);
+    s.server
+        .reload()
+        .expect("reload with the old ZSK withdrawn");
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![new_zsk.clone()]
+    );
+    judge(
+        &tools,
+        "old ZSK withdrawn",
+        &s.server,
+        &s.anchors,
+        &cached,
+        true,
+    );
+    judge(
+        &tools,
+        "old ZSK withdrawn",
+        &s.server,
+        &s.anchors,
+        &fresh(),
+        true,
+    );
+    // Withdrawing the last active ZSK is refused; the server keeps serving
+    // the last good keys, which still validate.
+    set_key_state(&key_dir, &new_zsk, true, false);
+    let err = s
+        .server
+        .reload()
+        .expect_err("a zone left without an active ZSK");
+    assert!(
+        err.contains("no active key that can sign its data"),
+        "{err}"
+    );
+    judge(
+        &tools,
+        "refused reload",
+        &s.server,
+        &s.anchors,
+        &fresh(),
+        true,
+    );
+}
+
+/// A KSK rollover by double DS: the new KSK pre-published (CDS/CDNSKEY
+/// list both; either DS validates), the parent given both DS (recorded in
+/// `parent_ds`), the new KSK made active, the old one withdrawn (the old
+/// DS alone is now bogus, both or the new validate), the old DS removed.
+/// A reload that would retire the old KSK while `parent_ds` holds only its
+/// DS is refused, and the server keeps serving a chain that validates.
+#[test]
+fn ksk_rollover_double_ds_keeps_the_chain() {
+    let Some(tools) = tools("ksk_rollover_double_ds_keeps_the_chain") else {
+        return;
+    };
+    let (keys, old_ksk, zsk) = split_keys("ecdsap256sha256");
+    let s = signed_with(keys, &zone_text(PLACEHOLDER_DS));
+    let key_dir = s._keys.path().to_path_buf();
+    let d = key_dir.display().to_string();
+    let old_ds = s.anchors.clone();
+    let base = std::fs::read_to_string(&s.server.config_path).unwrap();
+    let parent_ds = |anchors: &[&[Anchor]]| {
+        let list: Vec<String> = anchors
+            .iter()
+            .flat_map(|a| a.iter())
+            .map(|a| format!("{:?}", a.presentation()))
+            .collect();
+        // Into the zone's table, whatever the test harness appends after it.
+        let table = format!("[dnssec.zones.\"{ZONE}\"]\n");
+        assert!(base.contains(&table));
+        let text = base.replacen(
+            &table,
+            &format!("{table}parent_ds = [{}]\n", list.join(", ")),
+            1,
+        );
+        std::fs::write(&s.server.config_path, text).unwrap();
+    };
+    let fresh =
+        |anchors: &[Anchor]| resolvers(&tools, s.server.addr, anchors, &ResolverOptions::default());
+    parent_ds(&[&old_ds]);
+    s.server
+        .reload()
+        .expect("reload with parent_ds naming the KSK");
+
+    let new_ksk = reported_tag(&switchyard_dnssec(&[
+        "keygen",
+        ZONE,
+        "--role",
+        "ksk",
+        "--published-only",
+        "--key-dir",
+        &d,
+    ]));
+    s.server
+        .reload()
+        .expect("reload with the new KSK published");
+    let all = Anchor::all_in(&switchyard_dnssec(&["ds", ZONE, "--key-dir", &d]));
+    let new_ds: Vec<Anchor> = all
+        .iter()
+        .filter(|a| a.rdata[0] == new_ksk)
+        .cloned()
+        .collect();
+    assert_eq!((all.len(), new_ds.len()), (2, 1), "{all:?}");
+    assert_eq!(
+        cds_tags(&s.server),
+        sorted(vec![old_ksk.clone(), new_ksk.clone()])
+    );
+    assert_eq!(
+        dnskey_signing_tags(&s.server),
+        sorted(vec![old_ksk.clone(), new_ksk.clone()])
+    );
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![zsk.clone()]
+    );
+    for anchors in [&old_ds, &new_ds, &all] {
+        judge(
+            &tools,
+            "new KSK published",
+            &s.server,
+            anchors,
+            &fresh(anchors),
+            true,
+        );
+    }
+
+    // The parent now holds both DS; the new KSK takes over.
+    parent_ds(&[&old_ds, &new_ds]);
+    set_key_state(&key_dir, &new_ksk, true, true);
+    set_key_state(&key_dir, &old_ksk, true, false);
+    s.server.reload().expect("reload with the new KSK active");
+    for anchors in [&old_ds, &new_ds, &all] {
+        judge(
+            &tools,
+            "new KSK active",
+            &s.server,
+            anchors,
+            &fresh(anchors),
+            true,
+        );
+    }
+
+    // Withdrawing the old KSK while parent_ds says the parent still holds
+    // only its DS: refused, and the old chain keeps validating.
+    parent_ds(&[&old_ds]);
+    set_key_state(&key_dir, &old_ksk, false, false);
+    let err = s.server.reload().expect_err("DS pointing nowhere");
+    assert!(
+        err.contains("parent_ds") && err.contains("chain of trust would break"),
+        "{err}"
+    );
+    judge(
+        &tools,
+        "refused withdrawal",
+        &s.server,
+        &old_ds,
+        &fresh(&old_ds),
+        true,
+    );
+
+    // With both DS at the parent the withdrawal goes through.
+    parent_ds(&[&old_ds, &new_ds]);
+    s.server
+        .reload()
+        .expect("reload with the old KSK withdrawn");
+    assert_eq!(cds_tags(&s.server), vec![new_ksk.clone()]);
+    assert_eq!(dnskey_signing_tags(&s.server), vec![new_ksk.clone()]);
+    // Both DS as anchors, the withdrawn key's first: Knot Resolver 5.6
+    // answers SERVFAIL when the *last* DS trust anchor configured names a
+    // key no longer in the DNSKEY RRset (seen in 3 of 6 runs with the DS
+    // in tag order, never with this order; Unbound and delv validate
+    // either way). A quirk of its configured anchors, not of the chain.
+    let old_first: Vec<Anchor> = old_ds.iter().chain(new_ds.iter()).cloned().collect();
+    let unbound_only: Vec<Resolver> = fresh(&all)
+        .into_iter()
+        .filter(|r| r.name == "unbound")
+        .collect();
+    judge(
+        &tools,
+        "old KSK withdrawn",
+        &s.server,
+        &all,
+        &unbound_only,
+        true,
+    );
+    judge(
+        &tools,
+        "old KSK withdrawn",
+        &s.server,
+        &old_first,
+        &fresh(&old_first),
+        true,
+    );
+    judge(
+        &tools,
+        "old KSK withdrawn",
+        &s.server,
+        &new_ds,
+        &fresh(&new_ds),
+        true,
+    );
+    judge(
+        &tools,
+        "old KSK withdrawn",
+        &s.server,
+        &old_ds,
+        &fresh(&old_ds),
+        false,
+    );
+
+    // The parent drops the old DS.
+    parent_ds(&[&new_ds]);
+    s.server
+        .reload()
+        .expect("reload with parent_ds naming the new KSK");
+    judge(
+        &tools,
+        "old DS removed",
+        &s.server,
+        &new_ds,
+        &fresh(&new_ds),
+        true,
+    );
+}
+
+/// From a CSK to a KSK/ZSK split and back, with the parent's DS unchanged
+/// throughout (the CSK becomes the KSK: same flags, same tag): every step
+/// validates, in fresh resolvers and in resolvers that cached the DNSKEY
+/// RRset once the ZSK was pre-published.
+#[test]
+fn csk_to_split_and_back_validates() {
+    let Some(tools) = tools("csk_to_split_and_back_validates") else {
+        return;
+    };
+    let s = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
+    let key_dir = s._keys.path().to_path_buf();
+    let d = key_dir.display().to_string();
+    let csk = s.anchors[0].rdata[0].clone();
+    let fresh = || {
+        resolvers(
+            &tools,
+            s.server.addr,
+            &s.anchors,
+            &ResolverOptions::default(),
+        )
+    };
+    let zsk = reported_tag(&switchyard_dnssec(&[
+        "keygen",
+        ZONE,
+        "--role",
+        "zsk",
+        "--published-only",
+        "--key-dir",
+        &d,
+    ]));
+    s.server.reload().expect("reload with the ZSK published");
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![csk.clone()]
+    );
+    let cached = fresh();
+    judge(
+        &tools,
+        "ZSK published",
+        &s.server,
+        &s.anchors,
+        &cached,
+        true,
+    );
+
+    set_key_role(&key_dir, &csk, "ksk");
+    set_key_state(&key_dir, &zsk, true, true);
+    s.server.reload().expect("reload split");
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![zsk.clone()]
+    );
+    assert_eq!(dnskey_signing_tags(&s.server), vec![csk.clone()]);
+    let ds_now = Anchor::all_in(&switchyard_dnssec(&["ds", ZONE, "--key-dir", &d]));
+    let text = |a: &[Anchor]| a.iter().map(|a| a.presentation()).collect::<Vec<_>>();
+    assert_eq!(text(&ds_now), text(&s.anchors), "the DS does not change");
+    judge(&tools, "split", &s.server, &s.anchors, &cached, true);
+    judge(&tools, "split", &s.server, &s.anchors, &fresh(), true);
+
+    set_key_role(&key_dir, &csk, "csk");
+    set_key_state(&key_dir, &zsk, true, false);
+    s.server.reload().expect("reload back to the CSK");
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![csk.clone()]
+    );
+    judge(
+        &tools,
+        "back to the CSK",
+        &s.server,
+        &s.anchors,
+        &cached,
+        true,
+    );
+    judge(
+        &tools,
+        "back to the CSK",
+        &s.server,
+        &s.anchors,
+        &fresh(),
+        true,
+    );
+
+    set_key_state(&key_dir, &zsk, false, false);
+    s.server.reload().expect("reload with the ZSK withdrawn");
+    judge(
+        &tools,
+        "ZSK withdrawn",
+        &s.server,
+        &s.anchors,
+        &cached,
+        true,
+    );
+    judge(
+        &tools,
+        "ZSK withdrawn",
+        &s.server,
+        &s.anchors,
+        &fresh(),
+        true,
+    );
 }
 
 /// Every name that exists in the signed zone: the zone file's owners and

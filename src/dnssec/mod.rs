@@ -1,8 +1,11 @@
 //! Online DNSSEC signing, done when data is loaded and published rather
 //! than per query.
 //!
-//! - `keys`: key files (one combined signing key per file set, ECDSA P-256
-//!   or Ed25519), key tags, DS/CDS/CDNSKEY, `published`/`active` state.
+//! - `keys`: key files (one key per file set, ECDSA P-256 or Ed25519, in
+//!   the role CSK, KSK or ZSK), key tags, DS/CDS/CDNSKEY,
+//!   `published`/`active` state.
+//! - `chain`: the checks that keep the chain of trust whole (keys able to
+//!   sign keys and data, the parent's DS naming a published KSK/CSK).
 //! - `signer`: RRSIGs over an RRset with a zone's keys, and the RRset key
 //!   signatures are looked up by (owner, type, canonical RDATA).
 //! - `denial`: compact denial of existence (RFC 9824) and type bitmaps.
@@ -25,6 +28,7 @@
 //! Wildcard answers reuse the wildcard RRset's signature made at load.
 
 pub mod cache;
+pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod denial;
@@ -153,6 +157,9 @@ pub struct Dnssec {
     refresh: u32,
     /// The earliest expiration of any static signature (0: none).
     earliest_expiry: u32,
+    /// Problems worth knowing that do not stop loading (a signed zone
+    /// whose parent DS is not recorded, so not checked).
+    warnings: Vec<ConfigError>,
 }
 
 impl Default for Dnssec {
@@ -163,6 +170,7 @@ impl Default for Dnssec {
             cache: SigCache::new(CACHE_CAPACITY),
             refresh: 7 * 86_400,
             earliest_expiry: 0,
+            warnings: Vec::new(),
         }
     }
 }
@@ -186,9 +194,10 @@ fn epoch(now: SystemTime) -> u32 {
 
 impl Dnssec {
     /// Reads the keys of every zone `[dnssec]` enables and signs the zones.
-    /// Refuses (as `check` does) a signed zone that is not served or has no
-    /// active key, and a DS in a served parent that matches none of a
-    /// signed child's published keys.
+    /// Refuses (as `check` does) a signed zone that is not served, keys that
+    /// cannot sign the zone (see [`chain::check_keys`]), a `parent_ds` that
+    /// names no published KSK/CSK, and a DS in a served parent that matches
+    /// none of a signed child's published KSKs/CSKs.
     pub fn load(
         config: &Config,
         zones: &ZoneSet,
@@ -202,6 +211,7 @@ impl Dnssec {
             backdate: dnssec.inception_backdate_secs,
         };
         let mut errors = Vec::new();
+        let mut warnings = Vec::new();
         let mut signed = HashMap::new();
         for (name, entry) in dnssec.enabled_zones() {
             let field = format!("dnssec.zones.{name:?}");
@@ -222,18 +232,45 @@ impl Dnssec {
                     continue;
                 }
             };
+            let problems = chain::check_keys(&origin, &keys, &key_dir);
+            if !problems.is_empty() {
+                errors.extend(problems.into_iter().map(&error));
+                continue;
+            }
+            let zone_config = entry.get_ref();
+            let ds_field = format!("{field}.parent_ds");
+            match &zone_config.parent_ds {
+                Some(listed) => {
+                    if let Err(message) = chain::check_parent_ds(
+                        &origin,
+                        &keys,
+                        &zone_config.parent_ds_parsed,
+                        &key_dir,
+                    ) {
+                        let span = listed.first().map_or(entry.span(), |d| d.span());
+                        errors.push(config.error_at(span, &ds_field, message));
+                        continue;
+                    }
+                }
+                None if !parent_served_with_ds(zones, &origin) => {
+                    let warning = config.error_at(
+                        entry.span(),
+                        &ds_field,
+                        format!(
+                            "not set: nothing checks that the parent's DS for {origin} still names a key here; \
+                             set it to the DS records the parent serves (`dig DS {origin}`), [] if none yet"
+                        ),
+                    );
+                    tracing::warn!("{warning}");
+                    warnings.push(warning);
+                }
+                None => {}
+            }
             let signer = ZoneSigner {
                 origin: origin.clone(),
                 keys: keys.into(),
                 timing,
             };
-            if !signer.has_active_key() {
-                errors.push(error(format!(
-                    "zone {origin} is signed but {} holds no active key for it: run `switchyard dnssec keygen {origin}`",
-                    key_dir.display()
-                )));
-                continue;
-            }
             signed.insert(origin, sign_zone(zone, signer, epoch(now)));
         }
         errors.extend(check_delegations(config, zones, &signed));
@@ -250,6 +287,7 @@ impl Dnssec {
             zones: signed,
             refresh: timing.refresh,
             earliest_expiry,
+            warnings,
             ..Dnssec::default()
         })
     }
@@ -259,6 +297,11 @@ impl Dnssec {
     /// on its own meanwhile, through the cache).
     pub fn due_for_refresh(&self, now: SystemTime) -> bool {
         self.earliest_expiry != 0 && self.earliest_expiry.saturating_sub(self.refresh) <= epoch(now)
+    }
+
+    /// Problems found while loading that do not stop it (for `check`).
+    pub fn warnings(&self) -> &[ConfigError] {
+        &self.warnings
     }
 
     /// One line for `check`: which zones are signed, with which keys.
@@ -277,8 +320,9 @@ impl Dnssec {
                     .filter(|k| k.state.published)
                     .map(|k| {
                         format!(
-                            "{} alg {}{}",
+                            "{} {} alg {}{}",
                             k.tag,
+                            k.role,
                             u8::from(k.algorithm()),
                             if k.state.active {
                                 ""
@@ -584,6 +628,8 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
     let origin = &zone.origin;
     let record = |data: RData| Record::from_rdata(origin.clone(), apex_ttl, data);
     let published: Vec<_> = signer.keys.iter().filter(|k| k.state.published).collect();
+    // CDS and CDNSKEY say which DS the parent should hold: KSKs and CSKs only.
+    let entry_points: Vec<_> = published.iter().filter(|k| k.role.signs_keys()).collect();
     let apex: Vec<(RecordType, Vec<Record>)> = vec![
         (
             RecordType::DNSKEY,
@@ -594,7 +640,7 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
         ),
         (
             RecordType::CDS,
-            published
+            entry_points
                 .iter()
                 .filter_map(|k| k.cds())
                 .map(|c| record(RData::DNSSEC(DNSSECRData::CDS(c))))
@@ -602,7 +648,7 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
         ),
         (
             RecordType::CDNSKEY,
-            published
+            entry_points
                 .iter()
                 .map(|k| record(RData::DNSSEC(DNSSECRData::CDNSKEY(k.cdnskey()))))
                 .collect(),
@@ -674,7 +720,7 @@ fn check_delegations(
             .signer
             .keys
             .iter()
-            .filter(|k| k.state.published)
+            .filter(|k| k.state.published && k.role.signs_keys())
             .filter_map(|k| k.ds())
             .collect();
         let matches = ds.rdatas().any(|data| match &data {
@@ -697,13 +743,23 @@ fn check_delegations(
                 line: entry.map(|s| crate::config::line_of(&config.text, s.start)),
                 field: Some(format!("dnssec.zones.\"{origin}\"")),
                 message: format!(
-                    "the DS for {origin} in zone {} matches none of its published keys: the chain of trust would break (publish the key the DS names, or update the DS)",
+                    "the DS for {origin} in zone {} matches none of its published keys that sign its DNSKEY RRset (ksk or csk): the chain of trust would break (publish the key the DS names, or update the DS)",
                     parent.origin
                 ),
             });
         }
     }
     errors
+}
+
+/// True when the parent of `origin` is served here with a DS at the cut
+/// ([`check_delegations`] then checks the chain without `parent_ds`).
+fn parent_served_with_ds(zones: &ZoneSet, origin: &Name) -> bool {
+    !origin.is_root()
+        && zones
+            .find(&origin.base_name())
+            .and_then(|parent| parent.node(origin))
+            .is_some_and(|n| n.get(RecordType::DS).is_some())
 }
 
 /// The zone that answers `owner`/`rtype`: the parent for a DS at a cut
