@@ -216,8 +216,9 @@ impl App {
             durable,
         );
         let snapshot = publisher.snapshot();
-        let control = publisher.control();
-        let plans = publisher.health_plan();
+        // The one channel of control-plane settings: auth, status, the
+        // health checker, drills and the cluster's orphan check read it.
+        let settings = publisher.settings();
         let query_log = match &observe.1.queries {
             Some(config) => {
                 Some(
@@ -230,7 +231,7 @@ impl App {
             None => None,
         };
         let observer = Observer::new(observe.0.query_metrics, query_log.clone());
-        let budget = descriptor_budget(&plans.borrow(), &server_config);
+        let budget = descriptor_budget(&settings.borrow().health, &server_config);
         // Bind every socket while still root (port 53), give root up, and
         // only then answer, probe, write state or serve the API: nothing
         // outside runs as root, not even for the moment start-up takes.
@@ -295,7 +296,8 @@ impl App {
         }
         // With etcd, override changes go through the cluster's write path,
         // and the watcher feeds the publisher (the saved state serves until then).
-        let cluster = crate::cluster::start(&cluster_config, &publisher, &snapshot, &audit)?;
+        let cluster =
+            crate::cluster::start(&cluster_config, &publisher, &snapshot, &settings, &audit)?;
         let publisher = match &cluster {
             Some(link) => publisher.with_shared(link.writer.clone()),
             None => publisher,
@@ -304,7 +306,7 @@ impl App {
         // count of them is what reaches the publisher.
         let (votes_tx, votes_rx) = tokio::sync::mpsc::unbounded_channel();
         let health = HealthChecker::start_voting(
-            plans,
+            settings.clone(),
             initial,
             publisher.clone(),
             server_config.state_dir.clone(),
@@ -328,6 +330,7 @@ impl App {
             &server_config.state_dir,
             publisher.clone(),
             snapshot.clone(),
+            settings.clone(),
             dns.local_addrs[0],
             cluster.as_ref().map(|link| link.drills.clone()),
         )
@@ -342,7 +345,7 @@ impl App {
         let context = ApiContext {
             snapshot: snapshot.clone(),
             publisher: publisher.clone(),
-            control,
+            settings,
             audit,
             started,
             started_at: crate::clock::now(),

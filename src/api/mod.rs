@@ -40,7 +40,7 @@ use std::time::{Instant, SystemTime};
 
 use tokio::sync::watch;
 
-use crate::control::ControlHandle;
+use crate::control::SettingsWatch;
 use crate::overrides::audit::AuditLog;
 use crate::publisher::PublisherHandle;
 use crate::snapshot::SnapshotHandle;
@@ -55,8 +55,9 @@ pub struct ApiContext {
     pub snapshot: SnapshotHandle,
     /// Where override changes go.
     pub publisher: PublisherHandle,
-    /// Tokens and last reload.
-    pub control: ControlHandle,
+    /// The control-plane settings in force (tokens, drill limits, last
+    /// reload): read per request, so a reload applies from the next one.
+    pub settings: SettingsWatch,
     /// For unauthorised and invalid attempts, which never reach the publisher.
     pub audit: AuditLog,
     /// Process start, for uptime.
