@@ -25,13 +25,18 @@ fn query(name: &str, qtype: RecordType, ecs: Option<&str>) -> Message {
     msg
 }
 
+/// A UDP query from loopback.
+fn udp_meta() -> QueryMeta {
+    QueryMeta {
+        source: SocketAddr::from(([127, 0, 0, 1], 5353)),
+        transport: Transport::Udp,
+    }
+}
+
 /// Answers `packet` and returns the facts, the response, and how many
 /// times the packet was read.
 fn answer(tables: &Tables, packet: &[u8]) -> (QueryFacts, Vec<u8>, u64) {
-    let meta = QueryMeta {
-        source: SocketAddr::from(([127, 0, 0, 1], 5353)),
-        transport: Transport::Udp,
-    };
+    let meta = udp_meta();
     let mut rng = fastrand::Rng::with_seed(1);
     let mut out = Vec::new();
     let before = PARSES.with(|n| n.get());
@@ -130,11 +135,7 @@ fn errors_and_drops_carry_their_facts() {
 #[test]
 fn the_full_path_refuses_what_hickory_refuses() {
     let tables = example_tables();
-    let view = tables.view();
-    let meta = QueryMeta {
-        source: SocketAddr::from(([127, 0, 0, 1], 5353)),
-        transport: Transport::Udp,
-    };
+    let (view, meta) = (tables.view(), udp_meta());
     let mut plain = Message::new(0x4242, MessageType::Query, OpCode::Query);
     plain.add_query(Query::query(
         Name::from_ascii("Www.Example.com.").unwrap(),

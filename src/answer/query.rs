@@ -10,7 +10,14 @@
 //! takes the question names in the case sent and a TSIG record's fields):
 //! nothing decodes the incoming message with hickory-proto. The walk
 //! refuses what hickory-proto's decoder refused ([`Parsed::malformed`]), so
-//! a message answered with a bare FORMERR before still is.
+//! a message answered with a bare FORMERR before still is, with two
+//! exceptions: the RDATA of records other than OPT and TSIG is not read
+//! (hickory refused, say, a 5-byte A record in a query's additional
+//! section; such a query is now answered, its extra records ignored as
+//! before); and an EDNS option that runs past the end of its OPT record,
+//! but is not longer than the whole RDATA (hickory read on into the bytes
+//! after it), is ignored, or makes the ECS option malformed (FORMERR with
+//! the question echoed) when one came before it.
 
 use hickory_proto::op::Query;
 use hickory_proto::rr::rdata::tsig::{TSIG, TsigAlgorithm};
