@@ -781,28 +781,7 @@ impl Etcd {
         let inner = &self.inner;
         let endpoint = &inner.endpoints[index];
         let token = self.token(index).await?;
-        let mut request = inner
-            .http
-            .post(format!("{endpoint}/v3/{path}"))
-            .timeout(inner.timeout)
-            .header(REQUIRE_LEADER.0, REQUIRE_LEADER.1)
-            .header("Content-Type", "application/json")
-            .body(body.to_string());
-        if let Some(token) = token {
-            request = request.header("Authorization", token);
-        }
-        let response = request.send().await.map_err(|e| transport(endpoint, &e))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transport(endpoint, &e))?;
-        // Streaming calls answer 200 and put errors in the body, unary ones
-        // use the HTTP status; check the body either way.
-        if !status.is_success() || looks_like_error(&bytes) {
-            return Err(error_body(endpoint, status, &bytes));
-        }
-        Ok(bytes.to_vec())
+        post(inner, endpoint, path, body.to_string(), token.as_deref()).await
     }
 
     /// The auth token to send to endpoint `index`, authenticating there
@@ -822,30 +801,15 @@ impl Etcd {
         }
         let endpoint = &inner.endpoints[index];
         let body = json!({ "name": user, "password": password }).to_string();
-        let response = inner
-            .http
-            .post(format!("{endpoint}/v3/auth/authenticate"))
-            .timeout(inner.timeout)
-            .header(REQUIRE_LEADER.0, REQUIRE_LEADER.1)
-            .header("Content-Type", "application/json")
-            .body(body)
-            .send()
+        let bytes = post(inner, endpoint, "auth/authenticate", body, None)
             .await
-            .map_err(|e| transport(endpoint, &e))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transport(endpoint, &e))?;
-        if !status.is_success() || looks_like_error(&bytes) {
-            return Err(match error_body(endpoint, status, &bytes) {
+            .map_err(|failure| match failure {
                 // Authenticating again cannot fix a refused password.
                 Failure::Token(m) => Failure::Final(EtcdError::Auth(m)),
                 // Asking the next member is harmless: authenticate is a read.
                 Failure::MaybeSent(m) => Failure::NotSent(m),
                 other => other,
-            });
-        }
+            })?;
         let r: AuthenticateResponse = serde_json::from_slice(&bytes).map_err(|e| {
             Failure::Final(EtcdError::Protocol(format!(
                 "{endpoint}: authenticate: {e}"
@@ -859,6 +823,39 @@ impl Etcd {
         *inner.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.token.clone());
         Ok(Some(r.token))
     }
+}
+
+/// One POST of `body` to `endpoint`'s `/v3/{path}`, with `token` if
+/// authenticated; the body of a successful answer.
+async fn post(
+    inner: &Inner,
+    endpoint: &str,
+    path: &str,
+    body: String,
+    token: Option<&str>,
+) -> Result<Vec<u8>, Failure> {
+    let mut request = inner
+        .http
+        .post(format!("{endpoint}/v3/{path}"))
+        .timeout(inner.timeout)
+        .header(REQUIRE_LEADER.0, REQUIRE_LEADER.1)
+        .header("Content-Type", "application/json")
+        .body(body);
+    if let Some(token) = token {
+        request = request.header("Authorization", token);
+    }
+    let response = request.send().await.map_err(|e| transport(endpoint, &e))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| transport(endpoint, &e))?;
+    // Streaming calls answer 200 and put errors in the body, unary ones
+    // use the HTTP status; check the body either way.
+    if !status.is_success() || looks_like_error(&bytes) {
+        return Err(error_body(endpoint, status, &bytes));
+    }
+    Ok(bytes.to_vec())
 }
 
 /// The end of the key range holding every key that starts with `prefix`:

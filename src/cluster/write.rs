@@ -275,28 +275,7 @@ impl ClusterWriter {
                 applied,
             }));
         }
-        let mut detail = format!("instance {}", self.instance);
-        if let Some(created) = &applied.created {
-            let ids: Vec<&str> = if applied.drill_created.is_empty() {
-                vec![created.id.as_str()]
-            } else {
-                applied
-                    .drill_created
-                    .iter()
-                    .map(|o| o.id.as_str())
-                    .collect()
-            };
-            detail += &format!("; created {}", ids.join(" "));
-        }
-        for removed in &applied.removed {
-            detail += &format!("; removed {}", removed.describe());
-        }
-        if !forced_past.is_empty() {
-            detail += &format!(
-                "; forced past the safety rule: {} left with no available region",
-                forced_past.join(", ")
-            );
-        }
+        let detail = applied.audit_detail(format!("instance {}", self.instance), &forced_past);
         let line = entry(Outcome::Ok, detail);
         let expired = expired_entries(&gone, now, &self.instance);
         let mut ops = vec![TxnOp::Put {

@@ -210,6 +210,34 @@ pub struct Applied {
     pub drill_created: Vec<Override>,
 }
 
+impl Applied {
+    /// The audit detail of an applied change after `prefix` (the
+    /// generation, or the instance in a cluster): the ids created (every
+    /// region's override for a drill start), what was removed, and the
+    /// services `forced_past` the safety rule. One wording for the local
+    /// publisher and the cluster writer, whose audit lines operators
+    /// compare.
+    pub(crate) fn audit_detail(&self, prefix: String, forced_past: &[String]) -> String {
+        let mut detail = prefix;
+        if !self.drill_created.is_empty() {
+            let ids: Vec<&str> = self.drill_created.iter().map(|o| o.id.as_str()).collect();
+            detail += &format!("; created {}", ids.join(" "));
+        } else if let Some(created) = &self.created {
+            detail += &format!("; created {}", created.id);
+        }
+        for removed in &self.removed {
+            detail += &format!("; removed {}", removed.describe());
+        }
+        if !forced_past.is_empty() {
+            detail += &format!(
+                "; forced past the safety rule: {} left with no available region",
+                forced_past.join(", ")
+            );
+        }
+        detail
+    }
+}
+
 /// Why a change cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChangeError {

@@ -62,26 +62,7 @@ impl Publisher {
                 if let Some(at) = applied.created.as_ref().and_then(|o| o.expires) {
                     self.schedule_expiry(at);
                 }
-                let mut detail = format!("generation {generation}");
-                if applied.drill_created.len() > 1 {
-                    let ids: Vec<&str> = applied
-                        .drill_created
-                        .iter()
-                        .map(|o| o.id.as_str())
-                        .collect();
-                    detail += &format!("; created {}", ids.join(" "));
-                } else if let Some(created) = &applied.created {
-                    detail += &format!("; created {}", created.id);
-                }
-                for removed in &applied.removed {
-                    detail += &format!("; removed {}", removed.describe());
-                }
-                if !forced_past.is_empty() {
-                    detail += &format!(
-                        "; forced past the safety rule: {} left with no available region",
-                        forced_past.join(", ")
-                    );
-                }
+                let detail = applied.audit_detail(format!("generation {generation}"), &forced_past);
                 tracing::info!(
                     who = request.who,
                     what = change.describe(),
