@@ -25,12 +25,12 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use crate::answer::ecs::ClientSubnet;
-use crate::answer::managed::{INLINE_ADDRESSES, decide_and_pick, encode, presigned};
+use crate::answer::managed::{INLINE_ADDRESSES, encode, pick, presigned};
 use crate::answer::query::Parsed;
 use crate::answer::{QueryMeta, View, client_of, finish, lookup, size_limit};
 use crate::geo::GeoDb;
 use crate::traffic::answer_metrics::AnswerMetrics;
-use crate::traffic::policy::Family;
+use crate::traffic::policy::{Family, decide};
 use crate::traffic::{HealthInputs, NoAdjustments, TrafficPlan, TrafficState};
 use crate::zone::store::{MAX_NAME_LEN, wire_lower, wire_lower_into};
 use crate::zone::{RecordSet, ZoneSet};
@@ -879,18 +879,29 @@ fn managed(
         5 => return None,
         _ => return replay(snapshot.fast, entry, out, packet, q, qtype),
     };
-    let svc = &snapshot.plan.services[service];
+    let plan = &snapshot.plan;
+    let svc = &plan.services[service];
     let client = client_of(meta.source.ip(), ecs);
     let family = if v6 { Family::V6 } else { Family::V4 };
-    // The records the decision gives, as the full path would pick them;
-    // more than fit inline, or a name target (a CNAME chain), take the
-    // full path.
-    let (decision, picked) = decide_and_pick(
-        snapshot,
-        service,
+    let decision = decide(
+        plan,
+        snapshot.state,
+        svc,
         &client,
         family,
+        snapshot.geo,
         rng,
+    );
+    // The records the decision gives, as the full path would pick them;
+    // more than fit inline, or a name target (a CNAME chain), take the
+    // full path. (Decided and picked here, not in a helper returning both:
+    // moving them out of one measured ~30% slower.)
+    let picked = pick(
+        plan,
+        snapshot.state,
+        svc,
+        &decision,
+        family,
         Some(INLINE_ADDRESSES),
     );
     let picked = picked?;

@@ -2,10 +2,10 @@
 //! become A, AAAA or CNAME records with the service's TTL. Other types at a
 //! managed name come from the zone file, if it has any, else NODATA.
 //!
-//! One decision, one encoder, for both paths: [`decide_and_pick`] decides
-//! and turns the decision into the records it answers with ([`pick`]:
-//! which family, deduplicated, a name target standing alone), and
-//! [`encode`] writes those records as wire bytes. The fast path encodes
+//! One decision, one encoder, for both paths: the policy decides, [`pick`]
+//! turns the decision into the records it answers with (which family,
+//! deduplicated, a name target standing alone), and [`encode`] writes
+//! those records as wire bytes. The fast path encodes
 //! into its response buffer (owner: a pointer to the question, the
 //! pre-made RRSIGs appended for DO); the full path ([`answer`]) encodes
 //! with the owner written out in the case it was asked (a CNAME chain's
@@ -22,7 +22,7 @@ use crate::answer::View;
 use crate::answer::lookup::Resolver;
 use crate::dnssec::signer::Sig;
 use crate::traffic::policy::{Decision, Family, decide};
-use crate::traffic::{Client, EndpointAnswer, Service, TrafficPlan, TrafficState};
+use crate::traffic::{EndpointAnswer, Service, TrafficPlan, TrafficState};
 use crate::zone::Zone;
 
 /// Addresses a managed answer keeps inline; the fast path answers with at
@@ -43,6 +43,7 @@ pub(crate) struct Picked<'p> {
 impl Picked<'_> {
     /// How many address records answer `qtype`: A the IPv4 ones, AAAA the
     /// IPv6 ones, ANY one of the two (RFC 8482: one RRset, IPv4 first).
+    #[inline]
     pub(crate) fn address_count(&self, qtype: u16) -> usize {
         match qtype {
             A_TYPE => self.v4.len(),
@@ -60,32 +61,15 @@ const CNAME_TYPE: u16 = 5;
 const AAAA_TYPE: u16 = 28;
 const ANY_TYPE: u16 = 255;
 
-/// Decides the service at `service` for `client` and picks the records
-/// the decision answers with (`None` when more than `cap` addresses would
-/// be kept). Counting the decision is the caller's: the fast path counts
-/// only once it is sure to answer.
-pub(crate) fn decide_and_pick<'v>(
-    view: &View<'v>,
-    service: usize,
-    client: &Client,
-    family: Family,
-    rng: &mut fastrand::Rng,
-    cap: Option<usize>,
-) -> (Decision, Option<Picked<'v>>) {
-    let plan: &'v TrafficPlan = view.plan;
-    let svc = &plan.services[service];
-    let decision = decide(plan, view.state, svc, client, family, view.geo, rng);
-    let picked = pick(plan, view.state, svc, &decision, family, cap);
-    (decision, picked)
-}
-
 /// The one encoder of managed answers: appends to `out` the records that
 /// `picked` answers `qtype` with, each owned by `owner` (a name in wire
 /// form, or a compression pointer) with the service's `ttl`: the name
 /// target as a CNAME (it stands alone), else the addresses of the asked
 /// family ([`Picked::address_count`]), then `rrsigs`' records when given
 /// (wire owned by a pointer to the question). Returns how many records it
-/// wrote. Allocates nothing beyond `out`'s growth.
+/// wrote. Allocates nothing beyond `out`'s growth. Inlined, so the fast
+/// path's constant owner (a pointer) is written as a constant.
+#[inline]
 pub(crate) fn encode(
     out: &mut Vec<u8>,
     owner: &[u8],
@@ -252,13 +236,15 @@ pub(crate) fn answer(
         }
         return;
     }
-    let (decision, picked) = decide_and_pick(
-        snapshot,
-        index,
+    let family = family(qtype);
+    let decision = decide(
+        plan,
+        snapshot.state,
+        service,
         resolver.client,
-        family(qtype),
+        family,
+        snapshot.geo,
         resolver.rng,
-        None,
     );
     snapshot
         .answers
@@ -267,7 +253,7 @@ pub(crate) fn answer(
     resolver.out.dynamic = true;
 
     // Without a cap: the full path answers any number of addresses.
-    let picked = picked.unwrap_or_default();
+    let picked = pick(plan, snapshot.state, service, &decision, family, None).unwrap_or_default();
     // The records in wire form, owned by `owner` as asked, read back into
     // the records the lookup returns (signed, if DO, by `dnssec::apply`).
     let mut wire = Vec::new();
