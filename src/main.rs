@@ -109,6 +109,9 @@ fn check(config: &std::path::Path) -> ExitCode {
             for warning in inputs.geo.warnings() {
                 eprintln!("warning: {warning}");
             }
+            for warning in inputs.dnssec.warnings() {
+                eprintln!("warning: {warning}");
+            }
             if let Some(warning) = inputs.tokens.example_token_warning() {
                 eprintln!("{warning}");
             }

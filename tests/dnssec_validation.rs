@@ -23,11 +23,25 @@
 //!   dead region validate, and so does all regions down (fail-open);
 //! - answers without DO are byte for byte those of the same config unsigned,
 //!   and DNSKEY/CDS/CDNSKEY are answered without DO too;
-//! - EDNS Client Subnet through Unbound steers the geo answer and validates;
+//! - wildcard answers (one and two labels down, CNAME at a wildcard, to
+//!   static and managed names, wildcard NODATA) carry the wildcard's own
+//!   signature (Labels = the wildcard's count) and a signed NSEC covering
+//!   only the next closer name; with Unbound's aggressive NSEC caching on
+//!   (and Knot Resolver's), a real name beside a wildcard answer still
+//!   resolves afterwards;
+//! - EDNS Client Subnet through Unbound steers the geo answer (also through
+//!   a wildcard CNAME) and validates;
 //! - two instances sharing one key directory validate behind one resolver;
 //! - a key rollover by pre-publication keeps the chain for the old and the
 //!   new DS until the old key is withdrawn; an algorithm rollover (both
 //!   keys active) double-signs and validates under either DS;
+//! - with a KSK/ZSK split every kind of answer validates (both algorithms),
+//!   the DNSKEY RRset carries only the KSK's signature and the data only the
+//!   ZSK's, and the ZSK's DS as the anchor is bogus; a ZSK rollover
+//!   (pre-publish), a KSK rollover (double DS, `parent_ds` refusing the step
+//!   that would leave the DS pointing nowhere) and a CSK to split and back
+//!   keep validating at every step, in fresh resolvers and in resolvers that
+//!   cached the DNSKEY RRset after the pre-publication;
 //! - Zonemaster's DNSSEC module finds no ERROR (in a network namespace of
 //!   its own, where `switchyard serve` listens on port 53).
 //!
@@ -44,11 +58,14 @@ mod validators;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use common::{TestServer, zones_dir};
+
+use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{Label, Name, RData, RecordType};
 use targets::{Behavior, Target, target_runtime};
 use validators::*;
 
@@ -66,6 +83,10 @@ www A 192.0.2.1
 www AAAA 2001:db8::1
 txt TXT \"hello from a signed zone\"
 *.wild A 192.0.2.7
+real.wild A 192.0.2.8
+*.cw CNAME www
+*.mw CNAME fo
+*.gw CNAME geo
 x.ent A 192.0.2.9
 cname CNAME www
 cwild CNAME via.wild
@@ -263,13 +284,17 @@ struct Signed {
 }
 
 fn signed(algorithm: &str, zone_text: &str) -> Signed {
+    signed_with(keys(algorithm), zone_text)
+}
+
+/// [`signed`] with a key directory and anchors made by the caller.
+fn signed_with((keys, anchors): (tempfile::TempDir, Vec<Anchor>), zone_text: &str) -> Signed {
     let rt = target_runtime();
     let probes = [
         Target::http(rt.handle(), Behavior::Healthy),
         Target::http(rt.handle(), Behavior::Healthy),
         Target::http(rt.handle(), Behavior::Healthy),
     ];
-    let (keys, anchors) = keys(algorithm);
     let zones = zones_dir(&[(ZONE, zone_text)]);
     let server = TestServer::builder()
         .zones(zones.path())
@@ -334,6 +359,30 @@ const CASES: &[(&str, RecordType, Expect)] = &[
         RecordType::A,
         Expect::Data(&["192.0.2.7"]),
     ),
+    // A CNAME at a wildcard, to a static name and to managed names.
+    (
+        "x.cw.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.1"]),
+    ),
+    ("x.cw.example.test.", RecordType::CNAME, Expect::Data(&[])),
+    ("a.b.mw.example.test.", RecordType::A, Expect::Data(&[EU])),
+    (
+        "x.gw.example.test.",
+        RecordType::A,
+        Expect::Data(&[AP, "203.0.113.11"]),
+    ),
+    // A real name beside the wildcard, and a wildcard name next to it.
+    (
+        "real.wild.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.8"]),
+    ),
+    (
+        "rea.wild.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.7"]),
+    ),
     // The wildcard asked for by its own name.
     (
         "*.wild.example.test.",
@@ -359,6 +408,9 @@ const CASES: &[(&str, RecordType, Expect)] = &[
     // NODATA at a static name, at a wildcard and at a managed name.
     ("www.example.test.", RecordType::TXT, Expect::NoData),
     ("host.wild.example.test.", RecordType::MX, Expect::NoData),
+    ("a.b.wild.example.test.", RecordType::TXT, Expect::NoData),
+    // The NSEC a name owns under compact denial, asked for.
+    ("www.example.test.", RecordType::NSEC, Expect::Data(&[])),
     ("fo.example.test.", RecordType::TXT, Expect::NoData),
     // NODATA at an empty non-terminal, and DS asked away from a cut.
     ("ent.example.test.", RecordType::A, Expect::NoData),
@@ -1099,7 +1151,12 @@ fn zonemaster_finds_no_dnssec_error() {
     ) else {
         return;
     };
-    for (algorithm, number) in [("ed25519", "15"), ("ecdsap256sha256", "13")] {
+    // A CSK of each algorithm, and a KSK/ZSK split.
+    for (algorithm, number, roles) in [
+        ("ed25519", "15", &["csk"][..]),
+        ("ecdsap256sha256", "13", &["csk"][..]),
+        ("ecdsap256sha256", "13", &["ksk", "zsk"][..]),
+    ] {
         let zones = zones_dir(&[(ZONE, &zone_text(PLACEHOLDER_DS))]);
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("switchyard.toml");
@@ -1117,8 +1174,10 @@ fn zonemaster_finds_no_dnssec_error() {
         )
         .unwrap();
         let c = config.display().to_string();
-        let made = switchyard_dnssec(&["keygen", ZONE, "--config", &c]);
-        assert!(made.contains(algorithm), "{made}");
+        for role in roles {
+            let made = switchyard_dnssec(&["keygen", ZONE, "--role", role, "--config", &c]);
+            assert!(made.contains(algorithm), "{made}");
+        }
         assert!(dir.path().join("keys").is_dir(), "keys beside the config");
         let anchors = Anchor::all_in(&switchyard_dnssec(&["ds", ZONE, "--config", &c]));
         assert!(
@@ -1162,19 +1221,40 @@ fn reported_tag(keygen_output: &str) -> String {
 }
 
 /// Sets `published`/`active` in the `.state` file of key `tag`, as an
-/// operator does during a rollover.
+/// operator does during a rollover (its `role` line kept).
 fn set_key_state(key_dir: &Path, tag: &str, published: bool, active: bool) {
+    let state = state_file(key_dir, tag);
+    let text = std::fs::read_to_string(&state).unwrap();
+    let role = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("role"))
+        .unwrap_or("");
+    std::fs::write(
+        &state,
+        format!("published = {published}\nactive = {active}\n{role}\n"),
+    )
+    .unwrap();
+}
+
+/// The `.state` file of key `tag`.
+fn state_file(key_dir: &Path, tag: &str) -> PathBuf {
     let suffix = format!("+{:0>5}.state", tag);
-    let state = std::fs::read_dir(key_dir)
+    std::fs::read_dir(key_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.to_string_lossy().ends_with(&suffix))
-        .unwrap_or_else(|| panic!("no state file for key {tag} in {}", key_dir.display()));
-    std::fs::write(
-        &state,
-        format!("published = {published}\nactive = {active}\n"),
-    )
-    .unwrap();
+        .unwrap_or_else(|| panic!("no state file for key {tag} in {}", key_dir.display()))
+}
+
+/// Sets the `role` of key `tag` (csk and ksk swap: same flags and tag).
+fn set_key_role(key_dir: &Path, tag: &str, role: &str) {
+    let state = state_file(key_dir, tag);
+    let text = std::fs::read_to_string(&state).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("role"))
+        .collect();
+    std::fs::write(&state, format!("{}\nrole = \"{role}\"\n", kept.join("\n"))).unwrap();
 }
 
 /// The key tags of the RRSIGs over `name`'s A RRset, asked directly.
@@ -1317,6 +1397,22 @@ fn ecs_answers_validate() {
         let want: BTreeSet<String> = want.iter().map(|a| a.to_string()).collect();
         assert_eq!(got, want, "ECS {subnet:?}: {}", describe(&reply));
     }
+    // The same managed name reached through a wildcard CNAME.
+    let reply = ask_with_ecs(
+        unbound.addr,
+        "x.gw.example.test.",
+        RecordType::A,
+        "198.51.100.0/24",
+    )
+    .expect("reply");
+    let got = validated_set(&reply)
+        .unwrap_or_else(|e| panic!("ECS via wildcard: not validated: {e}\n{}", unbound.log()));
+    assert_eq!(
+        got,
+        BTreeSet::from([EU.to_string()]),
+        "{}",
+        describe(&reply)
+    );
 }
 
 /// An algorithm rollover (ECDSA P-256 to Ed25519) with both keys active,
@@ -1378,5 +1474,846 @@ fn algorithm_rollover_double_signs() {
             "delv {anchors:?}:\n{}",
             result.output
         );
+    }
+}
+
+// --- KSK/ZSK split: every answer validates, and rollovers keep the chain ---
+
+/// A key directory with a KSK and a ZSK (both active), the KSK's DS (the
+/// only one `dnssec ds` prints) and both tags.
+fn split_keys(algorithm: &str) -> ((tempfile::TempDir, Vec<Anchor>), String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let keygen = |role: &str| {
+        reported_tag(&switchyard_dnssec(&[
+            "keygen",
+            ZONE,
+            "--role",
+            role,
+            "--algorithm",
+            algorithm,
+            "--key-dir",
+            &d,
+        ]))
+    };
+    let ksk = keygen("ksk");
+    let zsk = keygen("zsk");
+    let anchors = Anchor::all_in(&switchyard_dnssec(&["ds", ZONE, "--key-dir", &d]));
+    assert_eq!(
+        anchors.len(),
+        1,
+        "`dnssec ds` prints the KSK's DS only: {anchors:?}"
+    );
+    assert_eq!(anchors[0].rdata[0], ksk);
+    ((dir, anchors), ksk, zsk)
+}
+
+/// The DS of key `tag` as a trust anchor, whatever its role (a ZSK's DS is
+/// what `dnssec ds` refuses to print; validators must refuse it too).
+fn any_ds(key_dir: &Path, tag: &str) -> Vec<Anchor> {
+    let keys = switchyard::dnssec::keys::load_zone(key_dir, &ZONE.parse().unwrap()).unwrap();
+    let key = keys
+        .iter()
+        .find(|k| k.tag.to_string() == tag)
+        .unwrap_or_else(|| panic!("no key {tag}"));
+    Anchor::all_in(&key.ds_line().unwrap())
+}
+
+/// The key tags of the RRSIGs over the apex DNSKEY RRset, asked directly.
+fn dnskey_signing_tags(server: &TestServer) -> Vec<String> {
+    let reply = common::udp(server.addr, &validating_query(ZONE, RecordType::DNSKEY));
+    let mut tags: Vec<String> = reply
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == RecordType::RRSIG)
+        .map(|r| {
+            r.data
+                .to_string()
+                .split_whitespace()
+                .nth(6)
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// The key tags the apex CDS RRset names, asked directly.
+fn cds_tags(server: &TestServer) -> Vec<String> {
+    let reply = common::udp(server.addr, &validating_query(ZONE, RecordType::CDS));
+    let mut tags: Vec<String> = reply
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == RecordType::CDS)
+        .map(|r| {
+            r.data
+                .to_string()
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    tags.sort();
+    tags
+}
+
+fn sorted(mut tags: Vec<String>) -> Vec<String> {
+    tags.sort();
+    tags
+}
+
+/// The names a rollover stage is judged by: the key RRset, static data,
+/// a managed answer, compact denial and NODATA.
+const ROLLOVER_CASES: &[(&str, RecordType, Expect)] = &[
+    ("example.test.", RecordType::DNSKEY, Expect::Data(&[])),
+    (
+        "www.example.test.",
+        RecordType::A,
+        Expect::Data(&["192.0.2.1"]),
+    ),
+    ("fo.example.test.", RecordType::A, Expect::Data(&[EU])),
+    (
+        "w.example.test.",
+        RecordType::A,
+        Expect::Data(&[EU, US, AP, "203.0.113.11"]),
+    ),
+    ("nope.example.test.", RecordType::A, Expect::NxDomain),
+    ("www.example.test.", RecordType::TXT, Expect::NoData),
+];
+
+/// Every [`ROLLOVER_CASES`] name through `resolvers` (and delv, fresh)
+/// validates with `anchors`, or (`valid = false`) is bogus.
+fn judge(
+    tools: &Tools,
+    stage: &str,
+    server: &TestServer,
+    anchors: &[Anchor],
+    resolvers: &[Resolver],
+    valid: bool,
+) {
+    for resolver in resolvers {
+        for &(name, qtype, expect) in ROLLOVER_CASES {
+            let reply = resolver.ask(name, qtype);
+            let ok = if valid {
+                check_case(resolver.name, &reply, name, qtype, expect).is_ok()
+            } else {
+                bogus(&reply)
+            };
+            assert!(
+                ok,
+                "{stage}, anchor DS {:?}: {} {name} {qtype}: expected {}, got {}\n{}",
+                anchors.iter().map(|a| &a.rdata[0]).collect::<Vec<_>>(),
+                resolver.name,
+                if valid { "validated" } else { "bogus" },
+                describe(&reply),
+                resolver.log()
+            );
+        }
+    }
+    let result = Delv::new(&tools.delv, server.addr, anchors).query("fo.example.test.", "A");
+    assert_eq!(
+        result.fully_validated(),
+        valid,
+        "{stage}, delv:\n{}",
+        result.output
+    );
+}
+
+/// A zone signed with a KSK and a ZSK: every kind of answer (static,
+/// wildcard, managed, NODATA, compact NXDOMAIN, referrals) validates with
+/// the KSK's DS as the anchor, in Unbound, Knot Resolver and delv; the
+/// DNSKEY RRset carries the KSK's signature only and the data the ZSK's
+/// only; and the ZSK's DS as an anchor is bogus (the ZSK signs no keys).
+#[test]
+fn split_keys_validate_every_answer() {
+    let Some(tools) = tools("split_keys_validate_every_answer") else {
+        return;
+    };
+    for algorithm in ["ecdsap256sha256", "ed25519"] {
+        let (keys, ksk, zsk) = split_keys(algorithm);
+        let s = signed_with(keys, &zone_text(PLACEHOLDER_DS));
+        assert_eq!(
+            signing_tags(&s.server, "www.example.test."),
+            vec![zsk.clone()]
+        );
+        assert_eq!(
+            signing_tags(&s.server, "fo.example.test."),
+            vec![zsk.clone()]
+        );
+        assert_eq!(dnskey_signing_tags(&s.server), vec![ksk.clone()]);
+        assert_eq!(cds_tags(&s.server), vec![ksk.clone()]);
+        for resolver in resolvers(
+            &tools,
+            s.server.addr,
+            &s.anchors,
+            &ResolverOptions::default(),
+        ) {
+            for &(name, qtype, expect) in CASES {
+                if !supported(&resolver, qtype) {
+                    continue;
+                }
+                for _ in 0..2 {
+                    let reply = resolver.ask(name, qtype);
+                    if let Err(e) = check_case(resolver.name, &reply, name, qtype, expect) {
+                        panic!("{algorithm}: {e}\n{}", resolver.log());
+                    }
+                }
+            }
+        }
+        let delv = Delv::new(&tools.delv, s.server.addr, &s.anchors);
+        for &(name, qtype, _) in CASES {
+            let result = delv.query(name, &qtype.to_string());
+            assert!(
+                result.fully_validated(),
+                "delv ({algorithm}): {name} {qtype}:\n{}",
+                result.output
+            );
+        }
+        // The ZSK's DS as the anchor: nothing validates.
+        let wrong = any_ds(s._keys.path(), &zsk);
+        judge(
+            &tools,
+            &format!("{algorithm}, the ZSK's DS"),
+            &s.server,
+            &wrong,
+            &resolvers(&tools, s.server.addr, &wrong, &ResolverOptions::default()),
+            false,
+        );
+    }
+}
+
+/// A ZSK rollover by pre-publication: the new ZSK published (data still
+/// by the old), then active with the old one still published (data by the
+/// new), then the old one withdrawn. The parent's DS (the KSK's) never
+/// changes, and at every step fresh resolvers and resolvers that cached
+/// the DNSKEY RRset after the pre-publication validate every kind of
+/// answer.
+#[test]
+fn zsk_rollover_keeps_validating() {
+    let Some(tools) = tools("zsk_rollover_keeps_validating") else {
+        return;
+    };
+    let (keys, ksk, old_zsk) = split_keys("ecdsap256sha256");
+    let s = signed_with(keys, &zone_text(PLACEHOLDER_DS));
+    let key_dir = s._keys.path().to_path_buf();
+    let d = key_dir.display().to_string();
+    let fresh = || {
+        resolvers(
+            &tools,
+            s.server.addr,
+            &s.anchors,
+            &ResolverOptions::default(),
+        )
+    };
+    judge(&tools, "before", &s.server, &s.anchors, &fresh(), true);
+
+    let new_zsk = reported_tag(&switchyard_dnssec(&[
+        "keygen",
+        ZONE,
+        "--role",
+        "zsk",
+        "--published-only",
+        "--key-dir",
+        &d,
+    ]));
+    s.server
+        .reload()
+        .expect("reload with the new ZSK published");
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![old_zsk.clone()]
+    );
+    assert_eq!(dnskey_signing_tags(&s.server), vec![ksk.clone()]);
+    // Resolvers that take the DNSKEY RRset (with both ZSKs) into their
+    // cache now: what waiting out its TTL guarantees of every resolver.
+    let cached = fresh();
+    judge(
+        &tools,
+        "new ZSK published",
+        &s.server,
+        &s.anchors,
+        &cached,
+        true,
+    );
+    judge(
+        &tools,
+        "new ZSK published",
+        &s.server,
+        &s.anchors,
+        &fresh(),
+        true,
+    );
+
+    set_key_state(&key_dir, &new_zsk, true, true);
+    set_key_state(&key_dir, &old_zsk, true, false);
+    s.server.reload().expect("reload with the new ZSK active");
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![new_zsk.clone()]
+    );
+    assert_eq!(
+        signing_tags(&s.server, "fo.example.test."),
+        vec![new_zsk.clone()]
+    );
+    judge(
+        &tools,
+        "new ZSK active",
+        &s.server,
+        &s.anchors,
+        &cached,
+        true,
+    );
+    judge(
+        &tools,
+        "new ZSK active",
+        &s.server,
+        &s.anchors,
+        &fresh(),
+        true,
+    );
+
+    set_key_state(&key_dir, &old_zsk, false, false);
+    s.server
+        .reload()
+        .expect("reload with the old ZSK withdrawn");
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![new_zsk.clone()]
+    );
+    judge(
+        &tools,
+        "old ZSK withdrawn",
+        &s.server,
+        &s.anchors,
+        &cached,
+        true,
+    );
+    judge(
+        &tools,
+        "old ZSK withdrawn",
+        &s.server,
+        &s.anchors,
+        &fresh(),
+        true,
+    );
+    // Withdrawing the last active ZSK is refused; the server keeps serving
+    // the last good keys, which still validate.
+    set_key_state(&key_dir, &new_zsk, true, false);
+    let err = s
+        .server
+        .reload()
+        .expect_err("a zone left without an active ZSK");
+    assert!(
+        err.contains("no active key that can sign its data"),
+        "{err}"
+    );
+    judge(
+        &tools,
+        "refused reload",
+        &s.server,
+        &s.anchors,
+        &fresh(),
+        true,
+    );
+}
+
+/// A KSK rollover by double DS: the new KSK pre-published (CDS/CDNSKEY
+/// list both; either DS validates), the parent given both DS (recorded in
+/// `parent_ds`), the new KSK made active, the old one withdrawn (the old
+/// DS alone is now bogus, both or the new validate), the old DS removed.
+/// A reload that would retire the old KSK while `parent_ds` holds only its
+/// DS is refused, and the server keeps serving a chain that validates.
+#[test]
+fn ksk_rollover_double_ds_keeps_the_chain() {
+    let Some(tools) = tools("ksk_rollover_double_ds_keeps_the_chain") else {
+        return;
+    };
+    let (keys, old_ksk, zsk) = split_keys("ecdsap256sha256");
+    let s = signed_with(keys, &zone_text(PLACEHOLDER_DS));
+    let key_dir = s._keys.path().to_path_buf();
+    let d = key_dir.display().to_string();
+    let old_ds = s.anchors.clone();
+    let base = std::fs::read_to_string(&s.server.config_path).unwrap();
+    let parent_ds = |anchors: &[&[Anchor]]| {
+        let list: Vec<String> = anchors
+            .iter()
+            .flat_map(|a| a.iter())
+            .map(|a| format!("{:?}", a.presentation()))
+            .collect();
+        // Into the zone's table, whatever the test harness appends after it.
+        let table = format!("[dnssec.zones.\"{ZONE}\"]\n");
+        assert!(base.contains(&table));
+        let text = base.replacen(
+            &table,
+            &format!("{table}parent_ds = [{}]\n", list.join(", ")),
+            1,
+        );
+        std::fs::write(&s.server.config_path, text).unwrap();
+    };
+    let fresh =
+        |anchors: &[Anchor]| resolvers(&tools, s.server.addr, anchors, &ResolverOptions::default());
+    parent_ds(&[&old_ds]);
+    s.server
+        .reload()
+        .expect("reload with parent_ds naming the KSK");
+
+    let new_ksk = reported_tag(&switchyard_dnssec(&[
+        "keygen",
+        ZONE,
+        "--role",
+        "ksk",
+        "--published-only",
+        "--key-dir",
+        &d,
+    ]));
+    s.server
+        .reload()
+        .expect("reload with the new KSK published");
+    let all = Anchor::all_in(&switchyard_dnssec(&["ds", ZONE, "--key-dir", &d]));
+    let new_ds: Vec<Anchor> = all
+        .iter()
+        .filter(|a| a.rdata[0] == new_ksk)
+        .cloned()
+        .collect();
+    assert_eq!((all.len(), new_ds.len()), (2, 1), "{all:?}");
+    assert_eq!(
+        cds_tags(&s.server),
+        sorted(vec![old_ksk.clone(), new_ksk.clone()])
+    );
+    assert_eq!(
+        dnskey_signing_tags(&s.server),
+        sorted(vec![old_ksk.clone(), new_ksk.clone()])
+    );
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![zsk.clone()]
+    );
+    for anchors in [&old_ds, &new_ds, &all] {
+        judge(
+            &tools,
+            "new KSK published",
+            &s.server,
+            anchors,
+            &fresh(anchors),
+            true,
+        );
+    }
+
+    // The parent now holds both DS; the new KSK takes over.
+    parent_ds(&[&old_ds, &new_ds]);
+    set_key_state(&key_dir, &new_ksk, true, true);
+    set_key_state(&key_dir, &old_ksk, true, false);
+    s.server.reload().expect("reload with the new KSK active");
+    for anchors in [&old_ds, &new_ds, &all] {
+        judge(
+            &tools,
+            "new KSK active",
+            &s.server,
+            anchors,
+            &fresh(anchors),
+            true,
+        );
+    }
+
+    // Withdrawing the old KSK while parent_ds says the parent still holds
+    // only its DS: refused, and the old chain keeps validating.
+    parent_ds(&[&old_ds]);
+    set_key_state(&key_dir, &old_ksk, false, false);
+    let err = s.server.reload().expect_err("DS pointing nowhere");
+    assert!(
+        err.contains("parent_ds") && err.contains("chain of trust would break"),
+        "{err}"
+    );
+    judge(
+        &tools,
+        "refused withdrawal",
+        &s.server,
+        &old_ds,
+        &fresh(&old_ds),
+        true,
+    );
+
+    // With both DS at the parent the withdrawal goes through.
+    parent_ds(&[&old_ds, &new_ds]);
+    s.server
+        .reload()
+        .expect("reload with the old KSK withdrawn");
+    assert_eq!(cds_tags(&s.server), vec![new_ksk.clone()]);
+    assert_eq!(dnskey_signing_tags(&s.server), vec![new_ksk.clone()]);
+    // Both DS as anchors, the withdrawn key's first: Knot Resolver 5.6
+    // answers SERVFAIL when the *last* DS trust anchor configured names a
+    // key no longer in the DNSKEY RRset (seen in 3 of 6 runs with the DS
+    // in tag order, never with this order; Unbound and delv validate
+    // either way). A quirk of its configured anchors, not of the chain.
+    let old_first: Vec<Anchor> = old_ds.iter().chain(new_ds.iter()).cloned().collect();
+    let unbound_only: Vec<Resolver> = fresh(&all)
+        .into_iter()
+        .filter(|r| r.name == "unbound")
+        .collect();
+    judge(
+        &tools,
+        "old KSK withdrawn",
+        &s.server,
+        &all,
+        &unbound_only,
+        true,
+    );
+    judge(
+        &tools,
+        "old KSK withdrawn",
+        &s.server,
+        &old_first,
+        &fresh(&old_first),
+        true,
+    );
+    judge(
+        &tools,
+        "old KSK withdrawn",
+        &s.server,
+        &new_ds,
+        &fresh(&new_ds),
+        true,
+    );
+    judge(
+        &tools,
+        "old KSK withdrawn",
+        &s.server,
+        &old_ds,
+        &fresh(&old_ds),
+        false,
+    );
+
+    // The parent drops the old DS.
+    parent_ds(&[&new_ds]);
+    s.server
+        .reload()
+        .expect("reload with parent_ds naming the new KSK");
+    judge(
+        &tools,
+        "old DS removed",
+        &s.server,
+        &new_ds,
+        &fresh(&new_ds),
+        true,
+    );
+}
+
+/// From a CSK to a KSK/ZSK split and back, with the parent's DS unchanged
+/// throughout (the CSK becomes the KSK: same flags, same tag): every step
+/// validates, in fresh resolvers and in resolvers that cached the DNSKEY
+/// RRset once the ZSK was pre-published.
+#[test]
+fn csk_to_split_and_back_validates() {
+    let Some(tools) = tools("csk_to_split_and_back_validates") else {
+        return;
+    };
+    let s = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
+    let key_dir = s._keys.path().to_path_buf();
+    let d = key_dir.display().to_string();
+    let csk = s.anchors[0].rdata[0].clone();
+    let fresh = || {
+        resolvers(
+            &tools,
+            s.server.addr,
+            &s.anchors,
+            &ResolverOptions::default(),
+        )
+    };
+    let zsk = reported_tag(&switchyard_dnssec(&[
+        "keygen",
+        ZONE,
+        "--role",
+        "zsk",
+        "--published-only",
+        "--key-dir",
+        &d,
+    ]));
+    s.server.reload().expect("reload with the ZSK published");
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![csk.clone()]
+    );
+    let cached = fresh();
+    judge(
+        &tools,
+        "ZSK published",
+        &s.server,
+        &s.anchors,
+        &cached,
+        true,
+    );
+
+    set_key_role(&key_dir, &csk, "ksk");
+    set_key_state(&key_dir, &zsk, true, true);
+    s.server.reload().expect("reload split");
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![zsk.clone()]
+    );
+    assert_eq!(dnskey_signing_tags(&s.server), vec![csk.clone()]);
+    let ds_now = Anchor::all_in(&switchyard_dnssec(&["ds", ZONE, "--key-dir", &d]));
+    let text = |a: &[Anchor]| a.iter().map(|a| a.presentation()).collect::<Vec<_>>();
+    assert_eq!(text(&ds_now), text(&s.anchors), "the DS does not change");
+    judge(&tools, "split", &s.server, &s.anchors, &cached, true);
+    judge(&tools, "split", &s.server, &s.anchors, &fresh(), true);
+
+    set_key_role(&key_dir, &csk, "csk");
+    set_key_state(&key_dir, &zsk, true, false);
+    s.server.reload().expect("reload back to the CSK");
+    assert_eq!(
+        signing_tags(&s.server, "www.example.test."),
+        vec![csk.clone()]
+    );
+    judge(
+        &tools,
+        "back to the CSK",
+        &s.server,
+        &s.anchors,
+        &cached,
+        true,
+    );
+    judge(
+        &tools,
+        "back to the CSK",
+        &s.server,
+        &s.anchors,
+        &fresh(),
+        true,
+    );
+
+    set_key_state(&key_dir, &zsk, false, false);
+    s.server.reload().expect("reload with the ZSK withdrawn");
+    judge(
+        &tools,
+        "ZSK withdrawn",
+        &s.server,
+        &s.anchors,
+        &cached,
+        true,
+    );
+    judge(
+        &tools,
+        "ZSK withdrawn",
+        &s.server,
+        &s.anchors,
+        &fresh(),
+        true,
+    );
+}
+
+/// Every name that exists in the signed zone: the zone file's owners and
+/// the empty non-terminals above them, and the managed names.
+fn existing_names() -> Vec<Name> {
+    let origin = Name::from_str(ZONE).unwrap();
+    let mut names = vec![origin.clone()];
+    for line in zone_text(PLACEHOLDER_DS).lines() {
+        let Some(first) = line.split_whitespace().next() else {
+            continue;
+        };
+        if first.starts_with(['$', '@', ';']) {
+            continue;
+        }
+        let mut name = Name::from_str(first)
+            .unwrap()
+            .append_domain(&origin)
+            .unwrap();
+        while name.num_labels() > origin.num_labels() {
+            names.push(name.to_lowercase());
+            name = name.base_name();
+        }
+    }
+    for managed in ["alias", "fo", "w", "mv", "geo"] {
+        names.push(Name::from_str(&format!("{managed}.{ZONE}")).unwrap());
+    }
+    names
+}
+
+/// The wildcard answers as Switchyard sends them (raw replies to DO
+/// queries, decoded): the RRSIG's Labels field is the wildcard's label
+/// count (RFC 4035 §3.1.3.3: `*.wild.example.test.` counts 3), the RRSIG
+/// is the one made at load for every name, and the authority section
+/// holds a signed NSEC covering the next closer name that covers no name
+/// that exists (the wildcard, its encloser, the real sibling included).
+/// Then validators: Unbound with aggressive NSEC caching (RFC 8198) and
+/// Knot Resolver (which caches aggressively by default) validate the
+/// wildcard answers (AD), and afterwards a real sibling next to the name
+/// the NSEC covers, and other names of the zone, still resolve (a wider
+/// NSEC would have them denied from the cache).
+#[test]
+fn wildcard_proofs_cover_only_the_next_closer_name() {
+    let Some(tools) = tools("wildcard_proofs_cover_only_the_next_closer_name") else {
+        return;
+    };
+    let s = signed("ecdsap256sha256", &zone_text(PLACEHOLDER_DS));
+    let existing = existing_names();
+    assert!(existing.contains(&Name::from_str("real.wild.example.test.").unwrap()));
+    assert!(existing.contains(&Name::from_str("ent.example.test.").unwrap()));
+    let mut signatures = BTreeSet::new();
+    for (asked, qtype, labels, next_closer) in [
+        (
+            "host.wild.example.test.",
+            RecordType::A,
+            3,
+            "host.wild.example.test.",
+        ),
+        (
+            "A.b.wild.example.test.",
+            RecordType::A,
+            3,
+            "b.wild.example.test.",
+        ),
+        (
+            "rea.wild.example.test.",
+            RecordType::A,
+            3,
+            "rea.wild.example.test.",
+        ),
+        (
+            "reala.wild.example.test.",
+            RecordType::A,
+            3,
+            "reala.wild.example.test.",
+        ),
+        ("x.cw.example.test.", RecordType::A, 3, "x.cw.example.test."),
+        (
+            "host.wild.example.test.",
+            RecordType::MX,
+            0,
+            "host.wild.example.test.",
+        ),
+    ] {
+        let reply = ask(s.server.addr, asked, qtype).expect("reply");
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+        let sigs: Vec<_> = reply
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::RRSIG(sig))
+                    if r.name == Name::from_str(asked).unwrap() =>
+                {
+                    Some(sig)
+                }
+                _ => None,
+            })
+            .collect();
+        if labels > 0 {
+            assert!(!sigs.is_empty(), "{asked}: unsigned: {}", describe(&reply));
+            for sig in &sigs {
+                assert_eq!(
+                    sig.input().num_labels,
+                    labels,
+                    "{asked}: {}",
+                    describe(&reply)
+                );
+                if sig.input().type_covered == RecordType::A
+                    && asked.ends_with(".wild.example.test.")
+                {
+                    signatures.insert(sig.sig().to_vec());
+                }
+            }
+        }
+        let next_closer = Name::from_str(next_closer).unwrap();
+        let asked_name = Name::from_str(asked).unwrap();
+        let covering: Vec<(Name, Name)> = reply
+            .authorities
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::NSEC(nsec)) => {
+                    Some((r.name.clone(), nsec.next_domain_name().clone()))
+                }
+                _ => None,
+            })
+            .filter(|(owner, next)| *owner < next_closer && next_closer < *next)
+            .collect();
+        assert_eq!(covering.len(), 1, "{asked} {qtype}: {}", describe(&reply));
+        let (owner, next) = &covering[0];
+        assert!(*owner < asked_name && asked_name < *next);
+        for name in &existing {
+            assert!(
+                !(owner <= name && name < next),
+                "{asked}: NSEC {owner} -> {next} covers {name}"
+            );
+        }
+        // Signed: an RRSIG over it in the authority section.
+        assert!(reply.authorities.iter().any(|r| r.name == *owner
+            && matches!(&r.data, RData::DNSSEC(DNSSECRData::RRSIG(sig)) if sig.input().type_covered == RecordType::NSEC)));
+    }
+    // One signature for every name the wildcard answers.
+    assert_eq!(signatures.len(), 1, "{signatures:?}");
+
+    let upstreams = [Upstream::new(ZONE, s.server.addr)];
+    let aggressive = ResolverOptions {
+        unbound_aggressive_nsec: true,
+        ..ResolverOptions::default()
+    };
+    for resolver in resolvers_for(&tools, &upstreams, &s.anchors, &aggressive) {
+        let steps: &[(&str, RecordType, Expect)] = &[
+            (
+                "rea.wild.example.test.",
+                RecordType::A,
+                Expect::Data(&["192.0.2.7"]),
+            ),
+            (
+                "reak.wild.example.test.",
+                RecordType::A,
+                Expect::Data(&["192.0.2.7"]),
+            ),
+            ("host.wild.example.test.", RecordType::MX, Expect::NoData),
+            (
+                "x.rea.wild.example.test.",
+                RecordType::A,
+                Expect::Data(&["192.0.2.7"]),
+            ),
+            (
+                "real.wild.example.test.",
+                RecordType::A,
+                Expect::Data(&["192.0.2.8"]),
+            ),
+            ("wild.example.test.", RecordType::A, Expect::NoData),
+            (
+                "www.example.test.",
+                RecordType::A,
+                Expect::Data(&["192.0.2.1"]),
+            ),
+            ("x.real.wild.example.test.", RecordType::A, Expect::NxDomain),
+            (
+                "real.wild.example.test.",
+                RecordType::A,
+                Expect::Data(&["192.0.2.8"]),
+            ),
+        ];
+        for &(name, qtype, expect) in steps {
+            let reply = resolver.ask(name, qtype);
+            if let Err(e) = check_case(resolver.name, &reply, name, qtype, expect) {
+                panic!("{e}\n{}", resolver.log());
+            }
+        }
+        // `\000.wild` sorts right after `wild`: no NSEC owner fits between
+        // them, so that name is signed as if it existed (RFC 9824 §3.3)
+        // and validates too. (hickory parses no `\000` from text.)
+        let zero = Name::from_str("wild.example.test.")
+            .unwrap()
+            .prepend_label(Label::from_raw_bytes(&[0]).unwrap())
+            .unwrap();
+        let mut query = validating_query("wild.example.test.", RecordType::A);
+        query.queries[0].set_name(zero.clone());
+        let reply = udp_exchange(
+            resolver.addr,
+            &query.to_vec().unwrap(),
+            Duration::from_secs(5),
+        )
+        .and_then(|bytes| Message::from_vec(&bytes).ok())
+        .expect("reply");
+        if let Err(e) = check_case(
+            resolver.name,
+            &reply,
+            &zero.to_ascii(),
+            RecordType::A,
+            Expect::Data(&["192.0.2.7"]),
+        ) {
+            panic!("{e}\n{}", resolver.log());
+        }
     }
 }

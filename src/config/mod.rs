@@ -29,7 +29,7 @@ mod traffic;
 
 pub use api::ApiConfig;
 pub use cluster::{ClusterConfig, StoreKind, valid_instance};
-pub use dnssec::{DnssecConfig, DnssecZoneConfig, KeyAlgorithm};
+pub use dnssec::{DnssecConfig, DnssecZoneConfig, KeyAlgorithm, ParentDs, parse_ds};
 pub use drills::{DrillsConfig, ScheduleConfig};
 pub use health::{CheckConfig, CheckKind, HealthConfig, InitialState, StatusItem, StatusSpec};
 pub use observe::{LogConfig, LogFormat, MetricsConfig, PerServiceAnswers, QueryLogConfig};

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use hickory_proto::rr::Name;
 
-use super::keys;
+use super::keys::{self, KeyRole};
 use crate::config::{Config, KeyAlgorithm};
 
 /// `switchyard dnssec …`.
@@ -32,11 +32,16 @@ struct Location {
 
 #[derive(Debug, Subcommand)]
 enum DnssecCommand {
-    /// Make a new combined signing key (CSK) for ZONE, published and active
-    /// (or only published, for a rollover, with --published-only).
+    /// Make a new key for ZONE, published and active (or only published,
+    /// for a rollover, with --published-only): a combined signing key (CSK)
+    /// unless --role says otherwise.
     Keygen {
         /// The zone, e.g. example.com.
         zone: String,
+        /// csk (default: signs everything), ksk (signs DNSKEY/CDS/CDNSKEY;
+        /// the parent's DS names it) or zsk (signs the rest).
+        #[arg(long, default_value = "csk")]
+        role: KeyRole,
         /// ecdsap256sha256 (default, or the zone's `algorithm` in config) or ed25519.
         #[arg(long)]
         algorithm: Option<KeyAlgorithm>,
@@ -46,16 +51,17 @@ enum DnssecCommand {
         #[command(flatten)]
         location: Location,
     },
-    /// Print the DS records (SHA-256) of ZONE's published keys, one per
-    /// line, in zone-file format, for the parent zone.
+    /// Print the DS records (SHA-256) of ZONE's published KSKs and CSKs (a
+    /// ZSK never gets a DS), one per line, in zone-file format, for the
+    /// parent zone.
     Ds {
         /// The zone, e.g. example.com.
         zone: String,
         #[command(flatten)]
         location: Location,
     },
-    /// List every key in the key directory: zone, tag, algorithm, state,
-    /// and whether config signs the zone.
+    /// List every key in the key directory: zone, tag, role, algorithm,
+    /// state, and whether config signs the zone.
     Status {
         #[command(flatten)]
         location: Location,
@@ -77,6 +83,7 @@ fn execute(args: DnssecArgs) -> Result<(), String> {
     match args.command {
         DnssecCommand::Keygen {
             zone,
+            role,
             algorithm,
             published_only,
             location,
@@ -94,12 +101,13 @@ fn execute(args: DnssecArgs) -> Result<(), String> {
                     })
                 })
                 .unwrap_or_default();
-            let key = keys::generate(&dir, &origin, algorithm, published_only)
+            let key = keys::generate_with_role(&dir, &origin, algorithm, role, published_only)
                 .map_err(|e| e.to_string())?;
             println!(
-                "{}: key {} ({}, {}) in {}",
+                "{}: key {} ({}, {}, {}) in {}",
                 origin,
                 key.tag,
+                role,
                 algorithm.name(),
                 if key.state.active {
                     "published, active"
@@ -108,7 +116,9 @@ fn execute(args: DnssecArgs) -> Result<(), String> {
                 },
                 dir.display()
             );
-            if let Some(line) = key.ds_line() {
+            if key.role.signs_keys()
+                && let Some(line) = key.ds_line()
+            {
                 println!("{line}");
             }
             Ok(())
@@ -119,12 +129,12 @@ fn execute(args: DnssecArgs) -> Result<(), String> {
             let keys = keys::load_zone(&dir, &origin).map_err(|e| e.to_string())?;
             let lines: Vec<String> = keys
                 .iter()
-                .filter(|k| k.state.published)
+                .filter(|k| k.state.published && k.role.signs_keys())
                 .filter_map(|k| k.ds_line())
                 .collect();
             if lines.is_empty() {
                 return Err(format!(
-                    "no published key for {origin} in {}: run `switchyard dnssec keygen {origin}`",
+                    "no published ksk or csk for {origin} in {}: run `switchyard dnssec keygen {origin}` (a csk) or `--role ksk`",
                     dir.display()
                 ));
             }
@@ -185,23 +195,32 @@ fn status(dir: &Path, config: Option<&Config>) -> Result<(), String> {
     }
     for zone in zones {
         let origin = zone_name(&zone)?;
-        let keys = keys::load_zone(dir, &origin).map_err(|e| e.to_string())?;
+        let keys = match keys::load_zone(dir, &origin) {
+            Ok(keys) => keys,
+            Err(e) => {
+                // One broken key set must not hide the others.
+                println!("{origin}  BROKEN: {e}");
+                continue;
+            }
+        };
+        let problems = super::chain::check_keys(&origin, &keys, dir);
         let enabled = config.map(|c| {
             c.dnssec
                 .enabled_zones()
                 .any(|(n, _)| n == origin.to_string())
         });
         let signed = match enabled {
-            Some(true) if keys.iter().any(|k| k.state.active) => "signed",
-            Some(true) => "BROKEN: enabled without an active key",
-            Some(false) => "not signed (not enabled in config)",
-            None => "config not given",
+            Some(true) if problems.is_empty() => "signed".to_string(),
+            Some(true) => format!("BROKEN: {}", problems.join("; ")),
+            Some(false) => "not signed (not enabled in config)".into(),
+            None => "config not given".into(),
         };
         println!("{origin}  {signed}");
         for key in &keys {
             println!(
-                "  key {:05}  algorithm {}  {}{}  {}",
+                "  key {:05}  {}  algorithm {}  {}{}  {}",
                 key.tag,
+                key.role,
                 u8::from(key.algorithm()),
                 if key.state.published {
                     "published"

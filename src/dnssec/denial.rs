@@ -33,6 +33,15 @@ pub fn nsec(name: &Name, types: impl IntoIterator<Item = RecordType>) -> RData {
     )))
 }
 
+/// NSEC RDATA at an insecure delegation point `cut` with the types there
+/// (no DS): its next name is the first name after the child zone's
+/// names, `cut\000.parent` (RFC 9824 §3.4), not a name inside the child.
+pub fn nsec_at_cut(cut: &Name, types: impl IntoIterator<Item = RecordType>) -> RData {
+    let cut = cut.to_lowercase();
+    let next = super::wildcard::after_subtree(&cut).unwrap_or_else(|| successor(&cut));
+    RData::DNSSEC(DNSSECRData::NSEC(NSEC::new_cover_self(next, types)))
+}
+
 /// The types that exist at `name` (lower-cased) in `zone`: its RRsets,
 /// those a managed name answers, and `apex_extra` (DNSKEY, CDS, CDNSKEY)
 /// at the apex. A name that does not exist but matches a wildcard has the
@@ -109,6 +118,24 @@ mod tests {
         let long = Name::from_str(&format!("{}.", vec!["a".repeat(63); 3].join("."))).unwrap();
         let longest = long.prepend_label("b".repeat(61)).unwrap();
         assert_eq!(successor(&longest), longest);
+    }
+
+    #[test]
+    fn the_nsec_at_a_cut_skips_the_child_zone() {
+        let cut = Name::from_str("Child.example.com.").unwrap();
+        let RData::DNSSEC(DNSSECRData::NSEC(nsec)) = nsec_at_cut(&cut, [RecordType::NS]) else {
+            panic!("not an NSEC");
+        };
+        let next = nsec.next_domain_name();
+        assert_eq!(next.to_ascii(), "child\\000.example.com.");
+        let cut = cut.to_lowercase();
+        let inside = Name::from_str("deep.www.child.example.com.").unwrap();
+        let sibling = Name::from_str("childa.example.com.").unwrap();
+        assert!(
+            cut < inside && inside < *next,
+            "the child's names lie in the span"
+        );
+        assert!(*next < sibling, "the next sibling does not");
     }
 
     #[test]

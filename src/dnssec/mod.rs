@@ -1,11 +1,16 @@
 //! Online DNSSEC signing, done when data is loaded and published rather
 //! than per query.
 //!
-//! - `keys`: key files (one combined signing key per file set, ECDSA P-256
-//!   or Ed25519), key tags, DS/CDS/CDNSKEY, `published`/`active` state.
+//! - `keys`: key files (one key per file set, ECDSA P-256 or Ed25519, in
+//!   the role CSK, KSK or ZSK), key tags, DS/CDS/CDNSKEY,
+//!   `published`/`active` state.
+//! - `chain`: the checks that keep the chain of trust whole (keys able to
+//!   sign keys and data, the parent's DS naming a published KSK/CSK).
 //! - `signer`: RRSIGs over an RRset with a zone's keys, and the RRset key
 //!   signatures are looked up by (owner, type, canonical RDATA).
 //! - `denial`: compact denial of existence (RFC 9824) and type bitmaps.
+//! - `wildcard`: wildcard answers in RFC 4035 form (the wildcard's own
+//!   signature, and a minimally covering NSEC for the next closer name).
 //! - `cache`: the bounded shared cache of signatures made on first use.
 //! - `cli`: `switchyard dnssec keygen|ds|status`.
 //! - `clock`: the coarse clock the fast path checks freshness against.
@@ -17,16 +22,19 @@
 //! endpoints, up and all, per family; each failover tier; fail-open), reusing
 //! the previous publish's signatures for variants that did not change.
 //! [`apply`] (on the full answer path, DO queries) adds the RRSIGs and
-//! denial records; anything not pre-signed (multivalue subsets, wildcard
-//! expansions, NSECs for names asked about) is signed on first use into
-//! the shared [`cache::SigCache`].
+//! denial records; anything not pre-signed (multivalue subsets, NSECs for
+//! names asked about, the NSECs proving a wildcard's next closer name does
+//! not exist) is signed on first use into the shared [`cache::SigCache`].
+//! Wildcard answers reuse the wildcard RRset's signature made at load.
 
 pub mod cache;
+pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod denial;
 pub mod keys;
 pub mod signer;
+pub mod wildcard;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -92,6 +100,19 @@ fn sign_in_parallel<T: Sync>(
     })
 }
 
+/// Length of the uncompressed wire name at the start of `wire` (all of
+/// it when it does not end).
+fn wire_name_len(wire: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(&len) = wire.get(at) {
+        at += 1 + len as usize;
+        if len == 0 {
+            return at.min(wire.len());
+        }
+    }
+    wire.len()
+}
+
 /// Signatures by RRset key.
 pub type SigMap = HashMap<Box<[u8]>, Arc<Sig>, foldhash::fast::RandomState>;
 
@@ -136,6 +157,9 @@ pub struct Dnssec {
     refresh: u32,
     /// The earliest expiration of any static signature (0: none).
     earliest_expiry: u32,
+    /// Problems worth knowing that do not stop loading (a signed zone
+    /// whose parent DS is not recorded, so not checked).
+    warnings: Vec<ConfigError>,
 }
 
 impl Default for Dnssec {
@@ -146,6 +170,7 @@ impl Default for Dnssec {
             cache: SigCache::new(CACHE_CAPACITY),
             refresh: 7 * 86_400,
             earliest_expiry: 0,
+            warnings: Vec::new(),
         }
     }
 }
@@ -169,9 +194,10 @@ fn epoch(now: SystemTime) -> u32 {
 
 impl Dnssec {
     /// Reads the keys of every zone `[dnssec]` enables and signs the zones.
-    /// Refuses (as `check` does) a signed zone that is not served or has no
-    /// active key, and a DS in a served parent that matches none of a
-    /// signed child's published keys.
+    /// Refuses (as `check` does) a signed zone that is not served, keys that
+    /// cannot sign the zone (see [`chain::check_keys`]), a `parent_ds` that
+    /// names no published KSK/CSK, and a DS in a served parent that matches
+    /// none of a signed child's published KSKs/CSKs.
     pub fn load(
         config: &Config,
         zones: &ZoneSet,
@@ -185,6 +211,7 @@ impl Dnssec {
             backdate: dnssec.inception_backdate_secs,
         };
         let mut errors = Vec::new();
+        let mut warnings = Vec::new();
         let mut signed = HashMap::new();
         for (name, entry) in dnssec.enabled_zones() {
             let field = format!("dnssec.zones.{name:?}");
@@ -205,18 +232,45 @@ impl Dnssec {
                     continue;
                 }
             };
+            let problems = chain::check_keys(&origin, &keys, &key_dir);
+            if !problems.is_empty() {
+                errors.extend(problems.into_iter().map(&error));
+                continue;
+            }
+            let zone_config = entry.get_ref();
+            let ds_field = format!("{field}.parent_ds");
+            match &zone_config.parent_ds {
+                Some(listed) => {
+                    if let Err(message) = chain::check_parent_ds(
+                        &origin,
+                        &keys,
+                        &zone_config.parent_ds_parsed,
+                        &key_dir,
+                    ) {
+                        let span = listed.first().map_or(entry.span(), |d| d.span());
+                        errors.push(config.error_at(span, &ds_field, message));
+                        continue;
+                    }
+                }
+                None if !parent_served_with_ds(zones, &origin) => {
+                    let warning = config.error_at(
+                        entry.span(),
+                        &ds_field,
+                        format!(
+                            "not set: nothing checks that the parent's DS for {origin} still names a key here; \
+                             set it to the DS records the parent serves (`dig DS {origin}`), [] if none yet"
+                        ),
+                    );
+                    tracing::warn!("{warning}");
+                    warnings.push(warning);
+                }
+                None => {}
+            }
             let signer = ZoneSigner {
                 origin: origin.clone(),
                 keys: keys.into(),
                 timing,
             };
-            if !signer.has_active_key() {
-                errors.push(error(format!(
-                    "zone {origin} is signed but {} holds no active key for it: run `switchyard dnssec keygen {origin}`",
-                    key_dir.display()
-                )));
-                continue;
-            }
             signed.insert(origin, sign_zone(zone, signer, epoch(now)));
         }
         errors.extend(check_delegations(config, zones, &signed));
@@ -233,6 +287,7 @@ impl Dnssec {
             zones: signed,
             refresh: timing.refresh,
             earliest_expiry,
+            warnings,
             ..Dnssec::default()
         })
     }
@@ -242,6 +297,11 @@ impl Dnssec {
     /// on its own meanwhile, through the cache).
     pub fn due_for_refresh(&self, now: SystemTime) -> bool {
         self.earliest_expiry != 0 && self.earliest_expiry.saturating_sub(self.refresh) <= epoch(now)
+    }
+
+    /// Problems found while loading that do not stop it (for `check`).
+    pub fn warnings(&self) -> &[ConfigError] {
+        &self.warnings
     }
 
     /// One line for `check`: which zones are signed, with which keys.
@@ -260,8 +320,9 @@ impl Dnssec {
                     .filter(|k| k.state.published)
                     .map(|k| {
                         format!(
-                            "{} alg {}{}",
+                            "{} {} alg {}{}",
                             k.tag,
+                            k.role,
                             u8::from(k.algorithm()),
                             if k.state.active {
                                 ""
@@ -333,9 +394,9 @@ impl Dnssec {
     /// [`Dnssec::for_snapshot`] after a publish that changed only the
     /// regions `changed` (`Snapshot::rebuild`): the previous publish's
     /// signatures are kept and only the services of those regions looked
-    /// at again, so a publish costs what its change does. Variants no
-    /// longer answered stay until the next full build (bounded by the
-    /// variants seen since the load).
+    /// at again, so a publish costs what its change does. Those services'
+    /// variants are dropped first and put back only if still answered, so
+    /// the result holds exactly what [`Dnssec::for_snapshot`] would.
     pub fn for_rebuild(
         self: &Arc<Self>,
         previous: &Signing,
@@ -358,6 +419,14 @@ impl Dnssec {
             return previous.clone();
         }
         let mut managed = (*previous.managed).clone();
+        // The changed services' variants, by owner: a key is the owner's
+        // wire form (which no other wire name extends), type, RDATA.
+        let owners: HashSet<Vec<u8>> = services
+            .iter()
+            .filter_map(|s| plan.services.get(*s))
+            .map(|s| signer::owner_key(&s.name))
+            .collect();
+        managed.retain(|key, _| !owners.contains(&key[..wire_name_len(key)]));
         self.sign_services(
             services.iter().filter_map(|s| plan.services.get(*s)),
             zones,
@@ -559,6 +628,8 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
     let origin = &zone.origin;
     let record = |data: RData| Record::from_rdata(origin.clone(), apex_ttl, data);
     let published: Vec<_> = signer.keys.iter().filter(|k| k.state.published).collect();
+    // CDS and CDNSKEY say which DS the parent should hold: KSKs and CSKs only.
+    let entry_points: Vec<_> = published.iter().filter(|k| k.role.signs_keys()).collect();
     let apex: Vec<(RecordType, Vec<Record>)> = vec![
         (
             RecordType::DNSKEY,
@@ -569,7 +640,7 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
         ),
         (
             RecordType::CDS,
-            published
+            entry_points
                 .iter()
                 .filter_map(|k| k.cds())
                 .map(|c| record(RData::DNSSEC(DNSSECRData::CDS(c))))
@@ -577,7 +648,7 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
         ),
         (
             RecordType::CDNSKEY,
-            published
+            entry_points
                 .iter()
                 .map(|k| record(RData::DNSSEC(DNSSECRData::CDNSKEY(k.cdnskey()))))
                 .collect(),
@@ -598,6 +669,27 @@ fn sign_zone(zone: &Zone, signer: ZoneSigner, now: u32) -> SignedZone {
         let key = rrset_key(origin, *rtype, rdatas());
         let sig = signer.sign(origin, *rtype, apex_ttl, rdatas(), now, rng.f32());
         statics.insert(key, Arc::new(sig));
+    }
+    // Each wildcard's NSEC (its real types): wildcard NODATA answers carry
+    // it, the same for every name the wildcard answers.
+    for node in zone.nodes() {
+        let name = node.name();
+        if below_cut(node.name_wire()) || !wildcard::is_wildcard(&name) {
+            continue;
+        }
+        if let Some(data) = wildcard::wildcard_nsec(zone, &name) {
+            let rdatas = || std::iter::once(&data);
+            let key = rrset_key(&name, RecordType::NSEC, rdatas());
+            let sig = signer.sign(
+                &name,
+                RecordType::NSEC,
+                zone.negative_ttl,
+                rdatas(),
+                now,
+                rng.f32(),
+            );
+            statics.insert(key, Arc::new(sig));
+        }
     }
     SignedZone {
         signer,
@@ -628,7 +720,7 @@ fn check_delegations(
             .signer
             .keys
             .iter()
-            .filter(|k| k.state.published)
+            .filter(|k| k.state.published && k.role.signs_keys())
             .filter_map(|k| k.ds())
             .collect();
         let matches = ds.rdatas().any(|data| match &data {
@@ -651,13 +743,23 @@ fn check_delegations(
                 line: entry.map(|s| crate::config::line_of(&config.text, s.start)),
                 field: Some(format!("dnssec.zones.\"{origin}\"")),
                 message: format!(
-                    "the DS for {origin} in zone {} matches none of its published keys: the chain of trust would break (publish the key the DS names, or update the DS)",
+                    "the DS for {origin} in zone {} matches none of its published keys that sign its DNSKEY RRset (ksk or csk): the chain of trust would break (publish the key the DS names, or update the DS)",
                     parent.origin
                 ),
             });
         }
     }
     errors
+}
+
+/// True when the parent of `origin` is served here with a DS at the cut
+/// ([`check_delegations`] then checks the chain without `parent_ds`).
+fn parent_served_with_ds(zones: &ZoneSet, origin: &Name) -> bool {
+    !origin.is_root()
+        && zones
+            .find(&origin.base_name())
+            .and_then(|parent| parent.node(origin))
+            .is_some_and(|n| n.get(RecordType::DS).is_some())
 }
 
 /// The zone that answers `owner`/`rtype`: the parent for a DS at a cut
@@ -746,10 +848,103 @@ impl Signing {
         sig
     }
 
+    /// A DO query for NSEC or RRSIG at a name that exists (not through a
+    /// wildcard) is answered, not denied: with compact denial every such
+    /// name owns an NSEC (the one its NODATA answers carry: owner the
+    /// name, its real types plus RRSIG and NSEC) and the RRSIGs over its
+    /// RRsets, so a NODATA whose NSEC lists the type asked would
+    /// contradict itself (RFC 4035 §3.1.3.1). NSEC: that NSEC RRset (signed
+    /// below like any answer). RRSIG: the signatures of the name's zone
+    /// RRsets, the server's apex RRsets and that NSEC (RRSIGs are not
+    /// themselves signed); a managed name's policy answers change per
+    /// query and are left out. Without DO the answer stays NODATA.
+    fn answer_dnssec_types(
+        &self,
+        zones: &ZoneSet,
+        plan: &TrafficPlan,
+        qname: &Name,
+        qtype: RecordType,
+        response: &mut Response<'_>,
+        now: u32,
+    ) {
+        if !matches!(qtype, RecordType::NSEC | RecordType::RRSIG)
+            || !response.answers.is_empty()
+            || *response.rcode != ResponseCode::NoError
+            || !response
+                .authority
+                .iter()
+                .any(|r| r.record_type() == RecordType::SOA)
+        {
+            return;
+        }
+        let lower = qname.to_lowercase();
+        let Some(zone) = zones.find(&lower) else {
+            return;
+        };
+        let Some(signed) = self.load.zone(&zone.origin) else {
+            return;
+        };
+        let apex: &[RecordType] = &APEX_TYPES;
+        if wildcard::expansion(zone, plan, &lower).is_some() {
+            return;
+        }
+        let Some(types) = denial::types_at(zone, plan, &lower, apex) else {
+            return;
+        };
+        let nsec = Record::from_rdata(
+            qname.clone(),
+            zone.negative_ttl,
+            denial::nsec(&lower, types),
+        );
+        response.authority.clear();
+        if qtype == RecordType::NSEC {
+            response.answers.push(nsec);
+            return;
+        }
+        let mut sets: Vec<(RecordType, u32, Vec<RData>)> = Vec::new();
+        if let Some(node) = zone.node(&lower) {
+            sets.extend(
+                node.rrsets()
+                    .map(|set| (set.rtype(), set.ttl(), set.rdatas().collect())),
+            );
+        }
+        if lower == zone.origin {
+            sets.extend(signed.apex.iter().filter_map(|(rtype, records)| {
+                let ttl = records.first()?.ttl;
+                Some((
+                    *rtype,
+                    ttl,
+                    records.iter().map(|r| r.data.clone()).collect(),
+                ))
+            }));
+        }
+        sets.push((RecordType::NSEC, nsec.ttl, vec![nsec.data.clone()]));
+        for (rtype, ttl, rdatas) in sets {
+            let rdatas: Vec<&RData> = rdatas.iter().collect();
+            let sig = self.sig_for(signed, &lower, rtype, ttl, &rdatas, now);
+            response.answers.extend(sig.rrsigs.iter().map(|r| {
+                let mut r = r.clone();
+                r.name = qname.clone();
+                r.ttl = ttl;
+                r
+            }));
+        }
+    }
+
     /// Appends the RRSIGs of every RRset in `records` after it (owner as
     /// served, TTL as served), skipping RRsets of unsigned zones and the
     /// NS RRsets of referrals (unsigned by definition, RFC 4035 §2.2).
-    fn sign_section(&self, zones: &ZoneSet, records: &mut Vec<Record>, skip_ns: bool, now: u32) {
+    /// With `wildcards` (the answer section), an RRset a wildcard
+    /// synthesised gets the wildcard RRset's signature (RFC 4035
+    /// §3.1.3.3), and its expansion is noted for the proof.
+    fn sign_section(
+        &self,
+        zones: &ZoneSet,
+        records: &mut Vec<Record>,
+        skip_ns: bool,
+        now: u32,
+        mut wildcards: Option<(&TrafficPlan, &mut Vec<wildcard::Expansion>)>,
+    ) {
         let mut out = Vec::with_capacity(records.len() * 2);
         let mut i = 0;
         while i < records.len() {
@@ -772,7 +967,20 @@ impl Signing {
             {
                 let rdatas: Vec<&RData> = set.iter().map(|r| &r.data).collect();
                 let ttl = set.iter().map(|r| r.ttl).min().unwrap_or(0);
-                let sig = self.sig_for(signed, &owner, rtype, ttl, &rdatas, now);
+                // A synthesised RRset is signed as the wildcard's (made at
+                // load): the same signature for every name it answers.
+                let expansion = match wildcards.as_mut() {
+                    Some((plan, found)) if rtype != RecordType::NSEC => {
+                        wildcard::expansion(zone, plan, &owner).inspect(|e| {
+                            if !found.iter().any(|f| f.next_closer == e.next_closer) {
+                                found.push(e.clone());
+                            }
+                        })
+                    }
+                    _ => None,
+                };
+                let signed_as = expansion.as_ref().map_or(&owner, |e| &e.wildcard);
+                let sig = self.sig_for(signed, signed_as, rtype, ttl, &rdatas, now);
                 out.extend(sig.rrsigs.iter().map(|r| {
                     let mut r = r.clone();
                     r.name = set[0].name.clone();
@@ -798,7 +1006,7 @@ pub fn apply(
     qname: &Name,
     qtype: RecordType,
     dnssec_ok: bool,
-    response: Response<'_>,
+    mut response: Response<'_>,
 ) {
     if signing.is_empty() {
         return;
@@ -822,7 +1030,15 @@ pub fn apply(
         return;
     }
     let now = epoch(crate::clock::now());
-    signing.sign_section(zones, response.answers, false, now);
+    signing.answer_dnssec_types(zones, plan, qname, qtype, &mut response, now);
+    let mut expansions = Vec::new();
+    signing.sign_section(
+        zones,
+        response.answers,
+        false,
+        now,
+        Some((plan, &mut expansions)),
+    );
     // The name a negative answer or referral is about: the end of any CNAME chain.
     let mut denied = lower.clone();
     for _ in 0..16 {
@@ -851,9 +1067,30 @@ pub fn apply(
         && let Some(zone) = zone_for(zones, &denied, qtype)
         && signing.load.zone(&zone.origin).is_some()
     {
+        let wildcard_nodata = match *response.rcode {
+            ResponseCode::NXDomain => None,
+            _ => wildcard::expansion(zone, plan, &denied)
+                .and_then(|e| wildcard::wildcard_nsec(zone, &e.wildcard).map(|nsec| (e, nsec))),
+        };
         let types: BTreeSet<RecordType> = if *response.rcode == ResponseCode::NXDomain {
             *response.rcode = ResponseCode::NoError;
             [denial::NXNAME].into()
+        } else if let Some((expansion, nsec)) = wildcard_nodata {
+            // Wildcard NODATA (RFC 4035 §3.1.3.4): the wildcard's own NSEC
+            // (made at load) shows the type is not there; the next closer
+            // name's proof follows below.
+            proof.push(Record::from_rdata(
+                expansion.wildcard.clone(),
+                zone.negative_ttl,
+                nsec,
+            ));
+            if !expansions
+                .iter()
+                .any(|e| e.next_closer == expansion.next_closer)
+            {
+                expansions.push(expansion);
+            }
+            BTreeSet::new()
         } else {
             let apex: &[RecordType] = &APEX_TYPES;
             let mut types = denial::types_at(zone, plan, &denied, apex).unwrap_or_default();
@@ -861,11 +1098,13 @@ pub fn apply(
             types.remove(&RecordType::CNAME);
             types
         };
-        proof.push(Record::from_rdata(
-            denied.clone(),
-            zone.negative_ttl,
-            denial::nsec(&denied, types),
-        ));
+        if proof.is_empty() {
+            proof.push(Record::from_rdata(
+                denied.clone(),
+                zone.negative_ttl,
+                denial::nsec(&denied, types),
+            ));
+        }
     } else if let Some(cut) = cut
         && let Some(zone) = zones.find(&cut)
         && zone.origin != cut
@@ -885,11 +1124,22 @@ pub fn apply(
                 proof.push(Record::from_rdata(
                     cut.clone(),
                     zone.negative_ttl,
-                    denial::nsec(&cut, types),
+                    denial::nsec_at_cut(&cut, types),
                 ));
             }
         }
     }
+    // Every wildcard answer's proof that the next closer name does not
+    // exist: one minimally covering NSEC each, signed per name (cache).
+    for expansion in &expansions {
+        if let Some(zone) = zones.find(&expansion.encloser) {
+            proof.push(Record::from_rdata(
+                expansion.before.clone(),
+                zone.negative_ttl,
+                wildcard::covering_nsec(expansion),
+            ));
+        }
+    }
     response.authority.extend(proof);
-    signing.sign_section(zones, response.authority, true, now);
+    signing.sign_section(zones, response.authority, true, now, None);
 }

@@ -53,21 +53,28 @@ pub struct ZoneSigner {
     pub timing: Timing,
 }
 
-/// The types at the apex that every published key signs, so that a DS at
-/// the parent for any published key validates the zone's keys.
-fn signed_by_all_published(rtype: RecordType) -> bool {
+/// The key RRsets at the apex (DNSKEY, CDS, CDNSKEY): signed by every
+/// published key able to sign keys (KSK, CSK), so that a DS at the parent
+/// naming any published KSK or CSK validates the zone's keys, which is
+/// what the `parent_ds` check relies on. Everything else is signed by the
+/// active zone-signing keys (ZSK, CSK).
+pub fn is_key_rrset(rtype: RecordType) -> bool {
     matches!(
         rtype,
         RecordType::DNSKEY | RecordType::CDS | RecordType::CDNSKEY
     )
 }
 
-impl ZoneSigner {
-    /// True when at least one key signs.
-    pub fn has_active_key(&self) -> bool {
-        self.keys.iter().any(|k| k.state.active)
+/// Whether `key` signs RRsets of type `rtype` (see [`is_key_rrset`]).
+pub fn signs(key: &ZoneKey, rtype: RecordType) -> bool {
+    if is_key_rrset(rtype) {
+        key.state.published && key.role.signs_keys()
+    } else {
+        key.state.active && key.role.signs_zone()
     }
+}
 
+impl ZoneSigner {
     /// RRSIGs over the RRset `owner`/`rtype` holding `rdatas`, with TTL
     /// `ttl`, signed at `now` (seconds since the epoch). `owner` may be a
     /// wildcard (`*.…`): the label count then leaves the `*` out, per RFC
@@ -91,15 +98,9 @@ impl ZoneSigner {
         let expiration = now
             .wrapping_add(self.timing.validity)
             .wrapping_sub((spread as f32 * jitter.clamp(0.0, 1.0)) as u32);
-        let all_published = signed_by_all_published(rtype);
         let mut rrsigs = Vec::new();
         for key in self.keys.iter() {
-            let signs = if all_published {
-                key.state.published
-            } else {
-                key.state.active
-            };
-            if !signs {
+            if !signs(key, rtype) {
                 continue;
             }
             let input = SigInput {
@@ -276,5 +277,64 @@ mod tests {
             rdatas.iter().rev(),
         );
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn ksks_sign_the_key_rrsets_and_zsks_the_rest() {
+        use super::super::keys::{KeyRole, generate_with_role, load_zone};
+        let dir = tempfile::tempdir().unwrap();
+        let origin = Name::from_str("example.com.").unwrap();
+        let alg = KeyAlgorithm::Ecdsap256sha256;
+        let make = |role: KeyRole, active: bool| {
+            generate_with_role(dir.path(), &origin, alg, role, !active)
+                .unwrap()
+                .tag
+        };
+        let csk = make(KeyRole::Csk, true);
+        let ksk = make(KeyRole::Ksk, true);
+        let next_ksk = make(KeyRole::Ksk, false);
+        let zsk = make(KeyRole::Zsk, true);
+        let next_zsk = make(KeyRole::Zsk, false);
+        let signer = ZoneSigner {
+            origin: origin.clone(),
+            keys: load_zone(dir.path(), &origin).unwrap().into(),
+            timing: Timing {
+                validity: 14 * 86_400,
+                refresh: 7 * 86_400,
+                backdate: 3600,
+            },
+        };
+        let tags = |rtype: RecordType| {
+            let data = RData::A(A::new(192, 0, 2, 1));
+            let sig = signer.sign(&origin, rtype, 300, [&data].into_iter(), 1_800_000_000, 0.0);
+            let mut tags: Vec<u16> = sig
+                .rrsigs
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::DNSSEC(DNSSECRData::RRSIG(s)) => Some(s.input().key_tag),
+                    _ => None,
+                })
+                .collect();
+            tags.sort();
+            tags
+        };
+        let sorted = |mut v: Vec<u16>| {
+            v.sort();
+            v
+        };
+        // Data: the active CSK and ZSK; never a KSK, never a pre-published ZSK.
+        for rtype in [
+            RecordType::A,
+            RecordType::SOA,
+            RecordType::NSEC,
+            RecordType::DS,
+        ] {
+            assert_eq!(tags(rtype), sorted(vec![csk, zsk]), "{rtype}");
+        }
+        // Key RRsets: every published KSK and CSK, no ZSK.
+        for rtype in [RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY] {
+            assert_eq!(tags(rtype), sorted(vec![csk, ksk, next_ksk]), "{rtype}");
+        }
+        assert!(!tags(RecordType::A).contains(&next_zsk));
     }
 }

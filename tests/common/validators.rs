@@ -313,6 +313,10 @@ pub struct ResolverOptions {
     /// Unbound only: pass clients' EDNS Client Subnet upstream (the
     /// `subnetcache` module), or the client's own /24 when it sends none.
     pub unbound_ecs: bool,
+    /// Unbound only: aggressive use of the DNSSEC-validated cache (RFC
+    /// 8198, `aggressive-nsec`): names a cached NSEC covers are denied, and
+    /// wildcard answers synthesised, without asking upstream.
+    pub unbound_aggressive_nsec: bool,
 }
 
 /// A validating resolver (Unbound or Knot Resolver) on 127.0.0.1.
@@ -407,6 +411,9 @@ impl Resolver {
         }
         if let Some(size) = options.unbound_edns_size {
             conf.push_str(&format!("    edns-buffer-size: {size}\n"));
+        }
+        if options.unbound_aggressive_nsec {
+            conf.push_str("    aggressive-nsec: yes\n");
         }
         if options.unbound_tcp_upstream {
             conf.push_str("    tcp-upstream: yes\n");
