@@ -19,10 +19,12 @@
 #              shared pages, PSS does not);
 #     reload   zone serial bumped, reload asked (Switchyard SIGHUP, NSD SIGHUP,
 #              Knot `knotc zone-reload`), until the new serial answers (s),
-#              and the CPU time used meanwhile;
+#              and the CPU time used until 2 s after that (work a server
+#              does after answering the new serial, such as Switchyard's
+#              template rebuild after a lean reload, counts);
 #     peak     highest tree RSS sampled every 50 ms during the first reload
-#              (for Switchyard also VmHWM, reset before the reload), and
-#              peak/steady;
+#              (for Switchyard also VmHWM, reset before the reload and read
+#              2 s after the new serial answers), and peak/steady;
 #     after    tree RSS 2 s after the first reload, and after RELOADS reloads
 #              (each waits for its serial), to show whether memory stays flat.
 #   A last table gives Switchyard's load, RSS, peak and check time as ratios
@@ -161,12 +163,14 @@ measure() {
         [ "$(echo "$(date +%s.%N) - $t0 > 600" | bc)" = 1 ] && { echo "$label: reload timed out" >&2; return 1; }
     done
     t1=$(date +%s.%N)
+    # CPU and VmHWM 2 s after the new serial answers: a lean reload
+    # (Switchyard, large zones) rebuilds its answer templates after that.
+    sleep 2
     local reload_cpu; reload_cpu=$(echo "$(cpu "$pid") $c0" | awk '{ printf "%.1f", $1 - $2 }')
     if [ "${label%%-*}" = switchyard ]; then
         local hwm; hwm=$(awk '/^VmHWM/ {printf "%d", $2 / 1024}' "/proc/$pid/status")
         [ "$hwm" -gt "$peak" ] && peak=$hwm
     fi
-    sleep 2
     local after; after=$(mem "$pid")
     # The other reloads: each waits for its serial; memory read 2 s after the last.
     local r

@@ -1,5 +1,6 @@
 //! Wiring for `switchyard serve`: load, validate, restore overrides, build
-//! the first snapshot, then bind. Tests start the same thing on port 0.
+//! the first snapshot, bind every socket, drop root, then serve. Tests
+//! start the same thing on port 0.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::api::guard::AuthGuard;
-use crate::api::{ApiContext, ApiServer, ListenerLimits};
+use crate::api::{ApiContext, ApiServer, ApiSocket, ListenerLimits};
 use crate::cluster::etcd::{Etcd, EtcdSettings};
 use crate::cluster::instance::{ClusterHealth, ClusterHealthView, HealthWiring};
 use crate::drills::Drills;
@@ -18,9 +19,9 @@ use crate::overrides::store::{StateError, restore};
 use crate::privileges::PrivilegeError;
 use crate::publisher::{Publisher, PublisherHandle};
 use crate::querylog::QueryLog;
-use crate::server::DnsServer;
 use crate::server::Observer;
 use crate::server::budget::{self, DescriptorBudget};
+use crate::server::{DnsServer, DnsSockets};
 use crate::snapshot::SnapshotHandle;
 use crate::statedir::{LockError, StateLock};
 
@@ -143,8 +144,9 @@ impl App {
     }
 
     /// Loads and validates everything, restores overrides and the last known
-    /// health from the state dir, publishes the first snapshot, and only
-    /// then binds the DNS listeners and the API and starts health checks.
+    /// health from the state dir, publishes the first snapshot, binds the
+    /// DNS, API and metrics sockets, drops root (`[server] user`), and only
+    /// then answers DNS, serves the API and starts health checks.
     /// Must run inside a tokio runtime.
     ///
     /// Because the first snapshot already carries the last known health, a
@@ -214,8 +216,9 @@ impl App {
             durable,
         );
         let snapshot = publisher.snapshot();
-        let control = publisher.control();
-        let plans = publisher.health_plan();
+        // The one channel of control-plane settings: auth, status, the
+        // health checker, drills and the cluster's orphan check read it.
+        let settings = publisher.settings();
         let query_log = match &observe.1.queries {
             Some(config) => {
                 Some(
@@ -228,8 +231,40 @@ impl App {
             None => None,
         };
         let observer = Observer::new(observe.0.query_metrics, query_log.clone());
-        let budget = descriptor_budget(&plans.borrow(), &server_config);
-        let dns = DnsServer::bind(
+        let budget = descriptor_budget(&settings.borrow().health, &server_config);
+        // Bind every socket while still root (port 53), give root up, and
+        // only then answer, probe, write state or serve the API: nothing
+        // outside runs as root, not even for the moment start-up takes.
+        let dns_sockets = DnsSockets::bind(&server_config)?;
+        let api_socket =
+            ApiSocket::bind(server_config.api_listen).map_err(|source| StartError::ApiBind {
+                addr: server_config.api_listen,
+                source,
+            })?;
+        let metrics_socket = match observe.0.listen {
+            Some(addr) => Some(
+                ApiSocket::bind(addr).map_err(|source| StartError::MetricsBind { addr, source })?,
+            ),
+            None => None,
+        };
+        let identity = match &server_config.user {
+            Some(user) => {
+                let identity = crate::privileges::drop_to(
+                    user,
+                    server_config.group.as_deref(),
+                    &server_config.state_dir,
+                )?;
+                tracing::info!(
+                    user,
+                    uid = identity.uid,
+                    gid = identity.gid,
+                    "dropped privileges"
+                );
+                Some(identity)
+            }
+            None => None,
+        };
+        let dns = dns_sockets.serve(
             &server_config,
             &rrl_config,
             budget.tcp_max,
@@ -261,7 +296,8 @@ impl App {
         }
         // With etcd, override changes go through the cluster's write path,
         // and the watcher feeds the publisher (the saved state serves until then).
-        let cluster = crate::cluster::start(&cluster_config, &publisher, &snapshot, &audit)?;
+        let cluster =
+            crate::cluster::start(&cluster_config, &publisher, &snapshot, &settings, &audit)?;
         let publisher = match &cluster {
             Some(link) => publisher.with_shared(link.writer.clone()),
             None => publisher,
@@ -270,7 +306,7 @@ impl App {
         // count of them is what reaches the publisher.
         let (votes_tx, votes_rx) = tokio::sync::mpsc::unbounded_channel();
         let health = HealthChecker::start_voting(
-            plans,
+            settings.clone(),
             initial,
             publisher.clone(),
             server_config.state_dir.clone(),
@@ -294,6 +330,7 @@ impl App {
             &server_config.state_dir,
             publisher.clone(),
             snapshot.clone(),
+            settings.clone(),
             dns.local_addrs[0],
             cluster.as_ref().map(|link| link.drills.clone()),
         )
@@ -308,7 +345,7 @@ impl App {
         let context = ApiContext {
             snapshot: snapshot.clone(),
             publisher: publisher.clone(),
-            control,
+            settings,
             audit,
             started,
             started_at: crate::clock::now(),
@@ -332,36 +369,18 @@ impl App {
         if let Some(cap) = options.api_connection_budget {
             limits = limits.within_budget(cap);
         }
-        let api = ApiServer::bind(server_config.api_listen, context, limits).map_err(|source| {
+        let api = ApiServer::serve(api_socket, context, limits).map_err(|source| {
             StartError::ApiBind {
                 addr: server_config.api_listen,
                 source,
             }
         })?;
-        let metrics = match observe.0.listen {
-            Some(addr) => Some(
-                ApiServer::bind_metrics(addr, limits)
+        let metrics = match (metrics_socket, observe.0.listen) {
+            (Some(socket), Some(addr)) => Some(
+                ApiServer::serve_metrics(socket, limits)
                     .map_err(|source| StartError::MetricsBind { addr, source })?,
             ),
-            None => None,
-        };
-        // Every socket is bound: root is no longer needed.
-        let identity = match &server_config.user {
-            Some(user) => {
-                let identity = crate::privileges::drop_to(
-                    user,
-                    server_config.group.as_deref(),
-                    &server_config.state_dir,
-                )?;
-                tracing::info!(
-                    user,
-                    uid = identity.uid,
-                    gid = identity.gid,
-                    "dropped privileges"
-                );
-                Some(identity)
-            }
-            None => None,
+            _ => None,
         };
         Ok(App {
             dns,

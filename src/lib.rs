@@ -43,7 +43,9 @@
 //! - [`overrides`]: operator overrides (weight, drain, force), the safety
 //!   rule, their durable store and the audit log.
 //! - [`api`]: the HTTP control API and its OpenAPI document.
-//! - [`control`]: control-plane status shared by the publisher and the API.
+//! - [`control`]: the control-plane settings (tokens, health plan, drills, metrics
+//!   selection, last reload), one generation per load, published by the
+//!   publisher through one `watch` channel.
 //! - [`contract`]: the control API's request and response types, shared by
 //!   the handlers, `ctl` and the OpenAPI document.
 //! - [`ctl`]: `switchyard ctl`, the API's command-line client.

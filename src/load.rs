@@ -21,7 +21,7 @@ use crate::health::HealthPlan;
 use crate::traffic::answer_metrics::AnswerMetrics;
 use crate::traffic::drill_plan::DrillPlan;
 use crate::traffic::{TrafficPlan, compile};
-use crate::zone::{ZoneError, ZoneSet, load_zones_dir};
+use crate::zone::{ZoneError, ZoneSet, reload_zones_dir};
 
 /// Why configuration or zones could not be loaded.
 #[derive(Debug)]
@@ -69,6 +69,10 @@ pub struct Inputs {
     /// Answer counters for `plan` (disabled when `[metrics] query_metrics`
     /// is off).
     pub answers: Arc<AnswerMetrics>,
+    /// `[metrics] per_service_answers` resolved against `plan` (marked on
+    /// `answers` here, and applied again by the publisher from the
+    /// settings generation it publishes).
+    pub(crate) exported: Arc<crate::traffic::answer_metrics::Exported>,
     /// The config digest (computed when first asked for).
     pub digest: Arc<digest::LazyDigest>,
     /// DNSSEC keys and the static signatures of the signed zones.
@@ -79,6 +83,35 @@ impl Inputs {
     /// Loads and validates the config file and every zone it names. `serve`,
     /// `check` and reloads all go through here, so they cannot disagree.
     pub fn load(config_path: &Path) -> Result<Inputs, LoadError> {
+        Inputs::reload(config_path, None, true)
+    }
+
+    /// [`Inputs::load`] for a reload: zones of `previous` whose files have
+    /// not changed are kept (shared, not parsed again), and the answer
+    /// templates are built only when `templates` is true (otherwise `fast`
+    /// is empty, every query takes the full path, until
+    /// [`Inputs::build_templates`]' table is put in: a large reload goes
+    /// this way so that the old and the new templates are never in memory
+    /// together; see the publisher's `lean_reload`).
+    pub(crate) fn reload(
+        config_path: &Path,
+        previous: Option<&ZoneSet>,
+        templates: bool,
+    ) -> Result<Inputs, LoadError> {
+        let mut inputs = Inputs::load_without_templates(config_path, previous)?;
+        if !templates {
+            return Ok(inputs);
+        }
+        inputs.fast = Arc::new(inputs.build_templates());
+        crate::zone::memory::note("templates built", 0);
+        Ok(inputs)
+    }
+
+    /// Config and zones, checked and compiled, without answer templates.
+    fn load_without_templates(
+        config_path: &Path,
+        previous: Option<&ZoneSet>,
+    ) -> Result<Inputs, LoadError> {
         let mut config = Config::load(config_path).map_err(|e| LoadError::Config(vec![e]))?;
         // NSID defaults to the instance name (`[cluster] instance`, itself
         // the host name by default), so `dig +nsid` names the nameserver as
@@ -91,7 +124,8 @@ impl Inputs {
                 instance
             }
         });
-        let zones = load_zones_dir(&config.server.zones_dir).map_err(LoadError::Zones)?;
+        let zones =
+            reload_zones_dir(&config.server.zones_dir, previous).map_err(LoadError::Zones)?;
         let zones = ZoneSet::new(zones);
         let geo = GeoDb::load(&config);
         let plan = compile(&config, &zones);
@@ -120,27 +154,17 @@ impl Inputs {
             }
         };
         let zones = Arc::new(zones);
+        crate::zone::memory::note("zones loaded", 0);
         let digest = Arc::new(digest::LazyDigest::new(&config, zones.clone()));
         // Which services `/metrics` shows per service (validated here so a
         // bad name fails `check` and reloads like any config error).
         let exported = crate::traffic::answer_metrics::Exported::resolve(&config, &plan)
             .map_err(LoadError::Config)?;
-        // Keys are read and static RRsets signed here, once per load; the
-        // managed answers of the initial state too, so that the first
-        // publish finds them signed.
+        // Keys are read and static RRsets signed here, once per load (the
+        // managed answers of the initial state with the templates).
         let now = crate::clock::now();
         let dnssec =
             Arc::new(crate::dnssec::Dnssec::load(&config, &zones, now).map_err(LoadError::Config)?);
-        let initial = crate::traffic::TrafficState::compute(
-            &plan,
-            &crate::traffic::HealthInputs::new(),
-            &crate::traffic::NoAdjustments,
-        );
-        let signing = dnssec.for_snapshot(&zones, &plan, &initial, now);
-        // Templates depend on the zones and the plan only (policy answers
-        // are never templated), so they are built once per load; signed
-        // zones get templates with their RRSIGs too.
-        let fast = Arc::new(FastTable::build_signed(&zones, &plan, &signing));
         let answers = if config.metrics.query_metrics {
             AnswerMetrics::register(&plan, &exported)
         } else {
@@ -153,12 +177,39 @@ impl Inputs {
             zones,
             plan: Arc::new(plan),
             geo: Arc::new(geo),
-            fast,
+            fast: Arc::new(FastTable::default()),
             health: Arc::new(health),
             tokens: Arc::new(tokens),
             drills: Arc::new(drills),
             answers: Arc::new(answers),
+            exported: Arc::new(exported),
             dnssec,
         })
     }
+
+    /// The answer templates of these inputs. Templates depend on the zones
+    /// and the plan only (policy answers are never templated), so they are
+    /// built once per load; signed zones get templates with their RRSIGs
+    /// too, and the managed answers of the initial state are signed here,
+    /// so that the first publish finds them signed. Pure apart from the
+    /// clock the signatures are dated by.
+    pub(crate) fn build_templates(&self) -> FastTable {
+        templates(&self.zones, &self.plan, &self.dnssec)
+    }
+}
+
+/// [`Inputs::build_templates`] from the parts it reads (which a blocking
+/// task can hold without copying the config).
+pub(crate) fn templates(
+    zones: &ZoneSet,
+    plan: &TrafficPlan,
+    dnssec: &Arc<crate::dnssec::Dnssec>,
+) -> FastTable {
+    let initial = crate::traffic::TrafficState::compute(
+        plan,
+        &crate::traffic::HealthInputs::new(),
+        &crate::traffic::NoAdjustments,
+    );
+    let signing = dnssec.for_snapshot(zones, plan, &initial, crate::clock::now());
+    FastTable::build_signed(zones, plan, &signing)
 }

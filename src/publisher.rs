@@ -22,6 +22,11 @@
 //! when they land. A reload asked for while one is loading is coalesced
 //! into one more load after it (the files may have changed since the
 //! running load read them); every caller gets that load's outcome.
+//!
+//! It is also the only writer of the control-plane settings
+//! ([`crate::control::Settings`]): one generation per load, published
+//! right after the snapshot of that load, through the one `watch` channel
+//! every control-plane consumer reads ([`Publisher::settings`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,8 +36,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::control::{ControlHandle, ControlStatus, ReloadReport};
-use crate::health::HealthPlan;
+use crate::control::{ReloadReport, Settings, SettingsWatch};
 use crate::load::{Inputs, LoadError};
 use crate::overrides::store::Durable;
 use crate::overrides::{ChangeError, OverrideSet, Report, Request};
@@ -45,6 +49,8 @@ mod publish_metrics;
 mod verdicts;
 // Overrides shared through a cluster store (etcd): publisher/cluster.rs.
 mod cluster;
+// Reloads of large zones drop the old templates first: publisher/lean_reload.rs.
+mod lean_reload;
 pub use cluster::{BoxFuture, Evaluated, Evaluation, SharedOverrides};
 pub(crate) use overrides::change_for;
 
@@ -244,16 +250,15 @@ pub struct Publisher {
     inputs: Inputs,
     health: HealthInputs,
     snapshot: SnapshotHandle,
-    /// The checked endpoints, for the health checker to follow reloads.
-    health_plan: watch::Sender<Arc<HealthPlan>>,
+    /// The control-plane settings in force (tokens, health plan, drills,
+    /// metrics selection, last reload), for every control-plane consumer.
+    settings: watch::Sender<Arc<Settings>>,
     /// When the last snapshot was stored, for coalescing.
     last_publish: Option<Instant>,
     /// Active operator overrides (shared with the snapshots built from them).
     overrides: Arc<OverrideSet>,
     /// Where overrides are persisted and changes audited.
     durable: Durable,
-    /// Tokens and last reload, for the API.
-    control: ControlHandle,
     /// Mints override ids.
     rng: fastrand::Rng,
     /// Lets expiry timers reach the command loop without keeping it alive.
@@ -265,6 +270,11 @@ pub struct Publisher {
     stale: Stale,
     /// Incremental (the default) or full rebuilds.
     mode: PublishMode,
+    /// The answer templates were dropped for a lean reload and are not
+    /// back yet (`lean_reload`).
+    templates_missing: bool,
+    /// Names in the served zones from which reloads are lean.
+    lean_reload_names: usize,
 }
 
 /// How the publisher rebuilds the routing table.
@@ -300,31 +310,37 @@ impl Publisher {
         health: HealthInputs,
         mut durable: Durable,
     ) -> Publisher {
-        let (health_plan, _) = watch::channel(inputs.health.clone());
         let overrides = Arc::new(std::mem::take(&mut durable.overrides));
         let started = std::time::Instant::now();
         let first = Snapshot::build_with(&inputs, &health, &overrides, 1, crate::clock::now());
         publish_metrics::record_publish(None, &first, started.elapsed());
-        let control = Arc::new(ArcSwap::from_pointee(ControlStatus {
-            tokens: inputs.tokens.clone(),
-            last_reload: None,
-        }));
+        let settings = Settings::from_inputs(&inputs, 1, None, None);
+        crate::traffic::answer_metrics::export(&inputs.answers, &settings.exported);
+        let (settings, _) = watch::channel(Arc::new(settings));
         Publisher {
             config_path,
             inputs,
             health,
             snapshot: Arc::new(ArcSwap::from_pointee(first)),
-            health_plan,
+            settings,
             last_publish: None,
             overrides,
             durable,
-            control,
             rng: fastrand::Rng::new(),
             expiry_tx: None,
             cluster_revision: 0,
             stale: Stale::default(),
             mode: PublishMode::default(),
+            templates_missing: false,
+            lean_reload_names: lean_reload::LEAN_RELOAD_NAMES,
         }
+    }
+
+    /// Reloads drop the answer templates first from `names` names in the
+    /// served zones on (default 100,000; tests make small zones lean).
+    #[cfg(test)]
+    pub(crate) fn set_lean_reload_names(&mut self, names: usize) {
+        self.lean_reload_names = names;
     }
 
     /// Chooses incremental or full rebuilds from now on (benchmarks and
@@ -341,14 +357,10 @@ impl Publisher {
         self.overrides = next;
     }
 
-    /// The control-plane status the API reads.
-    pub fn control(&self) -> ControlHandle {
-        self.control.clone()
-    }
-
-    /// Follows the health plan (checked endpoints), which changes on reload.
-    pub(crate) fn health_plan(&self) -> watch::Receiver<Arc<HealthPlan>> {
-        self.health_plan.subscribe()
+    /// The control-plane settings: the generation in force now, and every
+    /// later one (API auth and status, the health scheduler, drills).
+    pub fn settings(&self) -> SettingsWatch {
+        self.settings.subscribe()
     }
 
     /// The handle the query path reads from.
@@ -366,8 +378,12 @@ impl Publisher {
     /// publisher loads on a blocking thread instead.)
     pub fn reload(&mut self) -> Result<u64, LoadError> {
         let started = Instant::now();
-        let loaded = Inputs::load(&self.config_path);
-        self.apply_reload(loaded, started)
+        let loaded = Inputs::reload(&self.config_path, Some(&self.inputs.zones), true);
+        let applied = self.apply_reload(loaded, started);
+        if applied.is_ok() {
+            self.templates_missing = false;
+        }
+        applied
     }
 
     /// Applies loaded inputs (or a load error) against the health and
@@ -382,7 +398,7 @@ impl Publisher {
             Err(e) => {
                 metrics::counter!("switchyard_reloads_total", "result" => "failure").increment(1);
                 tracing::error!(error = %e, "reload failed; still serving the previous snapshot");
-                self.report_reload(Err(e.to_string()));
+                self.report_failed_reload(e.to_string());
                 return Err(e);
             }
         };
@@ -394,7 +410,7 @@ impl Publisher {
                 );
                 metrics::counter!("switchyard_reloads_total", "result" => "failure").increment(1);
                 tracing::error!("{message}");
-                self.report_reload(Err(message.clone()));
+                self.report_failed_reload(message.clone());
                 return Err(LoadError::Config(vec![crate::config::ConfigError {
                     file: self.config_path.clone(),
                     line: None,
@@ -412,20 +428,32 @@ impl Publisher {
         let (old, new) = (&self.inputs.health, &inputs.health);
         self.health
             .retain(|key, _| !old.is_checked(key) || new.is_checked(key));
-        let plan_changed = old != new;
         let previous = self.snapshot.load_full();
         let old_inputs = std::mem::replace(&mut self.inputs, inputs);
         self.stale.all = true;
-        if plan_changed {
-            self.health_plan.send_replace(self.inputs.health.clone());
-        }
         let generation = self.publish();
+        // The settings of this load, all in one generation, after the
+        // snapshot of the same load.
+        let current = self.settings.borrow().clone();
+        let next = Settings::from_inputs(
+            &self.inputs,
+            current.generation + 1,
+            Some(&current),
+            Some(ReloadReport {
+                at: crate::clock::now(),
+                result: Ok(generation),
+            }),
+        );
+        crate::traffic::answer_metrics::export(&self.inputs.answers, &next.exported);
+        self.settings.send_replace(Arc::new(next));
         // Freeing a large zone set takes as long as building it: not here.
         // (Inside a runtime; `reload` may also be called outside one.)
         if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::task::spawn_blocking(move || drop((previous, old_inputs)));
+            tokio::task::spawn_blocking(move || {
+                drop((previous, old_inputs, current));
+                crate::zone::memory::note("old inputs freed", 0);
+            });
         }
-        self.report_reload(Ok(generation));
         metrics::counter!("switchyard_reloads_total", "result" => "success").increment(1);
         tracing::info!(
             generation,
@@ -452,15 +480,18 @@ impl Publisher {
         self.health.insert((region, endpoint), up);
     }
 
-    /// Records a reload's outcome (and the tokens now in force) for the API.
-    fn report_reload(&self, result: Result<u64, String>) {
-        self.control.store(Arc::new(ControlStatus {
-            tokens: self.inputs.tokens.clone(),
-            last_reload: Some(ReloadReport {
-                at: crate::clock::now(),
-                result,
-            }),
-        }));
+    /// Records a failed reload's error for the API: the settings
+    /// generation in force stays (same number, same settings).
+    fn report_failed_reload(&self, error: String) {
+        let report = ReloadReport {
+            at: crate::clock::now(),
+            result: Err(error),
+        };
+        // The failed load may have marked its own selection already.
+        let exported = self.settings.borrow().exported.clone();
+        crate::traffic::answer_metrics::export(&self.inputs.answers, &exported);
+        self.settings
+            .send_modify(|current| *current = Arc::new(current.with_reload(report)));
     }
 
     /// Builds a snapshot from the current inputs and health and swaps it in.
@@ -526,6 +557,12 @@ impl Publisher {
             let mut pending = Pending::default();
             // The reload loading on a blocking thread, if any.
             let mut loading: Option<Loading> = None;
+            // Templates building after a lean reload, if any.
+            let mut templates: Option<lean_reload::Building> = None;
+            // A reload asked for while they build (who asked): it starts
+            // once they are in, so that its load never meets them half
+            // built (both would be in memory with the new zones).
+            let mut deferred: Option<ReloadReplies> = None;
             loop {
                 let command = tokio::select! {
                     // Requests already queued come before a finished load, so
@@ -551,12 +588,38 @@ impl Publisher {
                         let outcome = self.apply_reload(loaded, done.started).map_err(|e| e.to_string());
                         if let Ok(generation) = outcome {
                             pending.published(generation);
+                            // A lean load's inputs come without templates.
+                            self.templates_missing = done.lean;
                         }
                         for reply in done.replies {
                             let _ = reply.send(outcome.clone());
                         }
                         if done.again_asked {
-                            loading = Some(Loading::start(&self.config_path, done.again));
+                            let lean = self.begin_reload();
+                            loading = Some(Loading::start(&self.config_path, &self.inputs, done.again, lean));
+                        } else if self.templates_missing {
+                            // After a lean load, or a failed one: the
+                            // templates of what is served now.
+                            templates = Some(lean_reload::Building::start(&self.inputs));
+                        }
+                        continue;
+                    }
+                    built = async {
+                        match templates.as_mut() {
+                            Some(b) => (&mut b.task).await,
+                            None => std::future::pending().await,
+                        }
+                    }, if templates.is_some() => {
+                        let Some(building) = templates.take() else { continue };
+                        match built {
+                            Ok(table) => self.install_templates(&building, table),
+                            // (The full path keeps answering; the next
+                            // reload tries again.)
+                            Err(e) => tracing::error!(error = %e, "building the answer templates failed"),
+                        }
+                        if let Some(replies) = deferred.take() {
+                            let lean = self.begin_reload();
+                            loading = Some(Loading::start(&self.config_path, &self.inputs, replies, lean));
                         }
                         continue;
                     }
@@ -579,10 +642,16 @@ impl Publisher {
                             running.again.extend(reply);
                             metrics::counter!("switchyard_reloads_coalesced_total").increment(1);
                         }
+                        None if templates.is_some() => {
+                            deferred.get_or_insert_with(Vec::new).extend(reply);
+                        }
                         None => {
+                            let lean = self.begin_reload();
                             loading = Some(Loading::start(
                                 &self.config_path,
+                                &self.inputs,
                                 reply.into_iter().collect(),
+                                lean,
                             ));
                         }
                     },
@@ -676,13 +745,24 @@ struct Loading {
     again_asked: bool,
     /// Who asked for the next one.
     again: ReloadReplies,
+    /// Loading without templates (`lean_reload`).
+    lean: bool,
 }
 
 impl Loading {
-    fn start(config_path: &std::path::Path, replies: ReloadReplies) -> Loading {
+    /// Loads on a blocking thread; zones whose files did not change are
+    /// taken from `previous`.
+    fn start(
+        config_path: &std::path::Path,
+        previous: &Inputs,
+        replies: ReloadReplies,
+        lean: bool,
+    ) -> Loading {
         let path = config_path.to_path_buf();
+        let zones = previous.zones.clone();
         Loading {
-            task: tokio::task::spawn_blocking(move || Inputs::load(&path)),
+            task: tokio::task::spawn_blocking(move || Inputs::reload(&path, Some(&zones), !lean)),
+            lean,
             started: Instant::now(),
             replies,
             again_asked: false,
@@ -816,6 +896,100 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
         assert_eq!(up(&snapshot), [false, true, true, true]);
     }
 
+    /// How `snapshot` answers `name A` over UDP: the reply's bytes (with
+    /// the query id zeroed) and the path that gave it.
+    fn answer(snapshot: &SnapshotHandle, name: &str) -> (Vec<u8>, crate::answer::AnswerPath) {
+        use hickory_proto::op::{Message, Query};
+        use hickory_proto::rr::{Name, RecordType};
+        use std::str::FromStr;
+        let mut query = Message::query();
+        query.add_query(Query::query(Name::from_str(name).unwrap(), RecordType::A));
+        let packet = query.to_vec().unwrap();
+        let meta = crate::answer::QueryMeta {
+            source: "127.0.0.1:5300".parse().unwrap(),
+            transport: crate::answer::Transport::Udp,
+        };
+        let snapshot = snapshot.load();
+        let mut out = Vec::new();
+        let facts = crate::answer::respond_into(
+            &snapshot.view(),
+            &packet,
+            &meta,
+            &mut fastrand::Rng::with_seed(1),
+            &mut out,
+        );
+        out[..2].fill(0);
+        (out, facts.path)
+    }
+
+    /// Waits (5 s at most, real time) until `name` is answered by the fast
+    /// path again.
+    async fn templates_back(snapshot: &SnapshotHandle, name: &str) {
+        for _ in 0..500 {
+            if answer(snapshot, name).1 == crate::answer::AnswerPath::Fast {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the templates never came back");
+    }
+
+    /// A lean reload (templates dropped, zones loaded, templates rebuilt)
+    /// answers the same throughout, by the full path while the templates
+    /// are away, gives the fast path back after it, and after a failed
+    /// load too; the generations are those of plain reloads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lean_reload_answers_the_same_and_gives_the_templates_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = inputs(dir.path(), 0);
+        let durable =
+            crate::overrides::store::restore(&dir.path().join("state"), false, crate::clock::now())
+                .unwrap();
+        let mut publisher = Publisher::new(
+            path.clone(),
+            Inputs::load(&path).unwrap(),
+            HealthInputs::new(),
+            durable,
+        );
+        publisher.set_lean_reload_names(0);
+        let snapshot = publisher.snapshot();
+        let handle = publisher.spawn();
+        let before = answer(&snapshot, "ns1.pub.test.");
+        assert_eq!(before.1, crate::answer::AnswerPath::Fast);
+        // The reload's first publish serves the new zones; until the
+        // templates are rebuilt, the full path answers them, alike.
+        assert_eq!(handle.reload().await, Ok(2));
+        let during = answer(&snapshot, "ns1.pub.test.");
+        assert_eq!(during.0, before.0);
+        templates_back(&snapshot, "ns1.pub.test.").await;
+        assert_eq!(answer(&snapshot, "ns1.pub.test."), before);
+        assert_eq!(snapshot.load().generation, 2);
+        // A changed zone is served, by the fast path once rebuilt.
+        std::fs::write(
+            dir.path().join("zones/pub.test.zone"),
+            "$ORIGIN pub.test.\n@ 300 SOA ns1 host 2 7200 900 1209600 60\n@ 300 NS ns1\nns1 300 A 127.0.0.54\n",
+        )
+        .unwrap();
+        assert_eq!(handle.reload().await, Ok(3));
+        templates_back(&snapshot, "ns1.pub.test.").await;
+        let changed = answer(&snapshot, "ns1.pub.test.");
+        assert_ne!(changed.0, before.0);
+        assert_eq!(&changed.0[changed.0.len() - 4..], [127, 0, 0, 54]);
+        // A reload asked for while the templates build (most likely: the
+        // first reply comes before them) waits for them, then loads.
+        assert_eq!(handle.reload().await, Ok(4));
+        assert_eq!(handle.reload().await, Ok(5));
+        templates_back(&snapshot, "ns1.pub.test.").await;
+        assert_eq!(answer(&snapshot, "ns1.pub.test."), changed);
+        // A failed load keeps the zones served and rebuilds their templates.
+        std::fs::write(dir.path().join("zones/pub.test.zone"), "garbage\n").unwrap();
+        assert!(handle.reload().await.is_err());
+        assert_eq!(answer(&snapshot, "ns1.pub.test.").0, changed.0);
+        templates_back(&snapshot, "ns1.pub.test.").await;
+        assert_eq!(answer(&snapshot, "ns1.pub.test."), changed);
+        assert_eq!(snapshot.load().generation, 5);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_reload_publishes_held_back_changes() {
         let (handle, snapshot, _dir) = start(1_000);
@@ -824,6 +998,61 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
         // The reload's publish carries the held-back change.
         assert_eq!(handle.reload().await, Ok(3));
         assert_eq!(up(&snapshot), [false, false, true, true]);
+    }
+
+    #[tokio::test]
+    async fn a_reload_publishes_one_settings_generation_and_a_failed_one_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = inputs(dir.path(), 0);
+        let durable =
+            crate::overrides::store::restore(&dir.path().join("state"), false, crate::clock::now())
+                .unwrap();
+        let publisher = Publisher::new(
+            path.clone(),
+            Inputs::load(&path).unwrap(),
+            HealthInputs::new(),
+            durable,
+        );
+        let mut settings = publisher.settings();
+        let first = settings.borrow_and_update().clone();
+        assert_eq!(first.generation, 1);
+        assert_eq!(first.health.endpoints.len(), 3);
+        assert_eq!(first.last_reload, None);
+        let handle = publisher.spawn();
+
+        // One reload changing the health plan and the drill limit: both
+        // arrive in one new generation.
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            r#"{ address = "127.0.0.1" }"#,
+            r#"{ address = "127.0.0.1", check = "none" }"#,
+        ) + "[drills]\nmax_duration_secs = 60\n";
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(handle.reload().await, Ok(2));
+        assert!(settings.has_changed().unwrap());
+        let second = settings.borrow_and_update().clone();
+        assert_eq!(second.generation, 2);
+        assert_eq!(second.health.endpoints.len(), 2);
+        assert_eq!(second.drills.max_duration_secs, 60);
+        assert_eq!(second.last_reload.as_ref().unwrap().result, Ok(2));
+
+        // A reload that leaves the plan equal keeps its `Arc`, so the
+        // health checker can tell at a glance that nothing changed.
+        assert_eq!(handle.reload().await, Ok(3));
+        let third = settings.borrow_and_update().clone();
+        assert_eq!(third.generation, 3);
+        assert!(Arc::ptr_eq(&third.health, &second.health));
+
+        // A failed reload: same generation, same settings, its error.
+        std::fs::write(&path, text.replace("[drills]", "[drills]\nbogus = 1")).unwrap();
+        assert!(handle.reload().await.is_err());
+        assert!(settings.has_changed().unwrap());
+        let failed = settings.borrow_and_update().clone();
+        assert_eq!(failed.generation, 3);
+        assert!(Arc::ptr_eq(&failed.health, &third.health));
+        assert!(Arc::ptr_eq(&failed.tokens, &third.tokens));
+        assert!(Arc::ptr_eq(&failed.drills, &third.drills));
+        let error = failed.last_reload.as_ref().unwrap().result.clone();
+        assert!(error.unwrap_err().contains("bogus"));
     }
 
     #[tokio::test]

@@ -16,7 +16,6 @@ use crate::geo::GeoDb;
 use crate::load::digest;
 use crate::overrides::OverrideSet;
 use crate::traffic::answer_metrics::AnswerMetrics;
-use crate::traffic::drill_plan::DrillPlan;
 use crate::traffic::{HealthInputs, RegionId, TrafficPlan, TrafficState};
 
 /// Loading moved to `load`; re-exported here for old paths.
@@ -56,9 +55,6 @@ pub struct Snapshot {
     pub nsid: Arc<[u8]>,
     /// The operator overrides `state` was computed with (for the API).
     pub overrides: Arc<OverrideSet>,
-    /// Drill settings from `[drills]` (control plane only; carried here so
-    /// drills follow reloads like everything else).
-    pub drills: Arc<DrillPlan>,
     /// Where managed answers are counted (laid out like `plan`).
     pub answers: Arc<AnswerMetrics>,
     /// The digest of the config and zones this was built from (control
@@ -120,7 +116,6 @@ impl Snapshot {
             edns_udp_payload: inputs.config.server.edns_udp_payload.max(512),
             fast: inputs.fast.clone(),
             nsid: inputs.nsid.clone(),
-            drills: inputs.drills.clone(),
             answers: inputs.answers.clone(),
             config_digest: inputs.digest.clone(),
         }

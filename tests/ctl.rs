@@ -53,6 +53,10 @@ fn ctl_reads_and_changes_a_running_server() {
         text.contains("3 regions") && text.contains("3 services"),
         "{text}"
     );
+    assert!(
+        text.contains("settings     generation 1, loaded "),
+        "{text}"
+    );
 
     let regions = ctl(&["regions"], &with_api);
     assert!(regions.status.success(), "{}", stderr(&regions));

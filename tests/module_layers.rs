@@ -44,8 +44,11 @@ const LAYERS: &[&[&str]] = &[
     // health and overrides.
     &["snapshot"],
     &["server"],
+    // Control-plane settings: one generation per load, written by the
+    // publisher, read by the API, health checker, drills and cluster.
+    &["control"],
     // The control plane: the single writer, shared state, drills, explain.
-    &["publisher", "cluster", "drills", "explain", "control"],
+    &["publisher", "cluster", "drills", "explain"],
     // The API's request and response types, shared by `api` and `ctl`.
     &["contract"],
     // Surfaces: HTTP API, CLI client, demo, start-up wiring.

@@ -12,8 +12,13 @@
 //!   (the store is a few large arrays, freed whole, so repeated reloads do
 //!   not ratchet up as they did with a million small allocations);
 //! - the highest RSS seen while reloading (sampled every 10 ms, and VmHWM
-//!   reset before the first reload) ≤ 2.5 × steady + 24 MiB: a reload holds
-//!   the old zone (still serving) and the new one, not more.
+//!   reset before the first reload) ≤ 1.25 × steady + 8 MiB: the zone is
+//!   above the publisher's lean-reload size, so a reload drops the old
+//!   answer templates before it loads and builds the new ones after the old
+//!   zone is freed; the old zone (still serving) and the new one's load are
+//!   in memory together, never two sets of templates. (Measured with a
+//!   debug build: 78 MiB steady, 85 MiB peak; it was 2× before lean
+//!   reloads. Release, 1M records: 1.12×, ARCHITECTURE.md "Reload peak".)
 //!
 //! Speed is not asserted here (`benches/scale.sh` measures it).
 
@@ -298,7 +303,7 @@ fn reloading_a_large_zone_keeps_memory_flat_and_answers_right() {
         mib(end)
     );
     assert!(
-        peak <= steady * 5 / 2 + slack,
+        peak <= steady * 5 / 4 + 8 * 1024,
         "reload peak {} MiB against {} MiB steady",
         mib(peak),
         mib(steady)

@@ -39,7 +39,8 @@ impl FromRequestParts<ApiContext> for Reader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Reader, ApiError> {
-        if ctx.control.load().tokens.protect_reads {
+        let protect_reads = ctx.settings.borrow().tokens.protect_reads;
+        if protect_reads {
             authorize(ctx, parts, Access::Read)?;
         }
         Ok(Reader)
@@ -69,7 +70,7 @@ fn authorize(ctx: &ApiContext, parts: &Parts, access: Access) -> Result<String, 
     ctx.guard
         .admit(client, now)
         .map_err(ApiError::too_many_attempts)?;
-    let tokens = ctx.control.load().tokens.clone();
+    let tokens = ctx.settings.borrow().tokens.clone();
     match check(&tokens, parts, access) {
         Ok(name) => {
             ctx.guard.succeeded(client);

@@ -40,7 +40,7 @@ use std::time::{Instant, SystemTime};
 
 use tokio::sync::watch;
 
-use crate::control::ControlHandle;
+use crate::control::SettingsWatch;
 use crate::overrides::audit::AuditLog;
 use crate::publisher::PublisherHandle;
 use crate::snapshot::SnapshotHandle;
@@ -55,8 +55,9 @@ pub struct ApiContext {
     pub snapshot: SnapshotHandle,
     /// Where override changes go.
     pub publisher: PublisherHandle,
-    /// Tokens and last reload.
-    pub control: ControlHandle,
+    /// The control-plane settings in force (tokens, drill limits, last
+    /// reload): read per request, so a reload applies from the next one.
+    pub settings: SettingsWatch,
     /// For unauthorised and invalid attempts, which never reach the publisher.
     pub audit: AuditLog,
     /// Process start, for uptime.
@@ -78,6 +79,20 @@ pub struct ApiContext {
 
 pub use listener::ListenerLimits;
 
+/// An HTTP listener bound but not yet serving: the start-up binds while it
+/// may still be root, gives up root, and only then serves.
+#[derive(Debug)]
+pub struct ApiSocket(std::net::TcpListener);
+
+impl ApiSocket {
+    /// Binds `addr` (non-blocking, for tokio).
+    pub fn bind(addr: SocketAddr) -> io::Result<ApiSocket> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        Ok(ApiSocket(listener))
+    }
+}
+
 /// The running API listener. Dropping it (or [`ApiServer::shutdown`])
 /// stops accepting.
 #[derive(Debug)]
@@ -88,31 +103,30 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    /// Binds `addr` and serves the API under `limits`. Must run inside a
-    /// tokio runtime.
-    pub fn bind(
-        addr: SocketAddr,
+    /// Serves the API on an already bound `socket` under `limits`. Must
+    /// run inside a tokio runtime.
+    pub fn serve(
+        socket: ApiSocket,
         context: ApiContext,
         limits: ListenerLimits,
     ) -> io::Result<ApiServer> {
-        ApiServer::bind_router(addr, routes::router(context), limits)
+        ApiServer::serve_router(socket, routes::router(context), limits)
     }
 
-    /// Binds `addr` and serves only `GET /metrics` (`[metrics] listen`)
-    /// under `limits`. Must run inside a tokio runtime.
-    pub(crate) fn bind_metrics(addr: SocketAddr, limits: ListenerLimits) -> io::Result<ApiServer> {
-        ApiServer::bind_router(addr, prometheus::router(), limits)
+    /// Serves only `GET /metrics` on an already bound `socket`.
+    pub(crate) fn serve_metrics(
+        socket: ApiSocket,
+        limits: ListenerLimits,
+    ) -> io::Result<ApiServer> {
+        ApiServer::serve_router(socket, prometheus::router(), limits)
     }
 
-    /// Binds `addr` and serves `app` on it.
-    fn bind_router(
-        addr: SocketAddr,
+    fn serve_router(
+        socket: ApiSocket,
         app: axum::Router,
         limits: ListenerLimits,
     ) -> io::Result<ApiServer> {
-        let listener = std::net::TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let listener = tokio::net::TcpListener::from_std(socket.0)?;
         let local_addr = listener.local_addr()?;
         let (shutdown, stop) = watch::channel(false);
         tokio::spawn(listener::serve(listener, app, limits, stop));

@@ -141,7 +141,7 @@ async fn openapi_doc(State(ctx): State<ApiContext>) -> Json<Value> {
     let mut doc = openapi::document();
     // The longest drill is configuration (`drills.max_duration_secs`): the
     // served document states the limit this server applies.
-    let max = ctx.snapshot.load().drills.max_duration_secs;
+    let max = ctx.settings.borrow().drills.max_duration_secs;
     doc["components"]["schemas"]["DrillRequest"]["properties"]["duration_secs"]["maximum"] =
         Value::from(max);
     Json(doc)

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use super::ApiContext;
 use crate::contract::{
     AllDownName, AuthInfo, ClusterState, Counts, Endpoint, EndpointKind, LastReload, Override,
-    PolicyName, Region, Service, ServiceRegion, SnapshotInfo, Status,
+    PolicyName, Region, Service, ServiceRegion, SettingsInfo, SnapshotInfo, Status,
 };
 use crate::health::HealthRegistry;
 use crate::overrides::OverrideSet;
@@ -162,8 +162,9 @@ pub(super) fn service(
 
 /// `GET /v1/status`.
 pub(super) fn status(ctx: &ApiContext, snapshot: &Snapshot, now: SystemTime) -> Status {
-    let control = ctx.control.load();
-    let last_reload = control.last_reload.as_ref().map(|r| LastReload {
+    // One generation for every setting shown.
+    let settings = ctx.settings.borrow().clone();
+    let last_reload = settings.last_reload.as_ref().map(|r| LastReload {
         at: rfc3339(r.at),
         ok: r.result.is_ok(),
         generation: r.result.as_ref().ok().copied(),
@@ -196,8 +197,14 @@ pub(super) fn status(ctx: &ApiContext, snapshot: &Snapshot, now: SystemTime) -> 
         },
         last_reload,
         auth: AuthInfo {
-            tokens: control.tokens.names().count() as u64,
-            protect_reads: control.tokens.protect_reads,
+            tokens: settings.tokens.names().count() as u64,
+            protect_reads: settings.tokens.protect_reads,
+        },
+        settings: SettingsInfo {
+            generation: settings.generation,
+            loaded_at: rfc3339(settings.loaded_at),
+            health_checks: ctx.health.plan_generation(),
+            drills_max_duration_secs: settings.drills.max_duration_secs,
         },
         drills: typed(ctx.drills.status_json()).unwrap_or_default(),
         cluster: ClusterState::from(&**ctx.cluster.load()),

@@ -44,6 +44,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::ClusterConfig;
+use crate::control::SettingsWatch;
 use crate::drills::shared::SharedDrills;
 use crate::overrides::audit::AuditLog;
 use crate::publisher::PublisherHandle;
@@ -75,6 +76,7 @@ pub fn start(
     config: &ClusterConfig,
     publisher: &PublisherHandle,
     snapshot: &SnapshotHandle,
+    settings: &SettingsWatch,
     audit: &AuditLog,
 ) -> Result<Option<ClusterLink>, EtcdError> {
     if !config.is_etcd() {
@@ -99,7 +101,7 @@ pub fn start(
         keys: keys.clone(),
         instance: instance.clone(),
         publisher: publisher.local(),
-        snapshot: snapshot.clone(),
+        settings: settings.clone(),
         status: status.clone(),
         drills_out,
         audit_cap: sync::AUDIT_CAP,

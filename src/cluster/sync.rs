@@ -28,10 +28,10 @@ use super::keys::{Key, Keys};
 use super::orphans::{finish_report, verifier_lost};
 use super::status::StatusCell;
 use super::write::expire_due;
+use crate::control::SettingsWatch;
 use crate::drills::report::{DrillReport, Phase};
 use crate::overrides::OverrideSet;
 use crate::publisher::PublisherHandle;
-use crate::snapshot::SnapshotHandle;
 
 /// Housekeeping period (expiry is checked this often; the publisher has
 /// already dropped an expired override locally, on time).
@@ -52,7 +52,8 @@ pub(crate) struct Watcher {
     /// Without cluster routing: the watcher only hands over state.
     pub(super) publisher: PublisherHandle,
     /// For `[drills]` settings (the restore bound).
-    pub(super) snapshot: SnapshotHandle,
+    /// The control-plane settings (`[drills] converge_timeout`).
+    pub(super) settings: SettingsWatch,
     pub(super) status: StatusCell,
     /// Every drill report in the store, for the drill manager.
     pub(super) drills_out: watch::Sender<Arc<BTreeMap<String, DrillReport>>>,
@@ -321,7 +322,7 @@ impl Watcher {
                 }
             }
         }
-        let restore = self.snapshot.load().drills.converge_timeout;
+        let restore = self.settings.borrow().drills.converge_timeout;
         for (id, (drill, revision)) in &mirror.drills {
             if drill.report.phase == Phase::Finished {
                 continue;

@@ -94,6 +94,23 @@ pub struct AuthInfo {
     pub protect_reads: bool,
 }
 
+/// The control-plane settings generation in force: one per load (start-up
+/// is 1, every successful reload adds one; a failed reload keeps it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SettingsInfo {
+    /// The generation the tokens, drill limits and health plan shown come
+    /// from.
+    pub generation: u64,
+    /// When it was published (its load had just finished).
+    #[schema(format = DateTime)]
+    pub loaded_at: String,
+    /// The generation whose health plan the health checker has applied
+    /// (equal to `generation` once it caught up, a moment after a reload).
+    pub health_checks: u64,
+    /// `[drills] max_duration_secs` of this generation.
+    pub drills_max_duration_secs: u64,
+}
+
 /// `GET /v1/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Status {
@@ -114,6 +131,8 @@ pub struct Status {
     pub last_reload: Option<LastReload>,
     /// Tokens.
     pub auth: AuthInfo,
+    /// The control-plane settings generation.
+    pub settings: SettingsInfo,
     /// Active drills and the last scheduled one.
     pub drills: DrillsStatus,
     /// The cluster store.

@@ -81,6 +81,7 @@ mod tests {
             "counts": {"zones": 1, "regions": 1, "endpoints": 1, "services": 1, "overrides": 0},
             "last_reload": null,
             "auth": {"tokens": 1, "protect_reads": true},
+            "settings": {"generation": 1, "loaded_at": "t", "health_checks": 1, "drills_max_duration_secs": 3600},
             "drills": {"active": [], "last_scheduled": null},
             "cluster": {"store": "etcd", "instance": "a", "prefix": "/p/", "connected": true,
                         "stale": false, "stale_since": null, "revision": 3, "last_error": null},

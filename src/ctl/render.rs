@@ -141,6 +141,10 @@ fn status(v: &Status) -> String {
             c.zones, c.regions, c.endpoints, c.services, c.overrides
         ),
         format!("last reload  {reload}"),
+        format!(
+            "settings     generation {}, loaded {} (health checks run generation {})",
+            v.settings.generation, v.settings.loaded_at, v.settings.health_checks
+        ),
         format!("cluster      {}", cluster_line(&v.cluster)),
     ]
     .join("\n")

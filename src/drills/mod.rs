@@ -29,6 +29,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use crate::control::SettingsWatch;
 use crate::overrides::time::format as rfc3339;
 use crate::overrides::{ChangeError, Request, RequestKind, expiry_after};
 use crate::publisher::PublisherHandle;
@@ -116,6 +117,8 @@ struct Inner {
     store: DrillStore,
     publisher: PublisherHandle,
     snapshot: SnapshotHandle,
+    /// `[drills]` settings (durations, vantages, timeouts) in force.
+    settings: SettingsWatch,
     /// Our own DNS listener, queried by the verifier.
     dns: SocketAddr,
     state: Mutex<State>,
@@ -139,9 +142,10 @@ impl Drills {
         state_dir: &std::path::Path,
         publisher: PublisherHandle,
         snapshot: SnapshotHandle,
+        settings: SettingsWatch,
         dns: SocketAddr,
     ) -> std::io::Result<Drills> {
-        Drills::open_shared(state_dir, publisher, snapshot, dns, None)
+        Drills::open_shared(state_dir, publisher, snapshot, settings, dns, None)
     }
 
     /// Like [`Drills::open`], sharing reports through a cluster store when
@@ -151,6 +155,7 @@ impl Drills {
         state_dir: &std::path::Path,
         publisher: PublisherHandle,
         snapshot: SnapshotHandle,
+        settings: SettingsWatch,
         dns: SocketAddr,
         shared: Option<shared::SharedDrills>,
     ) -> std::io::Result<Drills> {
@@ -166,6 +171,7 @@ impl Drills {
                 store,
                 publisher,
                 snapshot,
+                settings,
                 dns: verify::loopback_for(dns),
                 state: Mutex::new(State::default()),
                 rng: Mutex::new(fastrand::Rng::new()),
@@ -189,7 +195,9 @@ impl Drills {
                 drills.state().reports.insert(report.id.clone(), report);
             }
         }
-        for schedule in drills.inner.snapshot.load().drills.schedules.clone() {
+        // Schedules are read at start-up only (see `control`).
+        let schedules = drills.inner.settings.borrow().drills.schedules.clone();
+        for schedule in schedules {
             tokio::spawn(schedule::run(drills.clone(), schedule));
         }
         Ok(drills)
@@ -206,7 +214,7 @@ impl Drills {
     /// out.
     pub async fn start(&self, request: StartDrill) -> Result<DrillReport, DrillError> {
         let snapshot = self.inner.snapshot.load_full();
-        let settings = snapshot.drills.clone();
+        let settings = self.inner.settings.borrow().drills.clone();
         let plan = &snapshot.plan;
         let mut regions: Vec<String> = Vec::new();
         for region in &request.regions {

@@ -413,7 +413,7 @@ pub(super) async fn run(
     mut stop: watch::Receiver<Rollback>,
 ) {
     let inner = drills.inner.clone();
-    let settings = inner.snapshot.load().drills.clone();
+    let settings = inner.settings.borrow().drills.clone();
     let targets = Targets::for_report(&inner.snapshot.load().plan, &report);
     let interval = settings.probe_interval;
     let timeout_ms = settings.converge_timeout.as_secs_f64() * 1e3;

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -78,6 +79,8 @@ pub(crate) type StatusCell = Arc<Mutex<EndpointStatus>>;
 #[derive(Debug, Clone, Default)]
 pub struct HealthRegistry {
     cells: Arc<RwLock<BTreeMap<EndpointKey, StatusCell>>>,
+    /// The settings generation whose health plan the endpoints are from.
+    plan_generation: Arc<AtomicU64>,
 }
 
 impl HealthRegistry {
@@ -126,6 +129,18 @@ impl HealthRegistry {
     pub(crate) fn remove(&self, key: &EndpointKey) {
         let mut cells = self.cells.write().unwrap_or_else(|e| e.into_inner());
         cells.remove(key);
+    }
+
+    /// The control-plane settings generation whose health plan the
+    /// scheduler has applied (endpoints started and stopped to match it);
+    /// 0 before the first, or when the plan came without one.
+    pub fn plan_generation(&self) -> u64 {
+        self.plan_generation.load(Ordering::Acquire)
+    }
+
+    /// Records that the plan of settings generation `generation` is applied.
+    pub(crate) fn set_plan_generation(&self, generation: u64) {
+        self.plan_generation.store(generation, Ordering::Release);
     }
 
     /// The current state of an endpoint, if it is checked.

@@ -23,6 +23,27 @@ use crate::health::state::{EndpointHealth, HealthState, Transition};
 use crate::health::stats::ScheduleStats;
 use crate::health::store::{self, StoreSignal};
 
+/// What the scheduler follows through its `watch` channel: a value that
+/// carries the health plan. In the app it is the control plane's settings
+/// generation (`control::Settings`, defined above this module, which is
+/// why this is a trait); tests hand a bare `Arc<HealthPlan>`.
+pub trait PlanSource: Clone + Send + Sync + 'static {
+    /// The health plan this value carries.
+    fn health_plan(&self) -> &Arc<HealthPlan>;
+
+    /// The settings generation it belongs to (0 for a bare plan), shown as
+    /// [`HealthRegistry::plan_generation`] once the plan is applied.
+    fn generation(&self) -> u64 {
+        0
+    }
+}
+
+impl PlanSource for Arc<HealthPlan> {
+    fn health_plan(&self) -> &Arc<HealthPlan> {
+        self
+    }
+}
+
 /// A verdict change, from a probe task to the supervisor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthEvent {
@@ -165,8 +186,8 @@ impl HealthChecker {
     /// (restored or configured, see [`crate::health::initial_states`]);
     /// verdict changes go to `publisher`, and to `state_dir/health.json`.
     /// Must run inside a tokio runtime.
-    pub fn start(
-        plans: watch::Receiver<Arc<HealthPlan>>,
+    pub fn start<S: PlanSource>(
+        plans: watch::Receiver<S>,
         initial: HashMap<EndpointKey, HealthState>,
         publisher: impl VerdictSink,
         state_dir: PathBuf,
@@ -177,8 +198,8 @@ impl HealthChecker {
     /// Like [`HealthChecker::start`]; with `votes`, verdict changes go
     /// there instead of to the publisher (a cluster's vote counter decides
     /// what the publisher hears; see [`crate::cluster::votes`]).
-    pub(crate) fn start_voting(
-        plans: watch::Receiver<Arc<HealthPlan>>,
+    pub(crate) fn start_voting<S: PlanSource>(
+        plans: watch::Receiver<S>,
         initial: HashMap<EndpointKey, HealthState>,
         publisher: impl VerdictSink,
         state_dir: PathBuf,
@@ -187,7 +208,8 @@ impl HealthChecker {
         let registry = HealthRegistry::new();
         // Listed before any task runs, so the control plane shows every
         // checked endpoint (with its starting state) from the first moment.
-        for endpoint in &plans.borrow().endpoints {
+        let first = plans.borrow().clone();
+        for endpoint in &first.health_plan().endpoints {
             let state = initial
                 .get(&endpoint.key)
                 .copied()
@@ -199,14 +221,16 @@ impl HealthChecker {
         let stats = Arc::new(ScheduleStats::default());
         let signal = Arc::new(StoreSignal::default());
         let supervisor = Supervisor {
-            prober: Prober::from_source(plans.borrow().source_address),
+            prober: Prober::from_source(first.health_plan().source_address),
             registry: registry.clone(),
             stats: stats.clone(),
             signal: signal.clone(),
             publisher: Arc::new(publisher),
             votes,
             tasks: HashMap::new(),
-            permits: Arc::new(Semaphore::new(plans.borrow().max_concurrent_probes.max(1))),
+            permits: Arc::new(Semaphore::new(
+                first.health_plan().max_concurrent_probes.max(1),
+            )),
         };
         let handle = tokio::spawn(supervisor.run(plans, initial, state_dir.clone()));
         HealthChecker {
@@ -267,9 +291,9 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    async fn run(
+    async fn run<S: PlanSource>(
         mut self,
-        mut plans: watch::Receiver<Arc<HealthPlan>>,
+        mut plans: watch::Receiver<S>,
         initial: HashMap<EndpointKey, HealthState>,
         state_dir: PathBuf,
     ) {
@@ -279,9 +303,11 @@ impl Supervisor {
             self.signal.clone(),
         )));
         let (events, mut event_rx) = mpsc::unbounded_channel();
-        let plan = plans.borrow_and_update().clone();
+        let first = plans.borrow_and_update().clone();
+        let mut plan = first.health_plan().clone();
         let max_concurrent = plan.max_concurrent_probes;
         self.reconcile(&plan, Some(&initial), &events).await;
+        self.registry.set_plan_generation(first.generation());
         drop(initial);
         loop {
             tokio::select! {
@@ -290,11 +316,19 @@ impl Supervisor {
                         // The publisher is gone: the app is stopping.
                         return;
                     }
-                    let plan = plans.borrow_and_update().clone();
-                    if plan.max_concurrent_probes != max_concurrent {
-                        tracing::warn!("health.max_concurrent_probes changes only on restart");
+                    let next = plans.borrow_and_update().clone();
+                    // A generation whose plan is unchanged (same `Arc`, or
+                    // equal) starts and stops nothing.
+                    let changed = !Arc::ptr_eq(next.health_plan(), &plan)
+                        && **next.health_plan() != *plan;
+                    if changed {
+                        plan = next.health_plan().clone();
+                        if plan.max_concurrent_probes != max_concurrent {
+                            tracing::warn!("health.max_concurrent_probes changes only on restart");
+                        }
+                        self.reconcile(&plan, None, &events).await;
                     }
-                    self.reconcile(&plan, None, &events).await;
+                    self.registry.set_plan_generation(next.generation());
                 }
                 Some(event) = event_rx.recv() => self.forward(event).await,
             }

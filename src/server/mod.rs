@@ -33,23 +33,49 @@ pub struct DnsServer {
     stop: Arc<AtomicBool>,
 }
 
-impl DnsServer {
-    /// Binds every `server.dns_listen` address for UDP and TCP and starts
-    /// answering from `snapshot`, UDP answers rate-limited by `rrl` and at
-    /// most `tcp_max` TCP connections open (from the descriptor budget);
-    /// `observer` says what to record about queries (metrics, query log).
-    /// Must run inside a tokio runtime.
-    pub fn bind(
+/// Every `server.dns_listen` address bound for UDP (one socket per worker)
+/// and TCP, not yet answering: the start-up binds while it may still be
+/// root (port 53), gives up root, and only then serves.
+#[derive(Debug)]
+pub struct DnsSockets {
+    /// Per listen address: the UDP worker sockets, the TCP listener, and
+    /// the address actually bound (port 0 resolved).
+    bound: Vec<(Vec<std::net::UdpSocket>, std::net::TcpListener, SocketAddr)>,
+}
+
+impl DnsSockets {
+    /// Binds every `server.dns_listen` address, `server.udp_workers` UDP
+    /// sockets each (0: one per core).
+    pub fn bind(config: &ServerConfig) -> io::Result<DnsSockets> {
+        let workers = match config.udp_workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let bound = config
+            .dns_listen
+            .iter()
+            .map(|&addr| bind_pair(addr, workers))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(DnsSockets { bound })
+    }
+
+    /// The addresses bound (port 0 resolved), in `dns_listen` order.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.bound.iter().map(|(_, _, local)| *local).collect()
+    }
+
+    /// Starts answering on these sockets from `snapshot`, UDP answers
+    /// rate-limited by `rrl` and at most `tcp_max` TCP connections open
+    /// (from the descriptor budget); `observer` says what to record about
+    /// queries (metrics, query log). Must run inside a tokio runtime.
+    pub fn serve(
+        self,
         config: &ServerConfig,
         rrl: &RrlConfig,
         tcp_max: usize,
         snapshot: SnapshotHandle,
         observer: Observer,
     ) -> io::Result<DnsServer> {
-        let workers = match config.udp_workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
         let rrl = rrl::Rrl::from_config(rrl).map(Arc::new);
         let tcp_slots = Arc::new(Semaphore::new(tcp_max.max(1)));
         let limits = tcp::TcpLimits {
@@ -59,9 +85,8 @@ impl DnsServer {
         };
         let mut tasks = JoinSet::new();
         let stop = Arc::new(AtomicBool::new(false));
-        let mut local_addrs = Vec::new();
-        for &addr in &config.dns_listen {
-            let (udp_sockets, tcp_listener, local) = bind_pair(addr, workers)?;
+        let local_addrs = self.local_addrs();
+        for (udp_sockets, tcp_listener, _) in self.bound {
             for (i, socket) in udp_sockets.into_iter().enumerate() {
                 let (snapshot, stop, rrl) = (snapshot.clone(), stop.clone(), rrl.clone());
                 let recorder = observer.recorder(crate::answer::Transport::Udp);
@@ -70,13 +95,12 @@ impl DnsServer {
                     .spawn(move || udp::serve(socket, snapshot, stop, recorder, rrl))?;
             }
             tasks.spawn(tcp::serve(
-                tcp_listener,
+                tokio::net::TcpListener::from_std(tcp_listener)?,
                 snapshot.clone(),
                 tcp_slots.clone(),
                 limits,
                 observer.clone(),
             ));
-            local_addrs.push(local);
         }
         Ok(DnsServer {
             local_addrs,
@@ -84,7 +108,9 @@ impl DnsServer {
             stop,
         })
     }
+}
 
+impl DnsServer {
     /// Stops every listener (UDP threads within their poll interval).
     pub fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -104,11 +130,7 @@ impl Drop for DnsServer {
 fn bind_pair(
     addr: SocketAddr,
     workers: usize,
-) -> io::Result<(
-    Vec<std::net::UdpSocket>,
-    tokio::net::TcpListener,
-    SocketAddr,
-)> {
+) -> io::Result<(Vec<std::net::UdpSocket>, std::net::TcpListener, SocketAddr)> {
     // An ephemeral UDP port may be taken over TCP by someone else: retry.
     let attempts = if addr.port() == 0 { 8 } else { 1 };
     let mut last_error = None;
@@ -133,8 +155,7 @@ fn bind_pair(
                 Ok(s.into())
             })
             .collect::<io::Result<Vec<_>>>()?;
-        let tcp = tokio::net::TcpListener::from_std(tcp.into())?;
-        return Ok((udp, tcp, local));
+        return Ok((udp, tcp.into(), local));
     }
     Err(last_error.unwrap_or_else(|| io::Error::other("could not bind")))
 }

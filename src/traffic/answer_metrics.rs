@@ -152,7 +152,8 @@ struct Series {
     key: Key,
     count: AtomicU64,
     /// Rendered as a `switchyard_answers_total` series (set by the latest
-    /// plan that has this series).
+    /// plan that has this series, and again by [`export`] for the
+    /// published one).
     exported: AtomicBool,
 }
 
@@ -220,7 +221,9 @@ impl AnswerMetrics {
     }
 
     /// Registers a counter for every (service, region, reason) `plan` can
-    /// produce, and marks those of the `exported` services for `/metrics`.
+    /// produce, and marks those of the `exported` services for `/metrics`
+    /// (the publisher applies the published selection again with
+    /// [`export`]).
     pub(crate) fn register(plan: &TrafficPlan, exported: &Exported) -> AnswerMetrics {
         // The exported series join `/metrics` once any plan counts answers.
         static RENDERED: std::sync::Once = std::sync::Once::new();
@@ -354,6 +357,19 @@ impl AnswerMetrics {
             *counts.entry(key).or_default() += slot.series.count.load(Ordering::Relaxed);
         }
         counts
+    }
+}
+
+/// Marks the series of `answers`' services that `exported` selects for
+/// `/metrics` and unmarks the others. The exporter is process-wide, so the
+/// selection is kept on the process-wide table. Loading marks it already
+/// (`register`); the publisher calls this whenever it sends a settings
+/// generation (`control::Settings::exported`), so a reload refused after
+/// its load marked the table puts the published selection back.
+pub(crate) fn export(answers: &AnswerMetrics, exported: &Exported) {
+    for slot in answers.services.iter().flat_map(ServiceCounters::slots) {
+        let on = exported.contains(&slot.series.key.service);
+        slot.series.exported.store(on, Ordering::Relaxed);
     }
 }
 

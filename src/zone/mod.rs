@@ -7,6 +7,7 @@
 //! encloser" (RFC 4592) are single hash lookups per label. Records are held
 //! in wire form in a compact store (see [`store`]), not as hickory values.
 
+pub(crate) mod memory;
 mod parse;
 mod set;
 pub mod store;
@@ -70,6 +71,9 @@ pub struct Zone {
     pub negative_ttl: u32,
     /// Every name (lower-cased), empty non-terminals included, with its records.
     store: store::Store,
+    /// SHA-256 of the file the zone was loaded from (`None` when built in
+    /// code): a reload finding the same bytes keeps this zone.
+    source: Option<[u8; 32]>,
 }
 
 impl fmt::Debug for Zone {
@@ -297,6 +301,10 @@ impl Zone {
             at = node_end;
         }
         drop(group);
+        memory::note(
+            "zone records stored",
+            store.heap_bytes() + order.capacity() * 12,
+        );
         drop(order);
         drop(parsed);
         if soa.is_none() {
@@ -341,11 +349,25 @@ impl Zone {
             origin,
             soa,
             store,
+            source: None,
         })
     }
 
     /// Reads, parses and validates the master file at `path` for `origin`.
     pub fn load(path: &Path, origin: &Name) -> Result<Zone, Vec<ZoneError>> {
+        Zone::reload(path, origin, None).map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Zone::load`], except that when `previous` was loaded from a file
+    /// with the same bytes, `previous` is returned (shared, not parsed
+    /// again): a reload costs memory and time only for the zones that
+    /// changed.
+    pub(crate) fn reload(
+        path: &Path,
+        origin: &Name,
+        previous: Option<&Arc<Zone>>,
+    ) -> Result<Arc<Zone>, Vec<ZoneError>> {
+        use sha2::Digest as _;
         let text = std::fs::read_to_string(path).map_err(|e| {
             vec![ZoneError {
                 file: path.to_path_buf(),
@@ -353,6 +375,12 @@ impl Zone {
                 message: format!("cannot read zone file: {e}"),
             }]
         })?;
+        let source: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
+        if let Some(previous) = previous.filter(|zone| zone.source == Some(source)) {
+            memory::note("zone file unchanged", 0);
+            return Ok(previous.clone());
+        }
+        memory::note("zone file read", text.len());
         let parsed = parse_compact(&text, origin).map_err(|errors| {
             errors
                 .into_iter()
@@ -363,14 +391,29 @@ impl Zone {
                 })
                 .collect::<Vec<_>>()
         })?;
+        memory::note("zone file parsed", parsed.heap_bytes());
         drop(text);
-        Zone::from_parsed(origin, parsed, path)
+        let mut zone = Zone::from_parsed(origin, parsed, path)?;
+        zone.source = Some(source);
+        memory::note("zone built", zone.heap_bytes());
+        Ok(Arc::new(zone))
     }
 }
 
 /// Loads every `<origin>.zone` file in `dir`, in name order. Returns all
-/// zones, or every error found in any of them.
+/// zones, or every error found in any of them. (Loading goes through
+/// [`reload_zones_dir`]; tests load a directory alone.)
+#[cfg(test)]
 pub(crate) fn load_zones_dir(dir: &Path) -> Result<Vec<Arc<Zone>>, Vec<ZoneError>> {
+    reload_zones_dir(dir, None)
+}
+
+/// [`load_zones_dir`], keeping each zone of `previous` whose file has not
+/// changed as it is ([`Zone::reload`]).
+pub(crate) fn reload_zones_dir(
+    dir: &Path,
+    previous: Option<&ZoneSet>,
+) -> Result<Vec<Arc<Zone>>, Vec<ZoneError>> {
     let unreadable = |e: std::io::Error| {
         vec![ZoneError {
             file: dir.to_path_buf(),
@@ -404,8 +447,9 @@ pub(crate) fn load_zones_dir(dir: &Path) -> Result<Vec<Arc<Zone>>, Vec<ZoneError
                 continue;
             }
         };
-        match Zone::load(&path, &origin) {
-            Ok(zone) => zones.push(Arc::new(zone)),
+        let kept = previous.and_then(|set| set.get(&origin.to_lowercase()));
+        match Zone::reload(&path, &origin, kept) {
+            Ok(zone) => zones.push(zone),
             Err(mut e) => errors.append(&mut e),
         }
     }
@@ -554,6 +598,44 @@ mod tests {
             ]
         );
         assert_eq!(zone.record_count(), 7);
+    }
+
+    /// A reload keeps the zones whose files have the same bytes (the same
+    /// `Arc`, nothing parsed again) and loads the others.
+    #[test]
+    fn reloads_keep_zones_whose_files_did_not_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |origin: &str, extra: &str| {
+            let text =
+                format!("{HEAD}{extra}").replace("$TTL", &format!("$ORIGIN {origin}.\n$TTL"));
+            std::fs::write(dir.path().join(format!("{origin}.zone")), text).unwrap();
+        };
+        write("a.test", "www A 192.0.2.1\n");
+        write("b.test", "www A 192.0.2.2\n");
+        let first = ZoneSet::new(load_zones_dir(dir.path()).unwrap());
+        let name = |s: &str| Name::from_str(s).unwrap();
+        let same = |set: &ZoneSet, other: &ZoneSet, origin: &str| {
+            Arc::ptr_eq(
+                set.get(&name(origin)).unwrap(),
+                other.get(&name(origin)).unwrap(),
+            )
+        };
+        let again = ZoneSet::new(reload_zones_dir(dir.path(), Some(&first)).unwrap());
+        assert!(same(&first, &again, "a.test.") && same(&first, &again, "b.test."));
+        write("b.test", "www A 192.0.2.3\n");
+        let changed = ZoneSet::new(reload_zones_dir(dir.path(), Some(&again)).unwrap());
+        assert!(same(&again, &changed, "a.test."));
+        assert!(!same(&again, &changed, "b.test."));
+        let www = changed.get(&name("b.test.")).unwrap();
+        let set = www
+            .node(&name("www.b.test."))
+            .unwrap()
+            .get(RecordType::A)
+            .unwrap();
+        assert_eq!(set.rdata_wire().next().unwrap(), [192, 0, 2, 3]);
+        // Without a previous set, or for a zone built in code, nothing is kept.
+        let fresh = ZoneSet::new(reload_zones_dir(dir.path(), None).unwrap());
+        assert!(!same(&changed, &fresh, "a.test."));
     }
 
     #[test]

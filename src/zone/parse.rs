@@ -188,6 +188,13 @@ impl Parsed {
         Ok(())
     }
 
+    /// Bytes held on the heap (for `zone::memory`).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.names.capacity()
+            + self.records.capacity() * size_of::<RawRecord>()
+            + self.rdata.capacity()
+    }
+
     /// The owner of `record`.
     pub(crate) fn owner(&self, record: &RawRecord) -> &[u8] {
         &self.names[record.owner as usize..record.owner as usize + record.owner_len as usize]

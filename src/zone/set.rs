@@ -29,6 +29,11 @@ impl ZoneSet {
             .find_map(|n| self.by_origin.get(&name.trim_to(n as usize)))
     }
 
+    /// The zone whose origin is exactly `origin` (lower-cased).
+    pub(crate) fn get(&self, origin: &Name) -> Option<&Arc<Zone>> {
+        self.by_origin.get(origin)
+    }
+
     /// Iterates the zones in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Zone>> {
         self.by_origin.values()
