@@ -16,7 +16,7 @@
 
 use std::collections::HashSet;
 use std::hash::BuildHasher;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use hashbrown::HashTable;
 
@@ -25,7 +25,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use crate::answer::ecs::ClientSubnet;
-use crate::answer::managed::{INLINE_ADDRESSES, pick};
+use crate::answer::managed::{INLINE_ADDRESSES, encode, pick, presigned};
 use crate::answer::query::Parsed;
 use crate::answer::{QueryMeta, View, client_of, finish, lookup, size_limit};
 use crate::geo::GeoDb;
@@ -894,7 +894,8 @@ fn managed(
     );
     // The records the decision gives, as the full path would pick them;
     // more than fit inline, or a name target (a CNAME chain), take the
-    // full path.
+    // full path. (Decided and picked here, not in a helper returning both:
+    // moving them out of one measured ~30% slower.)
     let picked = pick(
         plan,
         snapshot.state,
@@ -902,11 +903,12 @@ fn managed(
         &decision,
         family,
         Some(INLINE_ADDRESSES),
-    )?;
+    );
+    let picked = picked?;
     if picked.target.is_some() {
         return None;
     }
-    let count = if v6 { picked.v6.len() } else { picked.v4.len() };
+    let count = picked.address_count(qtype);
     let signed = q.dnssec_ok() && snapshot.fast.zones[entry.zone as usize].signed;
     let sig = if signed {
         // A NODATA needs its NSEC, a variant not pre-signed (a multivalue
@@ -914,7 +916,7 @@ fn managed(
         if count == 0 {
             return None;
         }
-        let sig = managed_sig(snapshot, q, qtype, &picked.v4, &picked.v6)?;
+        let sig = presigned(snapshot, &q.name[..q.name_len], qtype, &picked)?;
         if !sig.fresh(now_epoch(), snapshot.dnssec.refresh_secs()) {
             return None;
         }
@@ -922,82 +924,24 @@ fn managed(
     } else {
         None
     };
-    if count == 0 {
-        negative(snapshot.fast, entry, out, packet, q, 0);
-        snapshot
-            .answers
-            .record(service, svc, snapshot.state, &decision);
-        return Some(decision.scope);
-    }
     // Counted only once the fast path is sure to answer: a fallback
     // decides (and counts) again on the full path.
     snapshot
         .answers
         .record(service, svc, snapshot.state, &decision);
-    let rrsigs = sig.map_or(0, |s| s.rrsigs.len() as u16);
-    emit(out, packet, q, true, 0, [count as u16 + rrsigs, 0, 0]);
-    let ttl = svc.ttl.to_be_bytes();
-    // Owner: a pointer to the question name at offset 12.
-    let mut record = |rdata: &[u8]| {
-        out.extend_from_slice(&[0xc0, 0x0c]);
-        out.extend_from_slice(&qtype.to_be_bytes());
-        out.extend_from_slice(&[0, 1]);
-        out.extend_from_slice(&ttl);
-        out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-        out.extend_from_slice(rdata);
-    };
-    if v6 {
-        picked.v6.iter().for_each(|a| record(&a.octets()));
-    } else {
-        picked.v4.iter().for_each(|a| record(&a.octets()));
+    if count == 0 {
+        negative(snapshot.fast, entry, out, packet, q, 0);
+        return Some(decision.scope);
     }
-    if let Some(sig) = sig {
-        out.extend_from_slice(&sig.wire);
-    }
+    // The header first, its ANCOUNT set once the records are written;
+    // the owner is a pointer to the question name at offset 12.
+    emit(out, packet, q, true, 0, [0, 0, 0]);
+    let written = encode(out, &[0xc0, 0x0c], svc.ttl, qtype, &picked, sig);
+    out[6..8].copy_from_slice(&written.to_be_bytes());
     Some(decision.scope)
 }
 
 /// Seconds since the epoch, from the coarse clock (an atomic load).
 fn now_epoch() -> u32 {
     crate::dnssec::clock::now()
-}
-
-/// The pre-signed RRSIGs of the managed answer (`v4` for A, `v6` for
-/// AAAA) at the query name, looked up with a key built on the stack
-/// exactly as `dnssec::signer::rrset_key` builds it.
-fn managed_sig<'s>(
-    snapshot: &View<'s>,
-    q: &Parsed,
-    qtype: u16,
-    v4: &[Ipv4Addr],
-    v6: &[Ipv6Addr],
-) -> Option<&'s crate::dnssec::signer::Sig> {
-    let is_v6 = qtype == 28;
-    // 16-byte slots (IPv4 in the last four), sorted: canonical RRset order.
-    let mut sorted = [[0u8; 16]; INLINE_ADDRESSES];
-    let count = if is_v6 { v6.len() } else { v4.len() };
-    if count > INLINE_ADDRESSES {
-        return None;
-    }
-    for (slot, octets) in sorted.iter_mut().zip(
-        v4.iter()
-            .filter(|_| !is_v6)
-            .map(|a| Ipv6Addr::from(a.to_bits() as u128).octets())
-            .chain(v6.iter().filter(|_| is_v6).map(|a| a.octets())),
-    ) {
-        *slot = octets;
-    }
-    sorted[..count].sort_unstable();
-    let mut key = [0u8; 255 + 2 + INLINE_ADDRESSES * 18];
-    let mut len = q.name_len;
-    key[..len].copy_from_slice(&q.name[..len]);
-    key[len..len + 2].copy_from_slice(&qtype.to_be_bytes());
-    len += 2;
-    for octets in &sorted[..count] {
-        let rdata = if is_v6 { &octets[..] } else { &octets[12..] };
-        key[len..len + 2].copy_from_slice(&(rdata.len() as u16).to_be_bytes());
-        key[len + 2..len + 2 + rdata.len()].copy_from_slice(rdata);
-        len += 2 + rdata.len();
-    }
-    snapshot.dnssec.managed_sig(&key[..len])
 }

@@ -2,18 +2,25 @@
 //! become A, AAAA or CNAME records with the service's TTL. Other types at a
 //! managed name come from the zone file, if it has any, else NODATA.
 //!
-//! [`pick`] is the one place that turns a decision into the records it
-//! answers with (which family, deduplicated, a name target standing
-//! alone); the fast path writes its result as wire records, the full path
-//! (here) as hickory records inside its message.
+//! One decision, one encoder, for both paths: the policy decides, [`pick`]
+//! turns the decision into the records it answers with (which family,
+//! deduplicated, a name target standing alone), and [`encode`] writes
+//! those records as wire bytes. The fast path encodes
+//! into its response buffer (owner: a pointer to the question, the
+//! pre-made RRSIGs appended for DO); the full path ([`answer`]) encodes
+//! with the owner written out in the case it was asked (a CNAME chain's
+//! link, too) and reads the bytes back into the records its lookup
+//! returns, so the two cannot write a managed answer differently.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use hickory_proto::rr::rdata::{A, AAAA, CNAME};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use smallvec::SmallVec;
 
+use crate::answer::View;
 use crate::answer::lookup::Resolver;
+use crate::dnssec::signer::Sig;
 use crate::traffic::policy::{Decision, Family, decide};
 use crate::traffic::{EndpointAnswer, Service, TrafficPlan, TrafficState};
 use crate::zone::Zone;
@@ -31,6 +38,131 @@ pub(crate) struct Picked<'p> {
     pub(crate) v4: SmallVec<[Ipv4Addr; INLINE_ADDRESSES]>,
     /// IPv6 addresses (AAAA and ANY queries), likewise.
     pub(crate) v6: SmallVec<[Ipv6Addr; INLINE_ADDRESSES]>,
+}
+
+impl Picked<'_> {
+    /// How many address records answer `qtype`: A the IPv4 ones, AAAA the
+    /// IPv6 ones, ANY one of the two (RFC 8482: one RRset, IPv4 first).
+    #[inline]
+    pub(crate) fn address_count(&self, qtype: u16) -> usize {
+        match qtype {
+            A_TYPE => self.v4.len(),
+            AAAA_TYPE => self.v6.len(),
+            ANY_TYPE if !self.v4.is_empty() => self.v4.len(),
+            ANY_TYPE => self.v6.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// Type codes [`encode`] writes or answers.
+const A_TYPE: u16 = 1;
+const CNAME_TYPE: u16 = 5;
+const AAAA_TYPE: u16 = 28;
+const ANY_TYPE: u16 = 255;
+
+/// The one encoder of managed answers: appends to `out` the records that
+/// `picked` answers `qtype` with, each owned by `owner` (a name in wire
+/// form, or a compression pointer) with the service's `ttl`: the name
+/// target as a CNAME (it stands alone), else the addresses of the asked
+/// family ([`Picked::address_count`]), then `rrsigs`' records when given
+/// (wire owned by a pointer to the question). Returns how many records it
+/// wrote. Allocates nothing beyond `out`'s growth. Inlined, so the fast
+/// path's constant owner (a pointer) is written as a constant.
+#[inline]
+pub(crate) fn encode(
+    out: &mut Vec<u8>,
+    owner: &[u8],
+    ttl: u32,
+    qtype: u16,
+    picked: &Picked<'_>,
+    rrsigs: Option<&Sig>,
+) -> u16 {
+    // Owner, type, class IN, TTL, RDLENGTH: the RDATA follows.
+    let record = |out: &mut Vec<u8>, rtype: u16, rdata_len: usize| {
+        out.extend_from_slice(owner);
+        out.extend_from_slice(&rtype.to_be_bytes());
+        out.extend_from_slice(&1u16.to_be_bytes());
+        out.extend_from_slice(&ttl.to_be_bytes());
+        out.extend_from_slice(&(rdata_len as u16).to_be_bytes());
+    };
+    let mut count = 0u16;
+    if let Some(target) = picked.target {
+        // The target as configured (case kept), uncompressed.
+        record(
+            out,
+            CNAME_TYPE,
+            target.iter().map(|l| l.len() + 1).sum::<usize>() + 1,
+        );
+        for label in target.iter() {
+            out.push(label.len() as u8);
+            out.extend_from_slice(label);
+        }
+        out.push(0);
+        count = 1;
+    } else if qtype == AAAA_TYPE || (qtype == ANY_TYPE && picked.v4.is_empty()) {
+        for a in &picked.v6 {
+            record(out, AAAA_TYPE, 16);
+            out.extend_from_slice(&a.octets());
+            count += 1;
+        }
+    } else if matches!(qtype, A_TYPE | ANY_TYPE) {
+        for a in &picked.v4 {
+            record(out, A_TYPE, 4);
+            out.extend_from_slice(&a.octets());
+            count += 1;
+        }
+    }
+    if let Some(sig) = rrsigs {
+        out.extend_from_slice(&sig.wire);
+        count += sig.rrsigs.len() as u16;
+    }
+    count
+}
+
+/// The pre-signed RRSIGs of the managed answer `picked` gives `qtype` (A
+/// or AAAA) at `name` (lower-case wire form), looked up with a key built
+/// on the stack exactly as `dnssec::signer::rrset_key` builds it.
+pub(crate) fn presigned<'s>(
+    view: &View<'s>,
+    name: &[u8],
+    qtype: u16,
+    picked: &Picked<'_>,
+) -> Option<&'s Sig> {
+    let is_v6 = qtype == AAAA_TYPE;
+    // 16-byte slots (IPv4 in the last four), sorted: canonical RRset order.
+    let mut sorted = [[0u8; 16]; INLINE_ADDRESSES];
+    let count = if is_v6 {
+        picked.v6.len()
+    } else {
+        picked.v4.len()
+    };
+    if count > INLINE_ADDRESSES || name.len() > 255 {
+        return None;
+    }
+    for (slot, octets) in sorted.iter_mut().zip(
+        picked
+            .v4
+            .iter()
+            .filter(|_| !is_v6)
+            .map(|a| Ipv6Addr::from(a.to_bits() as u128).octets())
+            .chain(picked.v6.iter().filter(|_| is_v6).map(|a| a.octets())),
+    ) {
+        *slot = octets;
+    }
+    sorted[..count].sort_unstable();
+    let mut key = [0u8; 255 + 2 + INLINE_ADDRESSES * 18];
+    let mut len = name.len();
+    key[..len].copy_from_slice(name);
+    key[len..len + 2].copy_from_slice(&qtype.to_be_bytes());
+    len += 2;
+    for octets in &sorted[..count] {
+        let rdata = if is_v6 { &octets[..] } else { &octets[12..] };
+        key[len..len + 2].copy_from_slice(&(rdata.len() as u16).to_be_bytes());
+        key[len + 2..len + 2 + rdata.len()].copy_from_slice(rdata);
+        len += 2 + rdata.len();
+    }
+    view.dnssec.managed_sig(&key[..len])
 }
 
 /// The policy family a query type asks for.
@@ -121,39 +253,37 @@ pub(crate) fn answer(
     resolver.out.dynamic = true;
 
     // Without a cap: the full path answers any number of addresses.
-    let Picked { target, v4, v6 } =
-        pick(plan, snapshot.state, service, &decision, family, None).unwrap_or_default();
-    let record = |data: RData| Record::from_rdata(owner.clone(), service.ttl, data);
-    // A chosen name target is a CNAME, which stands alone at its name.
-    if let Some(target) = target {
-        resolver
-            .out
-            .answers
-            .push(record(RData::CNAME(CNAME(target.clone()))));
-        if !matches!(qtype, RecordType::CNAME | RecordType::ANY) {
-            resolver.follow_cname(zone, target, qtype, hops);
-        }
-        return;
+    let picked = pick(plan, snapshot.state, service, &decision, family, None).unwrap_or_default();
+    // The records in wire form, owned by `owner` as asked, read back into
+    // the records the lookup returns (signed, if DO, by `dnssec::apply`).
+    let mut wire = Vec::new();
+    let mut owner_wire = Vec::with_capacity(owner.len() + 1);
+    for label in owner.iter() {
+        owner_wire.push(label.len() as u8);
+        owner_wire.extend_from_slice(label);
     }
-    let records: Vec<Record> = match qtype {
-        RecordType::A => v4.into_iter().map(|a| record(RData::A(A(a)))).collect(),
-        RecordType::AAAA => v6
-            .into_iter()
-            .map(|a| record(RData::AAAA(AAAA(a))))
-            .collect(),
-        // RFC 8482: one RRset answers ANY.
-        RecordType::ANY if !v4.is_empty() => {
-            v4.into_iter().map(|a| record(RData::A(A(a)))).collect()
-        }
-        RecordType::ANY => v6
-            .into_iter()
-            .map(|a| record(RData::AAAA(AAAA(a))))
-            .collect(),
-        _ => Vec::new(),
-    };
+    owner_wire.push(0);
+    let count = encode(
+        &mut wire,
+        &owner_wire,
+        service.ttl,
+        u16::from(qtype),
+        &picked,
+        None,
+    );
+    let mut decoder = BinDecoder::new(&wire);
+    let records: Vec<Record> = (0..count)
+        .map_while(|_| Record::read(&mut decoder).ok())
+        .collect();
     if records.is_empty() {
         resolver.out.authority.push(zone.negative_soa());
-    } else {
-        resolver.out.answers.extend(records);
+        return;
+    }
+    resolver.out.answers.extend(records);
+    // A chosen name target is a CNAME, which stands alone at its name.
+    if let Some(target) = picked.target
+        && !matches!(qtype, RecordType::CNAME | RecordType::ANY)
+    {
+        resolver.follow_cname(zone, target, qtype, hops);
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! [`respond_into`] reads the query once (`query.rs`: header, question,
 //! OPT), answers it by the fast path when the query is plain and covered,
-//! else by the full path ([`respond`]: decode, validate FORMERR, NOTIMP,
-//! BADVERS, look the name up, encode within the transport's size limit,
+//! else by the full path ([`respond`]: FORMERR, NOTIMP, BADVERS from what
+//! was read, look the name up, encode within the transport's size limit,
 //! setting TC when the answer does not fit), and returns the
 //! [`QueryFacts`] the listeners' metrics and query log record, so nothing
 //! after it reads the packet again. It never panics and never blocks: any
@@ -40,11 +40,11 @@ pub fn read_client_subnet(packet: &[u8]) -> Result<Option<ClientSubnet>, Malform
 use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::opt::{ClientSubnet as EcsOption, EdnsCode, EdnsOption, NSIDPayload};
+use hickory_proto::rr::rdata::opt::{ClientSubnet as EcsOption, EdnsOption, NSIDPayload};
 use hickory_proto::rr::rdata::tsig::{TSIG, TsigError, make_tsig_record};
-use hickory_proto::rr::{DNSClass, RData, RecordType};
+use hickory_proto::rr::{DNSClass, RecordType};
 
-use crate::answer::query::{Parsed, parse};
+use crate::answer::query::{Parsed, Request, parse};
 use crate::traffic::Client;
 
 /// The transport a query arrived on; it decides the response size limit.
@@ -247,9 +247,10 @@ impl FullOutcome {
     };
 }
 
-/// The full path on a query already read into `parsed`: hickory decodes
-/// the message to build the response; the header checks, EDNS version and
-/// ECS come from `parsed`.
+/// The full path on a query already read into `parsed`: the response is
+/// built from it (header, question, OPT, ECS, TSIG; see
+/// [`query::Request`]) and encoded with hickory-proto; the incoming message
+/// is never decoded again.
 fn full(
     snapshot: &View<'_>,
     parsed: &Parsed,
@@ -260,31 +261,30 @@ fn full(
     if !parsed.header || parsed.is_response() {
         return None;
     }
-    let request = match Message::from_vec(packet) {
-        Ok(request) => request,
-        Err(_) => return Some((bare_formerr(packet), FullOutcome::PLAIN)),
+    let Some(request) = Request::read(parsed, packet) else {
+        return Some((bare_formerr(packet), FullOutcome::PLAIN));
     };
+    let op_code = OpCode::from_u8(parsed.op_code());
     let mut response = Message::new(
-        request.metadata.id,
+        u16::from_be_bytes([packet[0], packet[1]]),
         MessageType::Response,
-        request.metadata.op_code,
+        op_code,
     );
-    response.metadata.recursion_desired = request.metadata.recursion_desired;
-    response.metadata.checking_disabled = request.metadata.checking_disabled;
+    response.metadata.recursion_desired = parsed.flags[0] & 0x01 != 0;
+    response.metadata.checking_disabled = parsed.flags[1] & 0x10 != 0;
     response.add_queries(request.queries.iter().cloned());
     let limit = size_limit(
-        request.edns.as_ref().map(|e| e.max_payload()),
+        parsed.edns.map(|o| o.payload),
         meta.transport,
         snapshot.edns_udp_payload,
     );
-    let mut edns = request.edns.as_ref().map(|request| {
+    let mut edns = parsed.edns.map(|asked| {
         let mut edns = Edns::new();
         edns.set_max_payload(snapshot.edns_udp_payload);
         // RFC 3225 §3: the DO bit is copied into the response.
-        edns.set_dnssec_ok(request.flags().dnssec_ok);
+        edns.set_dnssec_ok(asked.dnssec_ok);
         if !snapshot.nsid.is_empty()
-            && let Some(EdnsOption::NSID(asked)) = request.option(EdnsCode::NSID)
-            && asked.as_ref().is_empty()
+            && asked.nsid
             && let Ok(payload) = NSIDPayload::new(&snapshot.nsid[4..])
         {
             edns.options_mut().insert(EdnsOption::NSID(payload));
@@ -292,19 +292,7 @@ fn full(
         edns
     });
     let plain = |bytes| Some((bytes, FullOutcome::PLAIN));
-    // With DNSSEC support hickory moves the TSIG record (always last,
-    // RFC 8945 §5.1) out of the additionals into `signature`.
-    let tsig = request
-        .signature
-        .as_ref()
-        .map(|r| (&r.name, &r.data))
-        .or_else(|| {
-            request.additionals.last().and_then(|r| match &r.data {
-                RData::TSIG(tsig) => Some((&r.name, tsig)),
-                _ => None,
-            })
-        });
-    if let Some((key, signed)) = tsig {
+    if let Some((key, signed)) = &request.tsig {
         // RFC 8945 §5.2.2: no key is configured, so every key is unknown:
         // NOTAUTH, and an unsigned TSIG with error BADKEY (§5.3.2).
         response.metadata.response_code = ResponseCode::NotAuth;
@@ -321,14 +309,14 @@ fn full(
         response.signature = Some(Box::new(make_tsig_record(key.clone(), tsig)));
         return plain(encode_or_servfail(response, edns, limit, false));
     }
-    if request.metadata.op_code != OpCode::Query {
+    if op_code != OpCode::Query {
         // RFC 6891 §6.1.1: a request with OPT gets OPT back, errors included.
         // RFC 1035 §4.1.1 lets only RD be copied into a NOTIMP answer.
         response.metadata.response_code = ResponseCode::NotImp;
         response.metadata.checking_disabled = false;
         return plain(encode_or_servfail(response, edns, limit, false));
     }
-    if request.edns.is_some() && parsed.edns.is_some_and(|o| o.version > 0) {
+    if parsed.edns.is_some_and(|o| o.version > 0) {
         // RFC 6891 §6.1.3: answer BADVERS with the version we do speak (0).
         response.metadata.response_code = ResponseCode::BADVERS;
         let bytes = encode_or_servfail(response, edns, limit, false);
@@ -347,10 +335,7 @@ fn full(
         return plain(encode_or_servfail(response, edns, limit, false));
     };
     // RFC 7871 §7.1.1: a malformed ECS option is a malformed query.
-    let subnet = match parsed
-        .edns
-        .filter(|o| request.edns.is_some() && o.ecs_present)
-    {
+    let subnet = match parsed.edns.filter(|o| o.ecs_present) {
         Some(opt) => match opt.ecs {
             Ok(subnet) => subnet,
             Err(_) => {
@@ -376,7 +361,7 @@ fn full(
         _ => lookup(snapshot, query.name(), qtype, &client, rng),
     };
     if !snapshot.dnssec.is_empty() {
-        let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+        let dnssec_ok = parsed.dnssec_ok();
         crate::dnssec::apply(
             snapshot.dnssec,
             snapshot.zones,

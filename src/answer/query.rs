@@ -6,8 +6,22 @@
 //! ([`Parsed::plain`]), the full path takes its header checks (responses
 //! dropped, EDNS version, ECS) from it, and the listeners' metrics and
 //! query log read the [`QueryFacts`](crate::answer::QueryFacts) built from
-//! it. Only the full path decodes the records further (hickory-proto), to
-//! build its response.
+//! it. The full path builds its response from it too ([`Request::read`]
+//! takes the question names in the case sent and a TSIG record's fields):
+//! nothing decodes the incoming message with hickory-proto. The walk
+//! refuses what hickory-proto's decoder refused ([`Parsed::malformed`]), so
+//! a message answered with a bare FORMERR before still is, with two
+//! exceptions: the RDATA of records other than OPT and TSIG is not read
+//! (hickory refused, say, a 5-byte A record in a query's additional
+//! section; such a query is now answered, its extra records ignored as
+//! before); and an EDNS option that runs past the end of its OPT record,
+//! but is not longer than the whole RDATA (hickory read on into the bytes
+//! after it), is ignored, or makes the ECS option malformed (FORMERR with
+//! the question echoed) when one came before it.
+
+use hickory_proto::op::Query;
+use hickory_proto::rr::rdata::tsig::{TSIG, TsigAlgorithm};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 use crate::answer::ecs::{ClientSubnet, Malformed, parse_option};
 
@@ -17,6 +31,12 @@ const OPT_TYPE: u16 = 41;
 const ECS_CODE: u16 = 8;
 /// The EDNS option code of NSID (RFC 5001).
 const NSID_CODE: u16 = 3;
+/// The SIG record type (SIG(0), RFC 2931).
+const SIG_TYPE: u16 = 24;
+/// The TSIG record type (RFC 8945).
+const TSIG_TYPE: u16 = 250;
+/// The UPDATE opcode (RFC 2136), whose records may have empty RDATA.
+const UPDATE_OPCODE: u8 = 5;
 
 /// What a query's OPT record says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +56,10 @@ pub(crate) struct Opt {
     pub(crate) nsid: bool,
     /// The DO bit (RFC 3225): the client wants DNSSEC records.
     pub(crate) dnssec_ok: bool,
+    /// An option hickory-proto's decoder refused (longer than the whole
+    /// RDATA, or an ECS value it cannot read): the message is
+    /// [`Parsed::malformed`].
+    pub(crate) undecodable: bool,
 }
 
 /// What one pass over a query read.
@@ -68,6 +92,17 @@ pub(crate) struct Parsed {
     pub(crate) opt_count: u16,
     /// Every record was read and the packet ends where the last one does.
     pub(crate) complete: bool,
+    /// Every record was read (bytes may follow the last one).
+    pub(crate) records_read: bool,
+    /// The message breaks a rule of the wire format that the full path
+    /// answers with a bare FORMERR: a name with a label type other than
+    /// length or pointer, a pointer that does not point before the name,
+    /// a name over 255 bytes, OPT, SIG or TSIG outside the additional
+    /// section, an OPT not owned by the root, more than one OPT, a record
+    /// after a TSIG, or empty RDATA outside UPDATE (RFC 2136 uses it).
+    pub(crate) malformed: bool,
+    /// Where the TSIG record (the last additional) starts, if there is one.
+    pub(crate) tsig_at: Option<usize>,
 }
 
 #[cfg(test)]
@@ -106,6 +141,11 @@ impl Parsed {
     pub(crate) fn is_response(&self) -> bool {
         self.flags[0] & 0x80 != 0
     }
+
+    /// The OPCODE (header bits 1-4).
+    pub(crate) fn op_code(&self) -> u8 {
+        (self.flags[0] >> 3) & 0x0f
+    }
 }
 
 /// Reads the header, the questions and every record's type, walking OPT
@@ -129,6 +169,9 @@ pub(crate) fn parse(packet: &[u8]) -> Parsed {
         edns: None,
         opt_count: 0,
         complete: false,
+        records_read: false,
+        malformed: false,
+        tsig_at: None,
     };
     let Some(header) = packet.get(..12) else {
         return parsed;
@@ -144,7 +187,10 @@ pub(crate) fn parse(packet: &[u8]) -> Parsed {
             match copy_name(packet, pos, &mut parsed) {
                 Some(end) => pos = end,
                 None => match skip_name(packet, pos) {
-                    Some(end) => pos = end,
+                    Some(end) => {
+                        parsed.malformed |= !valid_name(packet, pos);
+                        pos = end;
+                    }
                     None => return parsed,
                 },
             }
@@ -152,6 +198,7 @@ pub(crate) fn parse(packet: &[u8]) -> Parsed {
             let Some(end) = skip_name(packet, pos) else {
                 return parsed;
             };
+            parsed.malformed |= !valid_name(packet, pos);
             pos = end;
         }
         let Some(fixed) = packet.get(pos..pos + 4) else {
@@ -164,8 +211,10 @@ pub(crate) fn parse(packet: &[u8]) -> Parsed {
         pos += 4;
     }
     parsed.question_end = pos;
-    let records = parsed.counts[1] as usize + parsed.counts[2] as usize + parsed.counts[3] as usize;
-    for _ in 0..records {
+    // Answer and authority records come before this many.
+    let before_additional = parsed.counts[1] as usize + parsed.counts[2] as usize;
+    let records = before_additional + parsed.counts[3] as usize;
+    for i in 0..records {
         let root_owner = packet.get(pos) == Some(&0);
         let Some(end) = skip_name(packet, pos) else {
             return parsed;
@@ -178,6 +227,18 @@ pub(crate) fn parse(packet: &[u8]) -> Parsed {
         let Some(rdata) = packet.get(end + 10..end + 10 + len) else {
             return parsed;
         };
+        // The rules hickory-proto's decoder enforced (RFC 1035 §4.1.4,
+        // RFC 6891 §6.1.1, RFC 8945 §5.1); an owner other than the root
+        // (rare in a query) has its pointers checked.
+        let additional = i >= before_additional;
+        parsed.malformed |= (!root_owner && !valid_name(packet, pos))
+            || parsed.tsig_at.is_some()
+            || (!additional && matches!(rtype, OPT_TYPE | SIG_TYPE | TSIG_TYPE))
+            || (rtype == OPT_TYPE && (!root_owner || parsed.opt_count > 0))
+            || (len == 0 && rtype != OPT_TYPE && parsed.op_code() != UPDATE_OPCODE);
+        if rtype == TSIG_TYPE {
+            parsed.tsig_at = Some(pos);
+        }
         if rtype == OPT_TYPE {
             parsed.opt_count += 1;
             let earlier = parsed.edns.map(|o| o.ecs);
@@ -190,12 +251,155 @@ pub(crate) fn parse(packet: &[u8]) -> Parsed {
             opt.version = fixed[5];
             opt.dnssec_ok = fixed[6] & 0x80 != 0;
             opt.root_owner = root_owner;
+            parsed.malformed |= opt.undecodable;
             parsed.edns = Some(opt);
         }
         pos = end + 10 + len;
     }
+    parsed.records_read = true;
     parsed.complete = pos == packet.len();
     parsed
+}
+
+/// True when the name at `pos` reads as hickory-proto reads names: length
+/// or pointer labels only, every pointer pointing before the name it
+/// continues, at most 255 bytes in all.
+fn valid_name(packet: &[u8], pos: usize) -> bool {
+    read_name(packet, pos, |_| {}).is_some()
+}
+
+/// Reads the (possibly compressed) name at `pos`, handing each label's
+/// bytes, in the case sent, to `label`; returns where the name ends in the
+/// packet, or `None` when it breaks the rules [`valid_name`] checks.
+fn read_name<'p>(
+    packet: &'p [u8],
+    mut pos: usize,
+    mut label: impl FnMut(&'p [u8]),
+) -> Option<usize> {
+    // Where the name being read starts: a pointer must point before it,
+    // and reading must not run into it (no loops, no overlaps).
+    let mut name_start = pos;
+    let mut limit = usize::MAX;
+    let mut end = None;
+    let mut wire_len = 1;
+    loop {
+        if pos >= limit {
+            return None;
+        }
+        let len = *packet.get(pos)?;
+        match len & 0xc0 {
+            0x00 if len == 0 => return Some(end.unwrap_or(pos + 1)),
+            0x00 => {
+                let bytes = packet.get(pos + 1..pos + 1 + len as usize)?;
+                wire_len += 1 + bytes.len();
+                if wire_len > 255 {
+                    return None;
+                }
+                label(bytes);
+                pos += 1 + bytes.len();
+            }
+            0xc0 => {
+                let low = *packet.get(pos + 1)?;
+                let target = usize::from(u16::from_be_bytes([len & 0x3f, low]));
+                if target >= name_start {
+                    return None;
+                }
+                end.get_or_insert(pos + 2);
+                limit = name_start;
+                name_start = target;
+                pos = target;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The name at `pos` as a hickory [`Name`] in the case sent, and where it
+/// ends in the packet.
+fn name_at(packet: &[u8], pos: usize) -> Option<(Name, usize)> {
+    let mut labels: Vec<&[u8]> = Vec::new();
+    let end = read_name(packet, pos, |l| labels.push(l))?;
+    Some((Name::from_labels(labels).ok()?, end))
+}
+
+/// What the full path needs of a query beyond [`Parsed`]: its questions
+/// (echoed in the response, in the case sent) and, when it is signed, the
+/// TSIG record's key name and fields.
+pub(crate) struct Request {
+    /// Every question, in order.
+    pub(crate) queries: Vec<Query>,
+    /// The TSIG record's owner (the key name) and its RDATA.
+    pub(crate) tsig: Option<(Name, TSIG)>,
+}
+
+impl Request {
+    /// Reads the questions and the TSIG record of a query `parsed` walked;
+    /// `None` when the message is one the full path answers with a bare
+    /// FORMERR (cut short, [`Parsed::malformed`], or a TSIG RDATA that
+    /// does not read).
+    pub(crate) fn read(parsed: &Parsed, packet: &[u8]) -> Option<Request> {
+        if !parsed.header || !parsed.records_read || parsed.malformed {
+            return None;
+        }
+        let mut queries = Vec::with_capacity(usize::from(parsed.counts[0]).min(8));
+        let mut pos = 12;
+        for _ in 0..parsed.counts[0] {
+            let (name, end) = name_at(packet, pos)?;
+            let fixed = packet.get(end..end + 4)?;
+            let mut query = Query::query(
+                name,
+                RecordType::from(u16::from_be_bytes([fixed[0], fixed[1]])),
+            );
+            query.set_query_class(DNSClass::from(u16::from_be_bytes([fixed[2], fixed[3]])));
+            queries.push(query);
+            pos = end + 4;
+        }
+        let tsig = match parsed.tsig_at {
+            Some(at) => Some(read_tsig(packet, at)?),
+            None => None,
+        };
+        Some(Request { queries, tsig })
+    }
+}
+
+/// The TSIG record at `at`: its owner and RDATA (RFC 8945 §4.2), read as
+/// strictly as hickory-proto reads it (lengths must add up exactly).
+fn read_tsig(packet: &[u8], at: usize) -> Option<(Name, TSIG)> {
+    let (key, end) = name_at(packet, at)?;
+    let fixed = packet.get(end..end + 10)?;
+    let start = end + 10;
+    let rdata_end = start + usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+    let (algorithm, mut pos) = name_at(packet, start)?;
+    let u16_at = |pos: usize| -> Option<u16> {
+        let b = packet.get(pos..pos + 2)?;
+        Some(u16::from_be_bytes([b[0], b[1]]))
+    };
+    let time = packet
+        .get(pos..pos + 6)?
+        .iter()
+        .fold(0u64, |t, b| t << 8 | u64::from(*b));
+    let fudge = u16_at(pos + 6)?;
+    let mac_size = usize::from(u16_at(pos + 8)?);
+    pos += 10;
+    if pos + mac_size + 6 > rdata_end {
+        return None;
+    }
+    pos += mac_size;
+    let oid = u16_at(pos)?;
+    let other_len = usize::from(u16_at(pos + 4)?);
+    if pos + 6 + other_len != rdata_end || rdata_end > packet.len() {
+        return None;
+    }
+    let tsig = TSIG::new(
+        TsigAlgorithm::from_name(algorithm),
+        time,
+        fudge,
+        Vec::new(),
+        oid,
+        None,
+        Vec::new(),
+    );
+    Some((key, tsig))
 }
 
 /// Copies the plain (uncompressed, at most 255 bytes and 127 labels)
@@ -248,6 +452,7 @@ fn skip_name(packet: &[u8], mut pos: usize) -> Option<usize> {
 /// The options of an OPT record's RDATA (payload, version and owner are
 /// filled in by the caller).
 fn options(mut rdata: &[u8]) -> Opt {
+    let total = rdata.len();
     let mut opt = Opt {
         payload: 0,
         version: 0,
@@ -256,6 +461,7 @@ fn options(mut rdata: &[u8]) -> Opt {
         ecs_present: false,
         nsid: false,
         dnssec_ok: false,
+        undecodable: false,
     };
     while !rdata.is_empty() {
         let [c0, c1, l0, l1, rest @ ..] = rdata else {
@@ -266,10 +472,12 @@ fn options(mut rdata: &[u8]) -> Opt {
         let len = u16::from_be_bytes([*l0, *l1]) as usize;
         let Some((value, rest)) = rest.split_at_checked(len) else {
             opt.ecs = Err(Malformed);
+            opt.undecodable = len > total;
             return opt;
         };
         match code {
             ECS_CODE => {
+                opt.undecodable |= !ecs_decodes(value);
                 opt.ecs = match (opt.ecs, opt.ecs_present) {
                     (Ok(None), false) => parse_option(value).map(Some),
                     // Two ECS options in one OPT.
@@ -283,6 +491,23 @@ fn options(mut rdata: &[u8]) -> Opt {
         rdata = rest;
     }
     opt
+}
+
+/// True when hickory-proto's decoder reads the ECS option `value`: a
+/// known family, a source prefix that fits it, and the address bytes it
+/// implies (bits past the prefix and extra bytes it lets pass; RFC 7871
+/// FORMERR for those is [`parse_option`]'s).
+fn ecs_decodes(value: &[u8]) -> bool {
+    let [f0, f1, source_prefix, _scope, address @ ..] = value else {
+        return false;
+    };
+    let bytes = match u16::from_be_bytes([*f0, *f1]) {
+        1 => 4,
+        2 => 16,
+        _ => return false,
+    };
+    let needed = usize::from(*source_prefix).div_ceil(8);
+    needed <= bytes && address.len() >= needed
 }
 
 #[cfg(test)]
