@@ -829,11 +829,12 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
         path
     }
 
-    fn start(coalesce_ms: u64) -> (PublisherHandle, SnapshotHandle, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = inputs(dir.path(), coalesce_ms);
+    /// A publisher (not yet running) on the test config in `dir`, and
+    /// that config's path.
+    fn publisher_in(dir: &std::path::Path, coalesce_ms: u64) -> (Publisher, PathBuf) {
+        let path = inputs(dir, coalesce_ms);
         let durable =
-            crate::overrides::store::restore(&dir.path().join("state"), false, crate::clock::now())
+            crate::overrides::store::restore(&dir.join("state"), false, crate::clock::now())
                 .unwrap();
         let publisher = Publisher::new(
             path.clone(),
@@ -841,6 +842,12 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
             HealthInputs::new(),
             durable,
         );
+        (publisher, path)
+    }
+
+    fn start(coalesce_ms: u64) -> (PublisherHandle, SnapshotHandle, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let (publisher, _) = publisher_in(dir.path(), coalesce_ms);
         let snapshot = publisher.snapshot();
         (publisher.spawn(), snapshot, dir)
     }
@@ -941,16 +948,7 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lean_reload_answers_the_same_and_gives_the_templates_back() {
         let dir = tempfile::tempdir().unwrap();
-        let path = inputs(dir.path(), 0);
-        let durable =
-            crate::overrides::store::restore(&dir.path().join("state"), false, crate::clock::now())
-                .unwrap();
-        let mut publisher = Publisher::new(
-            path.clone(),
-            Inputs::load(&path).unwrap(),
-            HealthInputs::new(),
-            durable,
-        );
+        let (mut publisher, _) = publisher_in(dir.path(), 0);
         publisher.set_lean_reload_names(0);
         let snapshot = publisher.snapshot();
         let handle = publisher.spawn();
@@ -1003,16 +1001,7 @@ endpoints = [{{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }}, {{ addres
     #[tokio::test]
     async fn a_reload_publishes_one_settings_generation_and_a_failed_one_keeps_it() {
         let dir = tempfile::tempdir().unwrap();
-        let path = inputs(dir.path(), 0);
-        let durable =
-            crate::overrides::store::restore(&dir.path().join("state"), false, crate::clock::now())
-                .unwrap();
-        let publisher = Publisher::new(
-            path.clone(),
-            Inputs::load(&path).unwrap(),
-            HealthInputs::new(),
-            durable,
-        );
+        let (publisher, path) = publisher_in(dir.path(), 0);
         let mut settings = publisher.settings();
         let first = settings.borrow_and_update().clone();
         assert_eq!(first.generation, 1);

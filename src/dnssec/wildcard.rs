@@ -187,13 +187,10 @@ fn successor(label: &[u8], room: usize) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
     use std::str::FromStr;
 
     fn zone(text: &str) -> Zone {
-        let origin = Name::from_str("example.com.").unwrap();
-        let records = crate::zone::parse_zone_text(text, &origin).unwrap();
-        Zone::build(&origin, records, Path::new("example.com.zone")).unwrap()
+        crate::zone::build_example(text).unwrap()
     }
 
     fn name(s: &str) -> Name {

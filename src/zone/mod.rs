@@ -467,14 +467,21 @@ pub(crate) fn reload_zones_dir(
     }
 }
 
+/// Test zones: `text` parsed and built as `example.com.` (the file name
+/// `example.com.zone` in errors). Shared by the zone and DNSSEC tests.
+#[cfg(test)]
+pub(crate) fn build_example(text: &str) -> Result<Zone, Vec<ZoneError>> {
+    let origin = Name::from_str("example.com.").unwrap();
+    let records = parse_zone_text(text, &origin).unwrap();
+    Zone::build(&origin, records, Path::new("example.com.zone"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn build(text: &str) -> Result<Zone, Vec<ZoneError>> {
-        let origin = Name::from_str("example.com.").unwrap();
-        let records = parse_zone_text(text, &origin).unwrap();
-        Zone::build(&origin, records, Path::new("example.com.zone"))
+        build_example(text)
     }
 
     const HEAD: &str =
