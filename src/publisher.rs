@@ -570,12 +570,7 @@ impl Publisher {
                     // together (however fast the load was).
                     biased;
                     command = rx.recv() => command,
-                    loaded = async {
-                        match loading.as_mut() {
-                            Some(l) => (&mut l.task).await,
-                            None => std::future::pending().await,
-                        }
-                    }, if loading.is_some() => {
+                    loaded = finished(loading.as_mut().map(|l| &mut l.task)), if loading.is_some() => {
                         let Some(done) = loading.take() else { continue };
                         let loaded = loaded.unwrap_or_else(|e| {
                             Err(LoadError::Config(vec![crate::config::ConfigError {
@@ -604,12 +599,7 @@ impl Publisher {
                         }
                         continue;
                     }
-                    built = async {
-                        match templates.as_mut() {
-                            Some(b) => (&mut b.task).await,
-                            None => std::future::pending().await,
-                        }
-                    }, if templates.is_some() => {
+                    built = finished(templates.as_mut().map(|b| &mut b.task)), if templates.is_some() => {
                         let Some(building) = templates.take() else { continue };
                         match built {
                             Ok(table) => self.install_templates(&building, table),
@@ -787,6 +777,17 @@ impl Pending {
         for reply in self.replies.drain(..) {
             let _ = reply.send(generation);
         }
+    }
+}
+
+/// The result of the background task in a `select!` slot, or never when
+/// the slot is empty (its branch is then switched off by its guard too).
+async fn finished<T>(
+    task: Option<&mut tokio::task::JoinHandle<T>>,
+) -> Result<T, tokio::task::JoinError> {
+    match task {
+        Some(task) => task.await,
+        None => std::future::pending().await,
     }
 }
 

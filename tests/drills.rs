@@ -11,83 +11,28 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::api::{ALICE, ZONE, error_code};
+use common::api::{ALICE, error_code};
+use common::drill_setup::{AP, DrillSetup, EU, US};
 use common::paused::{Running, runtime};
-use common::{TestServer, ecs_query, udp, zones_dir};
+use common::{ecs_query, udp};
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
-const EU: &str = "81.2.69.0/24";
-const US: &str = "216.160.83.0/24";
-const AP: &str = "202.196.224.0/24";
-
-/// Three regions, four vantages (eu, us, ap, and `other`, which no rule
-/// knows and so gets the default), a geo service, and `extra` appended.
-fn config(tokens: &Path, drills_extra: &str, extra: &str) -> String {
-    format!(
-        r#"
-[api]
-tokens_file = {tokens:?}
-
-[drills]
-max_duration_secs = 120
-probe_interval_ms = 100
-vantages = {{ eu = "{EU}", us = "{US}", ap = "{AP}", other = "100.64.0.0/24" }}
-{drills_extra}
-
-[geo.networks]
-"{EU}" = {{ country = "GB", continent = "EU" }}
-"{US}" = {{ country = "US", continent = "NA" }}
-"{AP}" = {{ country = "SG", continent = "AS" }}
-
-[regions.us-east]
-endpoints = [{{ address = "192.0.2.1" }}]
-[regions.eu-west]
-endpoints = [{{ address = "198.51.100.1" }}]
-[regions.ap-south]
-endpoints = [{{ address = "203.0.113.1" }}]
-
-[services."geo.example.com"]
-policy = "geo"
-ttl = 30
-[services."geo.example.com".geo]
-default = ["us-east", "eu-west"]
-continent = {{ EU = ["eu-west", "us-east"], NA = ["us-east", "eu-west"], AS = ["ap-south", "us-east"] }}
-
-{extra}
-"#,
-        tokens = tokens.display().to_string()
+/// The drill world with drills of at most two minutes probing every 100 ms
+/// from four vantages (eu, us, ap, and `other`, which no rule knows and so
+/// gets the default), `drills_extra` in `[drills]` and `extra` appended.
+fn setup(drills_extra: &str, extra: &str) -> DrillSetup {
+    DrillSetup::new(
+        &format!(
+            "max_duration_secs = 120\nprobe_interval_ms = 100\n\
+             vantages = {{ eu = \"{EU}\", us = \"{US}\", ap = \"{AP}\", other = \"100.64.0.0/24\" }}\n\
+             {drills_extra}"
+        ),
+        extra,
     )
-}
-
-/// A config on disk (zones, tokens, state dir beside it).
-struct Setup {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
-
-impl Setup {
-    fn new(drills_extra: &str, extra: &str) -> Setup {
-        let dir = zones_dir(&[("example.com", ZONE)]);
-        let tokens = dir.path().join("tokens");
-        std::fs::write(&tokens, format!("alice:{ALICE}\n")).unwrap();
-        let config = TestServer::builder()
-            .zones(dir.path())
-            .state_dir(&dir.path().join("state"))
-            .tail(&config(&tokens, drills_extra, extra))
-            .config();
-        let path = dir.path().join("switchyard.toml");
-        std::fs::write(&path, config).unwrap();
-        Setup { dir, config: path }
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
 }
 
 /// A request with alice's token; `(status, body)`.
@@ -174,7 +119,7 @@ fn events(report: &Value) -> Vec<String> {
 
 #[test]
 fn a_geo_drill_from_four_vantages_passes_and_reports_convergence() {
-    let setup = Setup::new("", "");
+    let setup = setup("", "");
     runtime().block_on(async {
         let s = Running::start(&setup.config);
         assert_eq!(answers_from(&s, "geo.example.com.", EU), ["198.51.100.1"]);
@@ -265,7 +210,7 @@ fn a_geo_drill_from_four_vantages_passes_and_reports_convergence() {
 
 #[test]
 fn an_unsafe_drill_is_refused_and_leaves_nothing_behind() {
-    let setup = Setup::new("", "");
+    let setup = setup("", "");
     runtime().block_on(async {
         let s = Running::start(&setup.config);
         let (status, body) = api(
@@ -329,7 +274,7 @@ fn an_unsafe_drill_is_refused_and_leaves_nothing_behind() {
 
 #[test]
 fn stop_rolls_back_at_once_and_answers_return() {
-    let setup = Setup::new("", "");
+    let setup = setup("", "");
     runtime().block_on(async {
         let s = Running::start(&setup.config);
         let started = start_drill(
@@ -389,7 +334,7 @@ fn stop_rolls_back_at_once_and_answers_return() {
 
 #[test]
 fn a_restart_mid_drill_resumes_and_rolls_back_on_time() {
-    let setup = Setup::new("", "");
+    let setup = setup("", "");
     // First run: start a drill, half a second passes, the server stops.
     let id = runtime().block_on(async {
         let s = Running::start(&setup.config);
@@ -436,7 +381,7 @@ all_down = "fail_open"
 cidr = { "100.64.0.0/24" = ["us-east"] }
 continent = { EU = ["eu-west"], NA = ["us-east"], AS = ["ap-south"] }
 "#;
-    let setup = Setup::new("converge_timeout_secs = 1", bad);
+    let setup = setup("converge_timeout_secs = 1", bad);
     runtime().block_on(async {
         let s = Running::start(&setup.config);
         let started = start_drill(
@@ -488,7 +433,7 @@ every = "2s"
 duration_secs = 1
 why = "weekly practice, sped up"
 "#;
-    let setup = Setup::new(schedule, "");
+    let setup = setup(schedule, "");
     runtime().block_on(async {
         let s = Running::start(&setup.config);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -525,7 +470,7 @@ why = "weekly practice, sped up"
 /// is still refused.
 #[test]
 fn documented_bodies_are_accepted() {
-    let setup = Setup::new("", "");
+    let setup = setup("", "");
     runtime().block_on(async {
         let s = Running::start(&setup.config);
         assert_eq!(

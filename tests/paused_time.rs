@@ -11,82 +11,29 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use common::api::{ALICE, ZONE};
+use common::drill_setup::{AP, DrillSetup, EU, US};
 use common::paused::runtime as paused;
-use common::{TestServer, ecs_query, udp, zones_dir};
+use common::{ecs_query, udp};
 use hickory_proto::rr::RecordType;
 use switchyard::app::App;
 use switchyard::drills::StartDrill;
 use switchyard::drills::report::{DrillReport, Phase, Verdict};
 use switchyard::overrides::{Action, ForceState, Request, RequestKind};
 
-const EU: &str = "81.2.69.0/24";
-const AP: &str = "202.196.224.0/24";
-
-/// Three regions and a geo service (as in `tests/drills.rs`), vantages for
-/// drills probing once a second, and `extra` appended.
-fn tail(tokens: &Path, drills_extra: &str) -> String {
-    format!(
-        r#"
-[api]
-tokens_file = {tokens:?}
-
-[drills]
-max_duration_secs = 3600
-probe_interval_ms = 1000
-vantages = {{ eu = "{EU}", us = "216.160.83.0/24", ap = "{AP}" }}
-{drills_extra}
-
-[geo.networks]
-"{EU}" = {{ country = "GB", continent = "EU" }}
-"216.160.83.0/24" = {{ country = "US", continent = "NA" }}
-"{AP}" = {{ country = "SG", continent = "AS" }}
-
-[regions.us-east]
-endpoints = [{{ address = "192.0.2.1" }}]
-[regions.eu-west]
-endpoints = [{{ address = "198.51.100.1" }}]
-[regions.ap-south]
-endpoints = [{{ address = "203.0.113.1" }}]
-
-[services."geo.example.com"]
-policy = "geo"
-ttl = 30
-[services."geo.example.com".geo]
-default = ["us-east", "eu-west"]
-continent = {{ EU = ["eu-west", "us-east"], NA = ["us-east", "eu-west"], AS = ["ap-south", "us-east"] }}
-"#,
-        tokens = tokens.display().to_string()
+/// The drill world (as in `tests/drills.rs`) with drills of up to an hour
+/// probing once a second from eu, us and ap, and `drills_extra` in `[drills]`.
+fn setup(drills_extra: &str) -> DrillSetup {
+    DrillSetup::new(
+        &format!(
+            "max_duration_secs = 3600\nprobe_interval_ms = 1000\n\
+             vantages = {{ eu = \"{EU}\", us = \"{US}\", ap = \"{AP}\" }}\n\
+             {drills_extra}"
+        ),
+        "",
     )
-}
-
-/// A config on disk: the zones and tokens dir, and the config file in it.
-struct Setup {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
-
-impl Setup {
-    fn new(drills_extra: &str) -> Setup {
-        let dir = zones_dir(&[("example.com", ZONE)]);
-        let tokens = dir.path().join("tokens");
-        std::fs::write(&tokens, format!("alice:{ALICE}\n")).unwrap();
-        let config = TestServer::builder()
-            .zones(dir.path())
-            .state_dir(&dir.path().join("state"))
-            .tail(&tail(&tokens, drills_extra))
-            .config();
-        let path = dir.path().join("switchyard.toml");
-        std::fs::write(&path, config).unwrap();
-        Setup { dir, config: path }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
 }
 
 /// Stops what `App::start` started (inside the runtime it runs on).
@@ -129,7 +76,7 @@ fn close(a: SystemTime, b: SystemTime) -> bool {
 
 #[test]
 fn an_override_lasts_its_hour_then_expires_at_its_time_and_is_audited() {
-    let setup = Setup::new("");
+    let setup = setup("");
     paused().block_on(async {
         let app = App::start(&setup.config).expect("start");
         assert_eq!(answers(&app, EU), ["198.51.100.1"]);
@@ -155,12 +102,12 @@ fn an_override_lasts_its_hour_then_expires_at_its_time_and_is_audited() {
         tokio::time::sleep(Duration::from_secs(3599)).await;
         assert_eq!(answers(&app, EU), ["192.0.2.1"]);
         assert_eq!(app.snapshot.load().overrides.iter().count(), 1);
-        assert!(audited(&setup.state(), "expired").is_empty());
+        assert!(audited(&setup.state_dir(), "expired").is_empty());
         // Past it, answers are back and the expiry is audited at its time.
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(answers(&app, EU), ["198.51.100.1"]);
         assert_eq!(app.snapshot.load().overrides.iter().count(), 0);
-        let expired = audited(&setup.state(), "expired");
+        let expired = audited(&setup.state_dir(), "expired");
         assert_eq!(expired.len(), 1, "{expired:?}");
         assert_eq!(expired[0]["who"], "system");
         let at = rfc3339(&expired[0]["time"]);
@@ -179,7 +126,7 @@ async fn finished(app: &App, id: &str) -> DrillReport {
 
 #[test]
 fn a_ten_minute_drill_survives_a_restart_and_rolls_back_exactly_at_its_end() {
-    let setup = Setup::new("");
+    let setup = setup("");
     // First run: start the drill, five minutes pass, the server stops.
     let id = paused().block_on(async {
         let app = App::start(&setup.config).expect("start");
@@ -243,7 +190,7 @@ every = "1h"
 duration_secs = 60
 why = "hourly practice"
 "#;
-    let setup = Setup::new(schedule);
+    let setup = setup(schedule);
     paused().block_on(async {
         let app = App::start(&setup.config).expect("start");
         let started = switchyard::clock::now();

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod cluster;
+pub mod drill_setup;
 pub mod etcd;
 pub mod instances;
 pub mod paused;
