@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::free_port;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
@@ -47,18 +49,6 @@ impl Drop for Serve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1 right now.
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port");
 }
 
 /// Starts the binary on free ports with `zone_extra` appended to the zone

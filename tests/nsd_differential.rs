@@ -15,8 +15,10 @@
 
 mod common;
 
+use common::{free_port, stop_group};
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -320,24 +322,7 @@ struct Nsd {
 
 impl Drop for Nsd {
     fn drop(&mut self) {
-        // NSD forks a server and an xfrd process. SIGTERM to the main process
-        // makes it stop and reap them; then anything left in the process
-        // group we created (its ID is the child's PID) is killed.
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pid}")])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_group(&mut self.child);
     }
 }
 
@@ -352,17 +337,6 @@ fn find_nsd() -> Option<PathBuf> {
             .map(|dir| dir.join("nsd"))
             .find(|candidate| candidate.is_file())
     })
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1 right now.
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind UDP port 0");
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 impl Nsd {

@@ -4,7 +4,9 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use common::free_port;
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -13,17 +15,6 @@ use common::api::ZONE;
 use hickory_proto::rr::RecordType;
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
-
-/// A port free on 127.0.0.1 for both UDP and TCP (released before use).
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
 
 /// A config in `dir` serving example.com on `dns`, API on `api`, tokens
 /// from `tokens` (a file in `dir`), with `server_extra` in `[server]`.

@@ -3,7 +3,8 @@
 //! dir and fixed free ports (so a restarted process comes back on the same
 //! addresses). Processes are stopped by PID: `kill` is SIGKILL, as a crash.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+pub use super::free_port;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -139,17 +140,6 @@ pub struct Fleet {
     pub instances: Vec<Instance>,
     /// Zones, tokens, instance dirs.
     pub dir: tempfile::TempDir,
-}
-
-/// Free loopback port, free for both UDP and TCP when chosen.
-pub fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 impl Fleet {

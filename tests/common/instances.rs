@@ -6,9 +6,10 @@
 //! a region that some checkers cannot reach.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub use super::free_port;
 use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,19 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-/// A free loopback port for both UDP and TCP (bound and released, so a
-/// small race with other processes remains; the instance then fails to
-/// start and says so).
-pub fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
 
 /// One running instance.
 pub struct Instance {

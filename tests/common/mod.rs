@@ -26,6 +26,41 @@ use hickory_proto::rr::{Name, RecordType};
 use switchyard::app::App;
 use switchyard::publisher::PublisherHandle;
 
+/// A port free on 127.0.0.1 for both UDP and TCP right now (released
+/// before use: a small race with other processes remains, and the server
+/// then fails to start and says so).
+pub fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind UDP port 0");
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Stops a daemon the test started in its own process group: SIGTERM to
+/// it, up to 5 s to exit, then SIGKILL to anything left in the group
+/// (NSD's forked server and xfrd, for example), and reaps it.
+pub fn stop_group(child: &mut std::process::Child) {
+    use std::process::{Command, Stdio};
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// The repository's own zones directory.
 pub fn repo_zones() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("zones")
